@@ -1,0 +1,59 @@
+"""Reading a codings table (the `mmkg export codings` format) as a whole study."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from mmkg.errors import LoadError
+from mmkg.loader.csv_files import ROW_COLUMN, read_csv_text
+from mmkg.tables import StudyMeta, StudyTables
+
+CODINGS_TABLE_COLUMNS = ["study_id", "participant_id", "source_id", "source_kind", "segment_id",
+                         "start", "end", "code_id", "codebook", "coder"]
+OPTIONAL_COLUMNS = ["code_label"]
+
+
+def read_codings_table(path: Path, study_id: str | None = None, data: bytes | None = None) -> StudyTables:
+    """Build a study from one row per coding; participants, sources, segments and codes come from the rows."""
+    name = str(path)
+    frame = read_csv_text(Path(path), data)
+    missing = [c for c in CODINGS_TABLE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise LoadError(f"{name}: missing column(s) {', '.join(missing)} "
+                        f"(a codings table has: {', '.join(CODINGS_TABLE_COLUMNS)})")
+    if len(frame) == 0:
+        raise LoadError(f"{name}: has a header but no rows")
+    study_ids = frame["study_id"].dropna().unique()
+    if study_id is None:
+        if len(study_ids) != 1:
+            found = ", ".join(map(str, study_ids[:5])) or "none"
+            raise LoadError(f"{name}, column study_id: expected one study id in every row, found {found}; "
+                            "split the file or pass --study-id")
+        study_id = str(study_ids[0])
+    coders = set(frame["coder"].dropna())
+    codebooks = sorted(frame["codebook"].dropna().unique().tolist())
+    meta = StudyMeta(id=study_id, title=study_id, codebooks=codebooks, origin=name,
+                     analysis_coder="consensus" if "consensus" in coders else "",
+                     description=f"Loaded from the codings table {Path(path).name}")
+
+    def distinct(columns, renames=None):
+        part = frame.drop_duplicates(subset=[c for c in columns if c != ROW_COLUMN])[columns]
+        return part.rename(columns=renames or {}).reset_index(drop=True)
+
+    participants = distinct(["participant_id", ROW_COLUMN])
+    participants.insert(1, "label", participants["participant_id"])
+    sources = distinct(["source_id", "participant_id", "source_kind", ROW_COLUMN], {"source_kind": "kind"})
+    sources.insert(3, "title", None)
+    segments = distinct(["segment_id", "source_id", "start", "end", ROW_COLUMN])
+    label_column = "code_label" if "code_label" in frame.columns else "code_id"
+    codes = frame.drop_duplicates(subset=["codebook", "code_id"])[["codebook", "code_id", label_column, ROW_COLUMN]]
+    codes = codes.rename(columns={label_column: "label"}) if label_column != "code_id" else \
+        codes.assign(label=codes["code_id"])
+    codes = codes.assign(group_id=codes["codebook"], parent_code_id=None, codable="true").reset_index(drop=True)
+    groups = pd.DataFrame({"codebook": codebooks, "group_id": codebooks, "label": codebooks,
+                           "parent_group_id": None})
+    codings = frame[["segment_id", "codebook", "code_id", "coder", ROW_COLUMN]].copy()
+    files = {table: name for table in ("groups", "codes", "participants", "sources", "segments", "codings")}
+    return StudyTables(meta=meta, groups=groups, codes=codes, participants=participants, sources=sources,
+                       segments=segments, codings=codings, files=files)

@@ -1,0 +1,53 @@
+"""Reading CSV files into string DataFrames with errors that name the file and the place."""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pandas as pd
+
+from mmkg.errors import LoadError
+
+ROW_COLUMN = "_row"  # spreadsheet row number (header = row 1), kept for messages
+
+
+def read_csv_text(path: Path, data: bytes | None = None) -> pd.DataFrame:
+    """Read a UTF-8 CSV (BOM allowed) into a DataFrame of strings, empty cells as None.
+
+    Adds a `_row` column with the spreadsheet row number of each record (header is row 1).
+    Raises `LoadError` naming the file for missing, empty, non-UTF-8 or malformed files.
+    """
+    name = str(path)
+    if data is None:
+        try:
+            data = Path(path).read_bytes()
+        except FileNotFoundError:
+            raise LoadError(f"{name}: file not found") from None
+        except OSError as exc:
+            raise LoadError(f"{name}: cannot read file ({exc.strerror})") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise LoadError(
+            f"{name}: not valid UTF-8 (byte 0x{data[exc.start]:02x} on line {line}); "
+            "save the file as UTF-8") from None
+    if not text.strip():
+        raise LoadError(f"{name}: file is empty (expected a header row)")
+    header = next(csv.reader(io.StringIO(text.split("\n", 1)[0])))
+    blank = [i + 1 for i, col in enumerate(header) if not col.strip()]
+    if blank:
+        raise LoadError(f"{name}: header has an empty column name at position {blank[0]}")
+    duplicated = sorted({c for c in header if header.count(c) > 1})
+    if duplicated:
+        raise LoadError(f"{name}: header repeats column(s) {', '.join(duplicated)}")
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False,
+                            skip_blank_lines=True, engine="c")
+    except pd.errors.ParserError as exc:
+        raise LoadError(f"{name}: malformed CSV ({exc})") from None
+    frame.columns = [c.strip() for c in frame.columns]
+    frame = frame.astype(object).where(frame != "", None)
+    frame[ROW_COLUMN] = range(2, len(frame) + 2)
+    return frame

@@ -1,0 +1,64 @@
+"""Reading a study folder (`study.json` + CSV files, see docs/study-format.md) into `StudyTables`."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from mmkg.errors import LoadError
+from mmkg.loader.csv_files import read_csv_text
+from mmkg.tables import COLUMNS, StudyMeta, StudyTables, empty_table
+
+META_FILE = "study.json"
+META_KEYS = {"id", "title", "description", "citation", "provenance", "codebooks",
+             "analysis_coder", "participant_attributes"}
+TABLE_FILES = {name: f"{name}.csv" for name in COLUMNS}
+OPTIONAL_TABLES = {"concept_map"}
+
+
+def read_meta(path: Path) -> StudyMeta:
+    """Read and shape-check `study.json`."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8-sig"))
+    except FileNotFoundError:
+        raise LoadError(f"{path}: file not found (every study folder needs {META_FILE})") from None
+    except UnicodeDecodeError:
+        raise LoadError(f"{path}: not valid UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise LoadError(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    if not isinstance(raw, dict):
+        raise LoadError(f"{path}: expected a JSON object")
+    unknown = sorted(set(raw) - META_KEYS)
+    if unknown:
+        raise LoadError(f"{path}: unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(META_KEYS))})")
+    if not isinstance(raw.get("id"), str):
+        raise LoadError(f"{path}: key 'id' must be a string")
+    codebooks = raw.get("codebooks", [])
+    if not isinstance(codebooks, list) or not all(isinstance(c, str) for c in codebooks):
+        raise LoadError(f"{path}: key 'codebooks' must be a list of strings")
+    attributes = raw.get("participant_attributes", {})
+    if not isinstance(attributes, dict):
+        raise LoadError(f"{path}: key 'participant_attributes' must be an object of name: type")
+    for key in ("title", "description", "citation", "provenance", "analysis_coder"):
+        if not isinstance(raw.get(key, ""), str):
+            raise LoadError(f"{path}: key '{key}' must be a string")
+    return StudyMeta(id=raw["id"], title=raw.get("title", ""), description=raw.get("description", ""),
+                     citation=raw.get("citation", ""), provenance=raw.get("provenance", ""),
+                     codebooks=codebooks, analysis_coder=raw.get("analysis_coder", ""),
+                     participant_attributes=attributes, origin=str(path.parent))
+
+
+def read_study_folder(folder: Path) -> StudyTables:
+    """Read every file of a study folder; validation happens in `mmkg.loader.validate`."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise LoadError(f"{folder}: not a folder")
+    meta = read_meta(folder / META_FILE)
+    tables, files = {}, {}
+    for name, filename in TABLE_FILES.items():
+        path = folder / filename
+        files[name] = str(path)
+        if name in OPTIONAL_TABLES and not path.exists():
+            tables[name] = empty_table(name)
+            continue
+        tables[name] = read_csv_text(path)
+    return StudyTables(meta=meta, files=files, **tables)

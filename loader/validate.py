@@ -1,0 +1,304 @@
+"""Validation of a read study: every problem is collected (file, row, column, what) before anything is written."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from mmkg.errors import ValidationError
+from mmkg.loader.csv_files import ROW_COLUMN
+from mmkg.tables import (ATTRIBUTE_TYPES, COLUMNS, MATCH_TYPES, REQUIRED_COLUMNS, SOURCE_KINDS,
+                         StudyMeta, StudyTables)
+
+STUDY_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+MAX_ROWS_PER_PROBLEM = 10
+TRUE_WORDS, FALSE_WORDS = {"true", "1", "yes"}, {"false", "0", "no"}
+SYNTHETIC_PARTICIPANT_ATTRIBUTE = "synthetic_participant"
+
+
+@dataclass
+class ValidStudy:
+    """A study that passed validation, with typed columns, ready for `mmkg.graph.study_graph`."""
+
+    meta: StudyMeta
+    groups: pd.DataFrame
+    codes: pd.DataFrame
+    participants: pd.DataFrame  # participant_id, label, synthetic
+    attributes: pd.DataFrame  # participant_id, name, value, value_num, type (long form; missing cells absent)
+    sources: pd.DataFrame
+    segments: pd.DataFrame
+    codings: pd.DataFrame
+    concept_map: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
+
+
+class _Problems:
+    """Collects messages of the form `file, row N, column C: what`."""
+
+    def __init__(self, tables: StudyTables):
+        self.tables = tables
+        self.messages: list[str] = []
+
+    def file(self, table: str) -> str:
+        return self.tables.files.get(table, f"{table}.csv")
+
+    def add(self, table: str, message: str) -> None:
+        self.messages.append(f"{self.file(table)}: {message}")
+
+    def rows(self, table: str, frame: pd.DataFrame, mask, column: str, describe) -> None:
+        """Report each row of `frame[mask]`; `describe(row)` says what is wrong with it."""
+        bad = frame[mask]
+        for _, row in bad.head(MAX_ROWS_PER_PROBLEM).iterrows():
+            self.messages.append(f"{self.file(table)}, {_where(row)}, column {column}: {describe(row)}")
+        if len(bad) > MAX_ROWS_PER_PROBLEM:
+            self.messages.append(
+                f"{self.file(table)}: … and {len(bad) - MAX_ROWS_PER_PROBLEM} more rows with that problem in column {column}")
+
+
+def _where(row) -> str:
+    where = row.get("_where")
+    if isinstance(where, str) and where:
+        return where
+    return f"row {row.get(ROW_COLUMN, '?')}"
+
+
+def _present(series: pd.Series) -> pd.Series:
+    return series.notna()
+
+
+def _check_columns(problems: _Problems, name: str, frame: pd.DataFrame, extra_allowed: bool) -> bool:
+    columns = [c for c in frame.columns if c not in (ROW_COLUMN, "_where")]
+    missing = [c for c in REQUIRED_COLUMNS[name] if c not in columns]
+    if missing:
+        problems.add(name, f"missing column(s) {', '.join(missing)} (expected: {', '.join(COLUMNS[name])})")
+    unknown = [c for c in columns if c not in COLUMNS[name]]
+    if unknown and not extra_allowed:
+        problems.add(name, f"unknown column(s) {', '.join(unknown)} (expected: {', '.join(COLUMNS[name])})")
+    return not missing
+
+
+def _complete(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    frame = frame.copy()
+    for column in COLUMNS[name]:
+        if column not in frame.columns:
+            frame[column] = None
+    if ROW_COLUMN not in frame.columns:
+        frame[ROW_COLUMN] = range(2, len(frame) + 2)
+    return frame
+
+
+def _parse_bool(problems, name, frame, column, default: bool) -> pd.Series:
+    text = frame[column].astype("string").str.strip().str.lower()
+    known = text.isna() | text.isin(TRUE_WORDS | FALSE_WORDS)
+    problems.rows(name, frame, ~known, column, lambda r: f"'{r[column]}' is not true or false")
+    return text.isin(TRUE_WORDS).where(text.notna(), default).astype(bool)
+
+
+def _parse_number(problems, name, frame, column, integer: bool) -> pd.Series:
+    numbers = pd.to_numeric(frame[column], errors="coerce")
+    bad = frame[column].notna() & numbers.isna()
+    if integer:
+        bad |= numbers.notna() & (numbers != np.floor(numbers.fillna(0)))
+    kind = "a whole number" if integer else "a number"
+    problems.rows(name, frame, bad, column, lambda r: f"'{r[column]}' is not {kind}")
+    numbers = numbers.where(~bad)
+    return numbers.astype("Int64") if integer else numbers.astype(float)
+
+
+def _required_values(problems, name, frame, columns) -> None:
+    for column in columns:
+        problems.rows(name, frame, frame[column].isna() | (frame[column].astype(str).str.strip() == ""),
+                      column, lambda r: "empty, but required")
+
+
+def _duplicates(problems, name, frame, keys, what) -> None:
+    usable = frame[keys].notna().all(axis=1)
+    dup = usable & frame.duplicated(subset=keys, keep="first")
+    label = ", ".join(keys)
+    problems.rows(name, frame, dup, keys[-1],
+                  lambda r: f"duplicate {what} ({label} = {', '.join(str(r[k]) for k in keys)})")
+
+
+def _dangling(problems, name, frame, keys, target: pd.DataFrame, target_keys, what, column) -> None:
+    usable = frame[keys].notna().all(axis=1)
+    known = pd.MultiIndex.from_frame(target[target_keys].dropna().astype(str))
+    mine = pd.MultiIndex.from_frame(frame[keys].fillna("").astype(str))
+    bad = usable & ~mine.isin(known)
+    problems.rows(name, frame, bad, column, lambda r: f"unknown {what} '{r[column]}'"
+                  + (f" in codebook '{r['codebook']}'" if "codebook" in keys and column != "codebook" else ""))
+
+
+def _cycles(problems, name, frame, key_cols, parent_col, what) -> None:
+    parent = {}
+    for _, row in frame.iterrows():
+        if row[parent_col] is not None:
+            parent[tuple(row[k] for k in key_cols)] = tuple(row[k] for k in key_cols[:-1]) + (row[parent_col],)
+    reported = set()
+    for start in parent:
+        seen, node = [], start
+        while node in parent and node not in seen:
+            seen.append(node)
+            node = parent[node]
+        if node in seen and node not in reported:
+            cycle = seen[seen.index(node):]
+            reported.update(cycle)
+            problems.add(name, f"{what} hierarchy has a cycle: {' → '.join(c[-1] for c in cycle)} → {node[-1]}")
+
+
+def validate(tables: StudyTables) -> ValidStudy:
+    """Check a read study and return typed tables, or raise `ValidationError` listing every problem."""
+    problems = _Problems(tables)
+    meta = tables.meta
+    if not STUDY_ID_PATTERN.match(meta.id or ""):
+        problems.messages.append(
+            f"{meta.origin or 'study'}: study id '{meta.id}' must be 1–100 letters, digits, '_', '.' or '-'")
+    if not meta.codebooks:
+        problems.messages.append(f"{meta.origin or 'study'}: no codebooks declared")
+    for attr, kind in meta.participant_attributes.items():
+        if kind not in ATTRIBUTE_TYPES:
+            problems.messages.append(
+                f"{meta.origin or 'study'}: participant attribute '{attr}' has unknown type '{kind}' "
+                f"(allowed: {', '.join(ATTRIBUTE_TYPES)})")
+
+    shaped = {}
+    for name in COLUMNS:
+        frame = tables.table(name)
+        ok = _check_columns(problems, name, frame, extra_allowed=(name == "participants"))
+        if name != "concept_map" and ok and len(frame) == 0:
+            problems.add(name, "has a header but no rows")
+        shaped[name] = _complete(frame, name) if ok else None
+    if any(f is None for f in shaped.values()):
+        raise _failure(meta, problems)
+
+    groups, codes, participants = shaped["groups"], shaped["codes"], shaped["participants"]
+    sources, segments, codings, concept_map = (shaped["sources"], shaped["segments"], shaped["codings"],
+                                               shaped["concept_map"])
+    codebooks = set(meta.codebooks)
+
+    # groups
+    _required_values(problems, "groups", groups, ["codebook", "group_id", "label"])
+    for name, frame in (("groups", groups), ("codes", codes), ("codings", codings), ("concept_map", concept_map)):
+        problems.rows(name, frame, frame["codebook"].notna() & ~frame["codebook"].isin(codebooks), "codebook",
+                      lambda r: f"codebook '{r['codebook']}' is not declared in study.json "
+                                f"(declared: {', '.join(sorted(codebooks))})")
+    _duplicates(problems, "groups", groups, ["codebook", "group_id"], "group")
+    parented = groups[groups["parent_group_id"].notna()]
+    _dangling(problems, "groups", parented, ["codebook", "parent_group_id"], groups, ["codebook", "group_id"],
+              "parent group", "parent_group_id")
+    _cycles(problems, "groups", groups, ["codebook", "group_id"], "parent_group_id", "group")
+
+    # codes
+    _required_values(problems, "codes", codes, ["codebook", "code_id", "label"])
+    problems.rows("codes", codes, codes["group_id"].isna(), "group_id",
+                  lambda r: f"code '{r['code_id']}' is in no group")
+    _duplicates(problems, "codes", codes, ["codebook", "code_id"], "code")
+    _dangling(problems, "codes", codes, ["codebook", "group_id"], groups, ["codebook", "group_id"],
+              "group", "group_id")
+    with_parent = codes[codes["parent_code_id"].notna()]
+    _dangling(problems, "codes", with_parent, ["codebook", "parent_code_id"], codes, ["codebook", "code_id"],
+              "parent code", "parent_code_id")
+    _cycles(problems, "codes", codes, ["codebook", "code_id"], "parent_code_id", "code")
+    codes["codable"] = _parse_bool(problems, "codes", codes, "codable", default=True)
+
+    # participants and their attributes
+    _required_values(problems, "participants", participants, ["participant_id"])
+    _duplicates(problems, "participants", participants, ["participant_id"], "participant")
+    attribute_columns = [c for c in participants.columns if c not in COLUMNS["participants"]
+                         and c not in (ROW_COLUMN, "_where")]
+    undeclared_typed = set(meta.participant_attributes) - set(attribute_columns)
+    if undeclared_typed:
+        problems.add("participants", f"study.json declares attribute(s) {', '.join(sorted(undeclared_typed))} "
+                                     "that have no column")
+    attributes = []
+    for column in attribute_columns:
+        kind = meta.participant_attributes.get(column, "string")
+        values = participants[column]
+        numbers = pd.Series(np.nan, index=participants.index)
+        if kind in ("int", "float"):
+            numbers = _parse_number(problems, "participants", participants, column, integer=(kind == "int"))
+            numbers = numbers.astype(float)
+        elif kind == "bool":
+            parsed = _parse_bool(problems, "participants", participants, column, default=False)
+            values = values.where(values.isna(), parsed.map({True: "true", False: "false"}))
+        present = values.notna()
+        attributes.append(pd.DataFrame({
+            "participant_id": participants.loc[present, "participant_id"], "name": column,
+            "value": values[present].astype(str).str.strip(), "value_num": numbers[present], "type": kind}))
+    attributes = (pd.concat(attributes, ignore_index=True) if attributes else
+                  pd.DataFrame(columns=["participant_id", "name", "value", "value_num", "type"]))
+    synthetic_ids = set(attributes.loc[(attributes["name"] == SYNTHETIC_PARTICIPANT_ATTRIBUTE)
+                                       & (attributes["value"].str.lower() == "true"), "participant_id"])
+    participants_out = pd.DataFrame({
+        "participant_id": participants["participant_id"],
+        "label": participants["label"].fillna(participants["participant_id"]),
+        "synthetic": participants["participant_id"].isin(synthetic_ids)})
+
+    # sources
+    _required_values(problems, "sources", sources, ["source_id", "participant_id", "kind"])
+    _duplicates(problems, "sources", sources, ["source_id"], "source")
+    _dangling(problems, "sources", sources, ["participant_id"], participants, ["participant_id"],
+              "participant", "participant_id")
+    problems.rows("sources", sources, sources["kind"].notna() & ~sources["kind"].isin(SOURCE_KINDS), "kind",
+                  lambda r: f"'{r['kind']}' is not a source kind (allowed: {', '.join(SOURCE_KINDS)})")
+
+    # segments
+    _required_values(problems, "segments", segments, ["segment_id", "source_id"])
+    _duplicates(problems, "segments", segments, ["segment_id"], "segment")
+    _dangling(problems, "segments", segments, ["source_id"], sources, ["source_id"], "source", "source_id")
+    for column in ("start", "end"):
+        segments[column] = _parse_number(problems, "segments", segments, column, integer=True)
+    for column in ("x", "y", "width", "height"):
+        segments[column] = _parse_number(problems, "segments", segments, column, integer=False)
+    negative = (segments["start"].fillna(0) < 0) | (segments["end"].fillna(0) < 0)
+    problems.rows("segments", segments, negative, "start", lambda r: "offsets must not be negative")
+    backwards = (segments["start"].notna() & segments["end"].notna()
+                 & (segments["end"].fillna(0) < segments["start"].fillna(0)))
+    problems.rows("segments", segments, backwards, "end",
+                  lambda r: f"end {r['end']} lies before start {r['start']}")
+    segments["synthetic"] = _parse_bool(problems, "segments", segments, "synthetic", default=False)
+
+    # codings
+    _required_values(problems, "codings", codings, ["segment_id", "codebook", "code_id", "coder"])
+    _duplicates(problems, "codings", codings, ["segment_id", "codebook", "code_id", "coder"], "coding")
+    _dangling(problems, "codings", codings, ["segment_id"], segments, ["segment_id"], "segment", "segment_id")
+    _dangling(problems, "codings", codings, ["codebook", "code_id"], codes, ["codebook", "code_id"],
+              "code", "code_id")
+
+    # concept map
+    if len(concept_map):
+        from mmkg.ontology import resolve_concept
+
+        _required_values(problems, "concept_map", concept_map, ["codebook", "code_id", "concept", "match"])
+        _duplicates(problems, "concept_map", concept_map, ["codebook", "code_id", "concept"], "mapping")
+        _dangling(problems, "concept_map", concept_map, ["codebook", "code_id"], codes, ["codebook", "code_id"],
+                  "code", "code_id")
+        problems.rows("concept_map", concept_map,
+                      concept_map["match"].notna() & ~concept_map["match"].isin(MATCH_TYPES), "match",
+                      lambda r: f"'{r['match']}' is not a SKOS match type (allowed: {', '.join(MATCH_TYPES)})")
+        resolved = concept_map["concept"].map(lambda c: resolve_concept(c) if isinstance(c, str) else None)
+        problems.rows("concept_map", concept_map, concept_map["concept"].notna() & resolved.isna(), "concept",
+                      lambda r: f"'{r['concept']}' is not a concept of the mmkg ontology")
+        concept_map["concept"] = resolved
+
+    if problems.messages:
+        raise _failure(meta, problems)
+
+    warnings = list(tables.warnings)
+    not_codable = codings.merge(codes.loc[~codes["codable"], ["codebook", "code_id"]], on=["codebook", "code_id"])
+    if len(not_codable):
+        warnings.append(f"{len(not_codable)} codings apply codes marked not codable")
+    keep = lambda frame, name: frame[COLUMNS[name]].reset_index(drop=True)  # noqa: E731
+    return ValidStudy(meta=meta, groups=keep(groups, "groups"), codes=keep(codes, "codes"),
+                      participants=participants_out.reset_index(drop=True), attributes=attributes,
+                      sources=keep(sources, "sources"), segments=keep(segments, "segments"),
+                      codings=keep(codings, "codings"), concept_map=keep(concept_map, "concept_map"),
+                      warnings=warnings)
+
+
+def _failure(meta: StudyMeta, problems: _Problems) -> ValidationError:
+    count = len(problems.messages)
+    return ValidationError(
+        f"study '{meta.id}' ({meta.origin or 'input'}) is not valid: {count} problem{'s' if count != 1 else ''}; "
+        "nothing was written", details=problems.messages)

@@ -1,0 +1,136 @@
+"""The Python API: open a store, load studies, run named queries — everything returns pandas DataFrames.
+
+The CLI and the HTTP server are thin layers over `Mmkg`.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from mmkg.config import Neo4jSettings, Settings
+from mmkg.errors import MmkgError
+from mmkg.store import GraphStore, Progress
+
+CODINGS_EXPORT_COLUMNS = ["study_id", "participant_id", "source_id", "source_kind", "segment_id",
+                          "start", "end", "code_id", "codebook", "coder"]
+
+
+@dataclass
+class LoadReport:
+    """What a load wrote."""
+
+    study_id: str
+    counts: dict[str, int]
+    seconds: float
+    warnings: list[str] = field(default_factory=list)
+    provenance: str = ""
+
+    @property
+    def codings(self) -> int:
+        return self.counts.get("CODED_AS", 0)
+
+
+class Mmkg:
+    """A knowledge graph of studies, codes and threats, on an embedded or a Neo4j store."""
+
+    def __init__(self, store: GraphStore):
+        self.store = store
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+    def __enter__(self) -> "Mmkg":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- loading --------------------------------------------------------------------------------------
+    def load(self, source: str | Path | None = None, *, study_id: str | None = None,
+             progress: Progress | None = None) -> LoadReport:
+        """Validate a study (folder, codings CSV, REFI-QDA file; None = the shipped study), then write it
+        atomically, replacing an earlier version of the same study id and nothing else."""
+        from mmkg.graph import ontology_graph, study_graph
+        from mmkg.loader import read_study, validate
+
+        started = time.perf_counter()
+        if progress:
+            progress("reading and validating", 0, 1)
+        tables = read_study(source, study_id=study_id)
+        study = validate(tables)
+        if progress:
+            progress("reading and validating", 1, 1)
+        rows = study_graph(study)
+        ontology = None if self.store.has_ontology() else ontology_graph()
+        counts = self.store.replace_study(study.meta.id, rows, ontology, progress)
+        return LoadReport(study_id=study.meta.id, counts=counts, seconds=time.perf_counter() - started,
+                          warnings=study.warnings, provenance=study.meta.provenance)
+
+    def delete_study(self, study_id: str) -> None:
+        """Remove one study; other studies and the ontology stay."""
+        self._require_study(study_id)
+        self.store.delete_study(study_id)
+
+    # -- reading --------------------------------------------------------------------------------------
+    def query(self, name: str, **params) -> pd.DataFrame:
+        """Run a named query from `mmkg.queries` with typed parameters (defaults from its header)."""
+        from mmkg.queries import get_query
+
+        named = get_query(name)
+        return self.cypher(named.cypher, named.bind(params))
+
+    def cypher(self, text: str, params: dict | None = None) -> pd.DataFrame:
+        """Run Cypher as written against the store."""
+        return self.store.execute(text, params)
+
+    def studies(self) -> pd.DataFrame:
+        """One row per study with counts and provenance."""
+        return self.query("studies")
+
+    def export_codings(self, study_id: str = "") -> pd.DataFrame:
+        """One row per coding (`CODINGS_EXPORT_COLUMNS`); '' = every study."""
+        if study_id:
+            self._require_study(study_id)
+        frame = self.query("codings", study_id=study_id)
+        for column in ("start", "end"):
+            frame[column] = pd.array(frame[column], dtype="Int64")
+        return frame[CODINGS_EXPORT_COLUMNS]
+
+    def export_codes(self, study_id: str = "") -> pd.DataFrame:
+        """One row per code with label, parent (group or parent code), codable flag and codebook."""
+        if study_id:
+            self._require_study(study_id)
+        return self.query("codes", study_id=study_id)
+
+    def study_ids(self) -> list[str]:
+        return self.cypher("MATCH (s:Study) RETURN s.id AS id ORDER BY id")["id"].tolist()
+
+    def _require_study(self, study_id: str) -> None:
+        if study_id not in self.study_ids():
+            from mmkg.errors import NotFoundError
+
+            raise NotFoundError(f"no study '{study_id}' in the store (studies: {', '.join(self.study_ids()) or 'none'})")
+
+
+def open_store(store: str | Path | None = None, *, neo4j_uri: str | None = None,
+               read_only: bool = False) -> Mmkg:
+    """Open the graph: Neo4j when a URI is given (or NEO4J_URI is set), else the embedded store in
+    `store` (or MMKG_STORE, or the user's data directory)."""
+    neo4j = Neo4jSettings()
+    uri = neo4j_uri or neo4j.uri
+    if uri:
+        from mmkg.store.neo4j_store import Neo4jStore
+
+        return Mmkg(Neo4jStore.connect(uri, neo4j.user, neo4j.password.get_secret_value(), neo4j.database,
+                                       read_only=read_only))
+    from mmkg.store.embedded import EmbeddedStore
+
+    path = Path(store) if store is not None else Settings().store
+    return Mmkg(EmbeddedStore(path, read_only=read_only))
+
+
+__all__ = ["Mmkg", "open_store", "LoadReport", "MmkgError"]

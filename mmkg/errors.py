@@ -1,0 +1,78 @@
+"""One error root for mmkg, mapped in one place to CLI exit codes and to the HTTP JSON error shape."""
+from __future__ import annotations
+
+
+class MmkgError(Exception):
+    """Root of every error mmkg raises on purpose; its message is meant for the user."""
+
+    exit_code = 1
+    http_status = 500
+    kind = "error"
+
+    def __init__(self, message: str, *, details: list[str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.details = list(details or [])
+
+    def __str__(self) -> str:
+        if not self.details:
+            return self.message
+        return self.message + "\n" + "\n".join(f"  - {d}" for d in self.details)
+
+    def to_json(self) -> dict:
+        """The one JSON error shape of the HTTP API."""
+        return {"error": {"kind": self.kind, "message": self.message, "details": self.details}}
+
+
+class LoadError(MmkgError):
+    """A study could not be read: unreadable, hostile or malformed input. Nothing was written."""
+
+    exit_code = 2
+    http_status = 400
+    kind = "load_error"
+
+
+class ValidationError(LoadError):
+    """A study was read but fails validation; `details` lists every problem (file, row, column, what)."""
+
+    kind = "validation_error"
+    http_status = 422
+
+
+class NotFoundError(MmkgError):
+    """A named thing (study, query, participant, code, view) does not exist."""
+
+    exit_code = 3
+    http_status = 404
+    kind = "not_found"
+
+
+class QueryError(MmkgError):
+    """A query was refused or failed: bad parameters, a write in a read-only context, a time-out."""
+
+    exit_code = 4
+    http_status = 400
+    kind = "query_error"
+
+
+class StoreError(MmkgError):
+    """The graph store cannot be opened or is in a state mmkg does not expect."""
+
+    exit_code = 5
+    http_status = 500
+    kind = "store_error"
+
+
+class TooLargeError(LoadError):
+    """An upload or archive exceeds a configured size limit."""
+
+    http_status = 413
+    kind = "too_large"
+
+
+class ConfigError(MmkgError):
+    """Settings are inconsistent (e.g. no upload token, bad Neo4j URI)."""
+
+    exit_code = 6
+    http_status = 500
+    kind = "config_error"

@@ -1,0 +1,140 @@
+"""Turning validated tables into the node and relationship rows of the property graph (see `mmkg.schema`)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from mmkg.loader.validate import ValidStudy
+from mmkg.schema import NODE_BY_LABEL, REL_BY_TYPE
+
+
+@dataclass
+class GraphRows:
+    """Deduplicated rows per node label and relationship type, columns in schema order."""
+
+    nodes: dict[str, pd.DataFrame] = field(default_factory=dict)
+    rels: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, int]:
+        return {**{k: len(v) for k, v in self.nodes.items()}, **{k: len(v) for k, v in self.rels.items()}}
+
+
+def uid(study_id: str, kind: str, *parts) -> pd.Series | str:
+    """Study-scoped unique id, e.g. `founding/code/interview/A.3`."""
+    if any(isinstance(p, pd.Series) for p in parts):
+        result = pd.Series(f"{study_id}/{kind}", index=next(p for p in parts if isinstance(p, pd.Series)).index)
+        for part in parts:
+            result = result + "/" + (part.astype(str) if isinstance(part, pd.Series) else str(part))
+        return result
+    return "/".join([study_id, kind, *map(str, parts)])
+
+
+def _nodes(label: str, frame: pd.DataFrame) -> pd.DataFrame:
+    columns = NODE_BY_LABEL[label].columns
+    return frame[columns].reset_index(drop=True)
+
+
+def _rels(rel_type: str, frame: pd.DataFrame) -> pd.DataFrame:
+    columns = REL_BY_TYPE[rel_type].columns
+    return frame[columns].reset_index(drop=True)
+
+
+def _text(series: pd.Series) -> pd.Series:
+    return series.astype(object).where(series.notna(), None)
+
+
+def study_graph(study: ValidStudy) -> GraphRows:
+    """Node and relationship rows for one validated study."""
+    s = study.meta.id
+    rows = GraphRows()
+    rows.nodes["Study"] = pd.DataFrame([{
+        "uid": s, "id": s, "title": study.meta.title, "description": study.meta.description,
+        "citation": study.meta.citation, "provenance": study.meta.provenance,
+        "codebooks": ";".join(study.meta.codebooks), "analysis_coder": study.meta.analysis_coder,
+        "origin": study.meta.origin, "study_id": s}])
+
+    p = study.participants
+    participant_uid = uid(s, "participant", p["participant_id"])
+    rows.nodes["Participant"] = _nodes("Participant", p.assign(
+        uid=participant_uid, study_id=s, id=p["participant_id"], label=_text(p["label"])))
+    rows.rels["HAS_PARTICIPANT"] = pd.DataFrame({"from": s, "to": participant_uid})
+
+    a = study.attributes
+    attribute_uid = uid(s, "attribute", a["participant_id"], a["name"])
+    rows.nodes["Attribute"] = _nodes("Attribute", a.assign(
+        uid=attribute_uid, study_id=s, value_num=a["value_num"].astype(float)))
+    rows.rels["HAS_ATTRIBUTE"] = pd.DataFrame({"from": uid(s, "participant", a["participant_id"]),
+                                               "to": attribute_uid})
+
+    src = study.sources
+    source_uid = uid(s, "source", src["source_id"])
+    rows.nodes["Source"] = _nodes("Source", src.assign(uid=source_uid, study_id=s, id=src["source_id"],
+                                                        title=_text(src["title"])))
+    rows.rels["HAS_SOURCE"] = pd.DataFrame({"from": uid(s, "participant", src["participant_id"]), "to": source_uid})
+
+    seg = study.segments
+    segment_uid = uid(s, "segment", seg["segment_id"])
+    rows.nodes["Segment"] = _nodes("Segment", seg.assign(
+        uid=segment_uid, study_id=s, id=seg["segment_id"], start_pos=seg["start"], end_pos=seg["end"],
+        text=_text(seg["text"]), text_section=_text(seg["text_section"])))
+    rows.rels["HAS_SEGMENT"] = pd.DataFrame({"from": uid(s, "source", seg["source_id"]), "to": segment_uid})
+
+    c = study.codes
+    code_uid = uid(s, "code", c["codebook"], c["code_id"])
+    rows.nodes["Code"] = _nodes("Code", c.assign(
+        uid=code_uid, study_id=s, id=c["code_id"], label=_text(c["label"]),
+        preferred_label=_text(c["preferred_label"].fillna(c["label"])), definition=_text(c["definition"])))
+    rows.rels["IN_GROUP"] = pd.DataFrame({"from": code_uid, "to": uid(s, "group", c["codebook"], c["group_id"])})
+    child = c[c["parent_code_id"].notna()]
+    rows.rels["SUBCODE_OF"] = pd.DataFrame({"from": uid(s, "code", child["codebook"], child["code_id"]),
+                                            "to": uid(s, "code", child["codebook"], child["parent_code_id"])})
+
+    g = study.groups
+    group_uid = uid(s, "group", g["codebook"], g["group_id"])
+    rows.nodes["CodeGroup"] = _nodes("CodeGroup", g.assign(uid=group_uid, study_id=s, id=g["group_id"]))
+    sub = g[g["parent_group_id"].notna()]
+    rows.rels["SUBGROUP_OF"] = pd.DataFrame({"from": uid(s, "group", sub["codebook"], sub["group_id"]),
+                                             "to": uid(s, "group", sub["codebook"], sub["parent_group_id"])})
+
+    k = study.codings
+    coders = sorted(k["coder"].unique())
+    rows.nodes["Coder"] = pd.DataFrame({"uid": [uid(s, "coder", x) for x in coders], "study_id": s, "id": coders})
+    rows.rels["HAS_CODER"] = pd.DataFrame({"from": s, "to": rows.nodes["Coder"]["uid"]})
+    analysis = (k["coder"] == study.meta.analysis_coder) if study.meta.analysis_coder else \
+        pd.Series(True, index=k.index)
+    rows.rels["CODED_AS"] = pd.DataFrame({"from": uid(s, "segment", k["segment_id"]),
+                                          "to": uid(s, "code", k["codebook"], k["code_id"]),
+                                          "coder": k["coder"], "analysis": analysis.astype(bool)})
+
+    m = study.concept_map
+    rows.rels["MAPS_TO"] = pd.DataFrame({"from": uid(s, "code", m["codebook"], m["code_id"]), "to": m["concept"],
+                                         "match": m["match"], "note": _text(m["note"])})
+    for name, frame in rows.nodes.items():
+        rows.nodes[name] = _nodes(name, frame)
+    for name, frame in rows.rels.items():
+        rows.rels[name] = _rels(name, frame)
+    return rows
+
+
+def ontology_graph() -> GraphRows:
+    """Concept nodes and their relationships from the shipped ontology."""
+    from mmkg.ontology import concept_tables
+
+    tables = concept_tables()
+    rows = GraphRows()
+    concepts = tables["concepts"]
+    rows.nodes["Concept"] = _nodes("Concept", concepts)
+    ext = tables["external_ids"]
+    ext_uid = ext["scheme"].str.replace(" ", "_") + ":" + ext["external_id"]
+    rows.nodes["ExternalId"] = _nodes("ExternalId", ext.assign(uid=ext_uid).drop_duplicates("uid"))
+    rows.rels["EXTERNAL_MATCH"] = pd.DataFrame({"from": ext["concept"], "to": ext_uid, "match": ext["match"]})
+    relations = tables["relations"]
+    for rel_type in ("BROADER", "CONTROLS", "AFFECTS", "SHARES_GOAL_WITH", "MITIGATES"):
+        part = relations[relations["type"] == rel_type]
+        frame = pd.DataFrame({"from": part["source"], "to": part["target"]})
+        if rel_type == "SHARES_GOAL_WITH":
+            frame["goal"] = part["goal"].replace("", np.nan).astype(object).where(part["goal"].notna(), None)
+        rows.rels[rel_type] = _rels(rel_type, frame)
+    return rows

@@ -1,0 +1,116 @@
+"""The one schema definition of the property graph.
+
+LadybugDB's DDL and Neo4j's constraints and indexes are both generated from `NODES` and `RELS`,
+so the two stores cannot drift apart.  Every node table is keyed by `uid`; study-scoped nodes carry
+`study_id` so that one study can be replaced without touching the others.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Property types, in LadybugDB's spelling; Neo4j is schema-free for properties.
+STRING, INT, FLOAT, BOOL = "STRING", "INT64", "DOUBLE", "BOOLEAN"
+
+
+@dataclass(frozen=True)
+class NodeTable:
+    label: str
+    properties: tuple[tuple[str, str], ...]
+    study_scoped: bool = True
+    indexed: tuple[str, ...] = ()  # properties Neo4j should index besides the uid key
+
+    @property
+    def columns(self) -> list[str]:
+        return ["uid"] + [name for name, _ in self.properties]
+
+
+@dataclass(frozen=True)
+class RelTable:
+    type: str
+    source: str
+    target: str
+    properties: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def columns(self) -> list[str]:
+        return ["from", "to"] + [name for name, _ in self.properties]
+
+
+NODES: tuple[NodeTable, ...] = (
+    NodeTable("Study", (("id", STRING), ("title", STRING), ("description", STRING),
+                        ("citation", STRING), ("provenance", STRING), ("codebooks", STRING),
+                        ("analysis_coder", STRING), ("origin", STRING), ("study_id", STRING)),
+              indexed=("id",)),
+    NodeTable("Participant", (("study_id", STRING), ("id", STRING), ("label", STRING),
+                              ("synthetic", BOOL)), indexed=("study_id", "id")),
+    NodeTable("Attribute", (("study_id", STRING), ("participant_id", STRING), ("name", STRING),
+                            ("value", STRING), ("value_num", FLOAT), ("type", STRING)),
+              indexed=("study_id", "name")),
+    NodeTable("Source", (("study_id", STRING), ("id", STRING), ("kind", STRING), ("title", STRING)),
+              indexed=("study_id",)),
+    NodeTable("Segment", (("study_id", STRING), ("id", STRING), ("start_pos", INT), ("end_pos", INT),
+                          ("x", FLOAT), ("y", FLOAT), ("width", FLOAT), ("height", FLOAT),
+                          ("synthetic", BOOL), ("text", STRING), ("text_section", STRING)),
+              indexed=("study_id",)),
+    NodeTable("Code", (("study_id", STRING), ("codebook", STRING), ("id", STRING), ("label", STRING),
+                       ("preferred_label", STRING), ("definition", STRING), ("codable", BOOL)),
+              indexed=("study_id", "id")),
+    NodeTable("CodeGroup", (("study_id", STRING), ("codebook", STRING), ("id", STRING), ("label", STRING)),
+              indexed=("study_id",)),
+    NodeTable("Coder", (("study_id", STRING), ("id", STRING)), indexed=("study_id",)),
+    NodeTable("Concept", (("iri", STRING), ("label", STRING), ("kind", STRING), ("definition", STRING),
+                          ("alt_labels", STRING)), study_scoped=False, indexed=("kind",)),
+    NodeTable("ExternalId", (("scheme", STRING), ("external_id", STRING), ("name", STRING), ("url", STRING)),
+              study_scoped=False),
+)
+
+RELS: tuple[RelTable, ...] = (
+    RelTable("HAS_PARTICIPANT", "Study", "Participant"),
+    RelTable("HAS_ATTRIBUTE", "Participant", "Attribute"),
+    RelTable("HAS_SOURCE", "Participant", "Source"),
+    RelTable("HAS_SEGMENT", "Source", "Segment"),
+    RelTable("CODED_AS", "Segment", "Code", (("coder", STRING), ("analysis", BOOL))),
+    RelTable("IN_GROUP", "Code", "CodeGroup"),
+    RelTable("SUBCODE_OF", "Code", "Code"),
+    RelTable("SUBGROUP_OF", "CodeGroup", "CodeGroup"),
+    RelTable("HAS_CODER", "Study", "Coder"),
+    RelTable("MAPS_TO", "Code", "Concept", (("match", STRING), ("note", STRING))),
+    RelTable("BROADER", "Concept", "Concept"),
+    RelTable("CONTROLS", "Concept", "Concept"),
+    RelTable("AFFECTS", "Concept", "Concept"),
+    RelTable("SHARES_GOAL_WITH", "Concept", "Concept", (("goal", STRING),)),
+    RelTable("MITIGATES", "Concept", "Concept"),
+    RelTable("EXTERNAL_MATCH", "Concept", "ExternalId", (("match", STRING),)),
+)
+
+NODE_BY_LABEL = {n.label: n for n in NODES}
+REL_BY_TYPE = {r.type: r for r in RELS}
+STUDY_NODE_LABELS = [n.label for n in NODES if n.study_scoped]
+ONTOLOGY_NODE_LABELS = [n.label for n in NODES if not n.study_scoped]
+ONTOLOGY_REL_TYPES = [r.type for r in RELS
+                      if not NODE_BY_LABEL[r.source].study_scoped and not NODE_BY_LABEL[r.target].study_scoped]
+
+
+def ladybug_ddl() -> list[str]:
+    """`CREATE NODE/REL TABLE IF NOT EXISTS` statements for LadybugDB."""
+    statements = []
+    for node in NODES:
+        props = ", ".join(["uid STRING"] + [f"{name} {kind}" for name, kind in node.properties])
+        statements.append(f"CREATE NODE TABLE IF NOT EXISTS {node.label}({props}, PRIMARY KEY(uid))")
+    for rel in RELS:
+        props = "".join(f", {name} {kind}" for name, kind in rel.properties)
+        statements.append(f"CREATE REL TABLE IF NOT EXISTS {rel.type}(FROM {rel.source} TO {rel.target}{props})")
+    return statements
+
+
+def neo4j_schema() -> list[str]:
+    """Idempotent Neo4j 5 constraints and indexes: a uniqueness constraint on every `uid`."""
+    statements = []
+    for node in NODES:
+        statements.append(
+            f"CREATE CONSTRAINT {node.label.lower()}_uid IF NOT EXISTS "
+            f"FOR (n:{node.label}) REQUIRE n.uid IS UNIQUE")
+        for prop in node.indexed:
+            statements.append(
+                f"CREATE INDEX {node.label.lower()}_{prop} IF NOT EXISTS FOR (n:{node.label}) ON (n.{prop})")
+    return statements

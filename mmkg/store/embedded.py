@@ -1,0 +1,223 @@
+"""The embedded store: LadybugDB in a folder, written in one transaction per load through `COPY`."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pandas as pd
+
+from mmkg.errors import QueryError, StoreError
+from mmkg.graph import GraphRows
+from mmkg.schema import NODE_BY_LABEL, NODES, REL_BY_TYPE, RELS, STUDY_NODE_LABELS, ladybug_ddl
+from mmkg.store import Progress
+
+DATABASE_FILE = "graph.lbug"
+
+
+class EmbeddedStore:
+    """A LadybugDB database in folder `path` (created on first use)."""
+
+    name = "ladybug"
+
+    def __init__(self, path: str | Path, *, read_only: bool = False):
+        import ladybug
+
+        self.path = Path(path).expanduser()
+        self.read_only = read_only
+        database_file = self.path / DATABASE_FILE
+        if read_only and not database_file.exists():
+            raise StoreError(f"{self.path}: no mmkg store here yet (run `mmkg load --store {self.path}` first)")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._db = ladybug.Database(str(database_file), read_only=read_only)
+            self._conn = ladybug.Connection(self._db)
+        except RuntimeError as exc:
+            raise StoreError(f"{self.path}: cannot open the graph store ({exc})") from None
+        self._lock = threading.RLock()
+        if not read_only:
+            for statement in ladybug_ddl():
+                self._conn.execute(statement)
+        elif not self._tables_exist():
+            raise StoreError(f"{self.path}: store has no mmkg schema")
+
+    def _tables_exist(self) -> bool:
+        tables = self._conn.execute("CALL show_tables() RETURN name").get_as_df()
+        return {n.label for n in NODES} <= set(tables["name"])
+
+    # --- reads -------------------------------------------------------------------------------------------
+    def execute(self, cypher: str, params: dict | None = None) -> pd.DataFrame:
+        """Run one statement; a failure becomes `QueryError` with the store's own message."""
+        with self._lock:
+            try:
+                result = self._conn.execute(cypher, params or {})
+            except RuntimeError as exc:
+                raise QueryError(f"query failed: {exc}") from None
+            frame = result.get_as_df()
+        return frame
+
+    def execute_read(self, cypher: str, params: dict | None = None, *, timeout_s: float | None = None,
+                     max_rows: int | None = None) -> pd.DataFrame:
+        """Run a statement that must not write: needs a read-only store, which refuses writes itself."""
+        if not self.read_only:
+            raise StoreError("execute_read needs a store opened read-only")
+        with self._lock:
+            if timeout_s:
+                self._conn.set_query_timeout(int(timeout_s * 1000))
+            try:
+                result = self._conn.execute(cypher, params or {})
+                frame = _take(result, max_rows)
+            except RuntimeError as exc:
+                message = str(exc)
+                if "interrupted" in message.lower() or "timeout" in message.lower():
+                    raise QueryError(f"query stopped after the time limit of {timeout_s} s") from None
+                raise QueryError(f"query refused or failed: {message}") from None
+            finally:
+                if timeout_s:
+                    self._conn.set_query_timeout(0)
+        return frame
+
+    def has_ontology(self) -> bool:
+        return int(self.execute("MATCH (c:Concept) RETURN count(c) AS n")["n"].iloc[0]) > 0
+
+    # --- writes ------------------------------------------------------------------------------------------
+    def replace_study(self, study_id: str, rows: GraphRows, ontology: GraphRows | None = None,
+                      progress: Progress | None = None) -> dict[str, int]:
+        """Delete the study, COPY its rows and check counts, all in one transaction."""
+        if self.read_only:
+            raise StoreError("the store is open read-only")
+        steps = ((len(ontology.nodes) + len(ontology.rels)) if ontology else 0) + 1 + len(rows.nodes) + len(rows.rels)
+        done = 0
+
+        def tick(step: str):
+            nonlocal done
+            done += 1
+            if progress:
+                progress(step, done, steps)
+
+        with self._lock:
+            self._conn.execute("BEGIN TRANSACTION")
+            try:
+                if ontology is not None:
+                    self._delete_ontology()
+                    self._copy_all(ontology, tick)
+                self._delete_study(study_id)
+                tick(f"removed previous version of {study_id}")
+                self._copy_all(rows, tick)
+                counts = self._check_counts(study_id, rows, ontology)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        return counts
+
+    def delete_study(self, study_id: str) -> None:
+        if self.read_only:
+            raise StoreError("the store is open read-only")
+        with self._lock:
+            self._conn.execute("BEGIN TRANSACTION")
+            try:
+                self._delete_study(study_id)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def _delete_study(self, study_id: str) -> None:
+        for label in STUDY_NODE_LABELS:
+            self._conn.execute(f"MATCH (n:{label}) WHERE n.study_id = $s DETACH DELETE n", {"s": study_id})
+
+    def _delete_ontology(self) -> None:
+        # Concept nodes carry MAPS_TO links from study codes; those are study data and reloaded with it,
+        # so the ontology is only (re)loaded into a store that has none.
+        for label in ("ExternalId", "Concept"):
+            self._conn.execute(f"MATCH (n:{label}) DETACH DELETE n")
+
+    def _copy_all(self, rows: GraphRows, tick) -> None:
+        for label, frame in rows.nodes.items():
+            self._copy(label, frame, NODE_BY_LABEL[label].properties)
+            tick(f"{label}: {len(frame):,} nodes")
+        for rel_type, frame in rows.rels.items():
+            self._copy(rel_type, frame, REL_BY_TYPE[rel_type].properties)
+            tick(f"{rel_type}: {len(frame):,} relationships")
+
+    def _copy(self, table: str, frame: pd.DataFrame, properties) -> None:
+        if len(frame) == 0:
+            return
+        frame = _arrow_ready(frame, dict(properties))
+        try:
+            self._conn.execute(f"COPY {table} FROM $frame", {"frame": frame})
+        except RuntimeError as exc:
+            raise StoreError(f"writing {table} failed: {exc}; nothing was written") from None
+
+    def _check_counts(self, study_id: str, rows: GraphRows, ontology: GraphRows | None) -> dict[str, int]:
+        counts = {}
+        for label, frame in rows.nodes.items():
+            found = self._count(f"MATCH (n:{label}) WHERE n.study_id = $s RETURN count(n) AS n", study_id)
+            counts[label] = _expect(found, len(frame), label)
+        for rel in RELS:
+            if rel.type not in rows.rels:
+                continue
+            found = self._count(f"MATCH (a:{rel.source})-[r:{rel.type}]->() WHERE a.study_id = $s "
+                                "RETURN count(r) AS n", study_id)
+            counts[rel.type] = _expect(found, len(rows.rels[rel.type]), rel.type)
+        if ontology is not None:
+            for label, frame in ontology.nodes.items():
+                _expect(self._count(f"MATCH (n:{label}) RETURN count(n) AS n", None), len(frame), label)
+            for rel_type, frame in ontology.rels.items():
+                rel = REL_BY_TYPE[rel_type]
+                _expect(self._count(f"MATCH (:{rel.source})-[r:{rel_type}]->(:{rel.target}) RETURN count(r) AS n",
+                                    None), len(frame), rel_type)
+        return counts
+
+    def _count(self, cypher: str, study_id: str | None) -> int:
+        params = {"s": study_id} if study_id is not None else {}
+        return int(self._conn.execute(cypher, params).get_as_df()["n"].iloc[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+            self._db.close()
+
+
+def _expect(found: int, expected: int, what: str) -> int:
+    if found != expected:
+        raise StoreError(f"after writing, the store holds {found:,} {what} where {expected:,} were written; "
+                         "the load was rolled back")
+    return found
+
+
+def _arrow_ready(frame: pd.DataFrame, types: dict[str, str]) -> pd.DataFrame:
+    """Give every column a dtype LadybugDB's DataFrame scan maps to the declared property type.
+
+    Its scan takes numpy dtypes and object columns but not pandas' nullable extension arrays, so a
+    column with missing values goes in as objects holding None.
+    """
+    frame = frame.copy()
+    for column in frame.columns:
+        kind = types.get(column, "STRING")
+        series = frame[column]
+        missing = series.isna()
+        if kind == "DOUBLE":
+            frame[column] = pd.to_numeric(series).astype("float64")
+        elif kind in ("INT64", "BOOLEAN"):
+            numpy_type = "int64" if kind == "INT64" else "bool"
+            if not missing.any():
+                frame[column] = series.astype(numpy_type)
+            else:
+                convert = int if kind == "INT64" else bool
+                frame[column] = pd.Series([None if gap else convert(v) for v, gap in zip(series, missing)],
+                                          index=series.index, dtype=object)
+        else:
+            frame[column] = series.astype(object).where(~missing, None)
+    return frame
+
+
+def _take(result, max_rows: int | None) -> pd.DataFrame:
+    if max_rows is None:
+        return result.get_as_df()
+    columns = result.get_column_names()
+    rows = []
+    while result.has_next() and len(rows) < max_rows:
+        rows.append(result.get_next())
+    return pd.DataFrame(rows, columns=columns)
+

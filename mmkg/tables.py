@@ -1,0 +1,80 @@
+"""The normalised, in-memory form of one study: what every reader produces and the store writes.
+
+Every reader (study folder, codings CSV, REFI-QDA) returns a `StudyTables`; `mmkg.loader.validate`
+checks it, and the store writes it in one transaction.  Column lists below are the contract.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+SOURCE_KINDS = ("interview", "drawing", "other")
+MATCH_TYPES = ("exact", "close", "broad", "narrow", "related")
+ATTRIBUTE_TYPES = ("string", "int", "float", "bool")
+
+COLUMNS: dict[str, list[str]] = {
+    "groups": ["codebook", "group_id", "label", "parent_group_id"],
+    "codes": ["codebook", "code_id", "label", "group_id", "parent_code_id", "codable",
+              "preferred_label", "definition"],
+    "participants": ["participant_id", "label"],
+    "sources": ["source_id", "participant_id", "kind", "title"],
+    "segments": ["segment_id", "source_id", "start", "end", "x", "y", "width", "height",
+                 "synthetic", "text", "text_section"],
+    "codings": ["segment_id", "codebook", "code_id", "coder"],
+    "concept_map": ["codebook", "code_id", "concept", "match", "note"],
+}
+REQUIRED_COLUMNS: dict[str, list[str]] = {
+    "groups": ["codebook", "group_id", "label"],
+    "codes": ["codebook", "code_id", "label", "group_id"],
+    "participants": ["participant_id"],
+    "sources": ["source_id", "participant_id", "kind"],
+    "segments": ["segment_id", "source_id"],
+    "codings": ["segment_id", "codebook", "code_id", "coder"],
+    "concept_map": ["codebook", "code_id", "concept", "match"],
+}
+
+
+@dataclass
+class StudyMeta:
+    """Study metadata (`study.json`)."""
+
+    id: str
+    title: str = ""
+    description: str = ""
+    citation: str = ""
+    provenance: str = ""
+    codebooks: list[str] = field(default_factory=list)
+    analysis_coder: str = ""
+    participant_attributes: dict[str, str] = field(default_factory=dict)
+    origin: str = ""  # the file or folder it was read from, for messages
+
+
+@dataclass
+class StudyTables:
+    """One study as DataFrames whose columns follow `COLUMNS` (participants may carry attribute columns).
+
+    Cells are strings or None after reading; `mmkg.loader.validate.validate` converts types and
+    raises `ValidationError` listing every problem with file, row and column.
+    `files` maps each table name to the file (or archive member) it came from, for messages.
+    `warnings` collects non-fatal remarks of readers (unknown XML elements, missing media …).
+    """
+
+    meta: StudyMeta
+    groups: pd.DataFrame
+    codes: pd.DataFrame
+    participants: pd.DataFrame
+    sources: pd.DataFrame
+    segments: pd.DataFrame
+    codings: pd.DataFrame
+    concept_map: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=COLUMNS["concept_map"]))
+    files: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def table(self, name: str) -> pd.DataFrame:
+        return getattr(self, name)
+
+
+def empty_table(name: str) -> pd.DataFrame:
+    """An empty DataFrame with the contract's columns for table `name`."""
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in COLUMNS[name]})

@@ -1,0 +1,1 @@
+"""The `mmkg` command line and the HTTP API with its network views."""
