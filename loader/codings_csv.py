@@ -46,10 +46,9 @@ def read_codings_table(path: Path, study_id: str | None = None, data: bytes | No
     sources = distinct(["source_id", "participant_id", "source_kind", ROW_COLUMN], {"source_kind": "kind"})
     sources.insert(3, "title", None)
     segments = distinct(["segment_id", "source_id", "start", "end", ROW_COLUMN])
-    label_column = "code_label" if "code_label" in frame.columns else "code_id"
-    codes = frame.drop_duplicates(subset=["codebook", "code_id"])[["codebook", "code_id", label_column, ROW_COLUMN]]
-    codes = codes.rename(columns={label_column: "label"}) if label_column != "code_id" else \
-        codes.assign(label=codes["code_id"])
+    codes = frame.drop_duplicates(subset=["codebook", "code_id"])
+    labels = codes["code_label"] if "code_label" in frame.columns else codes["code_id"]
+    codes = codes[["codebook", "code_id", ROW_COLUMN]].assign(label=labels.fillna(codes["code_id"]))
     codes = codes.assign(group_id=codes["codebook"], parent_code_id=None, codable="true").reset_index(drop=True)
     groups = pd.DataFrame({"codebook": codebooks, "group_id": codebooks, "label": codebooks,
                            "parent_group_id": None})

@@ -95,6 +95,8 @@ def read_refi_qda(path, study_id: str | None = None, limits: ArchiveLimits = Arc
         archive = _Archive(path, data, limits)
         qde_name = archive.find_project()
         root = parse_xml(archive.read(qde_name, limits.max_xml_bytes), f"{path}, member {qde_name}", limits)
+        if root.tag == f"{{{CODEBOOK_NS}}}CodeBook":
+            return _read_codebook(path, root, study_id)
         return _ProjectReader(path, root, limits, study_id, archive=archive, qde_name=qde_name).read()
     if data[:4] == b"PK\x03\x04":
         raise LoadError(f"{path}: is a zip archive, but a '{suffix}' file must be plain XML "
@@ -230,8 +232,7 @@ def parse_xml(data: bytes, where: str, limits: ArchiveLimits) -> Element:
     except defusedxml.DefusedXmlException as exc:
         raise LoadError(f"{where}: refused XML construct ({exc})") from None
     except ParseError as exc:
-        line, column = getattr(exc, "position", (0, 0))
-        raise LoadError(f"{where}: not well-formed XML at line {line}, column {column + 1} ({exc})") from None
+        raise LoadError(f"{where}: not well-formed XML ({exc})") from None
     except (ValueError, LookupError) as exc:  # unknown encoding name …
         raise LoadError(f"{where}: cannot be parsed as XML ({exc})") from None
     _check_tree(root, where, limits)
@@ -329,11 +330,12 @@ class _ProjectReader:
         self.users: dict[str, str | None] = {}
         self.coder_names: dict[str, str] = {}
         self.sources: list[dict] = []
+        self.source_ids: set[str] = set()
         self.segments: list[dict] = []
         self.codings: list[dict] = []
         self.source_values: dict[str, list[Element]] = {}
         self.segment_ids: Counter = Counter()
-        self.texts: dict[str, tuple[str, _Utf16Offsets | None] | None] = {}
+        self.texts: dict[Element, tuple[str, _Utf16Offsets | None] | None] = {}
         self.counts: Counter = Counter()  # things worth a warning, counted instead of listed
         self.missing_files: list[str] = []
         origin = root.get("origin") or ""
@@ -398,10 +400,11 @@ class _ProjectReader:
         guid = normalise_guid(element.get("guid"))
         if guid is None:
             raise LoadError(f"{self.where}: a <{kind_name}> has no guid")
-        if any(s["source_id"] == guid for s in self.sources):
+        if guid in self.source_ids:
             raise LoadError(f"{self.where}: two sources share guid {guid}")
         path_attr = element.get("plainTextPath") or element.get("path") or ""
         title = (element.get("name") or "").strip() or PurePosixPath(path_attr.replace("\\", "/")).name or guid
+        self.source_ids.add(guid)
         self.sources.append({"source_id": guid, "participant_id": None, "kind": SOURCE_KINDS[kind_name],
                              "title": title, WHERE: f"<{kind_name} guid={guid}>"})
         self.source_values[guid] = element.findall(self.q("VariableValue"))
@@ -420,8 +423,8 @@ class _ProjectReader:
                     self._add_segment(selection, guid)
         whole = element.findall(self.q("Coding"))
         if whole:
-            segment_id = self._add_segment(element, guid, segment_id=f"{guid}#whole", codings=whole)
-            self.counts["coding of a whole source"] += len(whole) if segment_id else 0
+            self._add_segment(element, guid, segment_id=f"{guid}#whole", codings=whole)
+            self.counts["coding of a whole source (segment '<source guid>#whole')"] += len(whole)
 
     def _read_text_container(self, container: Element, source_id: str, text_owner: Element) -> None:
         for selection in container.findall(self.q("PlainTextSelection")):
@@ -441,9 +444,8 @@ class _ProjectReader:
 
     def _plain_text(self, owner: Element) -> tuple[str, _Utf16Offsets | None] | None:
         """The plain text of a TextSource/Representation/TextDescription, or None (with a warning)."""
-        key = str(id(owner))
-        if key in self.texts:
-            return self.texts[key]
+        if owner in self.texts:
+            return self.texts[owner]
         result = None
         inline = owner.find(self.q("PlainTextContent"))
         path_attr = owner.get("plainTextPath")
@@ -456,7 +458,7 @@ class _ProjectReader:
             self.counts["text source with neither plainTextPath nor PlainTextContent"] += 1
         if text is not None:
             result = (text, _Utf16Offsets(text) if self.utf16 else None)
-        self.texts[key] = result
+        self.texts[owner] = result
         return result
 
     def _archive_text(self, path_attr: str) -> str | None:
@@ -507,7 +509,7 @@ class _ProjectReader:
 
     def _add_segment(self, element: Element, source_id: str, *, segment_id: str | None = None,
                      codings: list[Element] | None = None, start=None, end=None, x=None, y=None,
-                     width=None, height=None, text=None) -> str | None:
+                     width=None, height=None, text=None) -> None:
         kind = _local(element.tag)
         if segment_id is None:
             guid = normalise_guid(element.get("guid"))
@@ -539,7 +541,6 @@ class _ProjectReader:
             seen.add((code_id, coder))
             self.codings.append({"segment_id": segment_id, "codebook": CODEBOOK, "code_id": code_id,
                                  "coder": coder, WHERE: f"<Coding guid={coding.get('guid')}> in {where}"})
-        return segment_id
 
     # participants ----------------------------------------------------------------------------
 
@@ -570,8 +571,7 @@ class _ProjectReader:
                 by_source.setdefault(source_id, guid)
             if case.find(self.q("CodeRef")) is not None or case.find(self.q("SelectionRef")) is not None:
                 self.counts["Case with CodeRef/SelectionRef (not imported)"] += 1
-        known_sources = {s["source_id"] for s in self.sources}
-        dangling = set(by_source) - known_sources
+        dangling = set(by_source) - self.source_ids
         if dangling:
             self.counts["Case SourceRef naming no source"] += len(dangling)
         by_id = {row["participant_id"]: row for row in participants}

@@ -12,6 +12,7 @@ from mmkg.schema import NODE_BY_LABEL, NODES, REL_BY_TYPE, RELS, STUDY_NODE_LABE
 from mmkg.store import Progress
 
 DATABASE_FILE = "graph.lbug"
+REBUILD_THRESHOLD = 20_000  # segments + codings of the replaced study above which tables are rebuilt
 
 
 class EmbeddedStore:
@@ -82,45 +83,98 @@ class EmbeddedStore:
     # --- writes ------------------------------------------------------------------------------------------
     def replace_study(self, study_id: str, rows: GraphRows, ontology: GraphRows | None = None,
                       progress: Progress | None = None) -> dict[str, int]:
-        """Delete the study, COPY its rows and check counts, all in one transaction."""
+        """Remove the study's previous version, COPY its rows and check counts, all in one transaction."""
+        return self._replace(study_id, rows, ontology, progress)
+
+    def delete_study(self, study_id: str) -> None:
+        self._replace(study_id, None, None, None)
+
+    def _replace(self, study_id: str, rows: GraphRows | None, ontology: GraphRows | None,
+                 progress: Progress | None) -> dict[str, int]:
         if self.read_only:
             raise StoreError("the store is open read-only")
-        steps = ((len(ontology.nodes) + len(ontology.rels)) if ontology else 0) + 1 + len(rows.nodes) + len(rows.rels)
-        done = 0
-
-        def tick(step: str):
-            nonlocal done
-            done += 1
-            if progress:
-                progress(step, done, steps)
-
         with self._lock:
+            rebuild = self._study_size(study_id) > REBUILD_THRESHOLD
+            kept = self._read_all(except_study=study_id, with_ontology=ontology is None) if rebuild else None
+            steps = sum(len(r.nodes) + len(r.rels) for r in (rows, ontology, kept) if r is not None) + 1
+            done = 0
+
+            def tick(step: str) -> None:
+                nonlocal done
+                done += 1
+                if progress:
+                    progress(step, done, steps)
+
             self._conn.execute("BEGIN TRANSACTION")
             try:
-                if ontology is not None:
-                    self._delete_ontology()
-                    self._copy_all(ontology, tick)
-                self._delete_study(study_id)
+                if rebuild:
+                    # LadybugDB deletes relationships one by one (~20k/s); for a large study it is far
+                    # faster to drop every table and copy back what the other studies hold.
+                    self._recreate_tables()
+                    self._copy_all(kept, tick)
+                else:
+                    self._delete_study(study_id)
+                    if ontology is not None:
+                        self._delete_ontology()
                 tick(f"removed previous version of {study_id}")
-                self._copy_all(rows, tick)
-                counts = self._check_counts(study_id, rows, ontology)
+                if ontology is not None:
+                    self._copy_all(ontology, tick)
+                counts = {}
+                if rows is not None:
+                    self._copy_all(rows, tick)
+                    counts = self._check_counts(study_id, rows, ontology)
+                if kept is not None:
+                    self._check_totals(kept, rows, ontology)
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
         return counts
 
-    def delete_study(self, study_id: str) -> None:
-        if self.read_only:
-            raise StoreError("the store is open read-only")
-        with self._lock:
-            self._conn.execute("BEGIN TRANSACTION")
-            try:
-                self._delete_study(study_id)
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+    def _study_size(self, study_id: str) -> int:
+        return self._count("MATCH (a:Segment)-[r:CODED_AS]->() WHERE a.study_id = $s RETURN count(r) AS n",
+                           study_id) + self._count("MATCH (n:Segment) WHERE n.study_id = $s RETURN count(n) AS n",
+                                                   study_id)
+
+    def _recreate_tables(self) -> None:
+        for rel in RELS:
+            self._conn.execute(f"DROP TABLE {rel.type}")
+        for node in NODES:
+            self._conn.execute(f"DROP TABLE {node.label}")
+        for statement in ladybug_ddl():
+            self._conn.execute(statement)
+
+    def _read_all(self, except_study: str, with_ontology: bool) -> GraphRows:
+        """Every row the store holds outside one study (and the ontology's, when it is to be kept)."""
+        kept = GraphRows()
+        for node in NODES:
+            if not node.study_scoped and not with_ontology:
+                continue
+            where = "WHERE n.study_id <> $s" if node.study_scoped else ""
+            columns = ", ".join(f"n.{c} AS {c}" for c in node.columns)
+            kept.nodes[node.label] = self._frame(f"MATCH (n:{node.label}) {where} RETURN {columns}",
+                                                 except_study if node.study_scoped else None)
+        for rel in RELS:
+            source = NODE_BY_LABEL[rel.source]
+            if not source.study_scoped and not with_ontology:
+                continue
+            where = "WHERE a.study_id <> $s" if source.study_scoped else ""
+            columns = ", ".join(["a.uid AS `from`", "b.uid AS `to`"] + [f"r.{p} AS {p}" for p, _ in rel.properties])
+            kept.rels[rel.type] = self._frame(
+                f"MATCH (a:{rel.source})-[r:{rel.type}]->(b:{rel.target}) {where} RETURN {columns}",
+                except_study if source.study_scoped else None)
+        return kept
+
+    def _frame(self, cypher: str, study_id: str | None) -> pd.DataFrame:
+        return self._conn.execute(cypher, {"s": study_id} if study_id is not None else {}).get_as_df()
+
+    def _check_totals(self, kept: GraphRows, rows: GraphRows | None, ontology: GraphRows | None) -> None:
+        for node in NODES:
+            expected = sum(len(r.nodes.get(node.label, ())) for r in (kept, rows, ontology) if r is not None)
+            _expect(self._count(f"MATCH (n:{node.label}) RETURN count(n) AS n", None), expected, node.label)
+        for rel in RELS:
+            expected = sum(len(r.rels.get(rel.type, ())) for r in (kept, rows, ontology) if r is not None)
+            _expect(self._count(f"MATCH ()-[r:{rel.type}]->() RETURN count(r) AS n", None), expected, rel.type)
 
     def _delete_study(self, study_id: str) -> None:
         for label in STUDY_NODE_LABELS:
