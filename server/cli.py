@@ -31,7 +31,8 @@ Neo4jOption = typer.Option(None, "--neo4j", envvar="NEO4J_URI", help="Use the Ne
                            show_default=False)
 
 
-def _open(store: Optional[Path], neo4j: Optional[str], read_only: bool = False) -> Mmkg:
+def open_kg(store: Optional[Path], neo4j: Optional[str], read_only: bool = False) -> Mmkg:
+    """Open the graph the CLI options point at."""
     return open_store(store, neo4j_uri=neo4j, read_only=read_only)
 
 
@@ -102,7 +103,7 @@ def load(source: Optional[Path] = typer.Argument(None, help="A study folder, a c
          study_id: Optional[str] = typer.Option(None, "--study-id", help="Load under this study id."),
          store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
     """Validate a study, then write it to the graph in one step (all or nothing)."""
-    with _open(store, neo4j) as kg, DelayedProgress(f"loading {source or 'the founding study'}") as progress:
+    with open_kg(store, neo4j) as kg, DelayedProgress(f"loading {source or 'the founding study'}") as progress:
         report = kg.load(source, study_id=study_id, progress=progress)
     c = report.counts
     console.print(f"Loaded study '{report.study_id}': {c.get('Participant', 0)} participants, "
@@ -117,7 +118,7 @@ def load(source: Optional[Path] = typer.Argument(None, help="A study folder, a c
 @app.command()
 def studies(store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
     """List the studies in the graph with their counts and provenance."""
-    with _open(store, neo4j) as kg:
+    with open_kg(store, neo4j) as kg:
         frame = kg.studies()
     if frame.empty:
         console.print("No studies yet: run `mmkg load` to load the founding study.")
@@ -135,7 +136,7 @@ def export_codings(output: Optional[Path] = typer.Option(None, "-o", "--output",
                    study: str = typer.Option("", "--study", help="Only this study (default: every study)."),
                    store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
     """One row per coding: study, participant, source, segment, code, codebook, coder."""
-    with _open(store, neo4j) as kg:
+    with open_kg(store, neo4j) as kg:
         write_frame(kg.export_codings(study), output, fmt)
 
 
@@ -146,8 +147,12 @@ def export_codes(output: Optional[Path] = typer.Option(None, "-o", "--output", h
                  study: str = typer.Option("", "--study", help="Only this study (default: every study)."),
                  store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
     """One row per code: label, parent (group or parent code), codable, codebook."""
-    with _open(store, neo4j) as kg:
+    with open_kg(store, neo4j) as kg:
         write_frame(kg.export_codes(study), output, fmt)
+
+
+# Commands of the other layers register themselves on `app` / `export_app` when imported.
+from mmkg.server import cli_queries, cli_serve, cli_studies  # noqa: E402,F401
 
 
 def main() -> None:
