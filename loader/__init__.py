@@ -35,7 +35,9 @@ def read_study(source: str | Path | None = None, *, study_id: str | None = None)
     if suffix in REFI_SUFFIXES:
         from mmkg.loader.refi_qda import read_refi_qda
 
-        return read_refi_qda(path, study_id=study_id)
+        tables = read_refi_qda(path, study_id=study_id)
+        tables.allow_empty = True  # a codebook-only or blank project is a valid exchange file
+        return tables
     raise LoadError(f"{path}: cannot load a '{suffix or 'extensionless'}' file "
                     "(expected a study folder, a codings .csv, or a REFI-QDA .qdpx/.qde/.qdc)")
 

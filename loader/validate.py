@@ -166,7 +166,7 @@ def validate(tables: StudyTables) -> ValidStudy:
     for name in COLUMNS:
         frame = tables.table(name)
         ok = _check_columns(problems, name, frame, extra_allowed=(name == "participants"))
-        if name != "concept_map" and ok and len(frame) == 0:
+        if name != "concept_map" and ok and len(frame) == 0 and not tables.allow_empty:
             problems.add(name, "has a header but no rows")
         shaped[name] = _complete(frame, name) if ok else None
     if any(f is None for f in shaped.values()):

@@ -58,6 +58,7 @@ class StudyTables:
     raises `ValidationError` listing every problem with file, row and column.
     `files` maps each table name to the file (or archive member) it came from, for messages.
     `warnings` collects non-fatal remarks of readers (unknown XML elements, missing media …).
+    A study folder must have rows in every table; `allow_empty` lifts that for exchange formats.
     """
 
     meta: StudyMeta
@@ -70,6 +71,7 @@ class StudyTables:
     concept_map: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=COLUMNS["concept_map"]))
     files: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    allow_empty: bool = False  # True for formats where an empty table is legitimate (a REFI-QDA codebook)
 
     def table(self, name: str) -> pd.DataFrame:
         return getattr(self, name)

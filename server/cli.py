@@ -10,6 +10,7 @@ from typing import Optional
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -160,9 +161,9 @@ def main() -> None:
     try:
         app()
     except MmkgError as exc:
-        err_console.print(f"[bold red]Error:[/bold red] {exc.message}", highlight=False)
+        err_console.print(f"[bold red]Error:[/bold red] {escape(exc.message)}", highlight=False, soft_wrap=True)
         for detail in exc.details:
-            err_console.print(f"  - {detail}", highlight=False, markup=False)
+            err_console.print(f"  - {detail}", highlight=False, markup=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("interrupted")

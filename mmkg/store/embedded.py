@@ -127,9 +127,16 @@ class EmbeddedStore:
                     self._check_totals(kept, rows, ontology)
                 self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                self._rollback()
                 raise
         return counts
+
+    def _rollback(self) -> None:
+        try:
+            self._conn.execute("ROLLBACK")
+        except RuntimeError as exc:  # a failed statement has already ended the transaction
+            if "no active transaction" not in str(exc).lower():
+                raise
 
     def _study_size(self, study_id: str) -> int:
         return self._count("MATCH (a:Segment)-[r:CODED_AS]->() WHERE a.study_id = $s RETURN count(r) AS n",

@@ -1,0 +1,82 @@
+"""Shared fixtures: real stores (embedded always; Neo4j when NEO4J_URI is set), the shipped study, ../shared."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+import mmkg
+from mmkg.loader import shipped_study_path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+MINI_STUDY = ROOT / "tests" / "data" / "mini_study"
+
+BACKENDS = ["ladybug", pytest.param("neo4j", marks=pytest.mark.neo4j)]
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    """../shared beside the clone (CI has it; a user's clone does not)."""
+    if not SHARED.is_dir():
+        pytest.skip(f"{SHARED} is absent: this test needs the project's shared material")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def founding_template(tmp_path_factory) -> Path:
+    """An embedded store holding the shipped study, loaded once per session; copy it, never write to it."""
+    path = tmp_path_factory.mktemp("founding-template")
+    with mmkg.open_store(path) as kg:
+        kg.load()
+    return path
+
+
+@pytest.fixture
+def founding_store(founding_template, tmp_path) -> Path:
+    """A private copy of an embedded store that holds the shipped study."""
+    target = tmp_path / "store"
+    shutil.copytree(founding_template, target)
+    return target
+
+
+def open_backend(backend: str, tmp_path: Path) -> mmkg.Mmkg:
+    """A fresh, empty graph on the named backend."""
+    if backend == "ladybug":
+        return mmkg.open_store(tmp_path / "store")
+    uri = os.environ.get("NEO4J_URI")
+    if not uri:
+        pytest.skip("NEO4J_URI is not set: start Neo4j (docker compose up -d neo4j) and export NEO4J_URI, "
+                    "NEO4J_USER, NEO4J_PASSWORD to run the Neo4j tier")
+    kg = mmkg.open_store(neo4j_uri=uri)
+    kg.store.clear()  # the Neo4j tier owns its database: every test starts from an empty graph
+    return kg
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def kg(backend, tmp_path):
+    """An empty graph on every backend (the Neo4j one skips without NEO4J_URI)."""
+    graph = open_backend(backend, tmp_path)
+    yield graph
+    graph.close()
+
+
+@pytest.fixture
+def founding_kg(backend, tmp_path):
+    """A graph holding the shipped study, on every backend."""
+    graph = open_backend(backend, tmp_path)
+    graph.load()
+    yield graph
+    graph.close()
+
+
+@pytest.fixture
+def shipped_study() -> Path:
+    return shipped_study_path()
