@@ -30,7 +30,10 @@ def read_study(source: str | Path | None = None, *, study_id: str | None = None)
     suffix = path.suffix.lower()
     if suffix == ".csv":
         from mmkg.loader.codings_csv import read_codings_table
+        from mmkg.loader.qda_csv import is_taguette_highlights, read_taguette_highlights
 
+        if is_taguette_highlights(_csv_header(path)):  # another tool's export; mmkg's codings table is the default
+            return read_taguette_highlights(path, study_id=study_id)
         return read_codings_table(path, study_id=study_id)
     if suffix in REFI_SUFFIXES:
         from mmkg.loader.refi_qda import read_refi_qda
@@ -40,6 +43,17 @@ def read_study(source: str | Path | None = None, *, study_id: str | None = None)
         return tables
     raise LoadError(f"{path}: cannot load a '{suffix or 'extensionless'}' file "
                     "(expected a study folder, a codings .csv, or a REFI-QDA .qdpx/.qde/.qdc)")
+
+
+def _csv_header(path: Path) -> list[str]:
+    """The column names of a CSV's first line ([] when unreadable; the reader then says why)."""
+    import csv
+
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            return next(csv.reader([handle.readline()]), [])
+    except (OSError, UnicodeDecodeError):
+        return []
 
 
 def _read_folder(path: Path) -> StudyTables:

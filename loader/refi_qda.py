@@ -45,6 +45,8 @@ CODEBOOK_NS = "urn:QDA-XML:codebook:1.0"
 CODEBOOK = "refi"
 GROUP_ID, GROUP_LABEL = "codes", "Codes"
 SYNTHETIC_PARTICIPANT = "synthetic_participant"
+ANALYSIS_CODER = "consensus"  # as for codings tables: a coder of this name gives the codings analyses use
+PROVENANCE_PREFIX = "Provenance: "
 WHERE = "_where"  # extra column: the XML element a row came from, used by validation messages
 
 SOURCE_KINDS = {"TextSource": "interview", "PictureSource": "drawing", "PDFSource": "other",
@@ -636,11 +638,14 @@ class _ProjectReader:
         origin = (root.get("origin") or "").strip()
         study_id = self.study_id or _default_study_id(name, self.path)
         member = f"{self.path}!{self.qde_name}" if self.qde_name else str(self.path)
+        description, provenance = _split_provenance(_text(root.find(self.q("Description"))) or "")
+        exported = f"REFI-QDA project exported by {origin or 'an unnamed tool'} ({self.path.name})"
+        coders = {row["coder"] for row in self.codings}
         meta = StudyMeta(
-            id=study_id, title=name or self.path.stem,
-            description=_text(root.find(self.q("Description"))) or "",
-            provenance=f"REFI-QDA project exported by {origin or 'an unnamed tool'} ({self.path.name})",
-            codebooks=[CODEBOOK], participant_attributes=attributes, origin=str(self.path))
+            id=study_id, title=name or self.path.stem, description=description,
+            provenance=f"{provenance} [{exported}]" if provenance else exported,
+            codebooks=[CODEBOOK], participant_attributes=attributes, origin=str(self.path),
+            analysis_coder=ANALYSIS_CODER if ANALYSIS_CODER in coders else "")
         participant_columns = COLUMNS["participants"] + list(attributes) + [WHERE]
         return StudyTables(
             meta=meta, groups=_groups(), codes=_frame(code_rows, "codes"),
@@ -650,6 +655,17 @@ class _ProjectReader:
             codings=_frame(self.codings, "codings"),
             files={table: member for table in ("groups", "codes", "participants", "sources", "segments", "codings")},
             warnings=self.warnings)
+
+
+def _split_provenance(description: str) -> tuple[str, str]:
+    """(description, provenance notice): a last paragraph `Provenance: …` (as mmkg's exports write) is
+    the study's provenance notice, so a shipped study keeps it through a REFI-QDA round trip."""
+    head, _, last = description.rpartition("\n\n")
+    if last.startswith(PROVENANCE_PREFIX):
+        return head, last[len(PROVENANCE_PREFIX):].strip()
+    if description.startswith(PROVENANCE_PREFIX):
+        return "", description[len(PROVENANCE_PREFIX):].strip()
+    return description, ""
 
 
 def _str(value) -> str | None:
@@ -749,7 +765,10 @@ def _read_variables(variables: Element | None, where: str) -> dict[str, tuple[st
 
 def _attribute_columns(variables: dict[str, tuple[str, str]], warnings: list[str], where: str) -> dict[str, str]:
     """Variable GUID → participants column; names clashing with fixed columns or each other are renamed."""
-    taken = set(COLUMNS["participants"]) | {SYNTHETIC_PARTICIPANT, WHERE}
+    # a Boolean variable named synthetic_participant (mmkg's own exports write one) is that flag itself
+    taken = set(COLUMNS["participants"]) | {WHERE} | \
+        ({SYNTHETIC_PARTICIPANT} if any(name == SYNTHETIC_PARTICIPANT and kind != "bool"
+                                    for name, kind in variables.values()) else set())
     columns: dict[str, str] = {}
     for guid, (name, _) in variables.items():
         column, number = name, 2

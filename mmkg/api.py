@@ -77,11 +77,17 @@ class Mmkg:
 
     # -- reading --------------------------------------------------------------------------------------
     def query(self, name: str, **params) -> pd.DataFrame:
-        """Run a named query from `mmkg.queries` with typed parameters (defaults from its header)."""
+        """Run a named query from `mmkg.queries` with typed parameters (defaults from its header); a query
+        that names an analysis step (`// analysis: …`) is post-processed by `mmkg.analysis` with its options."""
         from mmkg.queries import get_query
 
         named = get_query(name)
-        return self.cypher(named.cypher, named.bind(params))
+        statement_params, options = named.split(named.bind(params))
+        if not named.analysis:
+            return self.cypher(named.cypher, statement_params)
+        from mmkg.analysis import run_analysis
+
+        return run_analysis(self, named, statement_params, options)
 
     def cypher(self, text: str, params: dict | None = None) -> pd.DataFrame:
         """Run Cypher as written against the store."""

@@ -11,6 +11,15 @@ Header lines start with `//` and come before the statement::
 `param` lines give the name, a type (STRING, INTEGER, FLOAT, BOOLEAN), a JSON default that runs on the
 shipped study, and a description after `|`.  The registry refuses a file whose declared parameters differ
 from the `$parameters` its statement uses.
+
+A query may name a Python post-processing step of `mmkg.analysis` (co-occurrence metrics, agreement …)::
+
+    // analysis: cooccurrence
+    // option: min_count INTEGER = 1 | drop pairs seen on fewer units
+
+`option` lines have the `param` syntax but are not `$parameters` of the statement: they go to the
+analysis step.  `NamedQuery.parameters` lists both kinds — everything a caller can pass — and
+`mmkg.Mmkg.query(name, **params)` runs the statement, then the step.
 """
 from __future__ import annotations
 
@@ -36,6 +45,7 @@ class Parameter:
     type: str
     default: object
     description: str = ""
+    option: bool = False  # True: an option of the analysis step, not a `$parameter` of the statement
 
     def coerce(self, value: object) -> object:
         """Convert a value given as text (CLI, query string) or JSON to the declared type."""
@@ -67,6 +77,17 @@ class NamedQuery:
     cypher: str
     path: Path
     extra: dict = field(default_factory=dict, compare=False)
+    analysis: str = ""  # name of the `mmkg.analysis` step that post-processes the statement's rows
+
+    @property
+    def cypher_parameters(self) -> tuple[Parameter, ...]:
+        """The `$parameters` of the statement (`parameters` also holds the analysis options)."""
+        return tuple(p for p in self.parameters if not p.option)
+
+    def split(self, bound: dict) -> tuple[dict, dict]:
+        """Bound values split into (statement parameters, analysis options)."""
+        names = {p.name for p in self.cypher_parameters}
+        return ({k: v for k, v in bound.items() if k in names}, {k: v for k, v in bound.items() if k not in names})
 
     def bind(self, given: dict | None = None) -> dict:
         """Defaults overlaid with `given`, typed; unknown names are refused."""
@@ -88,7 +109,7 @@ def parse_query_file(path: Path) -> NamedQuery:
         match = _HEADER.match(line.strip()) if in_header else None
         if match:
             key, value = match.group(1).lower(), match.group(2).strip()
-            if key == "param":
+            if key in ("param", "option"):
                 p = _PARAM.match(value)
                 if not p:
                     raise QueryError(f"{path}:{number}: cannot read parameter line '{value}' "
@@ -97,8 +118,11 @@ def parse_query_file(path: Path) -> NamedQuery:
                     default = json.loads(p.group(3))
                 except json.JSONDecodeError:
                     raise QueryError(f"{path}:{number}: default of '{p.group(1)}' is not JSON: {p.group(3)}") from None
-                param = Parameter(p.group(1), p.group(2), None, p.group(4) or "")
-                params.append(Parameter(param.name, param.type, param.coerce(default), param.description))
+                param = Parameter(p.group(1), p.group(2), None, p.group(4) or "", option=(key == "option"))
+                if any(q.name == param.name for q in params):
+                    raise QueryError(f"{path}:{number}: parameter '{param.name}' is declared twice")
+                params.append(Parameter(param.name, param.type, param.coerce(default), param.description,
+                                        option=param.option))
             else:
                 header[key] = (header[key] + " " + value) if key in header else value
             continue
@@ -115,7 +139,7 @@ def parse_query_file(path: Path) -> NamedQuery:
         raise QueryError(f"{path}: header name '{header['name']}' differs from the file name")
     code = _STRING_LITERAL.sub("''", "\n".join(l for l in cypher.splitlines() if not l.strip().startswith("//")))
     used = set(_USED_PARAM.findall(code))
-    declared = {p.name for p in params}
+    declared = {p.name for p in params if not p.option}
     if used != declared:
         missing, unused = sorted(used - declared), sorted(declared - used)
         raise QueryError(f"{path}: declared parameters differ from the statement's: "
@@ -124,9 +148,18 @@ def parse_query_file(path: Path) -> NamedQuery:
     mode = header.get("mode", "read")
     if mode not in ("read", "write"):
         raise QueryError(f"{path}: mode must be read or write, not '{mode}'")
+    analysis = header.get("analysis", "")
+    if analysis:
+        from mmkg.analysis import ANALYSES
+
+        if analysis not in ANALYSES:
+            raise QueryError(f"{path}: unknown analysis step '{analysis}' (known: {', '.join(sorted(ANALYSES))})")
+    elif any(p.option for p in params):
+        raise QueryError(f"{path}: declares '// option:' lines but names no '// analysis:' step")
     return NamedQuery(name=header["name"], title=header["title"], description=header.get("description", ""),
-                      mode=mode, parameters=tuple(params), cypher=cypher, path=path,
-                      extra={k: v for k, v in header.items() if k not in ("name", "title", "description", "mode")})
+                      mode=mode, parameters=tuple(params), cypher=cypher, path=path, analysis=analysis,
+                      extra={k: v for k, v in header.items()
+                             if k not in ("name", "title", "description", "mode", "analysis")})
 
 
 @lru_cache(maxsize=1)

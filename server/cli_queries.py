@@ -1,2 +1,115 @@
-"""CLI commands: named queries and the paper-vs-graph table (`mmkg queries`, `mmkg query`, `mmkg paper`)."""
-from mmkg.server.cli import app, export_app  # noqa: F401
+"""CLI commands for the named query library: `mmkg queries` lists it, `mmkg query NAME -p key=value …` runs one."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import pandas as pd
+import typer
+
+from mmkg.server.cli import Neo4jOption, StoreOption, app, console, export_app, open_kg, print_frame, write_frame  # noqa: F401
+
+FORMATS = ("table", "csv", "json")
+
+
+@app.command("queries")
+def list_queries(fmt: str = typer.Option("table", "--format", help="table, csv or json.")) -> None:
+    """List the named queries: name, title and parameters (type = default)."""
+    from mmkg.queries import registry
+
+    rows = [{"name": q.name, "title": q.title,
+             "parameters": ", ".join(f"{p.name} {p.type.lower()} = {p.default!r}" for p in q.parameters),
+             "description": q.description} for q in registry().values()]
+    frame = pd.DataFrame(rows, columns=["name", "title", "parameters", "description"])
+    if fmt == "table":
+        print_frame(frame.drop(columns=["description"]), title="Named queries",
+                    caption="Run one with: mmkg query NAME -p key=value …  (details: mmkg query NAME --help-query)")
+    else:
+        write_frame(frame, None, _check_format(fmt))
+
+
+@app.command("query")
+def run_query(name: str = typer.Argument(..., help="Query name (see `mmkg queries`)."),
+              param: List[str] = typer.Option([], "-p", "--param", help="key=value, repeatable; types and "
+                                              "defaults as in `mmkg queries`."),
+              fmt: str = typer.Option("table", "--format", help="table, csv or json."),
+              output: Optional[Path] = typer.Option(None, "-o", "--output", help="File to write (csv/json); "
+                                                    "'-' or omitted: standard output."),
+              help_query: bool = typer.Option(False, "--help-query", help="Describe the query and its "
+                                              "parameters instead of running it."),
+              store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
+    """Run a named query with parameters; print a table or write CSV/JSON."""
+    from mmkg.queries import get_query
+
+    named = get_query(name)
+    fmt = _check_format(fmt)
+    if help_query:
+        _describe(named)
+        return
+    params = named.bind(_parse_params(param))
+    with open_kg(store, neo4j, read_only=True) as kg:
+        frame = kg.query(name, **params)
+        provenance = _provenance(kg, frame, params) if fmt == "table" else []
+    if fmt == "json":
+        write_frame(frame, output, "json")
+        return
+    frame = frame.apply(lambda column: column.map(_flat) if column.dtype == object else column)
+    if fmt == "csv" or output is not None:
+        write_frame(frame, output, "csv" if fmt == "table" else fmt)
+        return
+    if not console.is_terminal:  # piped or captured: do not fold wide tables into 80 columns
+        console.width = max(console.width, _table_width(frame))
+    print_frame(frame, title=f"{named.title} ({len(frame):,} rows)",
+                caption=", ".join(f"{k} = {v!r}" for k, v in params.items()) or None)
+    for study_id, line in provenance:
+        console.print(f"[dim]{study_id}: {line}[/dim]", highlight=False)
+
+
+def _check_format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"unknown format '{fmt}' (use {', '.join(FORMATS)})", param_hint="--format")
+    return fmt
+
+
+def _parse_params(items: list[str]) -> dict[str, str]:
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"'{item}' is not key=value", param_hint="-p")
+        params[key.strip()] = value
+    return params
+
+
+def _table_width(frame: pd.DataFrame) -> int:
+    widths = [max([len(str(c))] + [len(f"{v:.3g}" if isinstance(v, float) else str(v)) for v in frame[c].head(200)])
+              for c in frame.columns]
+    return sum(widths) + 3 * len(widths) + 1
+
+
+def _flat(value):
+    """Lists become 'a; b' in tables and CSV (JSON keeps them as arrays)."""
+    if isinstance(value, (list, tuple)):
+        return "; ".join(map(str, value))
+    return value
+
+
+def _provenance(kg, frame: pd.DataFrame, params: dict) -> list[tuple[str, str]]:
+    """(study_id, provenance) of the studies a result draws on, for the ones that carry a notice."""
+    studies = kg.studies()
+    if "study_id" in frame.columns:
+        involved = set(frame["study_id"].dropna())
+    elif params.get("study_id"):
+        involved = {params["study_id"]}
+    else:
+        involved = set(studies["study_id"])
+    return [(row.study_id, row.provenance) for row in studies.itertuples()
+            if row.study_id in involved and row.provenance]
+
+
+def _describe(named) -> None:
+    console.print(f"[bold]{named.name}[/bold] — {named.title}\n{named.description}\n", highlight=False)
+    frame = pd.DataFrame([{"parameter": p.name, "type": p.type.lower(), "default": repr(p.default),
+                           "kind": "analysis option" if p.option else "$parameter", "description": p.description}
+                          for p in named.parameters], columns=["parameter", "type", "default", "kind", "description"])
+    print_frame(frame, title="Parameters")

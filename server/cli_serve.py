@@ -1,2 +1,45 @@
-"""CLI command `mmkg serve`."""
-from mmkg.server.cli import app, export_app  # noqa: F401
+"""CLI command `mmkg serve`: the HTTP API and the network views (FastAPI + uvicorn)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from mmkg.server.cli import DelayedProgress, Neo4jOption, StoreOption, app, console, export_app, open_kg  # noqa: F401
+
+
+def store_is_empty(store: Optional[Path], neo4j: Optional[str]) -> bool:
+    """True when the store holds no study (an embedded store that does not exist yet counts as empty)."""
+    from mmkg.config import Settings
+    from mmkg.store.embedded import DATABASE_FILE
+
+    if not neo4j:
+        path = Path(store) if store is not None else Settings().store
+        if not (path.expanduser() / DATABASE_FILE).exists():
+            return True
+    with open_kg(store, neo4j) as kg:
+        return not kg.study_ids()
+
+
+@app.command()
+def serve(host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (0.0.0.0 = every one)."),
+          port: int = typer.Option(8000, "--port", help="TCP port."),
+          store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
+    """Serve the API (/docs) and the network views (/) — on an empty store, load the shipped study first."""
+    import uvicorn
+
+    from mmkg.config import Settings
+    from mmkg.server.api import create_app
+
+    if store_is_empty(store, neo4j):
+        with open_kg(store, neo4j) as kg, DelayedProgress("loading the founding study", delay_s=0.0) as progress:
+            console.print("The store is empty: loading the shipped founding study first …")
+            report = kg.load(progress=progress)
+        console.print(f"Loaded '{report.study_id}' ({report.codings:,} codings) in {report.seconds:.1f} s")
+        if report.provenance:
+            console.print(f"[dim]Provenance: {report.provenance}[/dim]")
+    settings = Settings(store=store) if store is not None else Settings()
+    console.print(f"Serving on http://{host}:{port}/ (API documentation: http://{host}:{port}/docs)")
+    uvicorn.run(create_app(settings, neo4j_uri=neo4j), host=host, port=port, log_level="warning",
+                workers=1)

@@ -1,2 +1,108 @@
 """CLI commands for linking studies: `mmkg map …`, `mmkg export rdf|qdpx|neo4j-import`."""
-from mmkg.server.cli import app, export_app  # noqa: F401
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from mmkg.server.cli import (Neo4jOption, StoreOption, app, console, err_console, export_app, open_kg,  # noqa: F401
+                             print_frame, write_frame)
+
+map_app = typer.Typer(help="Map a study's codes onto the shared ontology (suggest, apply, show).",
+                      no_args_is_help=True)
+app.add_typer(map_app, name="map")
+
+
+@map_app.command("suggest")
+def map_suggest(study: str = typer.Argument(..., help="Study id."),
+                output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the candidates as CSV "
+                                                      "here (to review, then `mmkg map apply`)."),
+                top: int = typer.Option(3, "--top", help="Candidates per code."),
+                min_score: float = typer.Option(60.0, "--min-score", help="Drop candidates scoring below this (0–100)."),
+                include_mapped: bool = typer.Option(False, "--include-mapped", help="Also suggest for codes that "
+                                                    "already have a mapping."),
+                store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
+    """Propose ontology concepts for the study's codes, ranked by label/definition similarity. Applies nothing."""
+    from mmkg.mapping import suggest_mappings
+
+    with open_kg(store, neo4j, read_only=True) as kg:
+        frame = suggest_mappings(kg, study, top=top, min_score=min_score, include_mapped=include_mapped)
+    if output is not None:
+        write_frame(frame, output, "csv")
+    else:
+        print_frame(frame, title=f"Candidate mappings for {study} (review, then `mmkg map apply`)")
+
+
+@map_app.command("apply")
+def map_apply(study: str = typer.Argument(..., help="Study id."),
+              file: Path = typer.Argument(..., help="Reviewed mapping CSV: codebook, code_id, concept, match[, note]."),
+              merge: bool = typer.Option(False, "--merge", help="Keep current mappings of codes the file does not "
+                                         "mention (default: the file is the study's whole mapping)."),
+              store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
+    """Validate a reviewed mapping table and apply it atomically; report codes left unmapped."""
+    from mmkg.mapping import apply_mapping
+
+    with open_kg(store, neo4j) as kg:
+        report = apply_mapping(kg, study, file, merge=merge)
+    console.print(f"Applied {report.mappings} mapping(s) to study '{study}'; "
+                  f"{len(report.unmapped)} code(s) have no concept.")
+    if len(report.unmapped):
+        print_frame(report.unmapped, title="Unmapped codes")
+
+
+@map_app.command("show")
+def map_show(study: str = typer.Argument(..., help="Study id."),
+             output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write as CSV instead of printing."),
+             store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
+    """The study's code → concept mapping."""
+    from mmkg.mapping import show_mapping
+
+    with open_kg(store, neo4j, read_only=True) as kg:
+        frame = show_mapping(kg, study)
+    if output is not None:
+        write_frame(frame, output, "csv")
+    else:
+        print_frame(frame, title=f"Mapping of {study} onto the ontology")
+
+
+@export_app.command("rdf")
+def export_rdf_command(output: Path = typer.Option(..., "-o", "--output", help="File to write."),
+                       fmt: str = typer.Option("ttl", "--format", help="ttl (Turtle) or jsonld (JSON-LD)."),
+                       study: str = typer.Option("", "--study", help="Only this study (default: every study)."),
+                       store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
+    """The ontology plus instance data as RDF, conforming to ontology/shapes.ttl."""
+    from mmkg.export_rdf import export_rdf
+
+    with open_kg(store, neo4j, read_only=True) as kg:
+        export_rdf(kg, output, fmt, study)
+    err_console.print(f"wrote {output}")
+
+
+@export_app.command("qdpx")
+def export_qdpx_command(study: str = typer.Option(..., "--study", help="Study to export."),
+                        output: Path = typer.Option(..., "-o", "--output", help=".qdpx file to write."),
+                        store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
+    """A REFI-QDA project (codes, sources, selections, codings, coders, cases) for other QDA tools."""
+    from mmkg.loader.refi_qda_export import export_qdpx
+
+    with open_kg(store, neo4j, read_only=True) as kg:
+        warnings = export_qdpx(kg, study, output)
+    err_console.print(f"wrote {output}")
+    for warning in warnings:
+        err_console.print(f"[yellow]warning:[/yellow] {warning}")
+
+
+@export_app.command("neo4j-import")
+def export_neo4j_import_command(
+        directory: Path = typer.Argument(..., help="Folder to write the CSV files and import.sh into."),
+        store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
+    """Node and relationship CSVs for `neo4j-admin database import full` (big corpora), plus import.sh."""
+    from mmkg.store.neo4j_import import IMPORT_SCRIPT, export_neo4j_import
+
+    with open_kg(store, neo4j, read_only=True) as kg:
+        files = export_neo4j_import(kg, directory)
+    nodes = sum(f.rows for f in files if f.kind == "nodes")
+    rels = sum(f.rows for f in files if f.kind == "relationships")
+    console.print(f"wrote {len(files)} files ({nodes:,} nodes, {rels:,} relationships) to {directory}; "
+                  f"import into a stopped Neo4j with: sh {directory / IMPORT_SCRIPT}")

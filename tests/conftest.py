@@ -15,6 +15,9 @@ SHARED = ROOT.parent / "shared"
 MINI_STUDY = ROOT / "tests" / "data" / "mini_study"
 
 BACKENDS = ["ladybug", pytest.param("neo4j", marks=pytest.mark.neo4j)]
+# The Neo4j tier's server, taken out of the environment: every other test (and every CLI call in a test)
+# then uses the embedded store it names, even in a shell that exports NEO4J_URI.
+NEO4J_URI = os.environ.pop("NEO4J_URI", None)
 
 
 @pytest.fixture
@@ -46,7 +49,7 @@ def open_backend(backend: str, tmp_path: Path) -> mmkg.Mmkg:
     """A fresh, empty graph on the named backend."""
     if backend == "ladybug":
         return mmkg.open_store(tmp_path / "store")
-    uri = os.environ.get("NEO4J_URI")
+    uri = NEO4J_URI
     if not uri:
         pytest.skip("NEO4J_URI is not set: start Neo4j (docker compose up -d neo4j) and export NEO4J_URI, "
                     "NEO4J_USER, NEO4J_PASSWORD to run the Neo4j tier")

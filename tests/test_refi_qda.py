@@ -10,14 +10,11 @@ import pytest
 
 from mmkg.errors import LoadError
 from mmkg.loader.refi_qda import ArchiveLimits, read_refi_qda
+from refi_census import NS, census  # noqa: F401  (tests/ is on sys.path)
 
 HERE = Path(__file__).resolve().parent
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "external" / "refi-qda"
 LOCAL_ATLAS = HERE / "data" / "refi-qda" / "atlasti-8.4-refi-standard-project.qdpx"
-NS = "{urn:QDA-XML:project:1.0}"
-SELECTIONS = ("PlainTextSelection", "PictureSelection", "PDFSelection", "AudioSelection", "VideoSelection",
-              "TranscriptSelection")
-SOURCE_KINDS = ("TextSource", "PictureSource", "PDFSource", "AudioSource", "VideoSource")
 
 # The README of ../shared/external/refi-qda: codes, codable codes, sources, selections, codings.
 README_FIGURES = {
@@ -34,20 +31,6 @@ needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"shared REFI-QDA 
 
 def shared_file(name: str) -> Path:
     return SHARED / name
-
-
-def census(path: Path) -> tuple[int, int, int, int, int]:
-    """Counts straight from the XML with zipfile + ElementTree (independent of the reader)."""
-    with zipfile.ZipFile(path) as archive:
-        [qde] = [n for n in archive.namelist() if n.lower().endswith(".qde") and "/" not in n]
-        root = ET.fromstring(archive.read(qde))
-    codes = list(root.iter(f"{NS}Code"))
-    sources_element = root.find(f"{NS}Sources")
-    sources = [e for e in (sources_element if sources_element is not None else []) if e.tag[len(NS):] in SOURCE_KINDS]
-    selections = [e for kind in SELECTIONS for e in root.iter(f"{NS}{kind}")]
-    codings = list(sources_element.iter(f"{NS}Coding")) if sources_element is not None else []
-    return (len(codes), sum(c.get("isCodable") == "true" for c in codes), len(sources), len(selections),
-            len(codings))
 
 
 def counts(tables) -> tuple[int, int, int, int, int]:

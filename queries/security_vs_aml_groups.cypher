@@ -1,0 +1,29 @@
+// name: security_vs_aml_groups
+// title: Security vs AML mental models, per participant group
+// description: Participants grouped by one attribute (e.g. works_in_security, aml_knowledge, sec_knowledge): per group the number of participants, how many mention AML at all, and the mean number of distinct codes per participant mapped to AML threats, security threats, AML defenses and security defenses (MAPS_TO with match types in `matches`; participants without the attribute form the group '(missing)'). Analysis codings only. The founding study's codings are a reconstruction matching the paper's figures, not the authors' data.
+// param: study_id STRING = "founding" | study ('' = every study)
+// param: attribute STRING = "works_in_security" | participant attribute that forms the groups
+// param: matches STRING = "exact,close,broad" | comma-separated SKOS match types whose mappings count
+// mode: read
+MATCH (p:Participant)
+WHERE $study_id = '' OR p.study_id = $study_id
+OPTIONAL MATCH (p)-[:HAS_ATTRIBUTE]->(a:Attribute)
+WHERE a.name = $attribute
+WITH p, coalesce(min(a.value), '(missing)') AS attribute_value
+OPTIONAL MATCH (p)-[:HAS_SOURCE]->(:Source)-[:HAS_SEGMENT]->(:Segment)-[c:CODED_AS]->(k:Code)-[m:MAPS_TO]->(x:Concept)
+WITH p, attribute_value, c.analysis AND $matches CONTAINS m.match AS counted, x, k
+WITH p, attribute_value, CASE WHEN counted THEN x.kind END AS kind, CASE WHEN counted THEN x.uid END AS concept,
+     CASE WHEN counted THEN k.uid END AS code
+WITH p, attribute_value,
+     count(DISTINCT CASE WHEN kind = 'aml_threat' THEN code END) AS aml_threat_codes,
+     count(DISTINCT CASE WHEN kind = 'security_threat' THEN code END) AS security_threat_codes,
+     count(DISTINCT CASE WHEN kind = 'aml_defense' THEN code END) AS aml_defense_codes,
+     count(DISTINCT CASE WHEN kind = 'security_defense' THEN code END) AS security_defense_codes,
+     count(DISTINCT CASE WHEN kind IN ['aml_threat', 'aml_defense'] OR concept = 'MentioningAML' THEN code END) AS aml_mention_codes
+RETURN p.study_id AS study_id, $attribute AS attribute, attribute_value, count(p) AS participants,
+       sum(CASE WHEN aml_mention_codes > 0 THEN 1 ELSE 0 END) AS mentioning_aml,
+       avg(aml_threat_codes) AS mean_aml_threat_codes, avg(security_threat_codes) AS mean_security_threat_codes,
+       avg(aml_defense_codes) AS mean_aml_defense_codes, avg(security_defense_codes) AS mean_security_defense_codes,
+       sum(aml_threat_codes) AS aml_threat_codes, sum(security_threat_codes) AS security_threat_codes,
+       sum(aml_defense_codes) AS aml_defense_codes, sum(security_defense_codes) AS security_defense_codes
+ORDER BY study_id, attribute_value;

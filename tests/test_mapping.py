@@ -1,0 +1,105 @@
+"""Mapping a study's codes onto the ontology: suggestions (never applied), validated atomic apply, show."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import mmkg
+from mmkg.errors import ValidationError
+from mmkg.loader import shipped_study_path
+from mmkg.mapping import apply_mapping, show_mapping, suggest_mappings, unmapped_codes
+
+
+@pytest.fixture
+def kg(founding_store):
+    graph = mmkg.open_store(founding_store)
+    yield graph
+    graph.close()
+
+
+def maps_to(kg) -> pd.DataFrame:
+    return kg.cypher("MATCH (k:Code)-[m:MAPS_TO]->(c:Concept) RETURN k.uid AS code, c.uid AS concept, "
+                     "m.match AS match ORDER BY code, concept")
+
+
+def test_suggestions_recover_the_founding_mapping_and_write_nothing(kg):
+    before = maps_to(kg)
+    suggested = suggest_mappings(kg, "founding", top=3, min_score=0, include_mapped=True)
+    assert maps_to(kg).equals(before)
+    assert list(suggested.columns) == ["codebook", "code_id", "label", "concept", "concept_label", "score", "match"]
+    truth = pd.read_csv(shipped_study_path() / "concept_map.csv")
+    truth = truth[truth["match"].isin(["exact", "close"])]
+    best = suggested.sort_values("score", ascending=False).drop_duplicates(["codebook", "code_id"])
+    hits = truth.merge(best, on=["codebook", "code_id", "concept"])
+    assert len(hits) / len(truth) >= 0.9, f"top-1 agrees with the curated map for {len(hits)} of {len(truth)}"
+    # scores are ranked within a code and exact proposals have high scores
+    assert (suggested.groupby(["codebook", "code_id"])["score"].apply(lambda s: s.is_monotonic_decreasing)).all()
+    assert (suggested.loc[suggested["match"] == "exact", "score"] >= 95).all()
+
+
+def test_suggest_skips_mapped_codes_by_default(kg):
+    suggested = suggest_mappings(kg, "founding", min_score=0)
+    shown = show_mapping(kg, "founding")
+    mapped = set(zip(shown["codebook"], shown["code_id"]))
+    assert len(suggested) and not set(zip(suggested["codebook"], suggested["code_id"])) & mapped
+
+
+def test_apply_replaces_the_mapping_atomically_and_reports_unmapped(kg):
+    codings_before = len(kg.export_codings("founding"))
+    table = pd.DataFrame([
+        {"codebook": "interview", "code_id": "A.3", "concept": "model stealing", "match": "exact", "note": "label"},
+        {"codebook": "interview", "code_id": "C.4", "concept": "CodeBreach", "match": "close", "note": None},
+        {"codebook": "interview", "code_id": "C.3", "concept": "", "match": "", "note": "deliberately unmapped"},
+    ])
+    report = apply_mapping(kg, "founding", table)
+    shown = show_mapping(kg, "founding")
+    assert shown[["code_id", "concept", "match"]].values.tolist() == [["A.3", "ModelStealing", "exact"],
+                                                                     ["C.4", "CodeBreach", "close"]]
+    codes = len(kg.export_codes("founding"))
+    assert report.mappings == 2 and len(report.unmapped) == codes - 2
+    assert len(kg.export_codings("founding")) == codings_before  # only the mapping changed
+
+
+def test_apply_with_merge_keeps_other_mappings(kg):
+    before = len(show_mapping(kg, "founding"))
+    apply_mapping(kg, "founding", pd.DataFrame([{"codebook": "interview", "code_id": "G.1", "concept": "Model",
+                                                 "match": "related", "note": None}]), merge=True)
+    shown = show_mapping(kg, "founding")
+    assert len(shown) == before + 1 and "G.1" not in set(unmapped_codes(kg, "founding")["code_id"])
+
+
+def test_bad_rows_are_named_and_nothing_changes(kg, tmp_path):
+    before = maps_to(kg)
+    path = tmp_path / "reviewed.csv"
+    path.write_text("codebook,code_id,concept,match,note\n"
+                    "interview,A.3,ModelStealing,exact,\n"
+                    "interview,Z.9,ModelStealing,exact,\n"
+                    "interview,A.1,NoSuchConcept,exact,\n"
+                    "interview,A.2,Evasion,sameish,\n", encoding="utf-8")
+    with pytest.raises(ValidationError) as caught:
+        apply_mapping(kg, "founding", path)
+    details = "\n".join(caught.value.details)
+    assert f"{path}, row 3, column code_id: the study has no code 'Z.9'" in details
+    assert f"{path}, row 4, column concept: 'NoSuchConcept' is not a concept" in details
+    assert f"{path}, row 5, column match: 'sameish' is not a SKOS match type" in details
+    assert len(caught.value.details) == 3
+    assert maps_to(kg).equals(before)
+
+
+def test_cli_suggest_apply_show(founding_store, tmp_path):
+    from mmkg.server.cli import app
+
+    runner = CliRunner()
+    suggestions = tmp_path / "suggested.csv"
+    result = runner.invoke(app, ["map", "suggest", "founding", "--include-mapped", "--top", "1",
+                                 "-o", str(suggestions), "--store", str(founding_store)])
+    assert result.exit_code == 0, result.output
+    reviewed = pd.read_csv(suggestions).query("score >= 95")
+    reviewed.to_csv(tmp_path / "reviewed.csv", index=False)
+    result = runner.invoke(app, ["map", "apply", "founding", str(tmp_path / "reviewed.csv"),
+                                 "--store", str(founding_store)])
+    assert result.exit_code == 0, result.output
+    assert f"Applied {len(reviewed)} mapping(s)" in result.output
+    with mmkg.open_store(founding_store, read_only=True) as kg:
+        assert len(show_mapping(kg, "founding")) == len(reviewed)

@@ -1,0 +1,126 @@
+"""Every Cypher statement mmkg sends to Neo4j passes Neo4j's own linter (npm @neo4j-cypher/language-support).
+
+No Neo4j server runs here, so Neo4j's language support checks what the server would parse and resolve:
+the store's schema, load, delete and count statements (`neo4j_store.statements()`, built by the same
+functions the store calls), the neo4j-import export's reads, the dialect shim's output, and every named
+query as Neo4j receives it.  The linter gets the graph's labels, types and property keys and Neo4j's
+built-in function list (shipped with the package), so a LadybugDB-only function is an error here.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from mmkg.schema import NODES, RELS
+from mmkg.store import neo4j_import, neo4j_store
+from mmkg.store.dialect import to_neo4j
+
+from cypher_lint import PACKAGE, ROOT, linter_available, mmkg_schema
+from cypher_lint import lint as lint_statements
+
+# Neo4j's `SHOW FUNCTIONS` output as the package ships it (Cypher 5 and 25 built-ins).
+FUNCTIONS_MODULE = PACKAGE / "dist/esm/project/language-support/src/tests/testData.js"
+
+
+@pytest.fixture(scope="module")
+def lint_schema() -> dict:
+    """mmkg's vocabulary (plus the loader's row keys) and Neo4j's built-in functions."""
+    reason = linter_available()
+    if reason:
+        pytest.skip(reason)
+    if not FUNCTIONS_MODULE.is_file():
+        pytest.skip(f"{FUNCTIONS_MODULE.relative_to(ROOT)} is missing: the linter package changed layout")
+    script = (f"import {{ testData }} from {json.dumps(FUNCTIONS_MODULE.as_uri())};"
+              "const builtIn = {};"
+              "for (const [version, fns] of Object.entries(testData.mockSchema.functions))"
+              "  builtIn[version] = Object.fromEntries(Object.entries(fns).filter(([, f]) => f.isBuiltIn));"
+              "process.stdout.write(JSON.stringify(builtIn));")
+    done = subprocess.run(["node", "--input-type=module", "-e", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    functions = json.loads(done.stdout)
+    assert "toFloat" in functions["CYPHER 5"] and "to_double" not in functions["CYPHER 5"]
+    schema = mmkg_schema()
+    schema["propertyKeys"] = sorted({*schema["propertyKeys"], "source_uid", "target_uid"})
+    return {**schema, "functions": functions}
+
+
+def lint(statements: dict[str, str], schema: dict) -> dict[str, list[dict]]:
+    """Diagnostics per statement name (every `$parameter` declared), in two linter processes at once."""
+    names = list(statements)
+    halves = [half for half in (names[: len(names) // 2], names[len(names) // 2:]) if half]
+    with ThreadPoolExecutor(len(halves)) as pool:
+        results = pool.map(lambda half: lint_statements([statements[n] for n in half], schema=schema), halves)
+        return {name: found for half, diagnostics in zip(halves, results) for name, found in zip(half, diagnostics)}
+
+
+BAD = {"ladybug function": "MATCH (n:Code) RETURN to_double(n.id) AS x",
+       "ladybug label": "MATCH (n:Code) RETURN label(n) AS x",
+       "syntax": "UNWIND $rows AS row MERGE (n:Code {uid: row.uid} SET n.id = row.id"}
+
+
+@pytest.fixture(scope="module")
+def linted(lint_schema) -> tuple[dict[str, str], dict[str, list[dict]]]:
+    """Every statement of this file, linted in one go (the linter starts slowly)."""
+    from mmkg.queries import registry
+
+    statements = {**store_statements(), **export_statements(),
+                  **{f"query {name}": to_neo4j(q.cypher) for name, q in registry().items()},
+                  **{f"bad {name}": text for name, text in BAD.items()},
+                  **{f"shimmed {name}": to_neo4j(text) for name, text in BAD.items() if name != "syntax"}}
+    return statements, lint(statements, lint_schema)
+
+
+def _problems(diagnostics: dict[str, list[dict]], statements: dict[str, str], severities=(1, 2)) -> list[str]:
+    return [f"{name}: {d['message']} (line {d['line']}, column {d['character']}) in: {statements[name]}"
+            for name, found in diagnostics.items() for d in found if d["severity"] in severities]
+
+
+def store_statements() -> dict[str, str]:
+    return {f"store[{i}]": text for i, text in enumerate(neo4j_store.statements())}
+
+
+def export_statements() -> dict[str, str]:
+    reads = {f"export nodes {n.label}": neo4j_import.node_query(n) for n in NODES}
+    reads.update({f"export rels {r.type}": neo4j_import.rel_query(r) for r in RELS})
+    return {name: to_neo4j(text) for name, text in reads.items()}
+
+
+def _subset(linted, prefix: str) -> tuple[dict[str, str], dict[str, list[dict]]]:
+    statements, found = linted
+    names = [name for name in statements if name.startswith(prefix)]
+    return {n: statements[n] for n in names}, {n: found[n] for n in names}
+
+
+def test_the_store_sends_only_statements_neo4j_accepts_without_a_warning(linted):
+    statements, found = _subset(linted, "store")
+    export, export_found = _subset(linted, "export")
+    assert len(statements) > 4 * len(NODES)  # schema, merge, delete and count statements per label
+    problems = _problems(found, statements) + _problems(export_found, export)
+    assert not problems, "\n".join(problems)
+
+
+def test_every_label_and_type_has_its_merge_statement():
+    sent = neo4j_store.statements()
+    for node in NODES:
+        assert neo4j_store.merge_nodes_statement(node) in sent
+        assert any(f"FOR (n:{node.label}) REQUIRE n.uid IS UNIQUE" in s for s in sent)
+    for rel in RELS:
+        assert neo4j_store.merge_rels_statement(rel) in sent
+
+
+def test_every_named_query_as_neo4j_receives_it_has_no_error(linted):
+    queries, found = _subset(linted, "query")
+    assert queries, "no named queries found"
+    problems = _problems(found, queries, severities=(1,))
+    assert not problems, "\n".join(problems)
+
+
+def test_the_linter_catches_ladybug_only_functions_and_broken_syntax(linted):
+    """The checks above can fail: unshimmed LadybugDB functions and a malformed statement are errors."""
+    _, bad = _subset(linted, "bad")
+    assert len(bad) == len(BAD) and all(any(d["severity"] == 1 for d in found) for found in bad.values()), bad
+    shimmed, shimmed_found = _subset(linted, "shimmed")
+    assert len(shimmed) == 2 and not _problems(shimmed_found, shimmed)
