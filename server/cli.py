@@ -153,7 +153,7 @@ def export_codes(output: Optional[Path] = typer.Option(None, "-o", "--output", h
 
 
 # Commands of the other layers register themselves on `app` / `export_app` when imported.
-from mmkg.server import cli_queries, cli_serve, cli_studies  # noqa: E402,F401
+from mmkg.server import cli_paper, cli_queries, cli_serve, cli_studies  # noqa: E402,F401
 
 
 def main() -> None:
