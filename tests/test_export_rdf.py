@@ -30,6 +30,7 @@ def small_store(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_founding_export_conforms_and_counts_match(founding_store):
     with mmkg.open_store(founding_store, read_only=True) as kg:
         graph = export_graph(kg, "founding")

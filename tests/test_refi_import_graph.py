@@ -89,3 +89,25 @@ def test_code_nesting_in_graph_equals_xml(loaded):
         found = kg.cypher("MATCH (k:Code)-[r:SUBCODE_OF]->(:Code) WHERE k.study_id = $s RETURN count(r) AS n",
                           {"s": study_id})["n"].iloc[0]
         assert found == nested, path.name
+
+
+def test_hostile_files_leave_the_store_unchanged(tmp_path):
+    """Every hostile file of the reader tests that trips with default limits is refused by `kg.load`, graph untouched."""
+    from mmkg.errors import LoadError
+    from mmkg.loader.refi_qda import ArchiveLimits
+    from test_refi_qda import hostile_cases
+
+    def snapshot(kg):
+        return kg.cypher("MATCH (n) RETURN count(n) AS nodes").iloc[0, 0], \
+            kg.cypher("MATCH ()-[r]->() RETURN count(r) AS rels").iloc[0, 0], kg.study_ids()
+
+    cases = [case for case in hostile_cases(tmp_path) if case[2] == ArchiveLimits()]
+    assert len(cases) >= 12
+    with mmkg.open_store(tmp_path / "store") as kg:
+        kg.load(LOCAL, study_id="kept")
+        before = snapshot(kg)
+        for what, path, _, needle in cases:
+            with pytest.raises(LoadError) as caught:
+                kg.load(path, study_id="hostile")
+            assert needle in str(caught.value), what
+            assert snapshot(kg) == before, what
