@@ -14,6 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+pytestmark = pytest.mark.slow  # Neo4j's linter needs ~50–150 ms per statement and lints ~150 of them
+
 from mmkg.schema import NODES, RELS
 from mmkg.store import neo4j_import, neo4j_store
 from mmkg.store.dialect import to_neo4j

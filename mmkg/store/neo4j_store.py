@@ -178,7 +178,7 @@ class Neo4jStore:
 
     def has_ontology(self) -> bool:
         with self._session(read=True) as session:
-            return session.execute_read(lambda tx: self._single(tx, HAS_ONTOLOGY)) > 0
+            return self._call(session.execute_read, lambda tx: self._single(tx, HAS_ONTOLOGY)) > 0
 
     # --- writes ------------------------------------------------------------------------------------------
     def replace_study(self, study_id: str, rows: GraphRows, ontology: GraphRows | None = None,
