@@ -15,7 +15,7 @@ one row per (unit, code) — is fetched from the store in one query and becomes 
   restriction), `n_a`, `n_b`, `n_ab`: units carrying a, b, both (`n_ab` is the *count*);
 - `c_coefficient` = Jaccard = n_ab / (n_a + n_b − n_ab) (ATLAS.ti's c-coefficient);
 - `p_b_given_a` = n_ab / n_a, `p_a_given_b` = n_ab / n_b, `lift` = n_ab·N / (n_a·n_b);
-- `fisher_p`: two-sided Fisher's exact test (`scipy.stats.fisher_exact`) on the 2×2 table
+- `fisher_p`: two-sided Fisher's exact test (`scipy.stats.fisher_exact`, vectorised here: equal to ~1e-8 relative) on the 2×2 table
   [[n_ab, n_a−n_ab], [n_b−n_ab, N−n_a−n_b+n_ab]] when n_ab ≤ `fisher_max_count` (small counts), else NaN;
 - `imbalanced`: one code is at least `imbalance_ratio` (default 5) times more frequent than the other.
 
@@ -35,7 +35,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from scipy.stats import fisher_exact
+from scipy.special import gammaln
 
 from mmkg.errors import NotFoundError, QueryError
 
@@ -109,17 +109,77 @@ def cooccurrence_table(matrix: sp.csr_matrix, code_study: np.ndarray, *, focus: 
         p_a_given_b = n_ab / n_b
         lift = n_ab * total / (n_a * n_b)
     fisher = np.full(len(a), np.nan)
-    small = np.nonzero(n_ab <= fisher_max_count)[0]
-    cache: dict[tuple, float] = {}
-    for i in small:
-        table = (int(n_ab[i]), int(n_a[i] - n_ab[i]), int(n_b[i] - n_ab[i]), int(total[i] - n_a[i] - n_b[i] + n_ab[i]))
-        if table not in cache:
-            cache[table] = float(fisher_exact([[table[0], table[1]], [table[2], table[3]]])[1])
-        fisher[i] = cache[table]
+    small = n_ab <= fisher_max_count
+    fisher[small] = fisher_two_sided(n_ab[small], total[small], n_a[small], n_b[small])
     low, high = np.minimum(n_a, n_b), np.maximum(n_a, n_b)
     return pd.DataFrame({"a": a, "b": b, "n_units": total, "n_a": n_a, "n_b": n_b, "n_ab": n_ab,
                          "c_coefficient": jaccard, "p_b_given_a": p_b_given_a, "p_a_given_b": p_a_given_b,
                          "lift": lift, "fisher_p": fisher, "imbalanced": high >= imbalance_ratio * low})
+
+
+def fisher_two_sided(x, total, n_a, n_b) -> np.ndarray:
+    """Two-sided Fisher's exact p of many 2×2 tables at once, as `scipy.stats.fisher_exact` computes it:
+    the probability, under the hypergeometric null, of every table no more likely than the observed one.
+
+    x = n_ab, total = N, n_a and n_b the margins.  Each tail is one cdf/sf call; the far tail's edge is
+    found by a vectorised bisection on the (unimodal) probability mass function.
+    """
+    x, total, n_a, n_b = (np.asarray(v, dtype=np.int64) for v in (x, total, n_a, n_b))
+    if x.size == 0:
+        return np.zeros(0)
+    log_gamma = np.log1p(1e-7)  # scipy's relative tolerance for "no more likely"
+    threshold = _log_pmf(x, total, n_a, n_b) + log_gamma
+    lowest, highest = np.maximum(0, n_b - (total - n_a)), np.minimum(n_a, n_b)
+    mode = ((n_a + 1) * (n_b + 1)) // (total + 2)
+    below = x < mode
+    # x below the mode: the far tail is [y, highest] where y is the first value above the mode as unlikely
+    # as x (pmf falls after the mode); above the mode: [lowest, y] mirrored.
+    lo = np.where(below, mode, lowest)
+    hi = np.where(below, highest + 1, mode + 1)  # search in [lo, hi); hi = "none found"
+    for _ in range(64):
+        active = lo < hi
+        if not active.any():
+            break
+        middle = (lo + hi) // 2
+        unlikely = _log_pmf(middle, total, n_a, n_b) <= threshold
+        # below: find the first unlikely value; above: find the first likely value (tail ends just before)
+        go_left = np.where(below, unlikely, ~unlikely)
+        hi = np.where(active & go_left, middle, hi)
+        lo = np.where(active & ~go_left, middle + 1, lo)
+    # tails run away from the mode, where the mass function falls monotonically
+    near = np.where(below, _tail(x, lowest, -1, total, n_a, n_b), _tail(x, highest, 1, total, n_a, n_b))
+    far = np.where(below, _tail(lo, highest, 1, total, n_a, n_b), _tail(lo - 1, lowest, -1, total, n_a, n_b))
+    return np.where(x == mode, 1.0, np.minimum(1.0, near + far))
+
+
+def _log_pmf(k, total, n_a, n_b):
+    """log P(X = k) for X ~ hypergeometric(total, n_a successes, n_b draws), through log-gamma (scipy's own
+    pmf computes exactly, and is orders of magnitude slower for large studies)."""
+    def log_choose(n, r):
+        return gammaln(n + 1) - gammaln(r + 1) - gammaln(n - r + 1)
+    k = np.asarray(k, dtype=float)
+    return log_choose(n_a, k) + log_choose(total - n_a, n_b - k) - log_choose(total, n_b)
+
+
+def _tail(start, end, step: int, total, n_a, n_b, chunk: int = 32) -> np.ndarray:
+    """Sum of the hypergeometric pmf from `start` to `end` (inclusive, walking by `step` away from the mode),
+    stopping once the terms no longer change the sum in double precision."""
+    start, end = np.asarray(start), np.asarray(end)
+    sums = np.zeros(start.shape)
+    position = start.copy()
+    active = (position - end) * step <= 0
+    offsets = np.arange(chunk) * step
+    while active.any():
+        idx = np.nonzero(active)[0]
+        ks = position[idx, None] + offsets[None, :]
+        inside = (ks - end[idx, None]) * step <= 0
+        pmf = np.exp(_log_pmf(np.where(inside, ks, end[idx, None]), total[idx, None], n_a[idx, None], n_b[idx, None]))
+        terms = np.where(inside, pmf, 0.0)
+        sums[idx] += terms.sum(axis=1)
+        position[idx] += chunk * step
+        last = terms[:, -1]
+        active[idx] = ((position[idx] - end[idx]) * step <= 0) & (last > sums[idx] * 1e-17)
+    return sums
 
 
 def presence_agreement(ratings: np.ndarray) -> dict:

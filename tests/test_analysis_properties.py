@@ -74,11 +74,12 @@ def _reference_pairs(table: pd.DataFrame, unit: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(table=studies())
-def test_cooccurrence_metrics_at_every_unit_match_the_reference(store, table):
+def test_cooccurrence_at_every_unit_and_agreement_match_the_reference(store, table):
     kg, folder = store
-    _load(kg, folder, table)
+    _load(kg, folder, table)  # one load per example (the slow part), both analyses checked on it
+    _check_agreement(kg, table)
     for unit in ("segment", "source", "participant"):
         got = kg.query("cooccurrence", study_id="rand", unit=unit)
         expected = _reference_pairs(table, unit)
@@ -107,11 +108,7 @@ def _reference_agreement(table: pd.DataFrame, codebook: str, coders: list[str]):
     return ratings
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(table=studies())
-def test_agreement_statistics_match_scikit_learn_and_krippendorff(store, table):
-    kg, folder = store
-    _load(kg, folder, table)
+def _check_agreement(kg, table: pd.DataFrame) -> None:
     got = kg.query("agreement", study_id="rand", level="codebook").set_index("codebook")
     coders = sorted(set(table["coder"]) - {"consensus"})  # coders known from their codings
     if len(coders) < 2:
@@ -127,7 +124,7 @@ def test_agreement_statistics_match_scikit_learn_and_krippendorff(store, table):
         _close(row["krippendorff_alpha"], _alpha(ratings))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.integers(2, 4).flatmap(lambda m: st.lists(st.lists(st.integers(0, 1), min_size=m, max_size=m),
                                                      min_size=1, max_size=40)))
 def test_presence_agreement_formulas(units):
@@ -156,3 +153,20 @@ def _close(got, expected) -> None:
         assert math.isnan(got)
     else:
         assert got == pytest.approx(expected, abs=1e-9)
+
+
+@st.composite
+def tables(draw):
+    total = draw(st.integers(1, 3000))
+    n_a, n_b = draw(st.integers(0, total)), draw(st.integers(0, total))
+    return draw(st.integers(max(0, n_a + n_b - total), min(n_a, n_b))), total, n_a, n_b
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(tables(), min_size=1, max_size=20))
+def test_vectorised_fisher_matches_scipy(batch):
+    from mmkg.analysis import fisher_two_sided
+
+    x, total, n_a, n_b = map(list, zip(*batch))
+    expected = [fisher_exact([[k, a - k], [b - k, n - a - b + k]])[1] for k, n, a, b in batch]
+    np.testing.assert_allclose(fisher_two_sided(x, total, n_a, n_b), expected, rtol=1e-8, atol=1e-300)

@@ -7,19 +7,28 @@ from cypher_lint import ERROR, lint, linter_available
 from mmkg.queries import registry
 
 pytestmark = pytest.mark.skipif(linter_available() is not None, reason=str(linter_available()))
+NEGATIVE = {"syntax": ("MATCH (n RETURN n", {}), "undeclared": ("MATCH (n:Code) WHERE n.id = $id RETURN n", {}),
+            "unknown_label": ("MATCH (n:Cod) RETURN n.id", {})}
 
 
-def test_every_query_file_lints_without_errors_or_warnings():
+@pytest.fixture(scope="module")
+def diagnostics() -> dict[str, list[dict]]:
+    """One linter run over every query file and the negative controls (linting is slow: ~1 s a statement)."""
     queries = list(registry().values())
-    results = lint([q.cypher for q in queries], [{p.name: p.default for p in q.cypher_parameters} for q in queries],
-                   sources=[q.name for q in queries])
-    problems = {q.name: d for q, d in zip(queries, results) if d}
+    statements = [q.cypher for q in queries] + [s for s, _ in NEGATIVE.values()]
+    parameters = [{p.name: p.default for p in q.cypher_parameters} for q in queries] + [p for _, p in NEGATIVE.values()]
+    names = [q.name for q in queries] + [f"negative:{n}" for n in NEGATIVE]
+    return dict(zip(names, lint(statements, parameters, sources=names)))
+
+
+def test_every_query_file_lints_without_errors_or_warnings(diagnostics):
+    problems = {name: d for name, d in diagnostics.items() if d and not name.startswith("negative:")}
+    assert len(diagnostics) >= 12 + len(NEGATIVE)
     assert not problems, problems
 
 
-def test_linter_reports_syntax_errors_undeclared_parameters_and_unknown_labels():
-    syntax, undeclared, unknown = lint(["MATCH (n RETURN n", "MATCH (n:Code) WHERE n.id = $id RETURN n",
-                                        "MATCH (n:Cod) RETURN n.id"], [{}, {}, {}])
-    assert any(d["severity"] == ERROR for d in syntax)
-    assert any(d["severity"] == ERROR and "$id" in d["message"] for d in undeclared)
+def test_linter_reports_syntax_errors_undeclared_parameters_and_unknown_labels(diagnostics):
+    assert any(d["severity"] == ERROR for d in diagnostics["negative:syntax"])
+    assert any(d["severity"] == ERROR and "$id" in d["message"] for d in diagnostics["negative:undeclared"])
+    unknown = diagnostics["negative:unknown_label"]
     assert unknown and all(d["severity"] != ERROR for d in unknown) and "Cod" in unknown[0]["message"]
