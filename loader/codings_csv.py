@@ -31,21 +31,25 @@ def read_codings_table(path: Path, study_id: str | None = None, data: bytes | No
             raise LoadError(f"{name}, column study_id: expected one study id in every row, found {found}; "
                             "split the file or pass --study-id")
         study_id = str(study_ids[0])
-    coders = set(frame["coder"].dropna())
+    coders = set(frame["coder"].dropna().unique())
     codebooks = sorted(frame["codebook"].dropna().unique().tolist())
     meta = StudyMeta(id=study_id, title=study_id, codebooks=codebooks, origin=name,
                      analysis_coder="consensus" if "consensus" in coders else "",
                      description=f"Loaded from the codings table {Path(path).name}")
 
-    def distinct(columns, renames=None):
-        part = frame.drop_duplicates(subset=[c for c in columns if c != ROW_COLUMN])[columns]
-        return part.rename(columns=renames or {}).reset_index(drop=True)
-
-    participants = distinct(["participant_id", ROW_COLUMN])
+    # rows that disagree about a segment's source, offsets, participant or kind stay apart, so the
+    # validator reports them as duplicates
+    segments = frame.drop_duplicates(subset=["segment_id", "source_id", "start", "end", "participant_id",
+                                             "source_kind"])
+    segments = segments[["segment_id", "source_id", "start", "end", "participant_id", "source_kind", ROW_COLUMN]]
+    sources = segments.drop_duplicates(subset=["source_id", "participant_id", "source_kind"])
+    participants = sources.drop_duplicates(subset=["participant_id"])[["participant_id", ROW_COLUMN]]
+    participants = participants.reset_index(drop=True)
     participants.insert(1, "label", participants["participant_id"])
-    sources = distinct(["source_id", "participant_id", "source_kind", ROW_COLUMN], {"source_kind": "kind"})
+    sources = sources[["source_id", "participant_id", "source_kind", ROW_COLUMN]].rename(
+        columns={"source_kind": "kind"}).reset_index(drop=True)
     sources.insert(3, "title", None)
-    segments = distinct(["segment_id", "source_id", "start", "end", ROW_COLUMN])
+    segments = segments[["segment_id", "source_id", "start", "end", ROW_COLUMN]].reset_index(drop=True)
     codes = frame.drop_duplicates(subset=["codebook", "code_id"])
     labels = codes["code_label"] if "code_label" in frame.columns else codes["code_id"]
     codes = codes[["codebook", "code_id", ROW_COLUMN]].assign(label=labels.fillna(codes["code_id"]))

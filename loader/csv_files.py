@@ -1,10 +1,12 @@
 """Reading CSV files into string DataFrames with errors that name the file and the place."""
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from mmkg.errors import LoadError
@@ -13,7 +15,7 @@ ROW_COLUMN = "_row"  # spreadsheet row number (header = row 1), kept for message
 
 
 def read_csv_text(path: Path, data: bytes | None = None) -> pd.DataFrame:
-    """Read a UTF-8 CSV (BOM allowed) into a DataFrame of strings, empty cells as None.
+    """Read a UTF-8 CSV (BOM allowed) into a DataFrame of strings, empty cells missing (NA).
 
     Adds a `_row` column with the spreadsheet row number of each record (header is row 1).
     Raises `LoadError` naming the file for missing, empty, non-UTF-8 or malformed files.
@@ -43,11 +45,11 @@ def read_csv_text(path: Path, data: bytes | None = None) -> pd.DataFrame:
     if duplicated:
         raise LoadError(f"{name}: header repeats column(s) {', '.join(duplicated)}")
     try:
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False,
-                            skip_blank_lines=True, engine="c")
+        # empty cells become missing values right in the parser: no second pass over the frame
+        body = data[3:] if data.startswith(codecs.BOM_UTF8) else data
+        frame = pd.read_csv(io.BytesIO(body), dtype=str, keep_default_na=False, na_values=[""], engine="pyarrow")
     except pd.errors.ParserError as exc:
         raise LoadError(f"{name}: malformed CSV ({exc})") from None
     frame.columns = [c.strip() for c in frame.columns]
-    frame = frame.astype(object).where(frame != "", None)
-    frame[ROW_COLUMN] = range(2, len(frame) + 2)
+    frame[ROW_COLUMN] = np.arange(2, len(frame) + 2)
     return frame

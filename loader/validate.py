@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from mmkg.errors import ValidationError
 from mmkg.loader.csv_files import ROW_COLUMN
@@ -97,8 +99,12 @@ def _parse_bool(problems, name, frame, column, default: bool) -> pd.Series:
 
 
 def _parse_number(problems, name, frame, column, integer: bool) -> pd.Series:
+    present = frame[column].notna()
+    if not present.any():
+        return pd.Series(pd.NA if integer else np.nan, index=frame.index,
+                         dtype="Int64" if integer else float)
     numbers = pd.to_numeric(frame[column], errors="coerce")
-    bad = frame[column].notna() & numbers.isna()
+    bad = present & numbers.isna()
     if integer:
         bad |= numbers.notna() & (numbers != np.floor(numbers.fillna(0)))
     kind = "a whole number" if integer else "a number"
@@ -109,8 +115,9 @@ def _parse_number(problems, name, frame, column, integer: bool) -> pd.Series:
 
 def _required_values(problems, name, frame, columns) -> None:
     for column in columns:
-        problems.rows(name, frame, frame[column].isna() | (frame[column].astype(str).str.strip() == ""),
-                      column, lambda r: "empty, but required")
+        values = frame[column]
+        blank = values.isna() | values.astype("string").str.isspace().fillna(False).astype(bool)
+        problems.rows(name, frame, blank, column, lambda r: "empty, but required")
 
 
 def _duplicates(problems, name, frame, keys, what) -> None:
@@ -121,11 +128,19 @@ def _duplicates(problems, name, frame, keys, what) -> None:
                   lambda r: f"duplicate {what} ({label} = {', '.join(str(r[k]) for k in keys)})")
 
 
+def _joined_key(frame: pd.DataFrame, keys: list[str]) -> pa.Array:
+    """One string per row standing for the combination of `keys` (unit separator between parts)."""
+    parts = [pa.Array.from_pandas(frame[key].astype(str), type=pa.large_string()) for key in keys]
+    if len(parts) == 1:
+        return parts[0]
+    return pc.binary_join_element_wise(*parts, pa.scalar("\x1f", pa.large_string()))
+
+
 def _dangling(problems, name, frame, keys, target: pd.DataFrame, target_keys, what, column) -> None:
     usable = frame[keys].notna().all(axis=1)
-    known = pd.MultiIndex.from_frame(target[target_keys].dropna().astype(str))
-    mine = pd.MultiIndex.from_frame(frame[keys].fillna("").astype(str))
-    bad = usable & ~mine.isin(known)
+    known = pc.unique(_joined_key(target[target_keys].dropna(), target_keys))
+    found = pc.is_in(_joined_key(frame, keys), value_set=known).to_numpy(zero_copy_only=False)
+    bad = usable & ~pd.Series(found, index=frame.index)
     problems.rows(name, frame, bad, column, lambda r: f"unknown {what} '{r[column]}'"
                   + (f" in codebook '{r['codebook']}'" if "codebook" in keys and column != "codebook" else ""))
 
@@ -133,7 +148,7 @@ def _dangling(problems, name, frame, keys, target: pd.DataFrame, target_keys, wh
 def _cycles(problems, name, frame, key_cols, parent_col, what) -> None:
     parent = {}
     for _, row in frame.iterrows():
-        if row[parent_col] is not None:
+        if pd.notna(row[parent_col]):
             parent[tuple(row[k] for k in key_cols)] = tuple(row[k] for k in key_cols[:-1]) + (row[parent_col],)
     reported = set()
     for start in parent:

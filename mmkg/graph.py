@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from mmkg.loader.validate import ValidStudy
 from mmkg.schema import NODE_BY_LABEL, REL_BY_TYPE
@@ -23,12 +25,14 @@ class GraphRows:
 
 def uid(study_id: str, kind: str, *parts) -> pd.Series | str:
     """Study-scoped unique id, e.g. `founding/code/interview/A.3`."""
-    if any(isinstance(p, pd.Series) for p in parts):
-        result = pd.Series(f"{study_id}/{kind}", index=next(p for p in parts if isinstance(p, pd.Series)).index)
-        for part in parts:
-            result = result + "/" + (part.astype(str) if isinstance(part, pd.Series) else str(part))
-        return result
-    return "/".join([study_id, kind, *map(str, parts)])
+    series = [p for p in parts if isinstance(p, pd.Series)]
+    if not series:
+        return "/".join([study_id, kind, *map(str, parts)])
+    text = pa.large_string()
+    arrays = [pa.Array.from_pandas(p.astype(str), type=text) if isinstance(p, pd.Series) else pa.scalar(str(p), text)
+              for p in parts]
+    joined = pc.binary_join_element_wise(pa.scalar(f"{study_id}/{kind}", text), *arrays, pa.scalar("/", text))
+    return pd.Series(pd.arrays.ArrowExtensionArray(joined), index=series[0].index)
 
 
 def _nodes(label: str, frame: pd.DataFrame) -> pd.DataFrame:

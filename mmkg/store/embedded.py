@@ -5,6 +5,7 @@ import threading
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from mmkg.errors import QueryError, StoreError
 from mmkg.graph import GraphRows
@@ -204,7 +205,7 @@ class EmbeddedStore:
     def _copy(self, table: str, frame: pd.DataFrame, properties) -> None:
         if len(frame) == 0:
             return
-        frame = _arrow_ready(frame, dict(properties))
+        frame = _arrow_table(frame, dict(properties))
         try:
             self._conn.execute(f"COPY {table} FROM $frame", {"frame": frame})
         except RuntimeError as exc:
@@ -247,30 +248,24 @@ def _expect(found: int, expected: int, what: str) -> int:
     return found
 
 
-def _arrow_ready(frame: pd.DataFrame, types: dict[str, str]) -> pd.DataFrame:
-    """Give every column a dtype LadybugDB's DataFrame scan maps to the declared property type.
+ARROW_TYPES = {"STRING": pa.string(), "INT64": pa.int64(), "DOUBLE": pa.float64(), "BOOLEAN": pa.bool_()}
 
-    Its scan takes numpy dtypes and object columns but not pandas' nullable extension arrays, so a
-    column with missing values goes in as objects holding None.
+
+def _arrow_table(frame: pd.DataFrame, types: dict[str, str]) -> pa.Table:
+    """The frame as an Arrow table typed like the store's properties; missing values become nulls.
+
+    LadybugDB scans Arrow tables natively, which avoids converting string columns to Python objects.
     """
-    frame = frame.copy()
+    columns = {}
     for column in frame.columns:
-        kind = types.get(column, "STRING")
+        arrow_type = ARROW_TYPES[types.get(column, "STRING")]
         series = frame[column]
-        missing = series.isna()
-        if kind == "DOUBLE":
-            frame[column] = pd.to_numeric(series).astype("float64")
-        elif kind in ("INT64", "BOOLEAN"):
-            numpy_type = "int64" if kind == "INT64" else "bool"
-            if not missing.any():
-                frame[column] = series.astype(numpy_type)
-            else:
-                convert = int if kind == "INT64" else bool
-                frame[column] = pd.Series([None if gap else convert(v) for v, gap in zip(series, missing)],
-                                          index=series.index, dtype=object)
-        else:
-            frame[column] = series.astype(object).where(~missing, None)
-    return frame
+        if arrow_type == pa.float64():
+            series = pd.to_numeric(series)
+        elif arrow_type == pa.int64() and series.dtype == object:
+            series = pd.array(series, dtype="Int64")
+        columns[column] = pa.Array.from_pandas(series, type=arrow_type)
+    return pa.table(columns)
 
 
 def _take(result, max_rows: int | None) -> pd.DataFrame:
