@@ -7,6 +7,7 @@ import pandas as pd
 
 from mmkg.errors import LoadError
 from mmkg.loader.csv_files import ROW_COLUMN, read_csv_text
+from mmkg.loader.validate import duplicated_rows
 from mmkg.tables import StudyMeta, StudyTables
 
 CODINGS_TABLE_COLUMNS = ["study_id", "participant_id", "source_id", "source_kind", "segment_id",
@@ -39,8 +40,8 @@ def read_codings_table(path: Path, study_id: str | None = None, data: bytes | No
 
     # rows that disagree about a segment's source, offsets, participant or kind stay apart, so the
     # validator reports them as duplicates
-    segments = frame.drop_duplicates(subset=["segment_id", "source_id", "start", "end", "participant_id",
-                                             "source_kind"])
+    segments = frame[~duplicated_rows(frame, ["segment_id", "source_id", "start", "end", "participant_id",
+                                               "source_kind"])]
     segments = segments[["segment_id", "source_id", "start", "end", "participant_id", "source_kind", ROW_COLUMN]]
     sources = segments.drop_duplicates(subset=["source_id", "participant_id", "source_kind"])
     participants = sources.drop_duplicates(subset=["participant_id"])[["participant_id", ROW_COLUMN]]

@@ -103,7 +103,12 @@ def _parse_number(problems, name, frame, column, integer: bool) -> pd.Series:
     if not present.any():
         return pd.Series(pd.NA if integer else np.nan, index=frame.index,
                          dtype="Int64" if integer else float)
-    numbers = pd.to_numeric(frame[column], errors="coerce")
+    try:  # the common case, every value well-formed, in Arrow; otherwise pandas finds the bad rows
+        arrow = pa.Array.from_pandas(frame[column].astype("string"), type=pa.large_string())
+        parsed = pc.cast(pc.utf8_trim_whitespace(arrow), pa.int64() if integer else pa.float64())
+        return pd.Series(parsed.to_pandas(), index=frame.index).astype("Int64" if integer else float)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        numbers = pd.to_numeric(frame[column], errors="coerce")
     bad = present & numbers.isna()
     if integer:
         bad |= numbers.notna() & (numbers != np.floor(numbers.fillna(0)))
@@ -122,18 +127,26 @@ def _required_values(problems, name, frame, columns) -> None:
 
 def _duplicates(problems, name, frame, keys, what) -> None:
     usable = frame[keys].notna().all(axis=1)
-    dup = usable & frame.duplicated(subset=keys, keep="first")
+    dup = usable & duplicated_rows(frame, keys)
     label = ", ".join(keys)
     problems.rows(name, frame, dup, keys[-1],
                   lambda r: f"duplicate {what} ({label} = {', '.join(str(r[k]) for k in keys)})")
 
 
 def _joined_key(frame: pd.DataFrame, keys: list[str]) -> pa.Array:
-    """One string per row standing for the combination of `keys` (unit separator between parts)."""
-    parts = [pa.Array.from_pandas(frame[key].astype(str), type=pa.large_string()) for key in keys]
+    """One string per row standing for the combination of `keys`; a missing part counts as a value."""
+    text = pa.large_string()
+    parts = [pc.fill_null(pa.Array.from_pandas(frame[key].astype("string"), type=text), pa.scalar("\x00", text))
+             for key in keys]
     if len(parts) == 1:
         return parts[0]
-    return pc.binary_join_element_wise(*parts, pa.scalar("\x1f", pa.large_string()))
+    return pc.binary_join_element_wise(*parts, pa.scalar("\x1f", text))
+
+
+def duplicated_rows(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
+    """True for every row whose `keys` repeat an earlier row's (one joined key: faster than per-column)."""
+    joined = pd.Series(pd.arrays.ArrowExtensionArray(_joined_key(frame, keys)), index=frame.index)
+    return joined.duplicated(keep="first")
 
 
 def _dangling(problems, name, frame, keys, target: pd.DataFrame, target_keys, what, column) -> None:
