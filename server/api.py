@@ -353,6 +353,7 @@ class QueryInfo(BaseModel):
 class QueryResult(BaseModel):
     query: str
     parameters: dict[str, Any]
+    provenance: dict[str, str] = Field(description="study id → where its data come from, for the studies in the rows")
     columns: list[str]
     rows: list[dict[str, Any]]
 
@@ -483,10 +484,22 @@ def _frame_json(frame: pd.DataFrame) -> str:
     return frame.to_json(orient="records", date_format="iso", default_handler=str, force_ascii=False)
 
 
-def query_json(name: str, params: dict, frame: pd.DataFrame) -> bytes:
+def result_provenance(kg: Mmkg, params: dict, frame: pd.DataFrame) -> dict[str, str]:
+    """Provenance lines of the studies a result speaks about (its study_id column, else its parameter)."""
+    studies = kg.query("studies").set_index("study_id")["provenance"].fillna("")
+    if "study_id" in frame.columns:
+        wanted = set(frame["study_id"].dropna().astype(str))
+    elif params.get("study_id"):
+        wanted = {params["study_id"]}
+    else:
+        wanted = set(studies.index)
+    return {study: studies[study] for study in sorted(wanted) if study in studies.index and studies[study]}
+
+
+def query_json(name: str, params: dict, frame: pd.DataFrame, provenance: dict[str, str]) -> bytes:
     """The `QueryResult` body, built without a per-row Python round trip."""
-    head = json.dumps({"query": name, "parameters": params, "columns": [str(c) for c in frame.columns]},
-                      default=str, ensure_ascii=False)
+    head = json.dumps({"query": name, "parameters": params, "provenance": provenance,
+                       "columns": [str(c) for c in frame.columns]}, default=str, ensure_ascii=False)
     return (head[:-1] + ', "rows": ' + _frame_json(frame) + "}").encode("utf-8")
 
 
@@ -612,7 +625,8 @@ def create_app(settings: Settings | None = None, kg_factory: KgFactory | None = 
 
         def compute(kg: Mmkg) -> bytes:
             frame = kg.query(named.name, **params)
-            return frame_csv(frame) if csv else query_json(named.name, params, frame)
+            return frame_csv(frame) if csv else query_json(named.name, params, frame,
+                                                             result_provenance(kg, params, frame))
 
         body = await read(compute, key)
         if csv:

@@ -322,3 +322,10 @@ def test_large_network_renders_server_side_within_a_second():
     assert seconds <= 1.0, f"rendering took {seconds:.2f} s"
     data = json.loads(html.split('id="network-0-data">', 1)[1].split("</script>", 1)[0])
     assert len(data["nodes"]) == 2000 and len(data["edges"]) == 20000
+
+
+def test_query_results_carry_the_provenance_of_their_studies(client):
+    body = client.get("/api/queries/cooccurrence", params={"study_id": "founding"}).json()
+    assert "not the authors' data" in body["provenance"]["founding"]
+    concepts = client.get("/api/queries/concepts", params={"study_id": "founding"}).json()
+    assert set(concepts["provenance"]) == {"founding"}
