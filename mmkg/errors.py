@@ -76,3 +76,17 @@ class ConfigError(MmkgError):
     exit_code = 6
     http_status = 500
     kind = "config_error"
+
+
+class UploadsDisabledError(ConfigError):
+    """Uploads are off because no upload token is configured."""
+
+    http_status = 403
+    kind = "uploads_disabled"
+
+
+class UnauthorizedError(MmkgError):
+    """A bearer token is missing or wrong."""
+
+    http_status = 401
+    kind = "unauthorized"

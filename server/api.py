@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterator, Literal
 import pandas as pd
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -34,7 +34,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import mmkg
 from mmkg.api import Mmkg, open_store
 from mmkg.config import Settings
-from mmkg.errors import ConfigError, LoadError, MmkgError, NotFoundError, QueryError, TooLargeError
+from mmkg.errors import (LoadError, MmkgError, NotFoundError, QueryError, TooLargeError,
+                         UnauthorizedError, UploadsDisabledError)
 from mmkg.queries import PARAM_TYPES, NamedQuery, get_query, registry
 
 log = logging.getLogger("mmkg.server")
@@ -49,20 +50,6 @@ FILE_ACCESS_KEYWORDS = {"COPY", "LOAD", "INSTALL", "UNINSTALL", "ATTACH", "EXPOR
 
 
 # ------------------------------------------------------------------------------------------ errors
-
-class UploadsDisabledError(ConfigError):
-    """Uploads are off because no upload token is configured."""
-
-    http_status = 403
-    kind = "uploads_disabled"
-
-
-class UnauthorizedError(MmkgError):
-    """A bearer token is missing or wrong."""
-
-    http_status = 401
-    kind = "unauthorized"
-
 
 class ErrorInfo(BaseModel):
     kind: str = Field(description="machine-readable error kind, e.g. not_found, query_error, invalid_request")

@@ -7,7 +7,7 @@ from typing import List, Optional
 import pandas as pd
 import typer
 
-from mmkg.server.cli import Neo4jOption, StoreOption, app, console, export_app, open_kg, print_frame, write_frame  # noqa: F401
+from mmkg.server.cli import Neo4jOption, StoreOption, app, console, open_kg, print_frame, write_frame
 
 FORMATS = ("table", "csv", "json")
 

@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from mmkg.server.cli import DelayedProgress, Neo4jOption, StoreOption, app, console, export_app, open_kg  # noqa: F401
+from mmkg.server.cli import DelayedProgress, Neo4jOption, StoreOption, app, console, open_kg
 
 
 def store_is_empty(store: Optional[Path], neo4j: Optional[str]) -> bool:

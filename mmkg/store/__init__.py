@@ -10,6 +10,18 @@ from mmkg.graph import GraphRows
 Progress = Callable[[str, int, int], None]  # (step, done, total)
 
 
+class StepTicker:
+    """Counts the finished steps of a write and reports each to an optional progress callback."""
+
+    def __init__(self, progress: Progress | None, total: int):
+        self.progress, self.total, self.done = progress, total, 0
+
+    def __call__(self, step: str) -> None:
+        self.done += 1
+        if self.progress:
+            self.progress(step, self.done, self.total)
+
+
 class GraphStore(Protocol):
     """What the loader, the query library and the server need from a graph store."""
 

@@ -10,7 +10,7 @@ import pyarrow as pa
 from mmkg.errors import QueryError, StoreError
 from mmkg.graph import GraphRows
 from mmkg.schema import NODE_BY_LABEL, NODES, REL_BY_TYPE, RELS, STUDY_NODE_LABELS, ladybug_ddl
-from mmkg.store import Progress
+from mmkg.store import Progress, StepTicker
 
 DATABASE_FILE = "graph.lbug"
 REBUILD_THRESHOLD = 20_000  # segments + codings of the replaced study above which tables are rebuilt
@@ -98,13 +98,7 @@ class EmbeddedStore:
             rebuild = self._study_size(study_id) > REBUILD_THRESHOLD
             kept = self._read_all(except_study=study_id, with_ontology=ontology is None) if rebuild else None
             steps = sum(len(r.nodes) + len(r.rels) for r in (rows, ontology, kept) if r is not None) + 1
-            done = 0
-
-            def tick(step: str) -> None:
-                nonlocal done
-                done += 1
-                if progress:
-                    progress(step, done, steps)
+            tick = StepTicker(progress, steps)
 
             self._conn.execute("BEGIN TRANSACTION")
             try:

@@ -21,7 +21,7 @@ from mmkg.errors import ConfigError, QueryError, StoreError
 from mmkg.graph import GraphRows
 from mmkg.schema import (BOOL, FLOAT, INT, NODE_BY_LABEL, NODES, ONTOLOGY_NODE_LABELS, REL_BY_TYPE, RELS,
                          STUDY_NODE_LABELS, NodeTable, RelTable, neo4j_schema)
-from mmkg.store import Progress
+from mmkg.store import Progress, StepTicker
 from mmkg.store.dialect import to_neo4j
 
 BATCH_ROWS = 5_000
@@ -190,13 +190,7 @@ class Neo4jStore:
         steps = sum(_batch_count(frame) for part in parts for frame in [*part.nodes.values(), *part.rels.values()]) + 2
 
         def work(tx) -> dict[str, int]:
-            done = 0
-
-            def tick(step: str) -> None:
-                nonlocal done
-                done += 1
-                if progress:
-                    progress(step, done, steps)
+            tick = StepTicker(progress, steps)
 
             self._delete_study(tx, study_id)
             if ontology is not None:
