@@ -94,7 +94,7 @@ def read_refi_qda(path, study_id: str | None = None, limits: ArchiveLimits = Arc
     data = path.read_bytes()
     suffix = path.suffix.lower()
     if suffix == ".qdpx" or (suffix not in (".qde", ".qdc") and data[:4] == b"PK\x03\x04"):
-        archive = _Archive(path, data, limits)
+        archive = SafeArchive(path, data, limits)
         qde_name = archive.find_project()
         root = parse_xml(archive.read(qde_name, limits.max_xml_bytes), f"{path}, member {qde_name}", limits)
         if root.tag == f"{{{CODEBOOK_NS}}}CodeBook":
@@ -114,7 +114,7 @@ def read_refi_qda(path, study_id: str | None = None, limits: ArchiveLimits = Arc
 
 # ----------------------------------------------------------------------------------------- hostile input
 
-class _Archive:
+class SafeArchive:
     """A zip held in memory whose member list has passed the limits; members are read on demand."""
 
     def __init__(self, path: Path, data: bytes, limits: ArchiveLimits):
@@ -323,7 +323,7 @@ class _ProjectReader:
     """Walks one `<Project>` element and fills the tables; collects warnings on the way."""
 
     def __init__(self, path: Path, root: Element, limits: ArchiveLimits, study_id: str | None,
-                 archive: _Archive | None = None, qde_name: str | None = None):
+                 archive: SafeArchive | None = None, qde_name: str | None = None):
         self.path, self.root, self.limits, self.study_id = path, root, limits, study_id
         self.archive, self.qde_name = archive, qde_name
         self.where = f"{path}, member {qde_name}" if qde_name else str(path)

@@ -746,10 +746,10 @@ async def _receive(request: Request, target: Path, limit: int) -> None:
 def _unpack(upload: Path, workdir: Path) -> Path:
     """Extract a zipped study folder safely (member names, sizes and ratios checked first); return the
     folder that holds study.json."""
-    from mmkg.loader.refi_qda import ArchiveLimits, _Archive
+    from mmkg.loader.refi_qda import ArchiveLimits, SafeArchive
 
     limits = ArchiveLimits()
-    archive = _Archive(upload, upload.read_bytes(), limits)
+    archive = SafeArchive(upload, upload.read_bytes(), limits)
     target = workdir / "study"
     for info in archive.members.values():
         if info.is_dir():
