@@ -186,7 +186,7 @@ def _fmt(value: Any) -> str:
 
 # ------------------------------------------------------------------------------------------ co-occurrence
 
-def cooccurrence_network(kg, study_id: str = "founding", *, unit: Unit = "participant", metric: Metric = "count",
+def cooccurrence_network(kg, study_id: str = "founding", *, unit: Unit = "segment", metric: Metric = "count",
                          min_count: int = 1, codebook: str = "interview", color_by: Literal["kind", "group"] = "kind",
                          coder: str | None = None) -> MmkgNetwork:
     """Codes as nodes sized by how many units carry them, coloured by concept kind or code group; an edge per
@@ -420,7 +420,7 @@ def install_view_routes(app, read: Callable) -> None:
         return await page(("view", "index"), index_page)
 
     @app.get("/views/cooccurrence", **html)
-    async def cooccurrence_view(study_id: str = Query("founding", max_length=200), unit: Unit = "participant",
+    async def cooccurrence_view(study_id: str = Query("founding", max_length=200), unit: Unit = "segment",
                                 metric: Metric = "count", min_count: int = Query(1, ge=1, le=1_000_000),
                                 codebook: Literal["interview", "drawing", ""] = "interview",
                                 color_by: Literal["kind", "group"] = "kind"):

@@ -39,8 +39,8 @@ def expected_and_server(founding_template, tmp_path_factory):
     with mmkg.open_store(store, read_only=True) as kg:
         expected = {
             "cooccurrence": [len(views.cooccurrence_network(kg).nodes)],
-            "cooccurrence-segment": [len(views.cooccurrence_network(kg, unit="segment", metric="jaccard",
-                                                                    min_count=2, codebook="").nodes)],
+            "cooccurrence-participant": [len(views.cooccurrence_network(kg, unit="participant", metric="jaccard",
+                                                                        min_count=2, codebook="").nodes)],
             "threat-map": [len(views.threat_map_network(kg).nodes)],
             "participant": [len(views.participant_network(kg, "P4").nodes)],
             "comparison": [len(n.nodes) for n in views.comparison_networks(kg)],
@@ -51,7 +51,7 @@ def expected_and_server(founding_template, tmp_path_factory):
 
 PAGES = {
     "cooccurrence": "/views/cooccurrence",
-    "cooccurrence-segment": "/views/cooccurrence?unit=segment&metric=jaccard&min_count=2&codebook=",
+    "cooccurrence-participant": "/views/cooccurrence?unit=participant&metric=jaccard&min_count=2&codebook=",
     "threat-map": "/views/threat-map",
     "participant": "/views/participants/P4",
     "comparison": "/views/comparison?attribute=works_in_security",
