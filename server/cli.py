@@ -72,13 +72,20 @@ class DelayedProgress:
                 self.progress.update(self.task, description=step, completed=done, total=total)
 
 
+def _cell(value) -> str:
+    return "" if pd.isna(value) else (f"{value:.3g}" if isinstance(value, float) else str(value))
+
+
 def print_frame(frame: pd.DataFrame, title: str | None = None, caption: str | None = None) -> None:
     """Print a DataFrame as a table in the terminal."""
     table = Table(title=title, caption=caption, caption_justify="left")
     for column in frame.columns:
         table.add_column(str(column), overflow="fold")
     for row in frame.itertuples(index=False):
-        table.add_row(*["" if pd.isna(v) else (f"{v:.3g}" if isinstance(v, float) else str(v)) for v in row])
+        table.add_row(*map(_cell, row))
+    if not console.is_terminal:  # piped or captured: do not fold wide tables into 80 columns
+        widths = [max([len(str(c))] + [len(_cell(v)) for v in frame[c].head(200)]) for c in frame.columns]
+        console.width = max(console.width, sum(widths) + 3 * len(widths) + 1)
     console.print(table)
 
 

@@ -57,8 +57,6 @@ def run_query(name: str = typer.Argument(..., help="Query name (see `mmkg querie
     if fmt == "csv" or output is not None:
         write_frame(frame, output, "csv" if fmt == "table" else fmt)
         return
-    if not console.is_terminal:  # piped or captured: do not fold wide tables into 80 columns
-        console.width = max(console.width, _table_width(frame))
     print_frame(frame, title=f"{named.title} ({len(frame):,} rows)",
                 caption=", ".join(f"{k} = {v!r}" for k, v in params.items()) or None)
     for study_id, line in provenance:
@@ -79,12 +77,6 @@ def _parse_params(items: list[str]) -> dict[str, str]:
             raise typer.BadParameter(f"'{item}' is not key=value", param_hint="-p")
         params[key.strip()] = value
     return params
-
-
-def _table_width(frame: pd.DataFrame) -> int:
-    widths = [max([len(str(c))] + [len(f"{v:.3g}" if isinstance(v, float) else str(v)) for v in frame[c].head(200)])
-              for c in frame.columns]
-    return sum(widths) + 3 * len(widths) + 1
 
 
 def _flat(value):
