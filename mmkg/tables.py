@@ -54,7 +54,7 @@ class StudyMeta:
 class StudyTables:
     """One study as DataFrames whose columns follow `COLUMNS` (participants may carry attribute columns).
 
-    Cells are strings or None after reading; `mmkg.loader.validate.validate` converts types and
+    Cells are strings or missing (None or NA) after reading; `mmkg.loader.validate.validate` converts types and
     raises `ValidationError` listing every problem with file, row and column.
     `files` maps each table name to the file (or archive member) it came from, for messages.
     `warnings` collects non-fatal remarks of readers (unknown XML elements, missing media …).
