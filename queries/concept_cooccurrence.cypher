@@ -8,7 +8,9 @@
 // param: matches STRING = "exact,close,broad" | comma-separated SKOS match types whose mappings count
 // mode: read
 MATCH (p:Participant)-[:HAS_SOURCE]->(src:Source)-[:HAS_SEGMENT]->(seg:Segment)-[r:CODED_AS]->(k:Code)-[m:MAPS_TO]->(c:Concept)
-WHERE r.analysis = true AND ($study_id = '' OR k.study_id = $study_id) AND $matches CONTAINS m.match
+// LadybugDB 0.22 miscounts a relationship property filtered beside an OR in the same WHERE: project first
+WITH p, src, seg, k, c, r.analysis AS analysis, m.match AS match_type
+WHERE analysis AND ($study_id = '' OR k.study_id = $study_id) AND $matches CONTAINS match_type
 WITH CASE WHEN $pooled THEN '*' ELSE k.study_id END AS study_id,
      CASE WHEN $unit = 'participant' THEN p.uid WHEN $unit = 'source' THEN src.uid ELSE seg.uid END AS unit,
      collect(DISTINCT c.uid) AS concepts

@@ -252,3 +252,19 @@ def test_code_names_resolve_by_id_codebook_and_label(kg):
         kg.query("code_neighbourhood", code="model stealin")
     with pytest.raises(QueryError, match="rank_by"):
         kg.query("code_neighbourhood", rank_by="popularity")
+
+
+@pytest.mark.parametrize("unit", ["segment", "source", "participant"])
+def test_concept_cooccurrence_matches_the_csv(kg, csv_study, unit):
+    """Concept pairs per unit, recomputed with pandas from the shipped CSVs and the concept map."""
+    mapping = csv_study["concept_map"]
+    mapping = mapping[mapping["match"].isin(["exact", "close", "broad"])]
+    rows = csv_study["consensus"].merge(mapping, on=["codebook", "code_id"])
+    column = {"segment": "segment_id", "source": "source_id", "participant": "participant_id"}[unit]
+    carried = rows.groupby(column)["concept"].agg(lambda s: sorted(set(s)))
+    pairs = pd.Series([(a, b) for concepts in carried for a in concepts for b in concepts if a < b]).value_counts()
+
+    found = kg.query("concept_cooccurrence", study_id="founding", unit=unit)
+    assert set(found["n_units"]) == {len(carried)}
+    got = dict(zip(zip(found["concept_a"], found["concept_b"]), found["n_ab"]))
+    assert got == pairs.to_dict()
