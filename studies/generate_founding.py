@@ -310,6 +310,20 @@ def pack(apps: list[str], rng: random.Random, conflict) -> list[list[str]]:
     return segs
 
 
+
+def _take_designed(designed: list[dict], p: int, remaining: dict, book: str) -> list[dict]:
+    """Participant p's hand-designed segments of one codebook, their codes taken from `remaining`."""
+    segs = []
+    for seg in designed:
+        if seg["p"] != p:
+            continue
+        for c in seg["codes"]:
+            remaining[c] -= 1
+        segs.append({"codes": list(seg["codes"]), "text": seg.get("text", ""), "section": seg.get("section", "")})
+    if any(v < 0 for v in remaining.values()):
+        raise ValueError(f"P{p}: designed {book} segments exceed planned counts")
+    return segs
+
 def build_segments(spec, counts, rng):
     """Return (segments, consensus) where segments is a list of dicts and consensus a list of (seg_id, book, code)."""
     plan = spec["plan"]
@@ -319,15 +333,7 @@ def build_segments(spec, counts, rng):
         # ---- interview
         cnt = counts["interview"]
         remaining = {c: n for (q, c), n in cnt.items() if q == p}
-        segs: list[dict] = []
-        for seg in designed["interview"]:
-            if seg["p"] != p:
-                continue
-            for c in seg["codes"]:
-                remaining[c] -= 1
-            segs.append({"codes": list(seg["codes"]), "text": seg.get("text", ""), "section": seg.get("section", "")})
-        if any(v < 0 for v in remaining.values()):
-            raise ValueError(f"P{p}: designed interview segments exceed planned counts")
+        segs = _take_designed(designed["interview"], p, remaining, "interview")
         apps = [c for c in sorted(remaining, key=code_key) for _ in range(remaining[c])]
         rng.shuffle(apps)
         segs += [{"codes": s, "text": "", "section": ""} for s in pack(apps, rng, _interview_conflict)]
@@ -351,14 +357,7 @@ def build_segments(spec, counts, rng):
         for c in glob:
             remaining[c] -= 1
         dsegs.append({"codes": glob, "text": "", "section": "", "whole": True})
-        for seg in designed["drawing"]:
-            if seg["p"] != p:
-                continue
-            for c in seg["codes"]:
-                remaining[c] -= 1
-            dsegs.append({"codes": list(seg["codes"]), "text": seg.get("text", ""), "section": seg.get("section", "")})
-        if any(v < 0 for v in remaining.values()):
-            raise ValueError(f"P{p}: designed drawing segments exceed planned counts")
+        dsegs += _take_designed(designed["drawing"], p, remaining, "drawing")
 
         def take(pred):
             out = [c for c in sorted(remaining, key=code_key) if pred(c) for _ in range(remaining[c])]
