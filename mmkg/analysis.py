@@ -238,7 +238,7 @@ def agreement_table(codings: pd.DataFrame, codes: pd.DataFrame, coders: list[str
 def _codes(kg, study_id: str) -> pd.DataFrame:
     codes = kg.query("code_index", study_id=study_id)
     if codes.empty and study_id:
-        kg._require_study(study_id)
+        kg.require_study(study_id)
     return codes
 
 
@@ -397,7 +397,7 @@ def _agreement(kg, named, params: dict, options: dict) -> pd.DataFrame:
     codings = kg.cypher(named.cypher, params)
     studies = kg.query("studies")
     if params["study_id"]:
-        kg._require_study(params["study_id"])
+        kg.require_study(params["study_id"])
         studies = studies[studies["study_id"] == params["study_id"]]
     codes = _codes(kg, params["study_id"])
     if options["codebook"]:

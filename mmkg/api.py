@@ -72,7 +72,7 @@ class Mmkg:
 
     def delete_study(self, study_id: str) -> None:
         """Remove one study; other studies and the ontology stay."""
-        self._require_study(study_id)
+        self.require_study(study_id)
         self.store.delete_study(study_id)
 
     # -- reading --------------------------------------------------------------------------------------
@@ -100,7 +100,7 @@ class Mmkg:
     def export_codings(self, study_id: str = "") -> pd.DataFrame:
         """One row per coding (`CODINGS_EXPORT_COLUMNS`); '' = every study."""
         if study_id:
-            self._require_study(study_id)
+            self.require_study(study_id)
         frame = self.query("codings", study_id=study_id)
         for column in ("start", "end"):
             frame[column] = pd.array(frame[column], dtype="Int64")
@@ -109,13 +109,14 @@ class Mmkg:
     def export_codes(self, study_id: str = "") -> pd.DataFrame:
         """One row per code with label, parent (group or parent code), codable flag and codebook."""
         if study_id:
-            self._require_study(study_id)
+            self.require_study(study_id)
         return self.query("codes", study_id=study_id)
 
     def study_ids(self) -> list[str]:
         return self.cypher("MATCH (s:Study) RETURN s.id AS id ORDER BY id")["id"].tolist()
 
-    def _require_study(self, study_id: str) -> None:
+    def require_study(self, study_id: str) -> None:
+        """Raise `NotFoundError` naming the studies there are when `study_id` is not in the graph."""
         if study_id not in self.study_ids():
             from mmkg.errors import NotFoundError
 

@@ -104,7 +104,7 @@ def export_graph(kg, study_id: str = "", *, with_ontology: bool = True) -> Graph
     """An rdflib graph of the ontology (unless `with_ontology` is false) and the study's (or every study's) data."""
     study_ids = [study_id] if study_id else kg.study_ids()
     if study_id:
-        kg._require_study(study_id)
+        kg.require_study(study_id)
     graph = Graph()
     if with_ontology:
         for triple in load_ontology():

@@ -55,7 +55,7 @@ def _cells(frame: pd.DataFrame, table: str) -> pd.DataFrame:
 
 def read_study_tables(kg, study_id: str) -> StudyTables:
     """The study `study_id` as it is stored, as `StudyTables` (raises NotFoundError when absent)."""
-    kg._require_study(study_id)
+    kg.require_study(study_id)
     params = {"s": study_id}
     study = kg.cypher(_STUDY, params).iloc[0]
     attributes = kg.cypher(_ATTRIBUTES, params)

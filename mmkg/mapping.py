@@ -179,7 +179,7 @@ def apply_mapping(kg, study_id: str, mapping: pd.DataFrame | Path | str, *, merg
 
 def show_mapping(kg, study_id: str) -> pd.DataFrame:
     """The study's mapping with code and concept labels: one row per MAPS_TO."""
-    kg._require_study(study_id)
+    kg.require_study(study_id)
     return kg.cypher(
         "MATCH (k:Code)-[m:MAPS_TO]->(c:Concept) WHERE k.study_id = $s "
         "RETURN k.codebook AS codebook, k.id AS code_id, k.label AS label, c.uid AS concept, "

@@ -171,10 +171,7 @@ def paper_vs_graph(kg: Mmkg, study_id: str = "founding") -> pd.DataFrame:
     """One row per paper figure the graph can answer: id, section, kind, confidence, paper value,
     comparator, graph value, match, the named query the graph value came from, and for a mismatch the
     recorded reason (studies/founding/PROVENANCE.md explains each)."""
-    if study_id not in kg.study_ids():
-        from mmkg.errors import NotFoundError
-
-        raise NotFoundError(f"study '{study_id}' is not in the store: run `mmkg load` first")
+    kg.require_study(study_id)
     figures = _GraphFigures(kg, study_id)
     notes = fact_notes()
     rows = []

@@ -424,14 +424,9 @@ def _attribute_value(row: dict) -> str | float | bool | None:
     return row["value"]
 
 
-def _require_study(kg: Mmkg, study_id: str) -> None:
-    ids = kg.study_ids()
-    if study_id not in ids:
-        raise NotFoundError(f"no study '{study_id}' in the store (studies: {', '.join(ids) or 'none'})")
-
 
 def read_participants(kg: Mmkg, study_id: str) -> list[dict]:
-    _require_study(kg, study_id)
+    kg.require_study(study_id)
     people: dict[str, dict] = {}
     for row in _records(kg.cypher(_PARTICIPANTS, {"study_id": study_id})):
         person = people.setdefault(row["participant_id"], {"participant_id": row["participant_id"],
@@ -442,7 +437,7 @@ def read_participants(kg: Mmkg, study_id: str) -> list[dict]:
 
 
 def read_codes(kg: Mmkg, study_id: str) -> list[dict]:
-    _require_study(kg, study_id)
+    kg.require_study(study_id)
     codes = _records(kg.query("codes", study_id=study_id))
     links: dict[tuple, list] = {}
     for row in _records(kg.cypher(_CODE_CONCEPTS, {"study_id": study_id})):

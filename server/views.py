@@ -429,7 +429,7 @@ def install_view_routes(app, read: Callable) -> None:
                     color_by=color_by)
 
         def build(kg) -> str:
-            _require_study(kg, study_id)
+            kg.require_study(study_id)
             net = cooccurrence_network(kg, **args)
             return render_page("Co-occurrence", [net], provenance=provenance_lines(kg, study_id),
                                controls=_controls(args, kg), action="/views/cooccurrence")
@@ -439,7 +439,7 @@ def install_view_routes(app, read: Callable) -> None:
     async def threat_map_view(study_id: str = Query("founding", max_length=200)):
         """The pipeline threat map (the paper's Figure 1) with participant counts."""
         def build(kg) -> str:
-            _require_study(kg, study_id)
+            kg.require_study(study_id)
             net = threat_map_network(kg, study_id)
             return render_page("Threat map", [net], provenance=provenance_lines(kg, study_id))
         return await page(("view", "threat-map", study_id), build)
@@ -448,7 +448,7 @@ def install_view_routes(app, read: Callable) -> None:
     async def participant_view(participant_id: str, study_id: str = Query("founding", max_length=200)):
         """One participant's mental model: pipeline elements, threats and defenses they name."""
         def build(kg) -> str:
-            _require_study(kg, study_id)
+            kg.require_study(study_id)
             net = participant_network(kg, participant_id, study_id)
             people = kg.cypher("MATCH (p:Participant) WHERE p.study_id = $s RETURN p.id AS id ORDER BY id",
                                {"s": study_id})["id"].tolist()
@@ -466,18 +466,13 @@ def install_view_routes(app, read: Callable) -> None:
         args = dict(study_id=study_id, attribute=attribute, codebook=codebook, min_participants=min_participants)
 
         def build(kg) -> str:
-            _require_study(kg, study_id)
+            kg.require_study(study_id)
             nets = comparison_networks(kg, **args)
             tables = [table(f"AML vs security codes by {attribute}", _security_vs_aml(kg, study_id, attribute))]
             return render_page("Comparison", nets, provenance=provenance_lines(kg, study_id), tables=tables,
                                controls=_comparison_controls(args, kg), action="/views/comparison")
         return await page(("view", "comparison", tuple(sorted(args.items()))), build)
 
-
-def _require_study(kg, study_id: str) -> None:
-    ids = kg.study_ids()
-    if study_id not in ids:
-        raise NotFoundError(f"no study '{study_id}' in the store (studies: {', '.join(ids) or 'none'})")
 
 
 def _security_vs_aml(kg, study_id: str, attribute: str) -> pd.DataFrame:
