@@ -4,9 +4,10 @@ uploads and the network views.
     from mmkg.server.api import create_app
     app = create_app()            # store from MMKG_STORE / NEO4J_URI; uvicorn.run(app)
 
-The server keeps the graph open read-only.  Results are cached per store generation: an upload swaps
-the store (close, open read-write, load atomically, reopen read-only) under an exclusive lock and
-starts a new generation.  Every error, whatever raised it, leaves as `{"error": {kind, message, details}}`.
+The server keeps the graph open read-only.  On the embedded store, GET responses are replayed until an
+upload swaps the store (close, open read-write, load atomically, reopen read-only) under an exclusive
+lock and starts a new generation; the server therefore shows the embedded store as it was when the
+server opened it.  Every error, whatever raised it, leaves as `{"error": {kind, message, details}}`.
 """
 from __future__ import annotations
 
@@ -151,15 +152,13 @@ class _ReadWriteLock:
 class GraphHolder:
     """The server's graph: open read-only (on first use); a load swaps it under an exclusive lock."""
 
-    def __init__(self, factory: KgFactory, cache_size: int = 512):
+    def __init__(self, factory: KgFactory):
         self._factory = factory
         self._kg: Mmkg | None = None
         self._lock = _ReadWriteLock()
         self._open_lock = threading.Lock()
         self.generation = 0
-        self._cache: OrderedDict[tuple, Any] = OrderedDict()
-        self._cache_lock = threading.Lock()
-        self._cache_size = cache_size
+        self.cacheable = False
 
     @contextmanager
     def reading(self) -> Iterator[Mmkg]:
@@ -167,6 +166,9 @@ class GraphHolder:
             with self._open_lock:
                 if self._kg is None:
                     self._kg = self._factory(True)
+                    # A read-only LadybugDB handle is a snapshot taken at open, so its answers change only
+                    # when this server reloads; a Neo4j server can be written by anyone at any time.
+                    self.cacheable = self._kg.store.name == "ladybug"
             yield self._kg
 
     def load(self, source: Path, study_id: str | None) -> "mmkg.api.LoadReport":
@@ -178,29 +180,6 @@ class GraphHolder:
                     return writable.load(source, study_id=study_id)
             finally:
                 self.generation += 1
-                self.cache_clear()
-
-    def cached(self, key: tuple, compute: Callable[[], Any]) -> Any:
-        """`compute()` once per key and store generation (LRU-bounded)."""
-        full_key = (self.generation,) + key
-        with self._cache_lock:
-            if full_key in self._cache:
-                self._cache.move_to_end(full_key)
-                return self._cache[full_key]
-        value = compute()
-        with self._cache_lock:
-            self._cache[full_key] = value
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-        return value
-
-    def cache_lookup(self, key: tuple) -> Any | None:
-        with self._cache_lock:
-            return self._cache.get((self.generation,) + key)
-
-    def cache_clear(self) -> None:
-        with self._cache_lock:
-            self._cache.clear()
 
     def _close(self) -> None:
         with self._open_lock:
@@ -216,8 +195,9 @@ class GraphHolder:
 class ResponseCache:
     """ASGI middleware: replay a GET response byte for byte while the store generation is unchanged.
 
-    The graph is read-only between loads, so a 200 response depends only on path, query string and the
-    Accept header; repeats skip routing and validation entirely."""
+    On the embedded store the graph is a read-only snapshot between loads, so a 200 response depends only
+    on path, query string and the Accept header; repeats skip routing and validation entirely.  Nothing is
+    cached on Neo4j, which other clients may write to."""
 
     def __init__(self, app, holder: GraphHolder, max_entries: int = 1024, max_body: int = 8 * 1024 * 1024):
         self.app, self.holder = app, holder
@@ -225,7 +205,8 @@ class ResponseCache:
         self.entries: OrderedDict[tuple, tuple[dict, bytes]] = OrderedDict()
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or scope["method"] != "GET" or not scope["path"].startswith(("/api/", "/views/")):
+        if (scope["type"] != "http" or scope["method"] != "GET" or not self.holder.cacheable
+                or not scope["path"].startswith(("/api/", "/views/"))):
             await self.app(scope, receive, send)
             return
         accept = next((v for k, v in scope["headers"] if k == b"accept"), b"")
@@ -535,29 +516,24 @@ def create_app(settings: Settings | None = None, kg_factory: KgFactory | None = 
     app.state.settings = settings
     _install_error_handlers(app)
 
-    async def read(compute: Callable[[Mmkg], Any], key: tuple | None = None) -> Any:
-        """Run `compute(kg)` in the thread pool under the read lock, cached when `key` is given."""
+    async def read(compute: Callable[[Mmkg], Any]) -> Any:
+        """Run `compute(kg)` in the thread pool under the read lock."""
         def run() -> Any:
             with holder.reading() as kg:
                 return compute(kg)
 
-        if key is None:
-            return await run_in_threadpool(run)
-        hit = holder.cache_lookup(key)
-        if hit is not None:
-            return hit
-        return await run_in_threadpool(holder.cached, key, run)
+        return await run_in_threadpool(run)
 
     # --- studies, participants, codes, concepts ---------------------------------------------------------
     @app.get("/api/studies", response_model=list[Study], tags=["studies"])
     async def list_studies():
         """Every study in the graph with its counts and provenance."""
-        return await read(lambda kg: _records(kg.studies()), ("studies",))
+        return await read(lambda kg: _records(kg.studies()))
 
     @app.get("/api/studies/{study_id}", response_model=Study, tags=["studies"])
     async def one_study(study_id: str):
         """One study with its counts and provenance."""
-        studies = await read(lambda kg: _records(kg.studies()), ("studies",))
+        studies = await read(lambda kg: _records(kg.studies()))
         for study in studies:
             if study["study_id"] == study_id:
                 return study
@@ -567,23 +543,23 @@ def create_app(settings: Settings | None = None, kg_factory: KgFactory | None = 
     @app.get("/api/studies/{study_id}/participants", response_model=list[Participant], tags=["studies"])
     async def participants(study_id: str):
         """The study's participants with their attributes."""
-        return await read(lambda kg: read_participants(kg, study_id), ("participants", study_id))
+        return await read(lambda kg: read_participants(kg, study_id))
 
     @app.get("/api/studies/{study_id}/codes", response_model=list[CodeWithConcepts], tags=["studies"])
     async def codes(study_id: str):
         """The study's codes (both codebooks) with the ontology concepts each maps to."""
-        return await read(lambda kg: read_codes(kg, study_id), ("codes", study_id))
+        return await read(lambda kg: read_codes(kg, study_id))
 
     @app.get("/api/concepts", response_model=list[Concept], tags=["ontology"])
     async def concepts(kind: Literal[CONCEPT_KINDS] | None = Query(None, description="only concepts of this kind")):
         """Ontology concepts with broader terms, external ids (MITRE ATLAS) and the study codes mapped to them."""
-        every = await read(read_concepts, ("concepts",))
+        every = await read(read_concepts)
         return [c for c in every if kind is None or c["kind"] == kind]
 
     @app.get("/api/concepts/{concept}", response_model=Concept, tags=["ontology"])
     async def one_concept(concept: str):
         """One ontology concept by uid (e.g. ModelStealing)."""
-        every = await read(read_concepts, ("concepts",))
+        every = await read(read_concepts)
         for item in every:
             if item["concept"] == concept:
                 return item
@@ -603,14 +579,13 @@ def create_app(settings: Settings | None = None, kg_factory: KgFactory | None = 
     async def run_named(request: Request, named: NamedQuery, given: dict, fmt: str | None) -> Response:
         params = named.bind({k: v for k, v in given.items() if v is not None})
         csv = wants_csv(request, fmt)
-        key = ("query", named.name, tuple(sorted(params.items())), csv)
 
         def compute(kg: Mmkg) -> bytes:
             frame = kg.query(named.name, **params)
             return frame_csv(frame) if csv else query_json(named.name, params, frame,
                                                              result_provenance(kg, params, frame))
 
-        body = await read(compute, key)
+        body = await read(compute)
         if csv:
             return Response(body, media_type="text/csv; charset=utf-8",
                             headers={"Content-Disposition": f'inline; filename="{named.name}.csv"'})

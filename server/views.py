@@ -411,13 +411,13 @@ def install_view_routes(app, read: Callable) -> None:
     html = {"response_model": None, "tags": ["views"],
             "responses": {200: {"content": {"text/html": {"schema": {"type": "string"}}}, "description": "HTML page"}}}
 
-    async def page(key: tuple, build: Callable) -> HTMLResponse:
-        return HTMLResponse(await read(build, key))
+    async def page(build: Callable) -> HTMLResponse:
+        return HTMLResponse(await read(build))
 
     @app.get("/", **html)
     async def index():
         """The index page: studies with provenance, links to every view and query."""
-        return await page(("view", "index"), index_page)
+        return await page(index_page)
 
     @app.get("/views/cooccurrence", **html)
     async def cooccurrence_view(study_id: str = Query("founding", max_length=200), unit: Unit = "segment",
@@ -433,7 +433,7 @@ def install_view_routes(app, read: Callable) -> None:
             net = cooccurrence_network(kg, **args)
             return render_page("Co-occurrence", [net], provenance=provenance_lines(kg, study_id),
                                controls=_controls(args, kg), action="/views/cooccurrence")
-        return await page(("view", "cooccurrence", tuple(sorted(args.items()))), build)
+        return await page(build)
 
     @app.get("/views/threat-map", **html)
     async def threat_map_view(study_id: str = Query("founding", max_length=200)):
@@ -442,7 +442,7 @@ def install_view_routes(app, read: Callable) -> None:
             kg.require_study(study_id)
             net = threat_map_network(kg, study_id)
             return render_page("Threat map", [net], provenance=provenance_lines(kg, study_id))
-        return await page(("view", "threat-map", study_id), build)
+        return await page(build)
 
     @app.get("/views/participants/{participant_id}", **html)
     async def participant_view(participant_id: str, study_id: str = Query("founding", max_length=200)):
@@ -455,7 +455,7 @@ def install_view_routes(app, read: Callable) -> None:
             links = [{"href": f"/views/participants/{p}?study_id={study_id}", "text": p} for p in people]
             return render_page(f"Participant {participant_id}", [net], provenance=provenance_lines(kg, study_id),
                                links=links)
-        return await page(("view", "participant", study_id, participant_id), build)
+        return await page(build)
 
     @app.get("/views/comparison", **html)
     async def comparison_view(study_id: str = Query("founding", max_length=200),
@@ -471,7 +471,7 @@ def install_view_routes(app, read: Callable) -> None:
             tables = [table(f"AML vs security codes by {attribute}", _security_vs_aml(kg, study_id, attribute))]
             return render_page("Comparison", nets, provenance=provenance_lines(kg, study_id), tables=tables,
                                controls=_comparison_controls(args, kg), action="/views/comparison")
-        return await page(("view", "comparison", tuple(sorted(args.items()))), build)
+        return await page(build)
 
 
 
