@@ -74,10 +74,15 @@ class _GraphFigures:
     def codes(self) -> pd.DataFrame:
         return self.kg.query("codes", study_id=self.study_id)
 
+    @lru_cache(maxsize=None)
+    def segment_pairs(self) -> dict[frozenset, int]:
+        """n_ab of every co-occurring pair of codes at segment level, from one `cooccurrence` query."""
+        rows = self.kg.query("cooccurrence", study_id=self.study_id, unit="segment")
+        return {frozenset({(r.codebook_a, r.code_a), (r.codebook_b, r.code_b)}): int(r.n_ab)
+                for r in rows.itertuples()}
+
     def pair_count(self, a: tuple[str, str], b: tuple[str, str]) -> int:
-        rows = self.kg.query("cooccurrence", study_id=self.study_id, unit="segment",
-                             code_a=f"{a[0]}:{a[1]}", code_b=f"{b[0]}:{b[1]}")
-        return int(rows["n_ab"].iloc[0]) if len(rows) else 0
+        return self.segment_pairs().get(frozenset({a, b}), 0)
 
 
 def _holds(logic: str, positive: set, negative: set, carried: frozenset) -> bool:
