@@ -13,6 +13,7 @@ import pandas as pd
 from mmkg.config import Neo4jSettings, Settings
 from mmkg.errors import MmkgError
 from mmkg.store import GraphStore, Progress
+from mmkg.tables import StudyTables
 
 CODINGS_EXPORT_COLUMNS = ["study_id", "participant_id", "source_id", "source_kind", "segment_id",
                           "start", "end", "code_id", "codebook", "coder"]
@@ -54,13 +55,20 @@ class Mmkg:
              progress: Progress | None = None) -> LoadReport:
         """Validate a study (folder, codings CSV, REFI-QDA file; None = the shipped study), then write it
         atomically, replacing an earlier version of the same study id and nothing else."""
-        from mmkg.graph import ontology_graph, study_graph
-        from mmkg.loader import read_study, validate
+        from mmkg.loader import read_study
 
         started = time.perf_counter()
         if progress:
             progress("reading and validating", 0, 1)
-        tables = read_study(source, study_id=study_id)
+        return self.load_tables(read_study(source, study_id=study_id), progress=progress, started=started)
+
+    def load_tables(self, tables: StudyTables, *, progress: Progress | None = None,
+                    started: float | None = None) -> LoadReport:
+        """Validate tables a reader produced (or `mmkg.graph_tables` read back), then write them atomically."""
+        from mmkg.graph import ontology_graph, study_graph
+        from mmkg.loader import validate
+
+        started = time.perf_counter() if started is None else started
         study = validate(tables)
         if progress:
             progress("reading and validating", 1, 1)

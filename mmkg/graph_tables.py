@@ -82,13 +82,3 @@ def read_study_tables(kg, study_id: str) -> StudyTables:
         codings=_cells(kg.cypher(_CODINGS, params), "codings"),
         concept_map=_cells(kg.cypher(_CONCEPT_MAP, params), "concept_map"),
         files={name: f"{origin}: {name}" for name in COLUMNS}, allow_empty=True)
-
-
-def replace_study_tables(kg, tables: StudyTables) -> dict[str, int]:
-    """Validate `tables` and atomically replace that study in the store; returns the written counts."""
-    from mmkg.graph import ontology_graph, study_graph
-    from mmkg.loader.validate import validate
-
-    study = validate(tables)
-    ontology = None if kg.store.has_ontology() else ontology_graph()
-    return kg.store.replace_study(study.meta.id, study_graph(study), ontology)

@@ -161,7 +161,7 @@ def apply_mapping(kg, study_id: str, mapping: pd.DataFrame | Path | str, *, merg
     `mapping` is a DataFrame or a CSV path (`codebook, code_id, concept, match, note`).  With `merge`,
     codes absent from the table keep their current mappings; otherwise the table is the whole mapping.
     """
-    from mmkg.graph_tables import read_study_tables, replace_study_tables
+    from mmkg.graph_tables import read_study_tables
 
     where = str(mapping) if not isinstance(mapping, pd.DataFrame) else "mapping table"
     frame = read_mapping_file(Path(mapping)) if not isinstance(mapping, pd.DataFrame) else mapping.copy()
@@ -173,7 +173,7 @@ def apply_mapping(kg, study_id: str, mapping: pd.DataFrame | Path | str, *, merg
         keep = old[[(b, c) not in replaced for b, c in zip(old["codebook"], old["code_id"])]]
         new = pd.concat([keep[MAPPING_COLUMNS], new], ignore_index=True)
     tables.concept_map = new.astype(object).where(new.notna(), None)
-    replace_study_tables(kg, tables)
+    kg.load_tables(tables)
     return ApplyReport(study_id=study_id, mappings=len(new), unmapped=unmapped_codes(kg, study_id))
 
 
