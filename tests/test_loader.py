@@ -192,6 +192,27 @@ def test_changed_study_replaces_only_itself(founding_store, tmp_path):
         assert len(mini_after) == 14
 
 
+def test_large_study_replaced_by_a_different_size_beside_another(founding_store, tmp_path):
+    """Large loads rebuild every table in one transaction; what is written and kept must come out exactly."""
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    synthetic_codings(30_000, seed=1, study_id="big").to_csv(first, index=False)
+    synthetic_codings(45_000, seed=2, study_id="big").to_csv(second, index=False)
+    with mmkg.open_store(founding_store) as kg:
+        founding_before = kg.export_codings("founding")
+        for path, size in ((first, 30_000), (second, 45_000)):
+            report = kg.load(path)
+            assert report.codings == size
+            expected = pd.read_csv(path, dtype=str)
+            stored = kg.export_codings("big").astype(str)
+            assert len(stored) == size
+            key = ["segment_id", "code_id"]
+            pd.testing.assert_frame_equal(stored.sort_values(key).reset_index(drop=True)[expected.columns],
+                                          expected.sort_values(key).reset_index(drop=True))
+            studies = kg.studies().set_index("study_id")
+            assert studies.loc["big", "participants"] == expected["participant_id"].nunique()
+            pd.testing.assert_frame_equal(kg.export_codings("founding"), founding_before)
+
+
 def test_codings_table_round_trip(founding_store, tmp_path, capsys):
     first, second = tmp_path / "first.csv", tmp_path / "second.csv"
     empty_store = tmp_path / "empty"
@@ -217,9 +238,29 @@ def test_failure_while_writing_rolls_back(founding_store, tmp_path):
         pd.testing.assert_frame_equal(kg.export_codings(), before)
 
 
+def test_failure_while_rebuilding_leaves_store_and_folder_as_they_were(founding_store, tmp_path):
+    """A large study is written into a new database file first; when that write fails, the live file is kept."""
+    big = tmp_path / "big.csv"
+    synthetic_codings(40_000, study_id="big").to_csv(big, index=False)
+    rows = study_graph(read_and_validate(big))
+    coded = rows.rels["CODED_AS"]
+    rows.rels["CODED_AS"] = pd.concat([coded, coded.head(1).assign(**{"from": "big/segment/missing"})],
+                                      ignore_index=True)
+    files_before = sorted(p.name for p in founding_store.iterdir())
+    with mmkg.open_store(founding_store) as kg:
+        before = kg.export_codings()
+        assert kg.store._should_rebuild("big", rows), "this test is about the rebuild path"
+        with pytest.raises(StoreError, match="CODED_AS"):
+            kg.store.replace_study("big", rows, None)
+        assert kg.study_ids() == ["founding"]
+        pd.testing.assert_frame_equal(kg.export_codings(), before)
+    assert sorted(p.name for p in founding_store.iterdir()) == files_before
+
+
 @pytest.mark.slow
 def test_load_killed_midway_leaves_store_loadable(founding_store, tmp_path):
-    """SIGKILL a load of a large study while it writes; the store must still open and hold what it held."""
+    """SIGKILL a load of a large study while it writes; the store must still open and hold either what it
+    held or all of the new study."""
     big = tmp_path / "big.csv"
     synthetic_codings(200_000, seed=7, study_id="big").to_csv(big, index=False)
     command = [sys.executable, "-c", "from mmkg.server.cli import main; main()", "load", str(big), "--store"]
@@ -244,10 +285,14 @@ def test_load_killed_midway_leaves_store_loadable(founding_store, tmp_path):
     assert process.returncode == -signal.SIGKILL, "every load finished before it could be killed"
 
     with mmkg.open_store(founding_store) as kg:
-        assert kg.study_ids() == ["founding"]
-        pd.testing.assert_frame_equal(kg.export_codings(), before)
+        # killed before the commit point: as before; after it (the process had not exited yet): all of it
+        assert kg.study_ids() in (["founding"], ["big", "founding"])
+        pd.testing.assert_frame_equal(kg.export_codings("founding"), before)
+        if "big" in kg.study_ids():
+            assert len(kg.export_codings("big")) == 200_000
         kg.load(MINI_STUDY)
-        assert kg.study_ids() == ["founding", "mini"]
+        assert "mini" in kg.study_ids()
+    assert not (founding_store / "rebuild").exists(), "a writable open removes a killed load's leftovers"
 
 
 def test_study_json_declares_attribute_without_column(tmp_path):

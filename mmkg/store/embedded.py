@@ -1,7 +1,12 @@
 """The embedded store: LadybugDB in a folder, written in one transaction per load through `COPY`."""
 from __future__ import annotations
 
+import glob
+import os
+import re
+import shutil
 import threading
+from contextlib import closing
 from pathlib import Path
 
 import pandas as pd
@@ -13,7 +18,8 @@ from mmkg.schema import NODE_BY_LABEL, NODES, REL_BY_TYPE, RELS, STUDY_NODE_LABE
 from mmkg.store import Progress, StepTicker
 
 DATABASE_FILE = "graph.lbug"
-REBUILD_THRESHOLD = 20_000  # segments + codings of the replaced study above which tables are rebuilt
+REBUILD_THRESHOLD = 10_000  # segments; see EmbeddedStore._should_rebuild
+REBUILD_FOLDER = "rebuild"  # a load that rebuilds the graph writes its new database file here first
 
 
 class EmbeddedStore:
@@ -22,25 +28,39 @@ class EmbeddedStore:
     name = "ladybug"
 
     def __init__(self, path: str | Path, *, read_only: bool = False):
-        import ladybug
-
         self.path = Path(path).expanduser()
         self.read_only = read_only
-        database_file = self.path / DATABASE_FILE
-        if read_only and not database_file.exists():
+        self._lock = threading.RLock()
+        if read_only and not self._file.exists():
             raise StoreError(f"{self.path}: no mmkg store here yet (run `mmkg load --store {self.path}` first)")
         try:
             self.path.mkdir(parents=True, exist_ok=True)
-            self._db = ladybug.Database(str(database_file), read_only=read_only)
-            self._conn = ladybug.Connection(self._db)
-        except RuntimeError as exc:
-            raise StoreError(f"{self.path}: cannot open the graph store ({exc})") from None
-        self._lock = threading.RLock()
+        except OSError as exc:
+            raise StoreError(f"{self.path}: cannot create the store folder ({exc.strerror})") from None
+        self._open()
         if not read_only:
             for statement in ladybug_ddl():
                 self._conn.execute(statement)
+            shutil.rmtree(self._rebuild_file.parent, ignore_errors=True)  # left by a load killed before its swap
         elif not self._tables_exist():
             raise StoreError(f"{self.path}: store has no mmkg schema")
+
+    @property
+    def _file(self) -> Path:
+        return self.path / DATABASE_FILE
+
+    @property
+    def _rebuild_file(self) -> Path:
+        return self.path / REBUILD_FOLDER / DATABASE_FILE
+
+    def _open(self) -> None:
+        import ladybug
+
+        try:
+            self._db = ladybug.Database(str(self._file), read_only=self.read_only)
+            self._conn = ladybug.Connection(self._db)
+        except RuntimeError as exc:
+            raise StoreError(f"{self.path}: cannot open the graph store ({exc})") from None
 
     def _tables_exist(self) -> bool:
         tables = self._conn.execute("CALL show_tables() RETURN name").get_as_df()
@@ -84,7 +104,8 @@ class EmbeddedStore:
     # --- writes ------------------------------------------------------------------------------------------
     def replace_study(self, study_id: str, rows: GraphRows, ontology: GraphRows | None = None,
                       progress: Progress | None = None) -> dict[str, int]:
-        """Remove the study's previous version, COPY its rows and check counts, all in one transaction."""
+        """Remove the study's previous version, COPY its rows and check counts, atomically: in one transaction,
+        or for large studies in a new database file that replaces the old one when complete."""
         return self._replace(study_id, rows, ontology, progress)
 
     def delete_study(self, study_id: str) -> None:
@@ -95,56 +116,76 @@ class EmbeddedStore:
         if self.read_only:
             raise StoreError("the store is open read-only")
         with self._lock:
-            rebuild = self._study_size(study_id) > REBUILD_THRESHOLD
-            kept = self._read_all(except_study=study_id, with_ontology=ontology is None) if rebuild else None
-            steps = sum(len(r.nodes) + len(r.rels) for r in (rows, ontology, kept) if r is not None) + 1
-            tick = StepTicker(progress, steps)
-
+            if self._should_rebuild(study_id, rows):
+                return self._rebuild(study_id, rows, ontology, progress)
+            writes = [r for r in (ontology, rows) if r is not None]
+            tick = StepTicker(progress, _table_count(writes) + 1)
             self._conn.execute("BEGIN TRANSACTION")
             try:
-                if rebuild:
-                    # LadybugDB deletes relationships one by one (~20k/s); for a large study it is far
-                    # faster to drop every table and copy back what the other studies hold.
-                    self._recreate_tables()
-                    self._copy_all(kept, tick)
-                else:
-                    self._delete_study(study_id)
-                    if ontology is not None:
-                        self._delete_ontology()
-                tick(f"removed previous version of {study_id}")
+                self._delete_study(study_id)
                 if ontology is not None:
-                    self._copy_all(ontology, tick)
-                counts = {}
-                if rows is not None:
-                    self._copy_all(rows, tick)
-                    counts = self._check_counts(study_id, rows, ontology)
-                if kept is not None:
-                    self._check_totals(kept, rows, ontology)
+                    self._delete_ontology()
+                tick(f"removed previous version of {study_id}")
+                copied = _copy_all(self._conn, writes, tick)
+                counts = _check_counts(self._conn, study_id, rows, copied, kept=None, ontology=ontology)
                 self._conn.execute("COMMIT")
             except BaseException:
-                self._rollback()
+                _rollback(self._conn)
                 raise
         return counts
 
-    def _rollback(self) -> None:
+    def _should_rebuild(self, study_id: str, rows: GraphRows | None) -> bool:
+        """Rebuild the database file when the study replaced or the study written outweighs what the store
+        keeps: LadybugDB deletes relationships one by one (~20k/s), and appending to tables is far slower
+        than filling empty ones. Sizes are in segments, which scale with codings."""
+        total = _count(self._conn, "MATCH (n:Segment) RETURN count(n) AS n", None)
+        replaced = _count(self._conn, "MATCH (n:Segment) WHERE n.study_id = $s RETURN count(n) AS n", study_id)
+        written = len(rows.nodes.get("Segment", ())) if rows is not None else 0
+        kept = total - replaced
+        return replaced > REBUILD_THRESHOLD or (written > REBUILD_THRESHOLD and written > kept)
+
+    def _rebuild(self, study_id: str, rows: GraphRows | None, ontology: GraphRows | None,
+                 progress: Progress | None) -> dict[str, int]:
+        """Write what the store keeps and the new rows into a new database file, check it, then swap it in
+        with one rename: a crash at any point leaves either the old file or the new one.
+
+        (Dropping and recreating the tables inside one transaction is not safe: LadybugDB 0.22 reopens
+        with every table empty when it is killed while checkpointing such a transaction.)"""
+        import ladybug
+
+        kept = self._read_all(except_study=study_id, with_ontology=ontology is None)
+        writes = [r for r in (kept, ontology, rows) if r is not None]
+        tick = StepTicker(progress, _table_count(writes) + 1)
+        folder = self._rebuild_file.parent
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir()
         try:
-            self._conn.execute("ROLLBACK")
-        except RuntimeError as exc:  # a failed statement has already ended the transaction
-            if "no active transaction" not in str(exc).lower():
-                raise
+            with closing(ladybug.Database(str(self._rebuild_file))) as db, closing(ladybug.Connection(db)) as conn:
+                for statement in ladybug_ddl():
+                    conn.execute(statement)
+                tick(f"new database file without the previous version of {study_id}")
+                copied = _copy_all(conn, writes, tick)  # each COPY commits on its own: the file is not live yet
+                counts = _check_counts(conn, study_id, rows, copied, kept=kept, ontology=ontology)
+            self._swap_in(self._rebuild_file)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return counts
 
-    def _study_size(self, study_id: str) -> int:
-        return self._count("MATCH (a:Segment)-[r:CODED_AS]->() WHERE a.study_id = $s RETURN count(r) AS n",
-                           study_id) + self._count("MATCH (n:Segment) WHERE n.study_id = $s RETURN count(n) AS n",
-                                                   study_id)
-
-    def _recreate_tables(self) -> None:
-        for rel in RELS:
-            self._conn.execute(f"DROP TABLE {rel.type}")
-        for node in NODES:
-            self._conn.execute(f"DROP TABLE {node.label}")
-        for statement in ladybug_ddl():
-            self._conn.execute(statement)
+    def _swap_in(self, new_file: Path) -> None:
+        """Replace the live database file with `new_file` (closed and checkpointed) and reopen."""
+        self._conn.close()
+        self._db.close()
+        try:
+            leftovers = [p.name for p in _database_files(self._file) if p != self._file]
+            leftovers += [p.name for p in _database_files(new_file) if p != new_file]
+            if leftovers:
+                raise StoreError(f"{self.path}: cannot swap in the rebuilt graph while {', '.join(leftovers)} "
+                                 "exist; the store was left as it was")
+            _fsync(new_file)
+            os.replace(new_file, self._file)
+            _fsync(self.path)
+        finally:
+            self._open()
 
     def _read_all(self, except_study: str, with_ontology: bool) -> GraphRows:
         """Every row the store holds outside one study (and the ontology's, when it is to be kept)."""
@@ -170,14 +211,6 @@ class EmbeddedStore:
     def _frame(self, cypher: str, study_id: str | None) -> pd.DataFrame:
         return self._conn.execute(cypher, {"s": study_id} if study_id is not None else {}).get_as_df()
 
-    def _check_totals(self, kept: GraphRows, rows: GraphRows | None, ontology: GraphRows | None) -> None:
-        for node in NODES:
-            expected = sum(len(r.nodes.get(node.label, ())) for r in (kept, rows, ontology) if r is not None)
-            _expect(self._count(f"MATCH (n:{node.label}) RETURN count(n) AS n", None), expected, node.label)
-        for rel in RELS:
-            expected = sum(len(r.rels.get(rel.type, ())) for r in (kept, rows, ontology) if r is not None)
-            _expect(self._count(f"MATCH ()-[r:{rel.type}]->() RETURN count(r) AS n", None), expected, rel.type)
-
     def _delete_study(self, study_id: str) -> None:
         for label in STUDY_NODE_LABELS:
             self._conn.execute(f"MATCH (n:{label}) WHERE n.study_id = $s DETACH DELETE n", {"s": study_id})
@@ -188,51 +221,86 @@ class EmbeddedStore:
         for label in ("ExternalId", "Concept"):
             self._conn.execute(f"MATCH (n:{label}) DETACH DELETE n")
 
-    def _copy_all(self, rows: GraphRows, tick) -> None:
-        for label, frame in rows.nodes.items():
-            self._copy(label, frame, NODE_BY_LABEL[label].properties)
-            tick(f"{label}: {len(frame):,} nodes")
-        for rel_type, frame in rows.rels.items():
-            self._copy(rel_type, frame, REL_BY_TYPE[rel_type].properties)
-            tick(f"{rel_type}: {len(frame):,} relationships")
-
-    def _copy(self, table: str, frame: pd.DataFrame, properties) -> None:
-        if len(frame) == 0:
-            return
-        frame = _arrow_table(frame, dict(properties))
-        try:
-            self._conn.execute(f"COPY {table} FROM $frame", {"frame": frame})
-        except RuntimeError as exc:
-            raise StoreError(f"writing {table} failed: {exc}; nothing was written") from None
-
-    def _check_counts(self, study_id: str, rows: GraphRows, ontology: GraphRows | None) -> dict[str, int]:
-        counts = {}
-        for label, frame in rows.nodes.items():
-            found = self._count(f"MATCH (n:{label}) WHERE n.study_id = $s RETURN count(n) AS n", study_id)
-            counts[label] = _expect(found, len(frame), label)
-        for rel in RELS:
-            if rel.type not in rows.rels:
-                continue
-            found = self._count(f"MATCH (a:{rel.source})-[r:{rel.type}]->() WHERE a.study_id = $s "
-                                "RETURN count(r) AS n", study_id)
-            counts[rel.type] = _expect(found, len(rows.rels[rel.type]), rel.type)
-        if ontology is not None:
-            for label, frame in ontology.nodes.items():
-                _expect(self._count(f"MATCH (n:{label}) RETURN count(n) AS n", None), len(frame), label)
-            for rel_type, frame in ontology.rels.items():
-                rel = REL_BY_TYPE[rel_type]
-                _expect(self._count(f"MATCH (:{rel.source})-[r:{rel_type}]->(:{rel.target}) RETURN count(r) AS n",
-                                    None), len(frame), rel_type)
-        return counts
-
-    def _count(self, cypher: str, study_id: str | None) -> int:
-        params = {"s": study_id} if study_id is not None else {}
-        return int(self._conn.execute(cypher, params).get_as_df()["n"].iloc[0])
-
     def close(self) -> None:
         with self._lock:
             self._conn.close()
             self._db.close()
+
+
+def _copy_all(conn, parts: list[GraphRows], tick) -> dict[str, int]:
+    """COPY every table of `parts`, one COPY per table (nodes first); returns the rows the store reports
+    having copied, per table."""
+    copied = {}
+    for tables, schema, kind in ((lambda r: r.nodes, NODE_BY_LABEL, "nodes"),
+                                 (lambda r: r.rels, REL_BY_TYPE, "relationships")):
+        for name, table in schema.items():
+            frames = [tables(part)[name] for part in parts if len(tables(part).get(name, ())) > 0]
+            if frames:
+                arrow = [_arrow_table(frame, dict(table.properties)) for frame in frames]
+                copied[name] = _copy(conn, name, pa.concat_tables([a.select(arrow[0].column_names)
+                                                                        for a in arrow]))
+                tick(f"{name}: {sum(map(len, frames)):,} {kind}")
+    return copied
+
+def _copy(conn, table: str, rows: pa.Table) -> int:
+    try:
+        report = conn.execute(f"COPY {table} FROM $rows", {"rows": rows}).get_as_df()
+    except RuntimeError as exc:
+        raise StoreError(f"writing {table} failed: {exc}; nothing was written") from None
+    return _copied_count(report, table)
+
+def _check_counts(conn, study_id: str, rows: GraphRows | None, copied: dict[str, int], *,
+                  kept: GraphRows | None, ontology: GraphRows | None) -> dict[str, int]:
+    """Check what the store holds against what was written, before the commit; returns the study's counts.
+
+    Nodes are counted by query. Relationships are checked against the counts COPY reports: counting
+    relationships that are not committed yet scans them all (~0.4 s per million).
+    """
+    written = [r for r in (kept, ontology, rows) if r is not None]
+    for table, found in copied.items():
+        expected = sum(len(r.nodes.get(table, r.rels.get(table, ()))) for r in written)
+        _expect(found, expected, table)
+    counts = {}
+    if rows is not None:
+        for label, frame in rows.nodes.items():
+            found = _count(conn, f"MATCH (n:{label}) WHERE n.study_id = $s RETURN count(n) AS n", study_id)
+            counts[label] = _expect(found, len(frame), label)
+        counts.update({rel_type: len(frame) for rel_type, frame in rows.rels.items()})
+    for node in NODES:
+        if kept is not None or (ontology is not None and not node.study_scoped):
+            expected = sum(len(r.nodes.get(node.label, ())) for r in written)
+            _expect(_count(conn, f"MATCH (n:{node.label}) RETURN count(n) AS n", None), expected, node.label)
+    return counts
+
+
+def _table_count(parts: list[GraphRows]) -> int:
+    return len({name for part in parts for name, frame in {**part.nodes, **part.rels}.items() if len(frame)})
+
+
+def _database_files(database_file: Path) -> list[Path]:
+    """The database file and the files LadybugDB keeps beside it (WAL, shadow pages, locks)."""
+    return sorted(database_file.parent.glob(glob.escape(database_file.name) + "*"))
+
+
+def _fsync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _count(conn, cypher: str, study_id: str | None) -> int:
+    params = {"s": study_id} if study_id is not None else {}
+    return int(conn.execute(cypher, params).get_as_df()["n"].iloc[0])
+
+
+def _rollback(conn) -> None:
+    try:
+        conn.execute("ROLLBACK")
+    except RuntimeError as exc:  # a failed statement has already ended the transaction
+        if "no active transaction" not in str(exc).lower():
+            raise
 
 
 def _expect(found: int, expected: int, what: str) -> int:
@@ -243,6 +311,14 @@ def _expect(found: int, expected: int, what: str) -> int:
 
 
 ARROW_TYPES = {"STRING": pa.string(), "INT64": pa.int64(), "DOUBLE": pa.float64(), "BOOLEAN": pa.bool_()}
+
+
+def _copied_count(report: pd.DataFrame, table: str) -> int:
+    """The row count in COPY's report, e.g. '1000 tuples have been copied to the Segment table.'."""
+    match = re.match(r"\s*(\d+) tuples", str(report.iloc[0, 0]))
+    if match is None:
+        raise StoreError(f"writing {table}: unexpected COPY report {report.iloc[0, 0]!r}; the load was rolled back")
+    return int(match.group(1))
 
 
 def _arrow_table(frame: pd.DataFrame, types: dict[str, str]) -> pa.Table:
