@@ -28,16 +28,12 @@ def read_csv_text(path: Path, data: bytes | None = None) -> pd.DataFrame:
             raise LoadError(f"{name}: file not found") from None
         except OSError as exc:
             raise LoadError(f"{name}: cannot read file ({exc.strerror})") from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise LoadError(
-            f"{name}: not valid UTF-8 (byte 0x{data[exc.start]:02x} on line {line}); "
-            "save the file as UTF-8") from None
-    if not text.strip():
+    body = data[3:] if data.startswith(codecs.BOM_UTF8) else data
+    end_of_header = body.find(b"\n")
+    header_line = body if end_of_header < 0 else body[:end_of_header]
+    if not header_line.strip() and not body.strip():
         raise LoadError(f"{name}: file is empty (expected a header row)")
-    header = next(csv.reader(io.StringIO(text.split("\n", 1)[0])))
+    header = next(csv.reader([_decode(name, body, header_line)]), [])
     blank = [i + 1 for i, col in enumerate(header) if not col.strip()]
     if blank:
         raise LoadError(f"{name}: header has an empty column name at position {blank[0]}")
@@ -46,10 +42,27 @@ def read_csv_text(path: Path, data: bytes | None = None) -> pd.DataFrame:
         raise LoadError(f"{name}: header repeats column(s) {', '.join(duplicated)}")
     try:
         # empty cells become missing values right in the parser: no second pass over the frame
-        body = data[3:] if data.startswith(codecs.BOM_UTF8) else data
         frame = pd.read_csv(io.BytesIO(body), dtype=str, keep_default_na=False, na_values=[""], engine="pyarrow")
     except pd.errors.ParserError as exc:
+        if "invalid utf8" in str(exc).lower():
+            _decode(name, body, body)  # raises, naming the line
         raise LoadError(f"{name}: malformed CSV ({exc})") from None
     frame.columns = [c.strip() for c in frame.columns]
     frame[ROW_COLUMN] = np.arange(2, len(frame) + 2)
     return frame
+
+
+def _decode(name: str, body: bytes, part: bytes) -> str:
+    """`part` (a slice of the file's `body`, after any BOM) as text, or `LoadError` naming the line of the
+    first bad byte."""
+    try:
+        return part.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = body[: exc.start].count(b"\n") + 1
+        raise LoadError(f"{name}: not valid UTF-8 (byte 0x{body[exc.start]:02x} on line {line}); "
+                        "save the file as UTF-8") from None
+    raise AssertionError("a slice of valid UTF-8 failed to decode")
