@@ -4,7 +4,7 @@ A study's mapping table has one row per (code, concept): `codebook, code_id, con
 `match` a SKOS match type read as "code skos:<match>Match concept".  It is stored as `MAPS_TO`
 relationships.  `suggest_mappings` proposes candidates and never writes; `apply_mapping` validates a
 reviewed table and replaces the study's mapping atomically by re-writing the study through the loader
-path (read back from the graph → new concept map → validate → `replace_study` in one transaction).
+path (read back from the graph → new concept map → validate → `replace_study`, all or nothing).
 """
 from __future__ import annotations
 

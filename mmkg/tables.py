@@ -1,7 +1,7 @@
 """The normalised, in-memory form of one study: what every reader produces and the store writes.
 
 Every reader (study folder, codings CSV, REFI-QDA) returns a `StudyTables`; `mmkg.loader.validate`
-checks it, and the store writes it in one transaction.  Column lists below are the contract.
+checks it, and the store writes it all or nothing.  Column lists below are the contract.
 """
 from __future__ import annotations
 

@@ -95,6 +95,10 @@ BROKEN_FOLDERS = [
     ("wrong-encoding", lambda f: write_bytes(f, "groups.csv", (f / "groups.csv").read_text().replace(
         "pipeline elements", "Pipeline-Elemente für Größe").encode("latin-1")),
      ["groups.csv", "not valid UTF-8", "line 2"]),
+    ("wrong-encoding-after-bom", lambda f: write_bytes(f, "groups.csv", b"\xef\xbb\xbf" + (
+        f / "groups.csv").read_text().replace("security threats", "Sicherheitsbedrohungen für Größe").encode(
+        "latin-1")),
+     ["groups.csv", "not valid UTF-8 (byte 0xfc on line 9)"]),
     ("bad-source-kind", lambda f: edit_csv(f, "sources.csv", lambda d: d.assign(
         kind=d["kind"].where(d.index != 0, "video"))),
      ["sources.csv, row 2, column kind", "'video' is not a source kind"]),
