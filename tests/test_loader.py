@@ -196,14 +196,31 @@ def test_changed_study_replaces_only_itself(founding_store, tmp_path):
         assert len(mini_after) == 14
 
 
+def graph_census(kg: mmkg.Mmkg) -> dict[str, int]:
+    """Rows per node label and relationship type outside the study 'big' (ontology included)."""
+    from mmkg.schema import NODES, RELS
+
+    census = {}
+    for node in NODES:
+        where = "WHERE n.study_id <> 'big'" if node.study_scoped else ""
+        census[node.label] = int(kg.cypher(f"MATCH (n:{node.label}) {where} RETURN count(n) AS n")["n"].iloc[0])
+    for rel in RELS:
+        census[rel.type] = int(kg.cypher(f"MATCH (a:{rel.source})-[r:{rel.type}]->() WHERE a.uid IS NOT NULL "
+                                         "AND NOT a.uid STARTS WITH 'big/' AND a.uid <> 'big' "
+                                         "RETURN count(r) AS n")["n"].iloc[0])
+    return census
+
+
 def test_large_study_replaced_by_a_different_size_beside_another(founding_store, tmp_path):
-    """Large loads rebuild every table in one transaction; what is written and kept must come out exactly."""
+    """Large loads and deletes rebuild the database file; what is written and kept must come out exactly."""
     first, second = tmp_path / "first.csv", tmp_path / "second.csv"
     synthetic_codings(30_000, seed=1, study_id="big").to_csv(first, index=False)
     synthetic_codings(45_000, seed=2, study_id="big").to_csv(second, index=False)
     with mmkg.open_store(founding_store) as kg:
-        founding_before = kg.export_codings("founding")
+        founding_before, census_before = kg.export_codings("founding"), graph_census(kg)
+        frequencies_before = kg.query("code_frequencies", study_id="founding")
         for path, size in ((first, 30_000), (second, 45_000)):
+            assert kg.store._should_rebuild("big", study_graph(read_and_validate(path))), "the path under test"
             report = kg.load(path)
             assert report.codings == size
             expected = pd.read_csv(path, dtype=str)
@@ -215,6 +232,12 @@ def test_large_study_replaced_by_a_different_size_beside_another(founding_store,
             studies = kg.studies().set_index("study_id")
             assert studies.loc["big", "participants"] == expected["participant_id"].nunique()
             pd.testing.assert_frame_equal(kg.export_codings("founding"), founding_before)
+            assert graph_census(kg) == census_before
+            pd.testing.assert_frame_equal(kg.query("code_frequencies", study_id="founding"), frequencies_before)
+        kg.delete_study("big")
+        assert kg.study_ids() == ["founding"]
+        assert graph_census(kg) == census_before
+    assert sorted(p.name for p in founding_store.iterdir()) == ["graph.lbug"]
 
 
 def test_codings_table_round_trip(founding_store, tmp_path, capsys):

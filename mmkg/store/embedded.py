@@ -185,6 +185,9 @@ class EmbeddedStore:
             _fsync(new_file)
             os.replace(new_file, self._file)
             _fsync(self.path)
+        except OSError as exc:
+            raise StoreError(f"{self._file}: cannot replace it with the rebuilt graph ({exc.strerror}); "
+                             "the store was left as it was") from None
         finally:
             self._open()
 
