@@ -60,4 +60,5 @@ def read_codings_table(path: Path, study_id: str | None = None, data: bytes | No
     codings = frame[["segment_id", "codebook", "code_id", "coder", ROW_COLUMN]].copy()
     files = {table: name for table in ("groups", "codes", "participants", "sources", "segments", "codings")}
     return StudyTables(meta=meta, groups=groups, codes=codes, participants=participants, sources=sources,
-                       segments=segments, codings=codings, files=files)
+                       segments=segments, codings=codings, files=files,
+                       derived_references=frozenset({"codings.segment_id", "codings.code_id", "segments.source_id"}))

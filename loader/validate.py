@@ -150,6 +150,8 @@ def duplicated_rows(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
 
 
 def _dangling(problems, name, frame, keys, target: pd.DataFrame, target_keys, what, column) -> None:
+    if f"{name}.{column}" in problems.tables.derived_references:
+        return  # the reader built `target` from these very rows
     usable = frame[keys].notna().all(axis=1)
     known = pc.unique(_joined_key(target[target_keys].dropna(), target_keys))
     found = pc.is_in(_joined_key(frame, keys), value_set=known).to_numpy(zero_copy_only=False)

@@ -59,6 +59,8 @@ class StudyTables:
     `files` maps each table name to the file (or archive member) it came from, for messages.
     `warnings` collects non-fatal remarks of readers (unknown XML elements, missing media …).
     A study folder must have rows in every table; `allow_empty` lifts that for exchange formats.
+    `derived_references` names references (`table.column`) that hold by construction because the reader
+    built the referenced table from the referencing rows; validation does not look those up again.
     """
 
     meta: StudyMeta
@@ -72,6 +74,7 @@ class StudyTables:
     files: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     allow_empty: bool = False  # True for formats where an empty table is legitimate (a REFI-QDA codebook)
+    derived_references: frozenset[str] = frozenset()
 
     def table(self, name: str) -> pd.DataFrame:
         return getattr(self, name)
