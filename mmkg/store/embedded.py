@@ -1,4 +1,5 @@
-"""The embedded store: LadybugDB in a folder, written in one transaction per load through `COPY`."""
+"""The embedded store: LadybugDB in a folder, written through `COPY`, all or nothing per load: in one
+transaction, or (for large loads) into a new database file that replaces the old one by a rename."""
 from __future__ import annotations
 
 import glob
@@ -263,6 +264,7 @@ def _copy(conn, table: str, rows: pa.Table) -> int:
     except RuntimeError as exc:
         raise StoreError(f"writing {table} failed: {exc}; nothing was written") from None
     return _copied_count(report, table)
+
 
 def _check_counts(conn, study_id: str, rows: GraphRows | None, copied: dict[str, int], *,
                   kept: GraphRows | None, ontology: GraphRows | None) -> dict[str, int]:
