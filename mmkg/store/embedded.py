@@ -185,12 +185,15 @@ class EmbeddedStore:
                                  "exist; the store was left as it was")
             _fsync(new_file)
             os.replace(new_file, self._file)
-            _fsync(self.path)
         except OSError as exc:
             raise StoreError(f"{self._file}: cannot replace it with the rebuilt graph ({exc.strerror}); "
                              "the store was left as it was") from None
         finally:
             self._open()
+        try:
+            _fsync(self.path)  # makes the rename itself durable; directories cannot be opened on Windows
+        except OSError:
+            pass
 
     def _read_all(self, except_study: str, with_ontology: bool) -> GraphRows:
         """Every row the store holds outside one study (and the ontology's, when it is to be kept)."""
