@@ -240,6 +240,15 @@ def test_large_study_replaced_by_a_different_size_beside_another(founding_store,
     assert sorted(p.name for p in founding_store.iterdir()) == ["graph.lbug"]
 
 
+def test_load_leaves_arrows_default_allocator_as_it_was(founding_store):
+    import pyarrow as pa
+
+    before = pa.default_memory_pool().backend_name
+    with mmkg.open_store(founding_store) as kg:
+        kg.load(MINI_STUDY)
+    assert pa.default_memory_pool().backend_name == before
+
+
 def test_codings_table_round_trip(founding_store, tmp_path, capsys):
     first, second = tmp_path / "first.csv", tmp_path / "second.csv"
     empty_store = tmp_path / "empty"
