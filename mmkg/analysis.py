@@ -53,14 +53,15 @@ AGREEMENT_COLUMNS = ["level", "study_id", "codebook", "code_id", "label", "coder
 # ------------------------------------------------------------------------------------------ pure functions
 def incidence(units, codes, code_order=None) -> tuple[sp.csr_matrix, pd.Index, pd.Index]:
     """A 0/1 units × codes matrix from paired arrays (repeated pairs count once)."""
-    unit_idx, unit_labels = pd.factorize(np.asarray(units, dtype=object))
-    if code_order is None:
-        code_idx, code_labels = pd.factorize(np.asarray(codes, dtype=object))
-    else:
+    # factorizing the (Arrow-backed) columns themselves: no Python string per row
+    unit_idx, unit_labels = pd.factorize(pd.Series(units))
+    code_idx, code_labels = pd.factorize(pd.Series(codes))
+    if code_order is not None:
+        position = pd.Index(code_order).get_indexer(code_labels)  # few distinct codes: cheap
+        code_idx = np.where(code_idx >= 0, position[code_idx], -1)
         code_labels = pd.Index(code_order)
-        code_idx = code_labels.get_indexer(np.asarray(codes, dtype=object))
-        keep = code_idx >= 0
-        unit_idx, code_idx = unit_idx[keep], code_idx[keep]
+    keep = (unit_idx >= 0) & (code_idx >= 0)
+    unit_idx, code_idx = unit_idx[keep], code_idx[keep]
     matrix = sp.csr_matrix((np.ones(len(unit_idx), dtype=np.int64), (unit_idx, code_idx)),
                            shape=(len(unit_labels), len(code_labels)))
     matrix.sum_duplicates()
