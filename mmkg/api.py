@@ -62,7 +62,8 @@ class Mmkg:
         if progress:
             progress("reading and validating", 0, 1)
         with _system_allocator():
-            return self.load_tables(read_study(source, study_id=study_id), progress=progress, started=started)
+            tables = read_study(source, study_id=study_id)
+        return self.load_tables(tables, progress=progress, started=started)
 
     def load_tables(self, tables: StudyTables, *, progress: Progress | None = None,
                     started: float | None = None) -> LoadReport:

@@ -205,8 +205,8 @@ def graph_census(kg: mmkg.Mmkg) -> dict[str, int]:
         where = "WHERE n.study_id <> 'big'" if node.study_scoped else ""
         census[node.label] = int(kg.cypher(f"MATCH (n:{node.label}) {where} RETURN count(n) AS n")["n"].iloc[0])
     for rel in RELS:
-        census[rel.type] = int(kg.cypher(f"MATCH (a:{rel.source})-[r:{rel.type}]->() WHERE a.uid IS NOT NULL "
-                                         "AND NOT a.uid STARTS WITH 'big/' AND a.uid <> 'big' "
+        census[rel.type] = int(kg.cypher(f"MATCH (a:{rel.source})-[r:{rel.type}]->() "
+                                         "WHERE NOT a.uid STARTS WITH 'big/' AND a.uid <> 'big' "
                                          "RETURN count(r) AS n")["n"].iloc[0])
     return census
 

@@ -121,15 +121,15 @@ class EmbeddedStore:
             if self._should_rebuild(study_id, rows):
                 return self._rebuild(study_id, rows, ontology, progress)
             writes = [r for r in (ontology, rows) if r is not None]
-            tick = StepTicker(progress, _table_count(writes) + 1)
+            tick = StepTicker(progress, len(list(_tables_to_write(writes))) + 1)
             self._conn.execute("BEGIN TRANSACTION")
             try:
                 self._delete_study(study_id)
                 if ontology is not None:
                     self._delete_ontology()
                 tick(f"removed previous version of {study_id}")
-                copied = _copy_all(self._conn, writes, tick)
-                counts = _check_counts(self._conn, study_id, rows, copied, kept=None, ontology=ontology)
+                _copy_all(self._conn, writes, tick)
+                counts = _check_counts(self._conn, study_id, rows, kept=None, ontology=ontology)
                 self._conn.execute("COMMIT")
             except BaseException:
                 _rollback(self._conn)
@@ -157,7 +157,7 @@ class EmbeddedStore:
 
         kept = self._read_all(except_study=study_id, with_ontology=ontology is None)
         writes = [r for r in (kept, ontology, rows) if r is not None]
-        tick = StepTicker(progress, _table_count(writes) + 1)
+        tick = StepTicker(progress, len(list(_tables_to_write(writes))) + 1)
         folder = self._rebuild_file.parent
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir()
@@ -166,8 +166,8 @@ class EmbeddedStore:
                 for statement in ladybug_ddl():
                     conn.execute(statement)
                 tick(f"new database file without the previous version of {study_id}")
-                copied = _copy_all(conn, writes, tick, own_transactions=True)
-                counts = _check_counts(conn, study_id, rows, copied, kept=kept, ontology=ontology)
+                _copy_all(conn, writes, tick, own_transactions=True)
+                counts = _check_counts(conn, study_id, rows, kept=kept, ontology=ontology)
             self._swap_in(self._rebuild_file)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
@@ -235,30 +235,34 @@ class EmbeddedStore:
             self._db.close()
 
 
-def _copy_all(conn, parts: list[GraphRows], tick, *, own_transactions: bool = False) -> dict[str, int]:
-    """COPY every table of `parts`, one COPY per table (nodes first); returns the rows the store reports
-    having copied, per table.
-
-    With `own_transactions` (a database file that is not live yet) consecutive small tables share a
-    transaction and each large table commits by itself: LadybugDB checkpoints after every COPY that commits
-    on its own (~60 ms even for a few rows), and a large COPY into an empty table is fastest that way."""
-    copied, in_transaction = {}, False
+def _tables_to_write(parts: list[GraphRows]):
+    """(table name, its properties, the parts' non-empty frames, 'nodes' or 'relationships') in schema order,
+    nodes first, for every table that has rows."""
     for tables, schema, kind in ((lambda r: r.nodes, NODE_BY_LABEL, "nodes"),
                                  (lambda r: r.rels, REL_BY_TYPE, "relationships")):
         for name, table in schema.items():
             frames = [tables(part)[name] for part in parts if len(tables(part).get(name, ())) > 0]
-            if not frames:
-                continue
-            rows = sum(map(len, frames))
-            if own_transactions and in_transaction == (rows > LARGE_COPY_ROWS):
-                conn.execute("COMMIT" if in_transaction else "BEGIN TRANSACTION")
-                in_transaction = not in_transaction
-            arrow = [_arrow_table(frame, dict(table.properties)) for frame in frames]
-            copied[name] = _copy(conn, name, pa.concat_tables([a.select(arrow[0].column_names) for a in arrow]))
-            tick(f"{name}: {rows:,} {kind}")
+            if frames:
+                yield name, dict(table.properties), frames, kind
+
+
+def _copy_all(conn, parts: list[GraphRows], tick, *, own_transactions: bool = False) -> None:
+    """COPY every table of `parts`, one COPY per table (nodes first), and check the row count COPY reports.
+
+    With `own_transactions` (a database file that is not live yet) consecutive small tables share a
+    transaction and each large table commits by itself: LadybugDB checkpoints after every COPY that commits
+    on its own (~60 ms even for a few rows), and a large COPY into an empty table is fastest that way."""
+    in_transaction = False
+    for name, properties, frames, kind in _tables_to_write(parts):
+        rows = sum(map(len, frames))
+        if own_transactions and in_transaction == (rows > LARGE_COPY_ROWS):
+            conn.execute("COMMIT" if in_transaction else "BEGIN TRANSACTION")
+            in_transaction = not in_transaction
+        arrow = [_arrow_table(frame, properties) for frame in frames]
+        _expect(_copy(conn, name, pa.concat_tables([a.select(arrow[0].column_names) for a in arrow])), rows, name)
+        tick(f"{name}: {rows:,} {kind}")
     if in_transaction:
         conn.execute("COMMIT")
-    return copied
 
 
 def _copy(conn, table: str, rows: pa.Table) -> int:
@@ -269,32 +273,25 @@ def _copy(conn, table: str, rows: pa.Table) -> int:
     return _copied_count(report, table)
 
 
-def _check_counts(conn, study_id: str, rows: GraphRows | None, copied: dict[str, int], *,
-                  kept: GraphRows | None, ontology: GraphRows | None) -> dict[str, int]:
-    """Check what the store holds against what was written, before the commit; returns the study's counts.
+def _check_counts(conn, study_id: str, rows: GraphRows | None, *, kept: GraphRows | None,
+                  ontology: GraphRows | None) -> dict[str, int]:
+    """Check the nodes the store holds against what was written, before the commit; returns the study's counts.
 
-    Nodes are counted by query. Relationships are checked against the counts COPY reports: counting
-    relationships that are not committed yet scans them all (~0.4 s per million).
+    Relationships were checked against the counts COPY reported (`_copy_all`): counting relationships that
+    are not committed yet scans them all (~0.4 s per million).
     """
-    written = [r for r in (kept, ontology, rows) if r is not None]
-    for table, found in copied.items():
-        expected = sum(len(r.nodes.get(table, r.rels.get(table, ()))) for r in written)
-        _expect(found, expected, table)
     counts = {}
     if rows is not None:
         for label, frame in rows.nodes.items():
             found = _count(conn, f"MATCH (n:{label}) WHERE n.study_id = $s RETURN count(n) AS n", study_id)
             counts[label] = _expect(found, len(frame), label)
         counts.update({rel_type: len(frame) for rel_type, frame in rows.rels.items()})
+    written = [r for r in (kept, ontology, rows) if r is not None]
     for node in NODES:
         if kept is not None or (ontology is not None and not node.study_scoped):
             expected = sum(len(r.nodes.get(node.label, ())) for r in written)
             _expect(_count(conn, f"MATCH (n:{node.label}) RETURN count(n) AS n", None), expected, node.label)
     return counts
-
-
-def _table_count(parts: list[GraphRows]) -> int:
-    return len({name for part in parts for name, frame in {**part.nodes, **part.rels}.items() if len(frame)})
 
 
 def _database_files(database_file: Path) -> list[Path]:
