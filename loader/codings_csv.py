@@ -41,17 +41,17 @@ def read_codings_table(path: Path, study_id: str | None = None, data: bytes | No
     # rows that disagree about a segment's source, offsets, participant or kind stay apart, so the
     # validator reports them as duplicates
     segments = frame[~duplicated_rows(frame, ["segment_id", "source_id", "start", "end", "participant_id",
-                                               "source_kind"])]
+                                               "source_kind"], determined_by_first=True)]
     segments = segments[["segment_id", "source_id", "start", "end", "participant_id", "source_kind", ROW_COLUMN]]
-    sources = segments.drop_duplicates(subset=["source_id", "participant_id", "source_kind"])
-    participants = sources.drop_duplicates(subset=["participant_id"])[["participant_id", ROW_COLUMN]]
+    sources = segments[~duplicated_rows(segments, ["source_id", "participant_id", "source_kind"])]
+    participants = sources[~duplicated_rows(sources, ["participant_id"])][["participant_id", ROW_COLUMN]]
     participants = participants.reset_index(drop=True)
     participants.insert(1, "label", participants["participant_id"])
     sources = sources[["source_id", "participant_id", "source_kind", ROW_COLUMN]].rename(
         columns={"source_kind": "kind"}).reset_index(drop=True)
     sources.insert(3, "title", None)
     segments = segments[["segment_id", "source_id", "start", "end", ROW_COLUMN]].reset_index(drop=True)
-    codes = frame.drop_duplicates(subset=["codebook", "code_id"])
+    codes = frame[~duplicated_rows(frame, ["codebook", "code_id"])]
     labels = codes["code_label"] if "code_label" in frame.columns else codes["code_id"]
     codes = codes[["codebook", "code_id", ROW_COLUMN]].assign(label=labels.fillna(codes["code_id"]))
     codes = codes.assign(group_id=codes["codebook"], parent_code_id=None, codable="true").reset_index(drop=True)

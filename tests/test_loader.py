@@ -259,6 +259,23 @@ def test_codings_table_round_trip(founding_store, tmp_path, capsys):
     assert first.read_bytes() == second.read_bytes()
 
 
+def test_codings_table_rows_that_disagree_about_a_segment_are_refused(founding_store, tmp_path, capsys):
+    table = tmp_path / "codings.csv"
+    before = export(founding_store)
+    codings = before.copy()
+    repeated = codings["segment_id"].duplicated(keep="first") & codings["start"].notna()
+    row = int(codings.index[repeated][0])
+    codings.loc[row, "start"] = codings.loc[row, "start"] + 1
+    codings.to_csv(table, index=False)
+
+    code, out, err = run_cli("load", str(table), "--store", str(founding_store), capsys=capsys)
+
+    assert code != 0
+    message = " ".join(err.split())
+    assert f"{table}, row {row + 2}, column segment_id: duplicate segment" in message, message
+    pd.testing.assert_frame_equal(export(founding_store), before)
+
+
 def test_failure_while_writing_rolls_back(founding_store, tmp_path):
     """A write that fails midway (a coding pointing at a segment that is not there) leaves the store as it was."""
     mini = read_and_validate(MINI_STUDY)
