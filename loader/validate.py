@@ -143,19 +143,6 @@ def _text_array(series: pd.Series) -> pa.Array:
     return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 
-def _joined_key(columns: list[pa.Array]) -> pa.Array:
-    """One string per row standing for the combination of `columns`; a missing part counts as a value."""
-    text = pa.large_string()
-    parts = [pc.fill_null(column, pa.scalar("\x00", text)) for column in columns]
-    if len(parts) == 1:
-        return parts[0]
-    return pc.binary_join_element_wise(*parts, pa.scalar("\x1f", text))
-
-
-def _frame_key(frame: pd.DataFrame, keys: list[str]) -> pa.Array:
-    return _joined_key([_text_array(frame[key]) for key in keys])
-
-
 def _constant(column: pa.Array) -> bool:
     if column.null_count:
         return column.null_count == len(column)
@@ -168,13 +155,24 @@ def _value_codes(column: pa.Array) -> tuple[np.ndarray, int]:
     return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), len(encoded.dictionary)
 
 
+def _row_codes(columns: list[pa.Array]) -> np.ndarray:
+    """One integer per row, equal for two rows exactly when all `columns` are (missing counts as a value)."""
+    combined, distinct = np.zeros(len(columns[0]), dtype=np.int64), 1
+    for column in columns:
+        codes, values = _value_codes(column)
+        if distinct * values >= 2**62:
+            combined, uniques = pd.factorize(combined)
+            distinct = len(uniques)
+        combined, distinct = combined * values + codes, distinct * values
+    return combined
+
+
 def duplicated_rows(frame: pd.DataFrame, keys: list[str], *, determined_by_first: bool = False) -> pd.Series:
     """True for every row whose `keys` repeat an earlier row's; a missing part counts as a value.
 
-    With `determined_by_first` (a segment id that should fix its source and offsets), only the first key is
-    hashed and the others are compared with the values of its first row; all keys are hashed when they differ.
-    Otherwise columns holding one value throughout are skipped, two remaining columns are hashed as integer
-    codes and more as one joined string: whichever is faster at 10^6 rows."""
+    Columns holding one value throughout are skipped. With `determined_by_first` (a segment id that should fix
+    its source and offsets), only the first key is hashed and the others are compared with the values of its
+    first row; all keys are hashed when they differ."""
     if determined_by_first:
         duplicated = _duplicated_if_determined(frame, keys)
         if duplicated is not None:
@@ -182,14 +180,7 @@ def duplicated_rows(frame: pd.DataFrame, keys: list[str], *, determined_by_first
     columns = [column for column in map(_text_array, (frame[key] for key in keys)) if not _constant(column)]
     if not columns:
         return pd.Series(np.arange(len(frame)) > 0, index=frame.index)
-    if len(columns) > 2:
-        joined = pd.Series(pd.arrays.ArrowExtensionArray(_joined_key(columns)), index=frame.index)
-        return joined.duplicated(keep="first")
-    combined, _ = _value_codes(columns[0])
-    if len(columns) == 2:
-        codes, distinct = _value_codes(columns[1])
-        combined = combined * distinct + codes  # < rows² : no overflow below 3·10^9 rows
-    return pd.Series(pd.Series(combined).duplicated(keep="first").to_numpy(), index=frame.index)
+    return pd.Series(pd.Series(_row_codes(columns)).duplicated(keep="first").to_numpy(), index=frame.index)
 
 
 def _duplicated_if_determined(frame: pd.DataFrame, keys: list[str]) -> pd.Series | None:
@@ -199,10 +190,11 @@ def _duplicated_if_determined(frame: pd.DataFrame, keys: list[str]) -> pd.Series
     if int(first.sum()) != distinct:
         return None
     first_row_of_each = pa.array(np.flatnonzero(first)[codes])
-    missing = pa.scalar("\x00", pa.large_string())
     for key in keys[1:]:
-        values = pc.fill_null(_text_array(frame[key]), missing)
-        if not pc.all(pc.equal(values, values.take(first_row_of_each))).as_py():
+        values = _text_array(frame[key])
+        firsts = values.take(first_row_of_each)
+        same = pc.or_(pc.fill_null(pc.equal(values, firsts), False), pc.and_(pc.is_null(values), pc.is_null(firsts)))
+        if not pc.all(same).as_py():
             return None
     return pd.Series(~first, index=frame.index)
 
@@ -211,8 +203,10 @@ def _dangling(problems, name, frame, keys, target: pd.DataFrame, target_keys, wh
     if f"{name}.{column}" in problems.tables.derived_references:
         return  # the reader built `target` from these very rows
     usable = frame[keys].notna().all(axis=1)
-    known = pc.unique(_frame_key(target[target_keys].dropna(), target_keys))
-    found = pc.is_in(_frame_key(frame, keys), value_set=known).to_numpy(zero_copy_only=False)
+    target = target[target_keys].dropna()
+    codes = _row_codes([pa.concat_arrays([_text_array(frame[key]), _text_array(target[target_key])])
+                        for key, target_key in zip(keys, target_keys)])
+    found = pd.Series(codes[:len(frame)]).isin(codes[len(frame):]).to_numpy()
     bad = usable & ~pd.Series(found, index=frame.index)
     problems.rows(name, frame, bad, column, lambda r: f"unknown {what} '{r[column]}'"
                   + (f" in codebook '{r['codebook']}'" if "codebook" in keys and column != "codebook" else ""))
