@@ -38,6 +38,7 @@ def bare_copy(frame: pd.DataFrame, folder: Path) -> float:
 
 
 def mmkg_load(frame: pd.DataFrame, folder: Path) -> float:
+    """Seconds for `kg.load` of the frame as a codings CSV into a store that already holds the founding study."""
     csv = folder / "codings.csv"
     frame.to_csv(csv, index=False)
     with mmkg.open_store(folder / "store") as kg:
@@ -50,6 +51,7 @@ def mmkg_load(frame: pd.DataFrame, folder: Path) -> float:
 
 
 def rates(size: int, seconds: list[float]) -> str:
+    """Median, slowest and fastest codings/s."""
     per_second = sorted(size / s for s in seconds)
     return f"{size / statistics.median(seconds):>10,.0f} {per_second[0]:>10,.0f} {per_second[-1]:>10,.0f}"
 
