@@ -157,8 +157,8 @@ def _value_codes(column: pa.Array) -> tuple[np.ndarray, int]:
 
 def _row_codes(columns: list[pa.Array]) -> np.ndarray:
     """One integer per row, equal for two rows exactly when all `columns` are (missing counts as a value)."""
-    combined, distinct = np.zeros(len(columns[0]), dtype=np.int64), 1
-    for column in columns:
+    combined, distinct = _value_codes(columns[0])
+    for column in columns[1:]:
         codes, values = _value_codes(column)
         if distinct * values >= 2**62:
             combined, uniques = pd.factorize(combined)
@@ -180,10 +180,11 @@ def duplicated_rows(frame: pd.DataFrame, keys: list[str], *, determined_by_first
     columns = [column for column in map(_text_array, (frame[key] for key in keys)) if not _constant(column)]
     if not columns:
         return pd.Series(np.arange(len(frame)) > 0, index=frame.index)
-    return pd.Series(pd.Series(_row_codes(columns)).duplicated(keep="first").to_numpy(), index=frame.index)
+    return pd.Series(_row_codes(columns), index=frame.index).duplicated(keep="first")
 
 
 def _duplicated_if_determined(frame: pd.DataFrame, keys: list[str]) -> pd.Series | None:
+    """`duplicated_rows` by the first key alone, or None when some row disagrees with its first row."""
     codes, distinct = _value_codes(_text_array(frame[keys[0]]))
     # dictionary codes count up in order of first appearance, so a row is a first one iff its code is new
     first = codes > np.maximum.accumulate(np.concatenate([[-1], codes[:-1]]))
@@ -206,8 +207,7 @@ def _dangling(problems, name, frame, keys, target: pd.DataFrame, target_keys, wh
     target = target[target_keys].dropna()
     codes = _row_codes([pa.concat_arrays([_text_array(frame[key]), _text_array(target[target_key])])
                         for key, target_key in zip(keys, target_keys)])
-    found = pd.Series(codes[:len(frame)]).isin(codes[len(frame):]).to_numpy()
-    bad = usable & ~pd.Series(found, index=frame.index)
+    bad = usable & ~pd.Series(codes[:len(frame)], index=frame.index).isin(codes[len(frame):])
     problems.rows(name, frame, bad, column, lambda r: f"unknown {what} '{r[column]}'"
                   + (f" in codebook '{r['codebook']}'" if "codebook" in keys and column != "codebook" else ""))
 
