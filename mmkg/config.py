@@ -21,8 +21,22 @@ class Settings(BaseSettings):
     store: Path = Field(default_factory=default_store_path, description="folder of the embedded store")
     upload_token: SecretStr | None = Field(default=None, description="bearer token; uploads are off without one")
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, description="largest accepted upload")
-    cypher_timeout_s: float = Field(default=10.0, description="time limit of ad-hoc Cypher over HTTP")
-    cypher_max_rows: int = Field(default=10_000, description="row limit of ad-hoc Cypher over HTTP")
+    cypher_timeout_s: float = Field(default=10.0, gt=0, description="time limit of ad-hoc Cypher over HTTP; the "
+                                    "worker is killed 1 s after it")
+    cypher_max_rows: int = Field(default=10_000, ge=1, description="row limit of ad-hoc Cypher over HTTP")
+    cypher_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024,
+                                  description="size limit of an ad-hoc Cypher result's rows (JSON bytes)")
+    cypher_max_memory_mb: int = Field(default=1024, ge=64, description="memory an ad-hoc Cypher worker may "
+                                      "allocate on top of its baseline (address-space limit)")
+    cypher_buffer_pool_mb: int = Field(default=256, ge=16, description="LadybugDB buffer pool of each worker")
+    cypher_max_chars: int = Field(default=20_000, ge=100, description="longest ad-hoc Cypher statement")
+    cypher_workers: int = Field(default=2, ge=1, description="sandboxed worker processes for ad-hoc Cypher")
+    cypher_per_client: int = Field(default=1, ge=1, description="ad-hoc queries one client address may run at once")
+    cypher_token: SecretStr | None = Field(default=None, description="bearer token for POST /api/cypher; "
+                                           "required when the server listens on a non-loopback address")
+    allowed_hosts: list[str] = Field(default_factory=lambda: ["localhost", "127.0.0.1", "::1", "[::1]"],
+                                     description="Host header values the server answers (DNS-rebinding guard); "
+                                                 "JSON list, e.g. MMKG_ALLOWED_HOSTS='[\"kg.example.org\"]'")
 
 
 class Neo4jSettings(BaseSettings):

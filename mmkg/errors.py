@@ -55,6 +55,26 @@ class QueryError(MmkgError):
     kind = "query_error"
 
 
+class QueryRefusedError(QueryError):
+    """An ad-hoc statement is outside the allowed read-only subset (grammar or allowlist); it never ran."""
+
+    kind = "query_refused"
+
+
+class QueryLimitError(QueryError):
+    """An ad-hoc query was stopped at a limit (time, memory) enforced from outside the engine."""
+
+    kind = "query_limit"
+
+
+class BusyError(MmkgError):
+    """Too many ad-hoc queries at once (from this client, or in all); try again shortly."""
+
+    exit_code = 4
+    http_status = 429
+    kind = "busy"
+
+
 class StoreError(MmkgError):
     """The graph store cannot be opened or is in a state mmkg does not expect."""
 
@@ -83,6 +103,13 @@ class UploadsDisabledError(ConfigError):
 
     http_status = 403
     kind = "uploads_disabled"
+
+
+class ForbiddenError(ConfigError):
+    """A feature is off in this server's configuration (e.g. ad-hoc Cypher on a public address without a token)."""
+
+    http_status = 403
+    kind = "forbidden"
 
 
 class UnauthorizedError(MmkgError):

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import re
 import shutil
 import tempfile
 import threading
@@ -35,7 +34,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import mmkg
 from mmkg.api import Mmkg, open_store
 from mmkg.config import Settings
-from mmkg.errors import (LoadError, MmkgError, NotFoundError, QueryError, TooLargeError,
+from mmkg.errors import (LoadError, MmkgError, NotFoundError, TooLargeError,
                          UnauthorizedError, UploadsDisabledError)
 from mmkg.queries import PARAM_TYPES, NamedQuery, get_query, registry
 
@@ -46,8 +45,6 @@ CONCEPT_KINDS = ("pipeline_element", "aml_threat", "security_threat", "aml_defen
                  "perception")
 UPLOAD_SUFFIXES = {".zip": "a zipped study folder", ".csv": "a codings CSV", ".qdpx": "a REFI-QDA project",
                    ".qdc": "a REFI-QDA codebook", ".qde": "a REFI-QDA project document"}
-# Clauses that reach the server's file system or network (not the graph): refused over HTTP.
-FILE_ACCESS_KEYWORDS = {"COPY", "LOAD", "INSTALL", "UNINSTALL", "ATTACH", "EXPORT", "IMPORT"}
 
 
 # ------------------------------------------------------------------------------------------ errors
@@ -196,23 +193,47 @@ class ResponseCache:
     """ASGI middleware: replay a GET response byte for byte while the store generation is unchanged.
 
     On the embedded store the graph is a read-only snapshot between loads, so a 200 response depends only
-    on path, query string and the Accept header; repeats skip routing and validation entirely.  Nothing is
-    cached on Neo4j, which other clients may write to."""
+    on path, parameters and the Accept header. Only requests whose query parameters are all ones the route
+    declares are cached (keyed on the sorted parameters), so junk parameters cannot fill the cache, which is
+    bounded in bytes (least recently used out first). Nothing is cached on Neo4j, which others may write."""
 
-    def __init__(self, app, holder: GraphHolder, max_entries: int = 1024, max_body: int = 8 * 1024 * 1024):
-        self.app, self.holder = app, holder
-        self.max_entries, self.max_body = max_entries, max_body
+    def __init__(self, app, holder: GraphHolder, routes: list, max_bytes: int = 64 * 1024 * 1024,
+                 max_body: int = 8 * 1024 * 1024):
+        self.app, self.holder, self.routes = app, holder, routes
+        self.max_bytes, self.max_body = max_bytes, max_body
         self.entries: OrderedDict[tuple, tuple[dict, bytes]] = OrderedDict()
+        self.size = 0
+
+    def key(self, scope) -> tuple | None:
+        """The cache key of a GET request, or None when it has a parameter its route does not declare."""
+        from urllib.parse import parse_qsl
+
+        from starlette.routing import Match
+
+        try:
+            pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True, strict_parsing=False)
+        except ValueError:
+            return None
+        route = next((r for r in self.routes if r.matches(scope)[0] == Match.FULL), None)
+        dependant = getattr(route, "dependant", None)
+        if dependant is None:
+            return None
+        declared = {p.alias for p in dependant.query_params}
+        names = [name for name, _ in pairs]
+        if len(set(names)) != len(names) or not set(names) <= declared:
+            return None
+        accept = next((v for k, v in scope["headers"] if k == b"accept"), b"")
+        return self.holder.generation, scope["path"], tuple(sorted(pairs)), accept
 
     async def __call__(self, scope, receive, send) -> None:
         if (scope["type"] != "http" or scope["method"] != "GET" or not self.holder.cacheable
                 or not scope["path"].startswith(("/api/", "/views/"))):
             await self.app(scope, receive, send)
             return
-        accept = next((v for k, v in scope["headers"] if k == b"accept"), b"")
-        key = (self.holder.generation, scope["path"], scope["query_string"], accept)
-        hit = self.entries.get(key)
+        key = self.key(scope)
+        hit = self.entries.get(key) if key is not None else None
         if hit is not None:
+            self.entries.move_to_end(key)
             start, body = hit
             await send(start)
             await send({"type": "http.response.body", "body": body, "more_body": False})
@@ -231,11 +252,21 @@ class ResponseCache:
 
         await self.app(scope, receive, capture)
         start = captured.get("start")
-        if start and start["status"] == 200 and captured.get("done") and captured["size"] <= self.max_body \
-                and key[0] == self.holder.generation:
-            if len(self.entries) >= self.max_entries or (self.entries and next(iter(self.entries))[0] != key[0]):
-                self.entries.clear()
-            self.entries[key] = (start, b"".join(captured["chunks"]))
+        if key is not None and start and start["status"] == 200 and captured.get("done") \
+                and captured["size"] <= self.max_body and key[0] == self.holder.generation:
+            self._store(key, start, b"".join(captured["chunks"]))
+
+    def _store(self, key: tuple, start: dict, body: bytes) -> None:
+        if self.entries and next(iter(self.entries))[0] != key[0]:  # a load started a new generation
+            self.entries.clear()
+            self.size = 0
+        if key in self.entries:
+            return
+        self.entries[key] = (start, body)
+        self.size += len(body)
+        while self.size > self.max_bytes and self.entries:
+            _, (_, evicted) = self.entries.popitem(last=False)
+            self.size -= len(evicted)
 
 
 def default_factory(settings: Settings, neo4j_uri: str | None = None) -> KgFactory:
@@ -324,22 +355,6 @@ class QueryResult(BaseModel):
     provenance: dict[str, str] = Field(description="study id → where its data come from, for the studies in the rows")
     columns: list[str]
     rows: list[dict[str, Any]]
-
-
-class CypherRequest(BaseModel):
-    cypher: str = Field(min_length=1, max_length=100_000, description="one Cypher statement; writes are refused")
-    parameters: dict[str, Any] = Field(default_factory=dict, description="values for $parameters")
-    max_rows: int | None = Field(None, ge=1, description="row limit (capped by MMKG_CYPHER_MAX_ROWS)")
-    timeout_s: float | None = Field(None, gt=0, le=3600, description="time limit (capped by MMKG_CYPHER_TIMEOUT_S)")
-
-
-class CypherResult(BaseModel):
-    columns: list[str]
-    rows: list[dict[str, Any]]
-    row_count: int
-    truncated: bool = Field(description="true when more rows matched than max_rows")
-    max_rows: int
-    timeout_s: float
 
 
 class LoadResult(BaseModel):
@@ -477,24 +492,16 @@ def wants_csv(request: Request, fmt: str | None) -> bool:
     return "text/csv" in accept and "application/json" not in accept
 
 
-def file_access_keywords(cypher: str) -> set[str]:
-    """Bare keywords of `cypher` (outside strings, comments, `quoted` names, after no '.') that reach files
-    or the network.  Not a write guard — the read-only store refuses writes itself."""
-    code = re.sub(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`|//[^\n]*|/\*.*?\*/", " ", cypher, flags=re.S)
-    found = set()
-    for match in re.finditer(r"(?<![\w.$])([A-Za-z_]\w*)", code):
-        word = match.group(1).upper()
-        if word in FILE_ACCESS_KEYWORDS:
-            found.add(word)
-    return found
-
-
 # ------------------------------------------------------------------------------------------ the app
 
 def create_app(settings: Settings | None = None, kg_factory: KgFactory | None = None, *,
-               neo4j_uri: str | None = None) -> FastAPI:
-    """The API over the store `settings` names (or `kg_factory(read_only)`), with its views."""
+               neo4j_uri: str | None = None, listen_host: str = "127.0.0.1") -> FastAPI:
+    """The API over the store `settings` names (or `kg_factory(read_only)`), with its views; `listen_host`
+    is the address the server listens on (a public one requires MMKG_CYPHER_TOKEN for ad-hoc Cypher)."""
     from fastapi_offline import FastAPIOffline
+
+    from mmkg.server.cypher_route import MAX_BODY_BYTES, install_cypher_route
+    from mmkg.server.http_hygiene import BodyLimit, SecurityHeaders, TrustedHosts
 
     settings = settings or Settings()
     holder = GraphHolder(kg_factory or default_factory(settings, neo4j_uri))
@@ -502,6 +509,7 @@ def create_app(settings: Settings | None = None, kg_factory: KgFactory | None = 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
+        app.state.adhoc.close()
         holder.close()
 
     app = FastAPIOffline(
@@ -604,33 +612,7 @@ def create_app(settings: Settings | None = None, kg_factory: KgFactory | None = 
         raise NotFoundError(f"query '{name}' is not a read query and cannot run over HTTP")
 
     # --- ad-hoc Cypher ----------------------------------------------------------------------------------
-    @app.post("/api/cypher", response_model=CypherResult, tags=["queries"])
-    async def cypher(body: CypherRequest):
-        """Run one ad-hoc Cypher statement read-only, with a row and a time limit. The store itself refuses
-        writes (read-only database / read transaction); clauses that read or write files (COPY, LOAD …) or
-        install extensions are refused before the statement runs."""
-        blocked = file_access_keywords(body.cypher)
-        if blocked:
-            raise QueryError(f"ad-hoc Cypher over HTTP may not use {', '.join(sorted(blocked))}: these clauses "
-                             "reach the server's files or network")
-        max_rows = min(body.max_rows or settings.cypher_max_rows, settings.cypher_max_rows)
-        timeout_s = min(body.timeout_s or settings.cypher_timeout_s, settings.cypher_timeout_s)
-
-        def run(kg: Mmkg) -> bytes:
-            try:
-                frame = kg.store.execute_read(body.cypher, body.parameters, timeout_s=timeout_s,
-                                              max_rows=max_rows + 1)
-            except MmkgError:
-                raise
-            except Exception as exc:  # the driver's own complaint about the statement or its parameters
-                raise QueryError(f"query refused or failed: {type(exc).__name__}: {exc}") from None
-            truncated = len(frame) > max_rows
-            frame = frame.iloc[:max_rows]
-            head = json.dumps({"columns": [str(c) for c in frame.columns], "row_count": len(frame),
-                               "truncated": truncated, "max_rows": max_rows, "timeout_s": timeout_s})
-            return (head[:-1] + ', "rows": ' + _frame_json(frame) + "}").encode("utf-8")
-
-        return Response(await read(run), media_type="application/json")
+    adhoc = install_cypher_route(app, holder, settings, listen_host)
 
     # --- uploads ----------------------------------------------------------------------------------------
     @app.post("/api/studies", response_model=LoadResult, status_code=201, tags=["studies"],
@@ -664,7 +646,11 @@ def create_app(settings: Settings | None = None, kg_factory: KgFactory | None = 
     from mmkg.server.views import install_view_routes
 
     install_view_routes(app, read)
-    app.add_middleware(ResponseCache, holder=holder)
+    app.state.adhoc = adhoc
+    app.add_middleware(ResponseCache, holder=holder, routes=app.router.routes)
+    app.add_middleware(BodyLimit, paths={"/api/cypher": MAX_BODY_BYTES})
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(TrustedHosts, allowed_hosts=settings.allowed_hosts)
     return app
 
 

@@ -41,5 +41,5 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="Interface to lis
             console.print(f"[dim]Provenance: {report.provenance}[/dim]")
     settings = Settings(store=store) if store is not None else Settings()
     console.print(f"Serving on http://{host}:{port}/ (API documentation: http://{host}:{port}/docs)")
-    uvicorn.run(create_app(settings, neo4j_uri=neo4j), host=host, port=port, log_level="warning",
+    uvicorn.run(create_app(settings, neo4j_uri=neo4j, listen_host=host), host=host, port=port, log_level="warning",
                 workers=1)

@@ -38,7 +38,7 @@ def test_live_api_queries_cypher_views_and_errors(served):
         csv = http.get("/api/queries/codes", headers={"Accept": "text/csv"})
         assert csv.headers["content-type"].startswith("text/csv") and csv.text.count("\n") == 122
         refused = http.post("/api/cypher", json={"cypher": "MATCH (c:Coder) DETACH DELETE c"})
-        assert refused.status_code == 400 and refused.json()["error"]["kind"] == "query_error"
+        assert refused.status_code == 400 and refused.json()["error"]["kind"] == "query_refused"
         coders = http.post("/api/cypher", json={"cypher": "MATCH (c:Coder) RETURN count(c) AS n"}).json()
         assert coders["rows"] == [{"n": 3}]
         missing = http.get("/api/studies/none")

@@ -144,7 +144,7 @@ def test_the_api_serves_the_graph_and_refuses_writes(backend, tmp_path):
         factory = lambda read_only: mmkg.open_store(tmp_path / "store", read_only=read_only)  # noqa: E731
     else:
         factory = lambda read_only: mmkg.open_store(neo4j_uri=NEO4J_URI, read_only=read_only)  # noqa: E731
-    with TestClient(mmkg_app(tmp_path, factory)) as client:
+    with TestClient(mmkg_app(tmp_path, factory), base_url="http://127.0.0.1") as client:
         studies = client.get("/api/studies").json()
         assert [s["study_id"] for s in studies] == ["founding"] and "reconstruction" in studies[0]["provenance"]
         codes = client.get("/api/queries/codes").json()
@@ -152,7 +152,7 @@ def test_the_api_serves_the_graph_and_refuses_writes(backend, tmp_path):
         read = client.post("/api/cypher", json={"cypher": "MATCH (p:Participant) RETURN count(p) AS n"})
         assert read.status_code == 200 and read.json()["rows"] == [{"n": 15}]
         refused = client.post("/api/cypher", json={"cypher": "MATCH (n) DETACH DELETE n"})
-        assert refused.status_code == 400 and refused.json()["error"]["kind"] == "query_error"
+        assert refused.status_code == 400 and refused.json()["error"]["kind"] == "query_refused"
         assert client.post("/api/cypher", json={"cypher": "MATCH (p:Participant) RETURN count(p) AS n"}
                            ).json()["rows"] == [{"n": 15}]
 

@@ -13,6 +13,7 @@ listed by `statements()`, which the Cypher linter test checks with Neo4j's own l
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Callable, Iterator
 
 import pandas as pd
@@ -175,6 +176,23 @@ class Neo4jStore:
                 return _frame(transaction.run(text, params or {}), max_rows)
 
         return self._call(work, timeout_s=timeout_s)
+
+    @contextmanager
+    def read_records(self, cypher: str, params: dict | None = None, *, timeout_s: float):
+        """Yield (column names, an iterator of row value lists) of one statement run as written in a read
+        transaction with a server-side timeout; rows stream from the server as they are consumed."""
+        try:
+            with self._session(read=True) as session, session.begin_transaction(timeout=timeout_s) as transaction:
+                result = transaction.run(cypher, params or {})
+                keys = list(result.keys())
+                yield keys, ([_graph_value(v) for v in record.values()] for record in result)
+        except (StoreError, QueryError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - translated below
+            translated = _translate(exc, timeout_s)
+            if translated is None:
+                raise
+            raise translated from None
 
     def has_ontology(self) -> bool:
         with self._session(read=True) as session:

@@ -1,0 +1,242 @@
+"""Worker processes for ad-hoc Cypher on the embedded store: spawned on demand, killed at the time limit,
+replaced when they die or when the store publishes a new version.
+
+The server never runs ad-hoc Cypher itself. `WorkerPool.run` hands a checked statement to an idle worker
+(`mmkg/adhoc/worker.py`, sandboxed), waits for its reply until the wall-clock limit and kills it if the
+limit passes; a worker that crashes or exceeds its memory is replaced, and only its client sees an error.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import select
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from mmkg.adhoc.statement import CheckedStatement
+from mmkg.errors import BusyError, QueryError, QueryLimitError, StoreError
+
+log = logging.getLogger("mmkg.adhoc")
+WORKER_SCRIPT = Path(__file__).with_name("worker.py")
+KILL_GRACE_S = 1.0  # the engine's own timeout fires first; the kill is the limit that cannot be talked around
+START_TIMEOUT_S = 60.0
+HEADER_LIMIT = 64 * 1024
+VersionSource = Callable[[], tuple[Path, str]]  # -> (database file to open now, its version token)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one ad-hoc query may use; enforced by the worker (rows, bytes) and from outside it (time)."""
+
+    timeout_s: float
+    max_rows: int
+    max_bytes: int
+
+
+@dataclass(frozen=True)
+class AdhocResult:
+    columns: list[str]
+    rows_json: bytes  # a JSON array of row objects, as the worker wrote it
+    row_count: int
+    truncated_by: str | None  # "rows", "bytes" or None
+
+
+class _WorkerLost(Exception):
+    """The worker died, broke the protocol or passed the deadline; it has been killed."""
+
+
+class _Worker:
+    def __init__(self, database_file: Path, version: str, config: dict):
+        self.version = version
+        self.process = subprocess.Popen(
+            [sys.executable, "-I", str(WORKER_SCRIPT), str(database_file), json.dumps(config)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, close_fds=True,
+            start_new_session=True)
+        os.set_blocking(self.process.stdout.fileno(), False)
+        try:
+            ready = json.loads(self._read_frame(time.monotonic() + START_TIMEOUT_S, HEADER_LIMIT))
+        except _WorkerLost:
+            raise StoreError("the ad-hoc Cypher worker did not start") from None
+        if not ready.get("ready"):
+            self.kill()
+            raise StoreError(f"the ad-hoc Cypher sandbox could not be set up: {ready.get('message')}")
+        self.layers = ready["layers"]
+
+    def request(self, message: dict, deadline: float, max_rows_bytes: int) -> tuple[dict, bytes]:
+        payload = json.dumps(message).encode("utf-8")
+        try:
+            self.process.stdin.write(struct.pack(">I", len(payload)) + payload)
+            self.process.stdin.flush()
+        except OSError:
+            self.kill()
+            raise _WorkerLost("the worker is gone") from None
+        header = json.loads(self._read_frame(deadline, HEADER_LIMIT))
+        rows = self._read_frame(deadline, max_rows_bytes + 1024)
+        return header, rows
+
+    def _read_frame(self, deadline: float, limit: int) -> bytes:
+        head = self._read_exactly(4, deadline)
+        (length,) = struct.unpack(">I", head)
+        if length > limit:
+            self.kill()
+            raise _WorkerLost(f"the worker sent {length:,} bytes, over the limit of {limit:,}")
+        return self._read_exactly(length, deadline)
+
+    def _read_exactly(self, count: int, deadline: float) -> bytes:
+        fd = self.process.stdout.fileno()
+        chunks, received = [], 0
+        while received < count:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.kill()
+                raise _WorkerLost("deadline")
+            ready, _, _ = select.select([fd], [], [], remaining)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(fd, min(count - received, 1 << 20))
+            except BlockingIOError:
+                continue
+            if not chunk:
+                self.kill()
+                raise _WorkerLost("the worker exited")
+            chunks.append(chunk)
+            received += len(chunk)
+        return b"".join(chunks)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL does not wait on anything
+            log.error("ad-hoc worker %s did not exit after SIGKILL", self.process.pid)
+        for stream in (self.process.stdin, self.process.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+
+class WorkerPool:
+    """Up to `size` sandboxed workers over the database file `version_source()` names, at most
+    `per_client` queries of one client at a time."""
+
+    def __init__(self, version_source: VersionSource, *, size: int, per_client: int, memory_mb: int,
+                 buffer_pool_mb: int, queue_timeout_s: float):
+        self.version_source = version_source
+        self.size, self.per_client, self.queue_timeout_s = size, per_client, queue_timeout_s
+        self.config = {"memory_mb": memory_mb, "buffer_pool_mb": buffer_pool_mb}
+        self._condition = threading.Condition()
+        self._idle: list[_Worker] = []
+        self._workers: set[_Worker] = set()
+        self._count = 0  # idle + busy + starting
+        self._clients: Counter[str] = Counter()
+        self._closed = False
+        self.layers: dict | None = None
+
+    def run(self, statement: CheckedStatement, limits: Limits, client: str) -> AdhocResult:
+        """Run `statement` in a worker within `limits`; mmkg errors for refusals, limits and failures."""
+        with self._condition:
+            if self._clients[client] >= self.per_client:
+                raise BusyError(f"at most {self.per_client} ad-hoc quer{'y' if self.per_client == 1 else 'ies'} "
+                                "per client run at once; wait for the running one to finish")
+            self._clients[client] += 1
+        try:
+            worker = self._acquire()
+            try:
+                header, rows = worker.request(
+                    {"cypher": statement.text, "parameters": statement.parameters, "max_rows": limits.max_rows,
+                     "max_bytes": limits.max_bytes, "timeout_s": limits.timeout_s},
+                    time.monotonic() + limits.timeout_s + KILL_GRACE_S, limits.max_bytes)
+            except _WorkerLost as lost:
+                self._discard(worker)
+                if str(lost) == "deadline":
+                    raise QueryLimitError(f"query stopped after the time limit of {limits.timeout_s:g} s") from None
+                raise QueryError("the query stopped the query engine (it crashed, or needed more than the "
+                                 f"memory limit of {self.config['memory_mb']} MiB); nothing else was affected") \
+                    from None
+            self._release(worker)
+        finally:
+            with self._condition:
+                self._clients[client] -= 1
+                if not self._clients[client]:
+                    del self._clients[client]
+        if not header.get("ok"):
+            kind, message = header.get("kind"), header.get("message", "")
+            if kind == "timeout":
+                raise QueryLimitError(f"query stopped after the time limit of {limits.timeout_s:g} s")
+            if kind == "memory" or "bad_alloc" in message:
+                raise QueryLimitError(f"query stopped: it needed more than the memory limit of "
+                                      f"{self.config['memory_mb']} MiB")
+            raise QueryError(f"query failed: {message}")
+        return AdhocResult(columns=header["columns"], rows_json=rows, row_count=header["row_count"],
+                           truncated_by=header["truncated"])
+
+    def _acquire(self) -> _Worker:
+        deadline = time.monotonic() + self.queue_timeout_s
+        database_file, version = self.version_source()
+        with self._condition:
+            while True:
+                if self._closed:
+                    raise StoreError("the server is shutting down")
+                while self._idle:
+                    worker = self._idle.pop()
+                    if worker.version == version and worker.alive():
+                        return worker
+                    self._count -= 1
+                    self._workers.discard(worker)
+                    worker.kill()
+                if self._count < self.size:
+                    self._count += 1
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise BusyError(f"all {self.size} ad-hoc Cypher workers are busy; try again shortly")
+                self._condition.wait(remaining)
+        try:
+            worker = _Worker(database_file, version, self.config)
+        except BaseException:
+            self._discard(None)
+            raise
+        self.layers = worker.layers
+        with self._condition:
+            self._workers.add(worker)
+        return worker
+
+    def _release(self, worker: _Worker) -> None:
+        with self._condition:
+            if self._closed:
+                self._count -= 1
+                self._workers.discard(worker)
+                worker.kill()
+            else:
+                self._idle.append(worker)
+            self._condition.notify()
+
+    def _discard(self, worker: _Worker | None) -> None:
+        with self._condition:
+            self._count -= 1
+            self._workers.discard(worker)
+            self._condition.notify()
+
+    def close(self) -> None:
+        """Kill every worker; a query still running gets an error."""
+        with self._condition:
+            self._closed = True
+            workers, self._workers, self._idle = list(self._workers), set(), []
+            self._count = 0
+            self._condition.notify_all()
+        for worker in workers:
+            worker.kill()
