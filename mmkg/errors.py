@@ -112,6 +112,13 @@ class ForbiddenError(ConfigError):
     kind = "forbidden"
 
 
+class SandboxUnavailableError(ConfigError):
+    """Ad-hoc Cypher is off because this machine cannot set up its OS sandbox (Landlock and seccomp)."""
+
+    http_status = 503
+    kind = "sandbox_unavailable"
+
+
 class UnauthorizedError(MmkgError):
     """A bearer token is missing or wrong."""
 

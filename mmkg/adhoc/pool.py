@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from mmkg.adhoc.statement import CheckedStatement
-from mmkg.errors import BusyError, QueryError, QueryLimitError, StoreError
+from mmkg.errors import BusyError, QueryError, QueryLimitError, SandboxUnavailableError, StoreError
 
 log = logging.getLogger("mmkg.adhoc")
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
@@ -64,10 +64,12 @@ class _Worker:
         try:
             ready = json.loads(self._read_frame(time.monotonic() + START_TIMEOUT_S, HEADER_LIMIT))
         except _WorkerLost:
-            raise StoreError("the ad-hoc Cypher worker did not start") from None
+            raise StoreError(f"the ad-hoc Cypher worker for {database_file} did not start "
+                             f"(exit code {self.process.returncode})") from None
         if not ready.get("ready"):
             self.kill()
-            raise StoreError(f"the ad-hoc Cypher sandbox could not be set up: {ready.get('message')}")
+            raise SandboxUnavailableError(f"ad-hoc Cypher is unavailable here: its sandbox could not be set up "
+                                          f"({ready.get('message')}); see docs/security.md")
         self.layers = ready["layers"]
 
     def request(self, message: dict, deadline: float, max_rows_bytes: int) -> tuple[dict, bytes]:

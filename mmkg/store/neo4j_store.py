@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 
 import pandas as pd
 
-from mmkg.errors import ConfigError, QueryError, StoreError
+from mmkg.errors import ConfigError, QueryError, QueryLimitError, StoreError
 from mmkg.graph import GraphRows
 from mmkg.schema import (BOOL, FLOAT, INT, NODE_BY_LABEL, NODES, ONTOLOGY_NODE_LABELS, REL_BY_TYPE, RELS,
                          STUDY_NODE_LABELS, NodeTable, RelTable, neo4j_schema)
@@ -316,7 +316,7 @@ def _translate(exc: Exception, timeout_s: float | None):
     if isinstance(exc, Neo4jError):
         code = exc.code or ""
         if "TimedOut" in code or (timeout_s and "Terminated" in code):
-            return QueryError(f"query stopped after the time limit of {timeout_s} s")
+            return QueryLimitError(f"query stopped after the time limit of {timeout_s} s")
         if code.endswith("AccessMode") or "ForbiddenOnReadOnlyDatabase" in code:
             return QueryError(f"query refused: writes are not allowed here ({exc.message})")
         if code.startswith("Neo.ClientError"):
