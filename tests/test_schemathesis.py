@@ -17,7 +17,8 @@ from mmkg.server.api import create_app
 def api_schema(founding_template, tmp_path_factory):
     store = tmp_path_factory.mktemp("schemathesis") / "store"
     shutil.copytree(founding_template, store)
-    app = create_app(Settings(store=store, upload_token=None, cypher_timeout_s=2.0, cypher_max_rows=500))
+    app = create_app(Settings(store=store, upload_token=None, cypher_timeout_s=2.0, cypher_max_rows=500,
+                              allowed_hosts=["testserver", "localhost"]))  # the ASGI client's host names
     return schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
