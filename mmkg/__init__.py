@@ -5,8 +5,17 @@
         kg.load()                        # the shipped founding study
         kg.query("cooccurrence", unit="segment")   # a pandas DataFrame
 """
-from mmkg.api import LoadReport, Mmkg, open_store
 from mmkg.errors import MmkgError
 
 __version__ = "0.1.0"
 __all__ = ["open_store", "Mmkg", "LoadReport", "MmkgError", "__version__"]
+
+
+def __getattr__(name: str):
+    # The facade (and pandas with it) loads on first use, so `mmkg.errors` or the ad-hoc Cypher worker
+    # can be imported without it.
+    if name in ("open_store", "Mmkg", "LoadReport"):
+        from mmkg import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'mmkg' has no attribute {name!r}")

@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from mmkg.adhoc import AdhocCypher
+from mmkg.adhoc.runner import AdhocCypher
 from mmkg.config import Settings
 from mmkg.errors import ForbiddenError, UnauthorizedError
 

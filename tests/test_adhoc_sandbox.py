@@ -1,102 +1,130 @@
-"""The OS sandbox on its own: raw statements sent to a worker, bypassing the grammar (as a parser
-disagreement would), still reach no file, socket, extension or setting of another request."""
+"""The OS sandbox on its own, and the worker pool around it.
+
+`sandbox_probe.py` runs raw statements inside a worker's sandbox without the grammar — what a parser
+disagreement would let through — and the tests check that none reads a canary, writes a file, reaches an
+extension or the network, or changes the store. The pool tests check the wall-clock kill, crash recovery
+and new store versions.
+"""
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import shutil
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
-from mmkg.adhoc import AdhocCypher, database_version
 from mmkg.adhoc.pool import Limits, WorkerPool
-from mmkg.adhoc.statement import CheckedStatement
+from mmkg.adhoc.runner import AdhocCypher, _parser_bytes, database_version
 from mmkg.config import Settings
-from mmkg.errors import QueryError
+from mmkg.errors import QueryError, QueryRefusedError
 
+PROBE = Path(__file__).with_name("sandbox_probe.py")
 LIMITS = Limits(timeout_s=3.0, max_rows=100, max_bytes=100_000)
+LIBRARY = next((str(p) for p in (Path("/usr/lib/x86_64-linux-gnu/libz.so.1"), Path("/lib/x86_64-linux-gnu/libz.so.1"),
+                                 Path("/usr/lib/aarch64-linux-gnu/libz.so.1")) if p.exists()), "/usr/lib/libz.so.1")
 
 
-def raw(text: str) -> CheckedStatement:
-    """A statement as it would look had the grammar let it through."""
-    return CheckedStatement(text=text, parameters={})
+def folder_state(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture
-def sandbox(founding_store, tmp_path):
+def places(founding_store, tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()
     token = secrets.token_hex(16)
     canary = outside / "canary.csv"
     canary.write_text(f"id,secret\n1,{token}\n", encoding="utf-8")
-    pool = WorkerPool(lambda: database_version(founding_store), size=1, per_client=1, memory_mb=512,
-                      buffer_pool_mb=64, queue_timeout_s=5)
-    store_before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in founding_store.iterdir() if p.is_file()}
-    yield pool, founding_store, outside, canary, token
-    pool.close()
-    assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in founding_store.iterdir() if p.is_file()} == store_before
-    assert sorted(p.name for p in outside.iterdir()) == ["canary.csv"]
+    before = folder_state(founding_store), folder_state(outside)
+    yield founding_store, outside, canary, token
+    assert (folder_state(founding_store), folder_state(outside)) == before
 
 
-def outcome(pool, text: str) -> str:
-    """The rows or the error message of one raw statement."""
-    try:
-        return pool.run(raw(text), LIMITS, client="test").rows_json.decode()
-    except QueryError as exc:
-        return str(exc)
+def probe(store: Path, statements: list[str]) -> tuple[dict, list[dict], int]:
+    config = {"database_file": str(store / "graph.lbug"), "memory_mb": 512, "buffer_pool_mb": 64}
+    done = subprocess.run([sys.executable, "-I", str(PROBE), json.dumps(config)], input=json.dumps(statements),
+                          capture_output=True, text=True, timeout=120)
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    return lines[0], lines[1:], done.returncode
 
 
-def test_the_worker_reports_every_sandbox_layer(sandbox):
-    pool = sandbox[0]
-    assert outcome(pool, "RETURN 1 AS x") == '[{"x": 1}]'
-    assert pool.layers["seccomp"] is True and pool.layers["landlock_abi"] >= 1
+def test_raw_file_network_extension_and_setting_statements_fail_inside_the_sandbox(places):
+    store, outside, canary, token = places
+    statements = [
+        f"LOAD FROM '{canary}' RETURN *",
+        f"LOAD FROM '{canary}' (file_format='csv', header=true) RETURN *",
+        f"COPY (MATCH (c:Code) RETURN c.id) TO '{outside}/leak.csv'",
+        f"EXPORT DATABASE '{outside}/dump'",
+        "INSTALL httpfs",
+        "LOAD EXTENSION httpfs",
+        f"LOAD EXTENSION '{LIBRARY}'",
+        f"ATTACH '{canary}' AS other (dbtype duckdb)",
+        "CHECKPOINT",
+        "LOAD FROM '/etc/passwd' (file_format='csv', delim=':', header=false) RETURN *",
+        "CALL var_length_extend_max_depth=2",
+        "CALL current_setting('var_length_extend_max_depth') RETURN *",
+        "BEGIN TRANSACTION",
+        "MATCH (c:Code) RETURN count(c) AS n",
+    ]
+    layers, results, returncode = probe(store, statements)
+    assert returncode == 0
+    assert layers["layers"]["seccomp"] is True and layers["layers"]["landlock_abi"] >= 1
+    assert len(results) == len(statements)
+    for result in results:
+        text = json.dumps(result)
+        assert token not in text and "root:x:0:0" not in text, result["statement"]
+    by_statement = {r["statement"]: r for r in results}
+    for statement in statements[:10]:  # each one fails: nothing it needs can be opened
+        assert by_statement[statement]["header"]["ok"] is False, by_statement[statement]
+    assert '"2"' not in by_statement["CALL current_setting('var_length_extend_max_depth') RETURN *"]["rows"]
+    assert by_statement["MATCH (c:Code) RETURN count(c) AS n"]["header"]["ok"] is True  # no open transaction
 
 
-@pytest.mark.parametrize("template", [
-    "LOAD FROM '{canary}' RETURN *",
-    "LOAD FROM '{canary}' (file_format='csv', header=true) RETURN *",
-    "COPY (MATCH (c:Code) RETURN c.id) TO '{outside}/leak.csv'",
-    "EXPORT DATABASE '{outside}/dump'",
-    "INSTALL httpfs",
-    "LOAD EXTENSION '/usr/lib/x86_64-linux-gnu/libz.so.1'",
-    "ATTACH '{canary}' AS other (dbtype duckdb)",
-    "CHECKPOINT",
-    "LOAD FROM '/etc/passwd' (file_format='csv', delim=':', header=false) RETURN *",
-])
-def test_raw_file_network_and_extension_statements_fail_inside_the_sandbox(sandbox, template):
-    pool, store, outside, canary, token = sandbox
-    text = outcome(pool, template.format(canary=canary, outside=outside))
-    assert token not in text and "root:x:0:0" not in text
-    assert outcome(pool, "MATCH (c:Code) RETURN count(c) AS n").startswith('[{"n": ')
+def test_a_crashing_table_function_dies_inside_the_sandbox(places):
+    store, outside, canary, token = places
+    _, results, returncode = probe(store, [f"CALL READ_NPY('{canary}') RETURN *"])
+    assert returncode != 0 or not results[0]["header"]["ok"]
+    assert token not in json.dumps(results)
 
 
-def test_a_crashing_table_function_kills_only_its_worker(sandbox):
-    pool, store, outside, canary, token = sandbox
-    with pytest.raises(QueryError) as crashed:
-        pool.run(raw(f"CALL READ_NPY('{store}/graph.lbug') RETURN *"), LIMITS, client="test")
-    assert token not in str(crashed.value)
-    assert outcome(pool, "MATCH (c:Code) RETURN count(c) AS n").startswith('[{"n": ')
+@pytest.fixture
+def pool(founding_store):
+    workers = WorkerPool(lambda: database_version(founding_store), _parser_bytes, size=1, memory_mb=512,
+                         buffer_pool_mb=64, queue_timeout_s=5)
+    yield workers
+    workers.close()
 
 
-def test_settings_and_transactions_do_not_outlive_their_request(sandbox):
-    pool = sandbox[0]
-    outcome(pool, "CALL var_length_extend_max_depth=2")
-    assert '"var_length_extend_max_depth": "2"' not in outcome(
-        pool, "CALL current_setting('var_length_extend_max_depth') RETURN *")
-    outcome(pool, "BEGIN TRANSACTION")
-    assert outcome(pool, "MATCH (c:Code) RETURN count(c) AS n").startswith('[{"n": ')
+def test_workers_check_statements_themselves(pool):
+    assert pool.run("MATCH (c:Code) RETURN count(c) AS n", {}, "ladybug", LIMITS).rows_json.startswith(b'[{"n": ')
+    with pytest.raises(QueryRefusedError, match="LOAD"):
+        pool.run("LOAD FROM '/etc/passwd' RETURN *", {}, "ladybug", LIMITS)
+    assert pool.layers["seccomp"] is True
 
 
-def test_the_wall_clock_kills_a_query_the_engine_does_not_interrupt(sandbox):
-    pool = sandbox[0]
+def test_the_wall_clock_kills_a_query_the_engine_does_not_interrupt(pool):
+    pool.run("RETURN 1 AS x", {}, "ladybug", LIMITS)  # a worker is up: time only the query
     started = time.monotonic()
     with pytest.raises(QueryError):
-        pool.run(raw("RETURN size(lpad('x', 200000000, 'y')) + size(lpad('x', 200000000, 'z')) AS n"),
-                 Limits(timeout_s=0.2, max_rows=10, max_bytes=10_000), client="test")
+        pool.run("RETURN size(lpad('x', 200000000, 'y')) + size(lpad('x', 200000000, 'z')) AS n", {}, "ladybug",
+                 Limits(timeout_s=0.2, max_rows=10, max_bytes=10_000))
     assert time.monotonic() - started < 0.2 + 2
-    assert outcome(pool, "RETURN 2 AS x") == '[{"x": 2}]'
+    assert pool.run("RETURN 2 AS x", {}, "ladybug", LIMITS).rows_json == b'[{"x": 2}]'
+
+
+def test_a_hostile_parse_costs_the_worker_not_the_server(pool):
+    nested = "RETURN " + "(" * 9000 + "1" + ")" * 9000
+    pool.run("RETURN 1 AS x", {}, "ladybug", LIMITS)
+    started = time.process_time()
+    with pytest.raises(QueryError):
+        pool.run(nested, {}, "ladybug", Limits(timeout_s=0.5, max_rows=10, max_bytes=10_000))
+    assert time.process_time() - started < 0.2  # the server process did not parse it
 
 
 def test_a_new_store_version_gets_new_workers(founding_store, tmp_path):

@@ -1,8 +1,10 @@
-"""Worker processes for ad-hoc Cypher on the embedded store: spawned on demand, killed at the time limit,
-replaced when they die or when the store publishes a new version.
+"""Worker processes for ad-hoc Cypher: spawned on demand, killed at the time limit, replaced when they die
+or when the store publishes a new version.
 
-The server never runs ad-hoc Cypher itself. `WorkerPool.run` hands a checked statement to an idle worker
-(`mmkg/adhoc/worker.py`, sandboxed), waits for its reply until the wall-clock limit and kills it if the
+The server neither parses nor runs ad-hoc Cypher itself. `WorkerPool.run` hands the client's statement to
+an idle worker (`mmkg/adhoc/worker.py`, sandboxed), which checks it against the grammar and runs it on the
+embedded store — or, in a pool without a database file, only returns the checked statement for Neo4j
+(`WorkerPool.check`). The pool waits for the reply until the wall-clock limit and kills the worker if the
 limit passes; a worker that crashes or exceeds its memory is replaced, and only its client sees an error.
 """
 from __future__ import annotations
@@ -16,20 +18,19 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from mmkg.adhoc.statement import CheckedStatement
-from mmkg.errors import BusyError, QueryError, QueryLimitError, SandboxUnavailableError, StoreError
+from mmkg.adhoc.statement import CheckedStatement, Dialect
+from mmkg.errors import (BusyError, QueryError, QueryLimitError, QueryRefusedError, SandboxUnavailableError,
+                         StoreError)
 
 log = logging.getLogger("mmkg.adhoc")
-WORKER_SCRIPT = Path(__file__).with_name("worker.py")
 KILL_GRACE_S = 1.0  # the engine's own timeout fires first; the kill is the limit that cannot be talked around
 START_TIMEOUT_S = 60.0
 HEADER_LIMIT = 64 * 1024
-VersionSource = Callable[[], tuple[Path, str]]  # -> (database file to open now, its version token)
+VersionSource = Callable[[], tuple[Path | None, str]]  # -> (database file to open now or None, its version)
 
 
 @dataclass(frozen=True)
@@ -54,14 +55,16 @@ class _WorkerLost(Exception):
 
 
 class _Worker:
-    def __init__(self, database_file: Path, version: str, config: dict):
+    def __init__(self, database_file: Path | None, version: str, config: dict, parser: bytes):
         self.version = version
+        config = {**config, "database_file": str(database_file) if database_file else None}
         self.process = subprocess.Popen(
-            [sys.executable, "-I", str(WORKER_SCRIPT), str(database_file), json.dumps(config)],
+            [sys.executable, "-I", "-m", "mmkg.adhoc.worker", json.dumps(config)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, close_fds=True,
             start_new_session=True)
         os.set_blocking(self.process.stdout.fileno(), False)
         try:
+            self._send(parser)
             ready = json.loads(self._read_frame(time.monotonic() + START_TIMEOUT_S, HEADER_LIMIT))
         except _WorkerLost:
             raise StoreError(f"the ad-hoc Cypher worker for {database_file} did not start "
@@ -73,16 +76,18 @@ class _Worker:
         self.layers = ready["layers"]
 
     def request(self, message: dict, deadline: float, max_rows_bytes: int) -> tuple[dict, bytes]:
-        payload = json.dumps(message).encode("utf-8")
+        self._send(json.dumps(message).encode("utf-8"))
+        header = json.loads(self._read_frame(deadline, HEADER_LIMIT))
+        rows = self._read_frame(deadline, max_rows_bytes + 1024)
+        return header, rows
+
+    def _send(self, payload: bytes) -> None:
         try:
             self.process.stdin.write(struct.pack(">I", len(payload)) + payload)
             self.process.stdin.flush()
         except OSError:
             self.kill()
             raise _WorkerLost("the worker is gone") from None
-        header = json.loads(self._read_frame(deadline, HEADER_LIMIT))
-        rows = self._read_frame(deadline, max_rows_bytes + 1024)
-        return header, rows
 
     def _read_frame(self, deadline: float, limit: int) -> bytes:
         head = self._read_exactly(4, deadline)
@@ -132,59 +137,58 @@ class _Worker:
 
 
 class WorkerPool:
-    """Up to `size` sandboxed workers over the database file `version_source()` names, at most
-    `per_client` queries of one client at a time."""
+    """Up to `size` sandboxed workers over the database file `version_source()` names (None: workers that
+    only check statements); `parser` gives the serialized grammar the workers load."""
 
-    def __init__(self, version_source: VersionSource, *, size: int, per_client: int, memory_mb: int,
+    def __init__(self, version_source: VersionSource, parser: Callable[[], bytes], *, size: int, memory_mb: int,
                  buffer_pool_mb: int, queue_timeout_s: float):
-        self.version_source = version_source
-        self.size, self.per_client, self.queue_timeout_s = size, per_client, queue_timeout_s
+        self.version_source, self.parser = version_source, parser
+        self.size, self.queue_timeout_s = size, queue_timeout_s
         self.config = {"memory_mb": memory_mb, "buffer_pool_mb": buffer_pool_mb}
         self._condition = threading.Condition()
         self._idle: list[_Worker] = []
         self._workers: set[_Worker] = set()
         self._count = 0  # idle + busy + starting
-        self._clients: Counter[str] = Counter()
         self._closed = False
         self.layers: dict | None = None
 
-    def run(self, statement: CheckedStatement, limits: Limits, client: str) -> AdhocResult:
-        """Run `statement` in a worker within `limits`; mmkg errors for refusals, limits and failures."""
-        with self._condition:
-            if self._clients[client] >= self.per_client:
-                raise BusyError(f"at most {self.per_client} ad-hoc quer{'y' if self.per_client == 1 else 'ies'} "
-                                "per client run at once; wait for the running one to finish")
-            self._clients[client] += 1
+    def run(self, cypher: str, parameters: dict | None, dialect: Dialect, limits: Limits) -> AdhocResult:
+        """Check `cypher` and run it in a worker within `limits`; mmkg errors for refusals, limits, failures."""
+        header, payload = self._request(cypher, parameters, dialect, limits)
+        return AdhocResult(columns=header["columns"], rows_json=payload, row_count=header["row_count"],
+                           truncated_by=header["truncated"])
+
+    def check(self, cypher: str, parameters: dict | None, dialect: Dialect, limits: Limits) -> CheckedStatement:
+        """Check `cypher` in a worker (the pool has no database) and return it printed for `dialect`."""
+        _, payload = self._request(cypher, parameters, dialect, limits)
+        checked = json.loads(payload)
+        return CheckedStatement(text=checked["text"], parameters=checked["parameters"])
+
+    def _request(self, cypher: str, parameters: dict | None, dialect: Dialect, limits: Limits) -> tuple[dict, bytes]:
+        worker = self._acquire()
         try:
-            worker = self._acquire()
-            try:
-                header, rows = worker.request(
-                    {"cypher": statement.text, "parameters": statement.parameters, "max_rows": limits.max_rows,
-                     "max_bytes": limits.max_bytes, "timeout_s": limits.timeout_s},
-                    time.monotonic() + limits.timeout_s + KILL_GRACE_S, limits.max_bytes)
-            except _WorkerLost as lost:
-                self._discard(worker)
-                if str(lost) == "deadline":
-                    raise QueryLimitError(f"query stopped after the time limit of {limits.timeout_s:g} s") from None
-                raise QueryError("the query stopped the query engine (it crashed, or needed more than the "
-                                 f"memory limit of {self.config['memory_mb']} MiB); nothing else was affected") \
-                    from None
-            self._release(worker)
-        finally:
-            with self._condition:
-                self._clients[client] -= 1
-                if not self._clients[client]:
-                    del self._clients[client]
+            header, payload = worker.request(
+                {"cypher": cypher, "parameters": parameters or {}, "dialect": dialect,
+                 "max_rows": limits.max_rows, "max_bytes": limits.max_bytes, "timeout_s": limits.timeout_s},
+                time.monotonic() + limits.timeout_s + KILL_GRACE_S, limits.max_bytes)
+        except _WorkerLost as lost:
+            self._discard(worker)
+            if str(lost) == "deadline":
+                raise QueryLimitError(f"query stopped after the time limit of {limits.timeout_s:g} s") from None
+            raise QueryError("the query stopped the query engine (it crashed, or needed more than the "
+                             f"memory limit of {self.config['memory_mb']} MiB); nothing else was affected") from None
+        self._release(worker)
         if not header.get("ok"):
             kind, message = header.get("kind"), header.get("message", "")
+            if kind == "refused":
+                raise QueryRefusedError(message)
             if kind == "timeout":
                 raise QueryLimitError(f"query stopped after the time limit of {limits.timeout_s:g} s")
             if kind == "memory" or "bad_alloc" in message:
                 raise QueryLimitError(f"query stopped: it needed more than the memory limit of "
                                       f"{self.config['memory_mb']} MiB")
             raise QueryError(f"query failed: {message}")
-        return AdhocResult(columns=header["columns"], rows_json=rows, row_count=header["row_count"],
-                           truncated_by=header["truncated"])
+        return header, payload
 
     def _acquire(self) -> _Worker:
         deadline = time.monotonic() + self.queue_timeout_s
@@ -208,7 +212,7 @@ class WorkerPool:
                     raise BusyError(f"all {self.size} ad-hoc Cypher workers are busy; try again shortly")
                 self._condition.wait(remaining)
         try:
-            worker = _Worker(database_file, version, self.config)
+            worker = _Worker(database_file, version, self.config, self.parser())
         except BaseException:
             self._discard(None)
             raise

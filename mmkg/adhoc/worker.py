@@ -1,8 +1,11 @@
-"""A sandboxed worker that runs checked ad-hoc Cypher against one embedded database file, read-only.
+"""A sandboxed worker that checks ad-hoc Cypher (mmkg's grammar) and runs it against one embedded
+database file, read-only — or, for Neo4j, only checks it.
 
-Started by `mmkg.adhoc.pool` as a script (`python -I worker.py DATABASE_FILE`), so it imports only the
-standard library, LadybugDB and the two sandbox libraries — never the rest of mmkg. Before it reads a
-request it locks itself in, in this order (see docs/security.md):
+Started by `mmkg.adhoc.pool` (`python -I -m mmkg.adhoc.worker CONFIG`); it imports the standard library,
+lark, `mmkg.adhoc.statement`, LadybugDB and the two sandbox libraries — not pandas, not the rest of mmkg —
+so parsing a hostile statement costs this process, which the deadline can kill, never the server. Its
+first input frame is the parser the server built (`statement.parser_bytes`). Before it reads a request it
+locks itself in, in this order (see docs/security.md):
 
 1. a new user and network namespace where the kernel allows it: no network interface at all;
 2. Landlock: the file system is read-only and only the Python installation, the system libraries and the
@@ -16,7 +19,7 @@ After that the process can read the database file it already holds, its pipes an
 parent enforces the wall clock (it kills the worker) and caps what it reads back.
 
 Frames on stdin/stdout: 4-byte big-endian length, then UTF-8 JSON (a reply is a header frame followed
-by a frame holding the rows as a JSON array).
+by a frame holding the rows as a JSON array, or the checked statement when it only checks).
 """
 from __future__ import annotations
 
@@ -47,33 +50,49 @@ DENIED_SYSCALLS = (
 
 
 def main(argv: list[str]) -> int:
-    database_file = argv[1]
-    config = json.loads(argv[2])
+    config = json.loads(argv[1])
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    from mmkg.adhoc import statement
+
     try:
-        layers, database = _lock_in(database_file, config)
+        statement.load_parser(_read_raw(stdin) or b"")
+        layers, database = _lock_in(config)
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which refuses to use this worker
         _write(stdout, {"ready": False, "message": f"{type(exc).__name__}: {exc}"})
         return 1
     _write(stdout, {"ready": True, "layers": layers})
-    import ladybug
-
     while True:
         request = _read(stdin)
         if request is None:
             return 0
-        connection = ladybug.Connection(database, num_threads=1)
-        try:
-            header, rows = _run(connection, request)
-        finally:
-            connection.close()
+        header, payload = _serve(statement, database, request)
         _write(stdout, header)
-        _write_raw(stdout, rows)
+        _write_raw(stdout, payload)
+
+
+def _serve(statement, database, request: dict) -> tuple[dict, bytes]:
+    """Check the request's statement; then run it (embedded store) or hand it back (Neo4j)."""
+    from mmkg.errors import QueryRefusedError
+
+    try:
+        checked = statement.check_read_statement(request["cypher"], request.get("parameters"),
+                                                 dialect=request["dialect"])
+    except QueryRefusedError as exc:
+        return {"ok": False, "kind": "refused", "message": exc.message}, b"[]"
+    if database is None:
+        return {"ok": True}, json.dumps({"text": checked.text, "parameters": checked.parameters}).encode("utf-8")
+    import ladybug
+
+    connection = ladybug.Connection(database, num_threads=1)
+    try:
+        return _run(connection, checked.text, checked.parameters, request)
+    finally:
+        connection.close()
 
 
 # ------------------------------------------------------------------------------------------ sandbox
 
-def _lock_in(database_file: str, config: dict) -> tuple[dict, object]:
+def _lock_in(config: dict) -> tuple[dict, object]:
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # die with the server
     if os.getppid() == 1:
@@ -87,17 +106,21 @@ def _lock_in(database_file: str, config: dict) -> tuple[dict, object]:
         raise RuntimeError("seccomp filters are not supported by this kernel")
     syscall_filter = _syscall_filter(seccompy)  # built (and libc resolved) while files can still be opened
     statm = open("/proc/self/statm", "rb", buffering=0)  # noqa: SIM115 - read again after the lock-in
-    layers["landlock_abi"] = _restrict_files(landlockpy, os.path.dirname(os.path.abspath(database_file)))
-
-    import ladybug
+    database_file = config.get("database_file")
+    store_folder = os.path.dirname(os.path.abspath(database_file)) if database_file else None
+    layers["landlock_abi"] = _restrict_files(landlockpy, store_folder)
 
     megabyte = 1 << 20
-    database = ladybug.Database(database_file, read_only=True, max_num_threads=1,
-                                buffer_pool_size=int(config["buffer_pool_mb"]) * megabyte,
-                                max_db_size=_max_db_size(database_file))
-    warm = ladybug.Connection(database, num_threads=1)
-    warm.execute("RETURN 1 AS x").get_next()
-    warm.close()
+    database = None
+    if database_file:
+        import ladybug
+
+        database = ladybug.Database(database_file, read_only=True, max_num_threads=1,
+                                    buffer_pool_size=int(config["buffer_pool_mb"]) * megabyte,
+                                    max_db_size=_max_db_size(database_file))
+        warm = ladybug.Connection(database, num_threads=1)
+        warm.execute("RETURN 1 AS x").get_next()
+        warm.close()
     json.dumps({"warm": [1.5, "x", None]})
 
     mapped = int(os.pread(statm.fileno(), 256, 0).split()[0]) * os.sysconf("SC_PAGE_SIZE")
@@ -113,12 +136,12 @@ def _lock_in(database_file: str, config: dict) -> tuple[dict, object]:
     return layers, database
 
 
-def _restrict_files(landlockpy, store_folder: str) -> int:
+def _restrict_files(landlockpy, store_folder: str | None) -> int:
     """Read-only view of what the worker still has to load; everything else invisible. Returns the ABI."""
     abi = landlockpy.abi_version()
     if abi < 1:
         raise RuntimeError("Landlock is not available in this kernel")
-    readable = {sys.prefix, sys.base_prefix, sys.exec_prefix, store_folder,
+    readable = {sys.prefix, sys.base_prefix, sys.exec_prefix, *([store_folder] if store_folder else []),
                 *(p for p in sys.path if p and os.path.isdir(p)),
                 "/usr/lib", "/usr/lib64", "/lib", "/lib64", "/usr/local/lib", "/etc/ld.so.cache"}
     read_dir = landlockpy.AccessFS.READ_FILE | landlockpy.AccessFS.READ_DIR
@@ -149,10 +172,10 @@ def _max_db_size(database_file: str) -> int:
 
 # ------------------------------------------------------------------------------------------ queries
 
-def _run(connection, request: dict) -> tuple[dict, bytes]:
+def _run(connection, text: str, parameters: dict, request: dict) -> tuple[dict, bytes]:
     connection.set_query_timeout(int(float(request["timeout_s"]) * 1000))
     try:
-        result = connection.execute(request["cypher"], request.get("parameters") or {})
+        result = connection.execute(text, parameters)
         columns = [str(c) for c in result.get_column_names()]
         encoded, count, truncated = encode_rows(columns, _while_next(result), int(request["max_rows"]),
                                                 int(request["max_bytes"]))
@@ -205,11 +228,16 @@ def _jsonable(value):
 # ------------------------------------------------------------------------------------------ frames
 
 def _read(stream) -> dict | None:
+    payload = _read_raw(stream)
+    return None if payload is None else json.loads(payload)
+
+
+def _read_raw(stream) -> bytes | None:
     head = stream.read(4)
     if len(head) < 4:
         return None
     (length,) = struct.unpack(">I", head)
-    return json.loads(stream.read(length))
+    return stream.read(length)
 
 
 def _write(stream, message: dict) -> None:
