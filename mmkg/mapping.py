@@ -26,6 +26,7 @@ MAPPING_COLUMNS = ["codebook", "code_id", "concept", "match", "note"]
 ALTERNATIVE_PREFIX = "alternative_"  # alternative_1, alternative_1_label, alternative_1_score, …: never applied
 EXACT_SCORE = 95.0  # a proposal scoring at least this is proposed as `exact`, others as `close`
 MATCHERS = ("auto", "string", "semantic")
+CANDIDATES_KEPT = 5  # ranked candidates kept per code in `Suggestions.candidates` (for evaluation)
 
 STOP_WORDS = frozenset("""a about an and are as at be been being by e.g etc for from i.e in into is it its of on
 or our s so such than that the their them then there these they this those to via we were what which who with
@@ -159,7 +160,7 @@ def _coverage(of, by, idf: dict[str, float]) -> float:
 def _concept_score(code: list[str], concept: _Concept, idf: dict[str, float]) -> float:
     """0–100: how well a code's words and a concept's words cover each other.
 
-    An F0.5-measure (IDF-weighted over the ontology's vocabulary, rare words weigh more) of
+    An F-measure (β² = 0.5) (IDF-weighted over the ontology's vocabulary, rare words weigh more) of
     - the share of one of the concept's names found in the code (the best name), weighted more, and
     - the share of the code's words that this name explains, or, at 0.8 of its value, that any of the
       concept's names or its definition explains.
@@ -174,7 +175,7 @@ def _concept_score(code: list[str], concept: _Concept, idf: dict[str, float]) ->
         if not name_found:
             continue
         code_found = max(_coverage(code, name, idf), code_found_bag)
-        beta2 = 0.25
+        beta2 = 0.5
         score = 100 * (1 + beta2) * name_found * code_found / (beta2 * name_found + code_found)
         if score >= 100 and list(name) != code:
             score = 99.0
@@ -274,7 +275,8 @@ class Suggestions:
 
     study_id: str
     proposals: pd.DataFrame  # SUGGEST_COLUMNS + alternative_<i>[_label|_score]; one row per code
-    skipped: pd.DataFrame  # codebook, code_id, label, reason
+    skipped: pd.DataFrame  # codebook, code_id, label, reason[, alternatives when the best scored too low]
+    candidates: pd.DataFrame  # codebook, code_id, label, rank, concept, score: the best-ranked concepts per code
     already_mapped: int
     matcher: str
 
@@ -350,51 +352,84 @@ def _suggest_codes(study_id: str, codes: pd.DataFrame, *, top: int, min_score: f
     for code in codes.itertuples():
         label = code.preferred_label if isinstance(code.preferred_label, str) and code.preferred_label.strip() \
             else code.label
-        text = label
+        definition = code.definition if isinstance(code.definition, str) and code.definition.strip() else None
         reason = uncodable_reason(label, code.codable)
         if reason is None and label_is_id(label, code.code_id):
-            if isinstance(code.definition, str) and words(code.definition):
-                text = code.definition  # an id as label, but words in the definition: match those
+            if definition and words(definition):
+                label, definition = definition, None  # an id as label, but words in the definition: match those
             else:
-                reason = (f"label '{label}' is an id, not words, and the code has no definition: give the codes "
-                          "labels or definitions to match")
-        if reason is not None:
-            skipped.append({"codebook": code.codebook, "code_id": code.code_id, "label": code.label, "reason": reason})
-        else:
-            to_score.append((code, text))
-    string = [string_scores(text, code.definition if text is not code.definition else None)
-              for code, text in to_score]
-    if semantic and to_score:
-        embedded = semantic_matcher().scores([t for _, t in to_score], [c.definition for c, _ in to_score])
-        combined = [combine_scores(s, e) for s, e in zip(string, embedded)]
-    else:
-        combined = string
-    rows = []
-    for (code, _), scores in zip(to_score, combined):
-        ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:top]
-        best_uid, best = ranked[0]
+                reason = (f"label '{code.label}' is an id, not words, and the code has no definition: give the "
+                          "codes labels or definitions to match")
         row = {"codebook": code.codebook, "code_id": code.code_id, "label": code.label}
-        if best < min_score:
-            skipped.append({**row, "reason": f"best candidate '{labels[best_uid]}' scored {best:g} < --min-score "
-                                             f"{min_score:g}"})
-            continue
-        row.update(concept=best_uid, concept_label=labels[best_uid], score=best,
-                   match="exact" if best >= EXACT_SCORE else "close", reason="")
-        for i, (uid, score) in enumerate(ranked[1:], start=1):
+        if reason is not None:
+            skipped.append({**row, "reason": reason})
+        else:
+            to_score.append((row, label, definition))
+    scores = [string_scores(label, definition) for _, label, definition in to_score]
+    if semantic and to_score:
+        embedded = semantic_matcher().scores([label for _, label, _ in to_score], [d for *_, d in to_score])
+        scores = [combine_scores(s, e) for s, e in zip(scores, embedded)]
+    rows, candidates = [], []
+    for (row, _, _), code_scores in zip(to_score, scores):
+        ranked = sorted(code_scores.items(), key=lambda item: (-item[1], item[0]))[:max(top, CANDIDATES_KEPT)]
+        candidates += [{**row, "rank": rank, "concept": uid, "score": score}
+                       for rank, (uid, score) in enumerate(ranked, start=1)]
+        best_uid, best = ranked[0]
+        if best < min_score:  # no proposal; the best candidates are still shown as alternatives
+            alternatives = ranked[:top - 1]
+            row = {**row, "reason": f"best candidate '{labels[best_uid]}' scored {best:g} < --min-score {min_score:g}"}
+        else:
+            alternatives = ranked[1:top]
+            row = {**row, "concept": best_uid, "concept_label": labels[best_uid], "score": best,
+                   "match": "exact" if best >= EXACT_SCORE else "close", "reason": ""}
+        for i, (uid, score) in enumerate(alternatives, start=1):
             row.update({f"{ALTERNATIVE_PREFIX}{i}": uid, f"{ALTERNATIVE_PREFIX}{i}_label": labels[uid],
                         f"{ALTERNATIVE_PREFIX}{i}_score": score})
-        rows.append(row)
+        (rows if "concept" in row else skipped).append(row)
     columns = SUGGEST_COLUMNS + [f"{ALTERNATIVE_PREFIX}{i}{suffix}" for i in range(1, top)
                                  for suffix in ("", "_label", "_score")]
     return Suggestions(study_id=study_id, proposals=pd.DataFrame(rows, columns=columns),
-                       skipped=pd.DataFrame(skipped, columns=["codebook", "code_id", "label", "reason"]),
+                       skipped=pd.DataFrame(skipped, columns=[c for c in columns if c not in
+                                                              ("concept", "concept_label", "score", "match")]),
+                       candidates=pd.DataFrame(candidates, columns=["codebook", "code_id", "label", "rank",
+                                                                    "concept", "score"]),
                        already_mapped=already_mapped, matcher="semantic" if semantic else "string")
 
 
 def combine_scores(string: dict[str, float], semantic: dict[str, float]) -> dict[str, float]:
-    """Words and embeddings together: the mean of both scores, but never below the words' own score,
-    so a code the string matcher finds keeps its score and a paraphrase can rise above the cut."""
-    return {uid: round(max(string[uid], (string[uid] + semantic.get(uid, 0.0)) / 2), 1) for uid in string}
+    """Words and embeddings together: the mean of the string score and 100 × the best cosine similarity."""
+    return {uid: round((score + semantic.get(uid, 0.0)) / 2, 1) for uid, score in string.items()}
+
+
+def evaluate_suggestions(suggestions: Suggestions, gold: pd.DataFrame, ks: tuple[int, ...] = (1, 3)) -> dict:
+    """Agreement of suggestions with a gold mapping (`codebook, code_id, concept`; an empty concept means
+    "no concept: expect no proposal").  Returns counts and rates:
+
+    - `top1`: codes with a gold concept whose proposal is that concept (the proposal passed --min-score);
+    - `top<k>` (k > 1): the gold concept is among the code's k best-ranked candidates, whatever their score;
+    - `abstain`: codes without a gold concept that got no proposal.
+    """
+    gold = gold.assign(concept=gold["concept"].fillna("").astype(str).str.strip())
+    proposed = dict(zip(zip(suggestions.proposals["codebook"], suggestions.proposals["code_id"]),
+                        suggestions.proposals["concept"]))
+    ranked: dict[tuple, list[str]] = {}
+    for row in suggestions.candidates.sort_values("rank").itertuples():
+        ranked.setdefault((row.codebook, row.code_id), []).append(row.concept)
+    positives = gold[gold["concept"] != ""]
+    negatives = gold[gold["concept"] == ""]
+    keys = list(zip(positives["codebook"], positives["code_id"]))
+    result = {"codes": len(gold), "with_concept": len(positives), "without_concept": len(negatives)}
+    for k in ks:
+        hits = sum(proposed.get(key) == concept if k == 1 else concept in ranked.get(key, [])[:k]
+                   for key, concept in zip(keys, positives["concept"]))
+        result[f"top{k}_hits"] = hits
+        result[f"top{k}"] = hits / len(positives) if len(positives) else float("nan")
+    abstained = sum(key not in proposed for key in zip(negatives["codebook"], negatives["code_id"]))
+    result["abstain_hits"] = abstained
+    result["abstain"] = abstained / len(negatives) if len(negatives) else float("nan")
+    result["misses"] = [(key, concept, proposed.get(key)) for key, concept in zip(keys, positives["concept"])
+                        if proposed.get(key) != concept]
+    return result
 
 
 def suggest_mappings(kg, study_id: str, *, top: int = 3, min_score: float = 60.0,
@@ -402,6 +437,18 @@ def suggest_mappings(kg, study_id: str, *, top: int = 3, min_score: float = 60.0
     """The proposals of `suggest` (one row per code that gets one; `apply_mapping` takes them as-is)."""
     return suggest(kg, study_id, top=top, min_score=min_score, include_mapped=include_mapped,
                    matcher=matcher).proposals
+
+
+def gold_from_concept_map(codes: pd.DataFrame, concept_map: pd.DataFrame) -> pd.DataFrame:
+    """A gold table for `evaluate_suggestions` from a curated mapping: a code's exact or close concept;
+    an empty concept for codes with no mapping at all; codes mapped only broad/narrow/related are left out
+    (a proposal of one concept per code cannot be judged against them)."""
+    curated = concept_map[concept_map["match"].isin(["exact", "close"])][["codebook", "code_id", "concept"]]
+    mapped = set(zip(concept_map["codebook"], concept_map["code_id"]))
+    gold = codes[["codebook", "code_id", "label"]].merge(curated, how="left", on=["codebook", "code_id"])
+    gold["concept"] = gold["concept"].fillna("")
+    keep = [c != "" or (b, i) not in mapped for b, i, c in zip(gold["codebook"], gold["code_id"], gold["concept"])]
+    return gold[keep].reset_index(drop=True)
 
 
 def read_mapping_file(path: Path) -> pd.DataFrame:
@@ -496,3 +543,46 @@ def unmapped_codes(kg, study_id: str) -> pd.DataFrame:
         "MATCH (k:Code) WHERE k.study_id = $s AND NOT EXISTS { MATCH (k)-[:MAPS_TO]->(:Concept) } "
         "RETURN k.codebook AS codebook, k.id AS code_id, k.label AS label, k.codable AS codable "
         "ORDER BY codebook, code_id", {"s": study_id})
+
+
+def keep_applied_mapping(kg, tables) -> list[str]:
+    """Before `tables` replace a study already in the store, carry its applied mapping over.
+
+    A file without a concept map of its own (REFI-QDA, a codings table, a folder without
+    concept_map.csv) gets the stored mapping of every code it still has; links of codes it no longer has
+    are dropped with a warning.  A file with its own concept map wins; when it differs from the stored
+    one, a warning says so and how to re-apply.  Returns the warnings; changes `tables.concept_map`.
+    """
+    study_id = tables.meta.id
+    if study_id not in kg.study_ids():
+        return []
+    stored = kg.cypher(
+        "MATCH (k:Code)-[m:MAPS_TO]->(c:Concept) WHERE k.study_id = $s RETURN k.codebook AS codebook, "
+        "k.id AS code_id, c.uid AS concept, m.match AS match, m.note AS note ORDER BY codebook, code_id, concept",
+        {"s": study_id})
+    if not len(stored):
+        return []
+    stored = stored.astype(object).where(stored.notna(), None)
+    reapply = (f"to re-apply it, save it first with `mmkg map show {study_id} -o mapping.csv` and afterwards run "
+               f"`mmkg map apply {study_id} mapping.csv`")
+    if len(tables.concept_map):
+        from mmkg.ontology import resolve_concept
+
+        incoming = {(b, c, resolve_concept(str(k)) or k, m) for b, c, k, m in
+                    tables.concept_map[["codebook", "code_id", "concept", "match"]].itertuples(index=False)}
+        if incoming != set(stored[["codebook", "code_id", "concept", "match"]].itertuples(index=False, name=None)):
+            return [f"study '{study_id}': the concept map in the file replaces the {len(stored)} mapping link(s) "
+                    f"applied in the store; {reapply}"]
+        return []
+    codes = set(zip(tables.codes["codebook"], tables.codes["code_id"]))
+    present = [(b, c) in codes for b, c in zip(stored["codebook"], stored["code_id"])]
+    kept, dropped = stored[present], stored[[not p for p in present]]
+    tables.concept_map = kept[MAPPING_COLUMNS].reset_index(drop=True)
+    if not len(dropped):
+        return []
+    listed = ", ".join(f"{b}:{c} → {k}" for b, c, k in dropped[["codebook", "code_id", "concept"]]
+                       .head(10).itertuples(index=False))
+    more = f" and {len(dropped) - 10} more" if len(dropped) > 10 else ""
+    return [f"study '{study_id}': kept {len(kept)} applied mapping link(s); dropped {len(dropped)} of codes the "
+            f"new version no longer has ({listed}{more}); map them with `mmkg map suggest {study_id}` and "
+            f"`mmkg map apply {study_id} FILE --merge`"]
