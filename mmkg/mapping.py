@@ -465,6 +465,14 @@ def read_mapping_file(path: Path) -> pd.DataFrame:
     return frame
 
 
+def _cell(value) -> str | None:
+    """A table cell as stripped text; None for empty, missing or NaN (DataFrames pass NaN for blanks)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
 def check_mapping(frame: pd.DataFrame, codes: pd.DataFrame, where: str) -> pd.DataFrame:
     """Validate mapping rows against the study's codes and the ontology.
 
@@ -479,9 +487,9 @@ def check_mapping(frame: pd.DataFrame, codes: pd.DataFrame, where: str) -> pd.Da
     problems, rows, seen = [], [], {}
     for record in frame.to_dict("records"):
         row = record.get(ROW_COLUMN, "?")
-        codebook, code_id, concept = record.get("codebook"), record.get("code_id"), record.get("concept")
-        match = (record.get("match") or "").strip().lower()
-        if concept is None or not str(concept).strip():
+        codebook, code_id, concept = record.get("codebook"), record.get("code_id"), _cell(record.get("concept"))
+        match = (_cell(record.get("match")) or "").lower()
+        if concept is None:
             continue
         if (codebook, code_id) not in known_codes:
             problems.append(f"{where}, row {row}, column code_id: the study has no code '{code_id}' "
@@ -490,14 +498,14 @@ def check_mapping(frame: pd.DataFrame, codes: pd.DataFrame, where: str) -> pd.Da
         if uid is None:
             problems.append(f"{where}, row {row}, column concept: '{concept}' is not a concept of the mmkg ontology")
         if match not in MATCH_TYPES:
-            problems.append(f"{where}, row {row}, column match: '{record.get('match') or ''}' is not a SKOS match "
+            problems.append(f"{where}, row {row}, column match: '{_cell(record.get('match')) or ''}' is not a SKOS match "
                             f"type (allowed: {', '.join(MATCH_TYPES)})")
         key = (codebook, code_id, uid)
         if uid is not None and key in seen:
             problems.append(f"{where}, row {row}: maps code '{code_id}' to '{uid}' again (first on row {seen[key]})")
         seen.setdefault(key, row)
         rows.append({"codebook": codebook, "code_id": code_id, "concept": uid, "match": match,
-                     "note": record.get("note")})
+                     "note": _cell(record.get("note"))})
     if problems:
         count = len(problems)
         raise ValidationError(f"{where}: {count} problem{'s' if count != 1 else ''} in the mapping table; "
