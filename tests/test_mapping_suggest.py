@@ -148,3 +148,29 @@ def test_a_concept_map_in_the_file_replaces_the_applied_one_with_a_warning(store
     assert "replaces the 1 mapping link(s)" in warning and "mmkg map show mini -o mapping.csv" in warning
     # the same map again: nothing to warn about
     assert not any("mapping" in w for w in store.load(folder).warnings)
+
+
+def test_semantic_matcher_without_the_extra_says_how_to_install_it(store, tmp_path):
+    from mmkg.errors import MmkgError
+    from mmkg.mapping import semantic_available
+
+    if semantic_available():
+        pytest.skip("the mmkg[semantic] extra is installed here")
+    write_study(tmp_path / "own", "own", [("1", "model extraction", "true")])
+    store.load(tmp_path / "own")
+    with pytest.raises(MmkgError, match=r"pip install 'mmkg\[semantic\]'"):
+        suggest(store, "own", matcher="semantic")
+    assert suggest(store, "own").matcher == "string"  # auto falls back to words
+
+
+def test_cli_suggest_when_every_code_is_mapped(founding_store):
+    from mmkg.server.cli import app
+
+    with mmkg.open_store(founding_store) as kg:
+        codes = kg.export_codes("founding")
+        apply_mapping(kg, "founding", pd.DataFrame({"codebook": codes["codebook"], "code_id": codes["code_id"],
+                                                    "concept": "Model", "match": "related", "note": None}))
+    result = CliRunner().invoke(app, ["map", "suggest", "founding", "--matcher", "string",
+                                      "--store", str(founding_store)])
+    assert result.exit_code == 0, result.output
+    assert "every code of the study already has a mapping" in result.output and "--include-mapped" in result.output
