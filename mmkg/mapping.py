@@ -36,7 +36,7 @@ or our s so such than that the their them then there these they this those to vi
 KIND_WORDS = frozenset("""attack categori code countermeasur defens element general group misc miscellan mitig
 organ organiz other properti risk step stage theme threat topic vector""".split())
 QUALIFIER_WORDS = frozenset("aml ml secur non classic pipelin drawn interview".split())
-NEGATIONS = frozenset({"no", "none", "nothing", "n", "na"})
+NEGATIONS = frozenset({"no", "none", "nothing", "na"})
 ABSENCE_WORDS = frozenset({"drawn", "mention", "shown", "name", "found", "given", "identifi", "seen", "at", "all"})
 # Phrases rewritten before words are compared, so that abbreviations and spellings meet.
 _PHRASES = [
@@ -82,11 +82,8 @@ def words(text: str | None) -> list[str]:
     text = " ".join(_BRITISH.sub(lambda m: "iz" + m.group(1), w) for w in text.split())
     for pattern, replacement in _PHRASES:
         text = re.sub(pattern, replacement, text)
-    return [stem for stem in _stemmer().stemWords([w for w in text.split() if w not in STOP_WORDS]) if stem]
-
-
-def _normalise(text: str | None) -> str:
-    return " ".join(words(text))
+    kept = [w for w in text.split() if w not in STOP_WORDS and len(w) > 1]  # "e.g." and "'s" leave single letters
+    return [stem for stem in _stemmer().stemWords(kept) if stem]
 
 
 @dataclass(frozen=True)
@@ -254,7 +251,7 @@ def uncodable_reason(label: str | None, codable) -> str | None:
         return "uncodable category (codable = false)"
     stems = words(label)
     if not stems:
-        return "no label to match"
+        return None  # an id or a label without words: `_suggest_codes` says which
     if all(s in KIND_WORDS | QUALIFIER_WORDS for s in stems) and any(s in KIND_WORDS for s in stems):
         return f"'{label}' names a category of codes, not a concept"
     if stems[0] in NEGATIONS and all(s in KIND_WORDS | QUALIFIER_WORDS | ABSENCE_WORDS for s in stems[1:]):
@@ -305,7 +302,7 @@ class Suggestions:
 def _reason_kind(reason: str) -> str:
     for key, kind in (("codable = false", "uncodable categories"), ("names a category", "category labels"),
                       ("absence", "absences"), ("is an id", "labels that are ids"),
-                      ("--min-score", "best score below --min-score"), ("no label", "no label")):
+                      ("--min-score", "best score below --min-score"), ("no words", "labels without words")):
         if key in reason:
             return kind
     return reason
@@ -360,6 +357,8 @@ def _suggest_codes(study_id: str, codes: pd.DataFrame, *, top: int, min_score: f
             else:
                 reason = (f"label '{code.label}' is an id, not words, and the code has no definition: give the "
                           "codes labels or definitions to match")
+        elif reason is None and not words(label):
+            reason = f"label '{code.label}' has no words to match"
         row = {"codebook": code.codebook, "code_id": code.code_id, "label": code.label}
         if reason is not None:
             skipped.append({**row, "reason": reason})

@@ -84,12 +84,15 @@ def test_uncodable_and_category_codes_are_listed_with_reasons(store, tmp_path):
 
 def test_labels_that_are_ids_say_why_nothing_was_proposed(store, tmp_path):
     write_study(tmp_path / "ids", "ids", [("C.1", "C.1", "true"), ("C.2", "C.2", "true"),
-                                          ("C.3", "C.3", "true", "Model extraction: copying a model by querying it")])
+                                          ("C.3", "C.3", "true", "Model extraction: copying a model by querying it"),
+                                          ("C.4", "???", "true")])
     store.load(tmp_path / "ids")
     suggestions = suggest(store, "ids", matcher="string")
     assert suggestions.proposals[["code_id", "concept"]].values.tolist() == [["C.3", "ModelStealing"]]
-    assert all("is an id, not words" in r for r in suggestions.skipped["reason"])
-    assert "2 (labels that are ids)" in suggestions.summary()
+    reasons = dict(zip(suggestions.skipped["code_id"], suggestions.skipped["reason"]))
+    assert "is an id, not words" in reasons["C.1"] and "is an id, not words" in reasons["C.2"]
+    assert reasons["C.4"] == "label '???' has no words to match"
+    assert "2 (labels that are ids)" in suggestions.summary() and "1 (labels without words)" in suggestions.summary()
 
 
 def test_cli_suggest_explains_an_empty_result(tmp_path):
