@@ -58,12 +58,11 @@ class Mmkg:
         atomically, replacing an earlier version of the same study id and nothing else.  The earlier
         version's applied mapping is kept unless the file brings its own (`mmkg.mapping.keep_applied_mapping`)."""
         from mmkg.loader import read_study
+        from mmkg.mapping import keep_applied_mapping
 
         started = time.perf_counter()
         if progress:
             progress("reading and validating", 0, 1)
-        from mmkg.mapping import keep_applied_mapping
-
         with _system_allocator():
             tables = read_study(source, study_id=study_id)
         kept = keep_applied_mapping(self, tables)  # reloading a study keeps the mapping applied to it
