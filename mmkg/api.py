@@ -55,15 +55,20 @@ class Mmkg:
     def load(self, source: str | Path | None = None, *, study_id: str | None = None,
              progress: Progress | None = None) -> LoadReport:
         """Validate a study (folder, codings CSV, REFI-QDA file; None = the shipped study), then write it
-        atomically, replacing an earlier version of the same study id and nothing else."""
+        atomically, replacing an earlier version of the same study id and nothing else.  The earlier
+        version's applied mapping is kept unless the file brings its own (`mmkg.mapping.keep_applied_mapping`)."""
         from mmkg.loader import read_study
+        from mmkg.mapping import keep_applied_mapping
 
         started = time.perf_counter()
         if progress:
             progress("reading and validating", 0, 1)
         with _system_allocator():
             tables = read_study(source, study_id=study_id)
-        return self.load_tables(tables, progress=progress, started=started)
+        kept = keep_applied_mapping(self, tables)  # reloading a study keeps the mapping applied to it
+        report = self.load_tables(tables, progress=progress, started=started)
+        report.warnings += kept
+        return report
 
     def load_tables(self, tables: StudyTables, *, progress: Progress | None = None,
                     started: float | None = None) -> LoadReport:

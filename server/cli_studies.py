@@ -16,22 +16,38 @@ app.add_typer(map_app, name="map")
 
 @map_app.command("suggest")
 def map_suggest(study: str = typer.Argument(..., help="Study id."),
-                output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the candidates as CSV "
-                                                      "here (to review, then `mmkg map apply`)."),
-                top: int = typer.Option(3, "--top", help="Candidates per code."),
-                min_score: float = typer.Option(60.0, "--min-score", help="Drop candidates scoring below this (0–100)."),
+                output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the review table as CSV "
+                                                      "here (review it, then `mmkg map apply`)."),
+                top: int = typer.Option(3, "--top", help="Candidates per code: the proposal and top-1 marked "
+                                        "alternatives (alternative_<i> columns, never applied)."),
+                min_score: float = typer.Option(60.0, "--min-score", help="No proposal when the best candidate "
+                                                "scores below this (0–100)."),
                 include_mapped: bool = typer.Option(False, "--include-mapped", help="Also suggest for codes that "
                                                     "already have a mapping."),
+                matcher: str = typer.Option("auto", "--matcher", help="string (words only), semantic (words and "
+                                            "sentence embeddings; needs mmkg[semantic]) or auto (semantic when "
+                                            "installed)."),
                 store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
-    """Propose ontology concepts for the study's codes, ranked by label/definition similarity. Applies nothing."""
-    from mmkg.mapping import suggest_mappings
+    """Propose one ontology concept per code, with marked alternatives and a reason where there is no
+    proposal. Applies nothing: the table works as-is with `mmkg map apply`."""
+    from mmkg.mapping import suggest
 
     with open_kg(store, neo4j, read_only=True) as kg:
-        frame = suggest_mappings(kg, study, top=top, min_score=min_score, include_mapped=include_mapped)
+        suggestions = suggest(kg, study, top=top, min_score=min_score, include_mapped=include_mapped,
+                              matcher=matcher)
+    table = suggestions.review_table()
+    err_console.print(suggestions.summary())
+    if not len(table):
+        err_console.print("nothing to review: every code of the study already has a mapping "
+                          "(--include-mapped suggests for them too)" if suggestions.already_mapped
+                          else "nothing to review: the study has no codes")
+        return
     if output is not None:
-        write_frame(frame, output, "csv")
+        write_frame(table, output, "csv")
     else:
-        print_frame(frame, title=f"Candidate mappings for {study} (review, then `mmkg map apply`)")
+        shown = ["codebook", "code_id", "label", "concept", "score", "match", "reason"] + \
+            [c for c in table.columns if c.startswith("alternative_") and not c.endswith("_label")]
+        print_frame(table[shown], title=f"Suggested mapping for {study} (review, then `mmkg map apply`)")
 
 
 @map_app.command("apply")

@@ -1,0 +1,91 @@
+"""Top-1 / top-3 of `mmkg map suggest` against gold mappings (the full table: benchmarks/mapping_eval.py).
+
+- founding: the shipped codes loaded without their concept map, suggested for without --include-mapped;
+  gold = the curated exact/close concepts.
+- paraphrase: tests/data/paraphrase_study, codes said in other words, written from the paper's codebooks
+  before reading the ontology's labels; gold in its gold.csv (an empty concept: no proposal expected).
+
+The floors are what the string matcher (no extra installed) must keep; the semantic matcher is checked
+only where the `mmkg[semantic]` extra is installed.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import mmkg
+from mmkg.loader import shipped_study_path
+from mmkg.mapping import evaluate_suggestions, gold_from_concept_map, semantic_available, suggest
+
+PARAPHRASE = Path(__file__).parent / "data" / "paraphrase_study"
+
+
+def read_csv(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+@pytest.fixture(scope="module")
+def studies(tmp_path_factory):
+    """A store with the founding codes (no concept map) and the paraphrase study; their gold tables."""
+    tmp = tmp_path_factory.mktemp("mapping-eval")
+    shutil.copytree(shipped_study_path(), tmp / "founding", ignore=shutil.ignore_patterns("concept_map.csv"))
+    kg = mmkg.open_store(tmp / "store")
+    kg.load(tmp / "founding", study_id="founding-unmapped")
+    kg.load(PARAPHRASE)
+    shipped = shipped_study_path()
+    golds = {"founding-unmapped": gold_from_concept_map(read_csv(shipped / "codes.csv"),
+                                                        read_csv(shipped / "concept_map.csv")),
+             "paraphrase": read_csv(PARAPHRASE / "gold.csv")}
+    yield kg, golds
+    kg.close()
+
+
+def measure(kg, golds, study_id: str, matcher: str) -> dict:
+    result = evaluate_suggestions(suggest(kg, study_id, matcher=matcher), golds[study_id])
+    print(f"\n{study_id} ({matcher}): top-1 {result['top1']:.1%} ({result['top1_hits']}/{result['with_concept']}), "
+          f"top-3 {result['top3']:.1%}, no proposal where none is due {result['abstain']:.1%} "
+          f"({result['abstain_hits']}/{result['without_concept']})")
+    return result
+
+
+def test_the_gold_tables_name_known_codes_and_concepts(studies):
+    from mmkg.ontology import resolve_concept
+
+    kg, golds = studies
+    for study_id, gold in golds.items():
+        codes = kg.export_codes(study_id)
+        known = set(zip(codes["codebook"], codes["code_id"]))
+        assert set(zip(gold["codebook"], gold["code_id"])) <= known, study_id
+        named = gold.loc[gold["concept"] != "", "concept"]
+        assert all(resolve_concept(c) == c for c in named), study_id
+    paraphrase = golds["paraphrase"]
+    assert len(paraphrase) == len(read_csv(PARAPHRASE / "codes.csv")) and (paraphrase["concept"] == "").sum() >= 10
+
+
+def test_string_matcher_floor_on_the_founding_codes(studies):
+    kg, golds = studies
+    result = measure(kg, golds, "founding-unmapped", "string")
+    assert result["top1"] >= 0.90, result["misses"]
+    assert result["top3"] >= 0.95
+    assert result["abstain"] >= 0.85
+
+
+def test_string_matcher_floor_on_paraphrased_codes(studies):
+    kg, golds = studies
+    result = measure(kg, golds, "paraphrase", "string")
+    assert result["top1"] >= 0.75, result["misses"]
+    assert result["top3"] >= 0.90
+    assert result["abstain"] >= 0.85
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not semantic_available(), reason="needs the mmkg[semantic] extra")
+def test_semantic_matcher_on_both(studies):
+    kg, golds = studies
+    founding = measure(kg, golds, "founding-unmapped", "semantic")
+    paraphrase = measure(kg, golds, "paraphrase", "semantic")
+    assert founding["top1"] >= 0.90 and founding["abstain"] >= 0.85
+    assert paraphrase["top1"] >= 0.85 and paraphrase["top3"] >= 0.90 and paraphrase["abstain"] >= 0.85

@@ -1,0 +1,69 @@
+"""The words the mapping matcher reads: the ontology's labels (section 9 of ontology/mmkg.ttl) and `words`."""
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pytest
+from rdflib.namespace import SKOS
+
+from mmkg.mapping import string_scores, words
+from mmkg.ontology import MMKG, concept_tables, load_ontology, resolve_concept
+
+
+def concept_labels():
+    graph = load_ontology()
+    uids = set(concept_tables()["concepts"]["uid"])
+    for prop in (SKOS.prefLabel, SKOS.altLabel, SKOS.hiddenLabel):
+        for concept, label in graph.subject_objects(prop):
+            uid = str(concept)[len(str(MMKG)):]
+            if str(concept).startswith(str(MMKG)) and uid in uids:
+                yield uid, prop, str(label)
+
+
+def test_every_label_belongs_to_one_concept():
+    owners = defaultdict(set)
+    for uid, _, label in concept_labels():
+        owners[label.casefold()].add(uid)
+    assert {label: uids for label, uids in owners.items() if len(uids) > 1} == {}
+
+
+def test_every_label_is_english_and_not_blank():
+    graph = load_ontology()
+    for prop in (SKOS.altLabel, SKOS.hiddenLabel):
+        for concept, label in graph.subject_objects(prop):
+            assert label.language == "en" and str(label).strip() == str(label) and str(label), (concept, label)
+
+
+def test_alternative_labels_resolve_to_their_concept():
+    for uid, prop, label in concept_labels():
+        if prop == SKOS.altLabel:
+            assert resolve_concept(label) == uid, label
+
+
+def test_each_label_scores_its_own_concept_first():
+    """A code labelled with any name of a concept gets that concept (or an equal score) as best match."""
+    wrong = []
+    for uid, _, label in concept_labels():
+        scores = string_scores(label)
+        if scores[uid] < max(scores.values()):
+            wrong.append((label, uid, max(scores, key=scores.get)))
+    assert wrong == []
+
+
+@pytest.mark.parametrize("a, b", [("ModelStealing", "model stealing"), ("defences", "defense"),
+                                  ("anonymisation", "anonymization"), ("labelling", "labeling"),
+                                  ("re-training", "retraining"), ("adversarial machine learning", "AML"),
+                                  ("AI model", "ML model"), ("not a priority", "low priority"),
+                                  ("datasets", "data set")])
+def test_words_unify_spellings_and_abbreviations(a, b):
+    assert words(a) == words(b)
+
+
+def test_words_drop_stop_words_and_keep_meaningful_ones():
+    assert words("The stealing of the model") == ["steal", "model"]
+    assert "not" in words("not used because of security") and "no" in words("no attacks")
+
+
+def test_the_ontology_still_loads_as_the_store_reads_it():
+    concepts = concept_tables()["concepts"]
+    assert len(concepts) == 76 and concepts["alt_labels"].str.len().gt(0).sum() >= 60
