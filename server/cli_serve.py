@@ -12,13 +12,11 @@ from mmkg.server.cli import DelayedProgress, Neo4jOption, StoreOption, app, cons
 def store_is_empty(store: Optional[Path], neo4j: Optional[str]) -> bool:
     """True when the store holds no study (an embedded store that does not exist yet counts as empty)."""
     from mmkg.config import Settings
-    from mmkg.store.embedded import DATABASE_FILE
+    from mmkg.store.embedded import store_exists
 
-    if not neo4j:
-        path = Path(store) if store is not None else Settings().store
-        if not (path.expanduser() / DATABASE_FILE).exists():
-            return True
-    with open_kg(store, neo4j) as kg:
+    if not neo4j and not store_exists(Path(store) if store is not None else Settings().store):
+        return True
+    with open_kg(store, neo4j, read_only=True) as kg:
         return not kg.study_ids()
 
 
