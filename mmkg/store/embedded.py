@@ -626,27 +626,33 @@ def _copy_file(source: Path, target: Path) -> None:
                              f"{size:,} bytes; {NOTHING_WRITTEN}")
 
 
-_ENGINE_COMMIT_CLAIM = re.compile(r"Transaction committed successfully, but the post-commit checkpoint failed\. "
-                                  r"The committed data is durable and will be recovered on restart:\s*")
+# What LadybugDB says when a checkpoint fails after a commit; it speaks of its own file, which here is the
+# unpublished new version and is discarded, so its claims (durable, recovered on restart) are not true.
+_ENGINE_CLAIMS = re.compile(
+    r"Transaction committed successfully, but the post-commit checkpoint failed\. The committed data is durable "
+    r"and will be recovered on restart:\s*|Checkpoint failed after its commit record may have reached storage; "
+    r"the database refuses further writes until restart\. Original error:\s*")
 
 
 def _write_failure(folder: Path, exc: BaseException, doing: str) -> StoreError:
     """The error to report for a write that failed before its version was published (so nothing was)."""
-    text = exc.message if isinstance(exc, StoreError) else (
-        exc.strerror or str(exc) if isinstance(exc, OSError) else str(exc))
-    # the engine speaks of its own file, which is discarded: its claim that data is durable is not true here
-    text = _ENGINE_COMMIT_CLAIM.sub("", text)
-    if NOTHING_WRITTEN not in text:
-        text = f"{text}; {NOTHING_WRITTEN}"
+    if isinstance(exc, OSError):
+        text = f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
+    else:
+        text = exc.message if isinstance(exc, StoreError) else str(exc)
+    text = _ENGINE_CLAIMS.sub("", text)
     no_space = (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)) or \
         "no space left on device" in text.lower() or "disk quota exceeded" in text.lower()
     if no_space:
-        free = shutil.disk_usage(folder).free if folder.exists() else 0
-        return NoSpaceError(f"{folder}: the disk is full ({free / 1e6:,.1f} MB free) while {doing}; "
-                            f"{NOTHING_WRITTEN}. Free space (a load needs about twice the store's size), then "
-                            f"load again. Details: {text}")
+        return NoSpaceError(f"{folder}: the disk is full, so {doing} stopped; {NOTHING_WRITTEN}. Free some "
+                            "space (a load needs room for about twice the store's database file), then try again")
+    if NOTHING_WRITTEN not in text:
+        text = f"{text}; {NOTHING_WRITTEN}"
     if isinstance(exc, StoreError):
         return type(exc)(text, details=exc.details)
+    if isinstance(exc, RuntimeError):
+        return StoreError(f"{folder}: {doing} failed in the database engine, on the new version before it was "
+                          f"published: {text}")
     return StoreError(f"{folder}: {doing} failed: {text}")
 
 
