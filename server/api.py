@@ -720,6 +720,12 @@ def create_app(settings: Settings | None = None, kg_factory: KgFactory | None = 
                 raise _temporary_folder_error(exc) from None
             prepare = (lambda: _unpack(upload, workdir)) if suffix == ".zip" else None
             report = await run_in_threadpool(holder.load, upload, study_id, prepare)
+        except MmkgError as exc:  # name the client's file, not the server's temporary folder
+            hidden = [(f"{workdir}/upload{suffix}", Path(filename).name), (f"{workdir}/", "")]
+            for private, shown in hidden:
+                exc.message = exc.message.replace(private, shown)
+                exc.details = [d.replace(private, shown) for d in exc.details]
+            raise
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         return JSONResponse({"study_id": report.study_id, "counts": report.counts, "seconds": report.seconds,

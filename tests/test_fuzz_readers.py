@@ -54,6 +54,8 @@ def _csv_cell(value: str) -> str:
 def mutated_csv(draw, original: str) -> bytes:
     """`original` with some cells replaced, rows dropped or duplicated, or raw bytes spliced in."""
     lines = original.splitlines()
+    if not lines:
+        return draw(st.binary(max_size=40))
     rows = [line.split(",") for line in lines]
     for _ in range(draw(st.integers(1, 4))):
         action = draw(st.sampled_from(["cell", "cell", "cell", "drop", "repeat", "header", "bytes"]))
@@ -254,7 +256,7 @@ def test_zipped_study_uploads_raise_only_mmkg_errors(data):
         elif action == "mode":
             members[index] = (name, payload, data.draw(MODES))
         elif name.endswith(".csv"):
-            members[index] = (name, data.draw(mutated_csv(payload.decode("utf-8"))), mode)
+            members[index] = (name, data.draw(mutated_csv(payload.decode("utf-8", "replace"))), mode)
     try:
         archive = _zip(members)
     except (ValueError, UnicodeEncodeError):  # names zipfile cannot write
