@@ -497,8 +497,7 @@ class EmbeddedStore:
             raise StoreError(f"{self.path}: a version was published while this load held the writer lock")
         _copy_file(file, staged)
         with _writable(staged) as conn:
-            for statement in ladybug_ddl():  # tables added by a newer mmkg
-                conn.execute(statement)
+            _create_missing_tables(conn)  # tables added by a newer mmkg
             conn.execute("BEGIN TRANSACTION")
             try:
                 _delete_study(conn, study_id)
@@ -654,6 +653,13 @@ def _write_failure(folder: Path, exc: BaseException, doing: str) -> StoreError:
         return StoreError(f"{folder}: {doing} failed in the database engine, on the new version before it was "
                           f"published: {text}")
     return StoreError(f"{folder}: {doing} failed: {text}")
+
+
+def _create_missing_tables(conn) -> None:
+    present = set(conn.execute("CALL show_tables() RETURN name").get_as_df()["name"])
+    if not {n.label for n in NODES} | {r.type for r in RELS} <= present:
+        for statement in ladybug_ddl():
+            conn.execute(statement)
 
 
 def _delete_study(conn, study_id: str) -> None:
