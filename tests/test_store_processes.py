@@ -205,3 +205,14 @@ def test_kill_9_at_random_moments_of_a_load_then_read_only_opens_see_a_whole_ver
     loaded = mmkg_cli("load", study, "--store", founding_store)
     assert loaded.returncode == 0, loaded.stderr
     assert studies_csv(founding_store).set_index("study_id").loc["big", "codings"] == size
+
+
+@pytest.mark.parametrize("pointer,message", [
+    ("../../etc/passwd", "does not name a database file of this store"),
+    ("graph-000009-0badc0de.lbug", "which is missing; something other than mmkg changed the store folder"),
+    ("", "does not name a database file of this store"),
+])
+def test_a_damaged_version_pointer_is_a_clear_store_error(pointer, message, founding_store):
+    (founding_store / POINTER_FILE).write_text(pointer)
+    with pytest.raises(StoreError, match=message.replace(".", r"\.")):
+        mmkg.open_store(founding_store, read_only=True)

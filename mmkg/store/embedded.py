@@ -88,8 +88,7 @@ class _PointerWatch:
 
     def __init__(self, folder: Path):
         self.folder = folder
-        self._seen: tuple | None = None
-        self._token: str | None = None
+        self._known: tuple[tuple, str] | None = None  # (stat of CURRENT, token), replaced as one
 
     def token(self) -> str:
         try:
@@ -97,10 +96,10 @@ class _PointerWatch:
         except OSError:
             return current_database_file(self.folder)[1]  # raises the StoreError that says why
         seen = (stat.st_ino, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size)
-        if seen != self._seen or self._token is None:
-            self._token = current_database_file(self.folder)[1]
-            self._seen = seen
-        return self._token
+        known = self._known
+        if known is None or known[0] != seen:
+            known = self._known = (seen, current_database_file(self.folder)[1])
+        return known[1]
 
 
 # --------------------------------------------------------------------------------------- writer lock
@@ -273,6 +272,7 @@ class EmbeddedStore:
     def _open_current(self):
         import ladybug
 
+        previous = None
         for _ in range(OPEN_ATTEMPTS):
             file, token = current_database_file(self.path)
             try:
@@ -281,6 +281,10 @@ class EmbeddedStore:
             except RuntimeError as exc:
                 if file.exists():
                     raise StoreError(f"{self.path}: cannot open the graph store ({exc})") from None
+                if token == previous:
+                    raise StoreError(f"{self.path}: {POINTER_FILE} names {token}, which is missing; something "
+                                     "other than mmkg changed the store folder") from None
+                previous = token  # collected after a newer version was published: read CURRENT again
         raise StoreError(f"{self.path}: new versions were published faster than one could be opened; try again")
 
     def _adopt(self, db, conn, token: str) -> None:
