@@ -382,12 +382,16 @@ def _text(element: Element | None) -> str | None:
     return element.text
 
 
-def _int(element: Element, attribute: str) -> int | None:
+_INTEGER = re.compile(r"^[+-]?[0-9]+$")
+
+
+def _int(element: Element, attribute: str) -> int | str | None:
+    """An integer attribute; None when absent, its text when it is no integer (validation then names the
+    element and the value)."""
     value = element.get(attribute)
-    try:
-        return int(value.strip()) if value is not None else None
-    except ValueError:
+    if value is None:
         return None
+    return int(value) if _INTEGER.match(value.strip()) else value
 
 
 def _decode_text_file(data: bytes) -> str:
@@ -529,7 +533,7 @@ class _ProjectReader:
             start, end = _int(selection, "startPosition"), _int(selection, "endPosition")
             text = None
             loaded = self._plain_text(text_owner)
-            if loaded is not None and start is not None and end is not None:
+            if loaded is not None and isinstance(start, int) and isinstance(end, int):
                 full, utf16 = loaded
                 length = utf16.length if utf16 else len(full)
                 if 0 <= start <= end <= length:
@@ -593,10 +597,12 @@ class _ProjectReader:
         return None
 
     def _region_selection(self, element: Element, source_id: str) -> None:
-        x1, y1, x2, y2 = (_int(element, a) for a in ("firstX", "firstY", "secondX", "secondY"))
+        corners = x1, y1, x2, y2 = tuple(_int(element, a) for a in ("firstX", "firstY", "secondX", "secondY"))
         region = {}
-        if None not in (x1, y1, x2, y2):
+        if all(isinstance(c, int) for c in corners):
             region = {"x": min(x1, x2), "y": min(y1, y2), "width": abs(x2 - x1), "height": abs(y2 - y1)}
+        elif any(isinstance(c, str) for c in corners):
+            region = {"x": next(c for c in corners if isinstance(c, str))}  # not a number: validation says so
         else:
             self.counts["region selection with missing coordinates"] += 1
         text = None

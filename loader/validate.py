@@ -120,7 +120,8 @@ def _parse_number(problems, name, frame, column, integer: bool) -> pd.Series:
             return pd.Series(parsed.to_pandas(), index=frame.index).astype("Int64" if integer else float)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
-    parsed = [_number(value, integer) if isinstance(value, str) else None for value in frame[column]]
+    parsed = [None if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
+              else _number(str(value), integer) for value in frame[column]]
     bad = pd.Series([isinstance(v, str) for v in parsed], index=frame.index)
     reasons = dict(zip(frame.index, parsed))
     problems.rows(name, frame, bad, column, lambda r: f"'{_shown(r[column])}' {reasons[r.name]}")

@@ -312,3 +312,28 @@ def test_escapes_in_an_error_message_print_as_plain_text(founding_store, tmp_pat
     done = run_cli("load", table, "--store", founding_store, capsys=capsys)
     assert_clean_failure(done, 2, "[/dim]' is not a whole number")
     assert not any(character in done.stderr for character in UNPRINTABLE)
+
+
+@pytest.mark.parametrize("attribute,value,reason", [
+    ("startPosition", "99999999999999999999999", "is out of range"),
+    ("startPosition", "inf", "is not a finite number"),
+    ("endPosition", "12.5", "is not a whole number"),
+    ("firstX", "1e400", "is not a finite number"),
+    ("firstX", "NaN", "is not a finite number"),
+])
+def test_refi_qda_positions_out_of_range_or_not_numbers_are_validation_errors(attribute, value, reason,
+                                                                               founding_store, tmp_path, capsys):
+    import re
+
+    source = Path(__file__).resolve().parent / "data" / "refi-qda" / "atlasti-8.4-refi-standard-project.qdpx"
+    with zipfile.ZipFile(source) as archive:
+        members = [(i.filename, archive.read(i)) for i in archive.infolist()]
+    qde = members[0][1].decode("utf-8")
+    crafted, replaced = re.subn(rf'{attribute}="\d+"', f'{attribute}="{value}"', qde, count=1)
+    assert replaced == 1
+    path = tmp_path / "crafted.qdpx"
+    path.write_bytes(zip_of([(members[0][0], crafted.encode("utf-8"))] + members[1:]))
+    done = run_cli("load", path, "--store", founding_store, capsys=capsys)
+    element = "PlainTextSelection" if "Position" in attribute else "PictureSelection"
+    assert_clean_failure(done, 2, f"<{element} guid=", f"'{value}' {reason}", "nothing was written")
+    assert study_ids(founding_store) == ["founding"]
