@@ -142,8 +142,8 @@ def test_study_folder_reader_raises_only_mmkg_errors(data):
                     meta = json.loads(path.read_text(encoding="utf-8"))
                 except ValueError:
                     continue
-                key = data.draw(st.sampled_from(sorted(meta) + ["unknown", "participant_attributes"]))
                 meta = meta if isinstance(meta, dict) else {}
+                key = data.draw(st.sampled_from(sorted(meta) + ["unknown", "participant_attributes"]))
                 meta[key] = data.draw(META_VALUES)
                 path.write_text(json.dumps(meta), encoding="utf-8")
             elif path.exists():

@@ -464,9 +464,8 @@ class EmbeddedStore:
             self.refresh()  # decide on, and copy, the newest version
             if ontology is not None and self.has_ontology():
                 ontology = None  # another load added it since the caller looked
-            shutil.rmtree(self.path / STAGING_FOLDER, ignore_errors=True)
             self._collect()  # room on the disk for the new version
-            staging = self._fresh_staging()
+            staging = self._fresh_staging()  # (without what a killed writer left there)
             staged = staging / _version_name(_generation(self.version) + 1)
             try:
                 if self._should_rebuild(study_id, rows):
@@ -474,7 +473,7 @@ class EmbeddedStore:
                 else:
                     counts = self._change_copy(staged, study_id, rows, ontology, progress)
                 self._publish(staged)
-            except (OSError, RuntimeError, StoreError) as exc:
+            except (OSError, RuntimeError, MemoryError, StoreError) as exc:
                 raise _write_failure(self.path, exc, f"writing study {study_id}") from None
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
@@ -639,7 +638,9 @@ _ENGINE_CLAIMS = re.compile(
 
 def _write_failure(folder: Path, exc: BaseException, doing: str) -> StoreError:
     """The error to report for a write that failed before its version was published (so nothing was)."""
-    if isinstance(exc, OSError):
+    if isinstance(exc, MemoryError):
+        text = "out of memory"
+    elif isinstance(exc, OSError):
         text = f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
     else:
         text = exc.message if isinstance(exc, StoreError) else str(exc)
