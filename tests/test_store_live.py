@@ -128,3 +128,26 @@ def _post_quietly(url: str, payload: bytes) -> None:
         httpx.post(url, content=payload, headers={"Authorization": "Bearer secret"}, timeout=60)
     except httpx.HTTPError:
         pass  # the server died under it
+
+
+def test_the_servers_graph_moves_to_a_new_version_while_a_request_still_reads_the_old(founding_store):
+    """GraphHolder: a request in flight keeps its version to the end; the next request reads the new one;
+    the old one is closed when its last request ends."""
+    from mmkg.config import Settings
+    from mmkg.server.api import GraphHolder, default_factory
+
+    holder = GraphHolder(default_factory(Settings(store=founding_store)))
+    try:
+        with holder.reading() as old:
+            generation = holder.generation
+            with mmkg.open_store(founding_store) as writer:  # as another process would
+                writer.load(MINI_STUDY)
+            assert holder.generation != generation, "the version token is part of the cache key"
+            with holder.reading() as new:
+                assert new is not old and new.study_ids() == ["founding", "mini"]
+            assert old.study_ids() == ["founding"], "the request in flight still reads its version"
+        assert old.store._conn is None, "the replaced version was closed after its last request"
+        with holder.reading() as again:
+            assert again is new
+    finally:
+        holder.close()
