@@ -88,11 +88,12 @@ class _PointerWatch:
 
     def __init__(self, folder: Path):
         self.folder = folder
+        self._pointer = os.fspath(folder / POINTER_FILE)  # a str: joining paths per call costs more than the stat
         self._known: tuple[tuple, str] | None = None  # (stat of CURRENT, token), replaced as one
 
     def token(self) -> str:
         try:
-            stat = os.stat(self.folder / POINTER_FILE)
+            stat = os.stat(self._pointer)
         except OSError:
             return current_database_file(self.folder)[1]  # raises the StoreError that says why
         seen = (stat.st_ino, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size)
