@@ -1,6 +1,7 @@
 """Fuzzing the readers (bounded and seeded): the codings CSV, a study folder, REFI-QDA files and zipped study
 uploads, each mutated by hypothesis, then read and validated. Every outcome must be a result or an
-`MmkgError` subclass; any other exception is a bug. MMKG_FUZZ_EXAMPLES raises the number of examples."""
+`MmkgError` subclass; any other exception is a bug. MMKG_FUZZ_EXAMPLES raises the number of examples,
+MMKG_FUZZ_SEED=N draws other ones."""
 from __future__ import annotations
 
 import io
@@ -12,7 +13,7 @@ import warnings
 import zipfile
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from mmkg.errors import MmkgError
@@ -24,8 +25,13 @@ from conftest import MINI_STUDY
 HERE = Path(__file__).resolve().parent
 REFI_PROJECT = HERE / "data" / "refi-qda" / "atlasti-8.4-refi-standard-project.qdpx"
 EXAMPLES = int(os.environ.get("MMKG_FUZZ_EXAMPLES", "120"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SEED = os.environ.get("MMKG_FUZZ_SEED")  # explore elsewhere; by default every run draws the same examples
+_SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=SEED is None, database=None,
+                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def FUZZ(test):  # noqa: N802 - used like hypothesis' own decorators
+    return _SETTINGS(seed(int(SEED))(test) if SEED is not None else test)
 
 # Values that have broken readers before or are likely to: number edge cases, markup, escapes, quotes,
 # separators, BOMs, lone surrogates' replacements, long strings.
@@ -189,7 +195,7 @@ def mutated_project(draw) -> bytes:
         index = draw(st.integers(0, len(members) - 1))
         name, payload, mode = members[index]
         if action == "attr" and name.lower().endswith(".qde"):
-            text = payload.decode("utf-8")
+            text = payload.decode("utf-8", "replace")
             quote = [i for i, c in enumerate(text) if c == '"']
             if len(quote) >= 2:
                 k = draw(st.integers(0, len(quote) // 2 - 1)) * 2
