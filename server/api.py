@@ -15,6 +15,7 @@ import errno
 import hmac
 import json
 import logging
+import os
 import re
 import shutil
 import tempfile
@@ -705,11 +706,12 @@ def create_app(settings: Settings | None = None, kg_factory: KgFactory | None = 
         """Load a study sent as the raw request body (bearer token required; off unless MMKG_UPLOAD_TOKEN is
         set). The load is atomic: it replaces the study of the same id, or changes nothing."""
         _check_token(request, settings)
+        _remove_abandoned_uploads()
         suffix = Path(filename).suffix.lower()
         if suffix not in UPLOAD_SUFFIXES:
             raise LoadError(f"cannot load '{filename}': expected one of {', '.join(UPLOAD_SUFFIXES)}")
         try:
-            workdir = Path(tempfile.mkdtemp(prefix="mmkg-upload-"))  # private (0700), removed below
+            workdir = Path(tempfile.mkdtemp(prefix=f"{UPLOAD_PREFIX}{os.getpid()}-"))  # private (0700), removed below
         except OSError as exc:
             raise _temporary_folder_error(exc) from None
         try:
@@ -813,6 +815,25 @@ def _unpack(upload: Path, workdir: Path) -> Path:
         except OSError as exc:
             raise _temporary_folder_error(exc) from None
     return target
+
+
+UPLOAD_PREFIX = "mmkg-upload-"
+
+
+def _remove_abandoned_uploads() -> None:
+    """Remove the temporary folders of uploads whose server process died (kill -9) before removing them."""
+    if os.name != "posix":
+        return
+    for folder in Path(tempfile.gettempdir()).glob(f"{UPLOAD_PREFIX}*-*"):
+        pid = folder.name[len(UPLOAD_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            pass  # alive, under another user
 
 
 def _temporary_folder_error(exc: OSError) -> MmkgError:

@@ -106,7 +106,9 @@ def test_a_server_killed_during_an_upload_leaves_a_store_every_command_opens(fou
     study = tmp_path / "upload.csv"
     synthetic_codings(40_000, seed=2, study_id="uploaded").to_csv(study, index=False)
     payload = study.read_bytes()
-    env = {"MMKG_UPLOAD_TOKEN": "secret", "MMKG_MAX_UPLOAD_BYTES": str(len(payload) + 1)}
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    env = {"MMKG_UPLOAD_TOKEN": "secret", "MMKG_MAX_UPLOAD_BYTES": str(len(payload) + 1), "TMPDIR": str(temporary)}
     with live_server(founding_store, env=env) as base:
         sender = threading.Thread(target=lambda: _post_quietly(f"{base}/api/studies?filename=upload.csv", payload))
         sender.start()
@@ -119,8 +121,13 @@ def test_a_server_killed_during_an_upload_leaves_a_store_every_command_opens(fou
     studies = studies_csv(founding_store)  # a read-only command right after the crash
     assert list(studies["study_id"]) == ["founding"], "killed before publishing: the old version"
     assert store_files(founding_store) == TIDY
-    with live_server(founding_store) as base:
+    assert len(list(temporary.iterdir())) == 1, "the killed server could not remove its upload folder"
+    with live_server(founding_store, env=env) as base:
         assert httpx.get(f"{base}/api/studies").status_code == 200
+        refused = httpx.post(f"{base}/api/studies?filename=x.txt", content=b"x",
+                             headers={"Authorization": "Bearer secret"})
+        assert refused.status_code == 400
+    assert list(temporary.iterdir()) == [], "the next upload removed the dead server's folder"
 
 
 def _post_quietly(url: str, payload: bytes) -> None:
