@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from mmkg.errors import LoadError
 
@@ -33,7 +34,10 @@ def read_csv_text(path: Path, data: bytes | None = None) -> pd.DataFrame:
     header_line = body if end_of_header < 0 else body[:end_of_header]
     if not header_line.strip() and not body.strip():
         raise LoadError(f"{name}: file is empty (expected a header row)")
-    header = next(csv.reader([_decode(name, body, header_line)]), [])
+    try:
+        header = next(csv.reader([_decode(name, body, header_line)]), [])
+    except csv.Error as exc:  # e.g. a bare carriage return inside the header
+        raise LoadError(f"{name}, row 1: malformed header row ({exc})") from None
     blank = [i + 1 for i, col in enumerate(header) if not col.strip()]
     if blank:
         raise LoadError(f"{name}: header has an empty column name at position {blank[0]}")
@@ -43,7 +47,12 @@ def read_csv_text(path: Path, data: bytes | None = None) -> pd.DataFrame:
     try:
         # empty cells become missing values right in the parser: no second pass over the frame
         frame = pd.read_csv(io.BytesIO(body), dtype=str, keep_default_na=False, na_values=[""], engine="pyarrow")
-    except pd.errors.ParserError as exc:
+    except UnicodeDecodeError:  # in a header that spans lines (a quoted name with a line break)
+        _decode(name, body, body)  # raises, naming the line
+        raise
+    except pd.errors.EmptyDataError:
+        raise LoadError(f"{name}: has no columns (expected a header row of column names)") from None
+    except (pd.errors.ParserError, pa.ArrowInvalid) as exc:
         if "invalid utf8" in str(exc).lower():
             _decode(name, body, body)  # raises, naming the line
         raise LoadError(f"{name}: malformed CSV ({exc})") from None

@@ -26,6 +26,8 @@ from __future__ import annotations
 import bisect
 import io
 import re
+import stat
+import struct
 import unicodedata
 import zipfile
 from collections import Counter
@@ -74,11 +76,13 @@ class ArchiveLimits:
     max_members: int = 10_000  # entries in the zip
     max_total_uncompressed: int = 1024 * MiB  # sum of declared member sizes
     max_member_bytes: int = 256 * MiB  # any one member
-    max_ratio: float = 100.0  # uncompressed / compressed size of one member …
-    ratio_min_bytes: int = 1 * MiB  # … checked for members larger than this
+    max_ratio: float = 100.0  # uncompressed / compressed size of one member, and of the whole archive …
+    ratio_min_bytes: int = 1 * MiB  # … checked for members (totals) larger than this
     max_xml_bytes: int = 128 * MiB  # the .qde/.qdc document
     max_attribute_chars: int = 1 * MiB  # any one XML attribute value
     max_depth: int = 256  # element nesting (codes nest)
+    max_name_chars: int = 1024  # a member's whole name
+    max_name_part_bytes: int = 255  # one folder or file name in it (NAME_MAX of common file systems)
 
 
 # ----------------------------------------------------------------------------------------- entry point
@@ -115,24 +119,41 @@ def read_refi_qda(path, study_id: str | None = None, limits: ArchiveLimits = Arc
 # ----------------------------------------------------------------------------------------- hostile input
 
 class SafeArchive:
-    """A zip held in memory whose member list has passed the limits; members are read on demand."""
+    """A zip held in memory whose member list has passed the limits; members are read on demand.
+
+    Refused before anything is decompressed: more members than `max_members` (counted in the central
+    directory before it is parsed), names that escape a folder, are too long or clash (the same name twice
+    once case, Unicode form and `\\` vs `/` are ignored, or one name both a file and a folder), links,
+    devices and other special files, encrypted members, and sizes or compression ratios over the limits,
+    per member and for the whole archive."""
 
     def __init__(self, path: Path, data: bytes, limits: ArchiveLimits):
         self.path, self.limits = path, limits
+        bound = _central_directory_entries(data)
+        if bound is not None and bound > limits.max_members:
+            raise TooLargeError(f"{path}: archive has more than the limit of {limits.max_members} members")
         try:
             self.zip = zipfile.ZipFile(io.BytesIO(data))
             infos = self.zip.infolist()
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
-            raise LoadError(f"{path}: not a readable zip archive ({exc}); a .qdpx file is a zip holding "
-                            "project.qde and a sources folder") from None
+        except Exception as exc:  # BadZipFile, LargeZipFile, struct.error, UnicodeDecodeError, EOFError …
+            raise LoadError(f"{path}: not a readable zip archive ({type(exc).__name__}: {exc}); a .qdpx file is a "
+                            "zip holding project.qde and a sources folder") from None
         if len(infos) > limits.max_members:
             raise TooLargeError(f"{path}: archive has {len(infos)} members, more than the limit of "
                                 f"{limits.max_members}")
         total = 0
-        self.members: dict[str, zipfile.ZipInfo] = {}  # lower-case name → entry
+        self.members: dict[str, zipfile.ZipInfo] = {}  # member_key(name) → entry, files and folders
+        files: set[str] = set()
+        folders: set[str] = set()
         for info in infos:
             name = info.filename
-            _check_member_name(path, name)
+            _check_member_name(path, name, limits)
+            is_folder = _member_kind(path, info) == "folder"
+            key = member_key(name)
+            if not key:
+                if is_folder:
+                    continue  # "./" and the like name the archive's root
+                raise LoadError(f"{path}, member {name!r}: names no file")
             if info.flag_bits & 0x1:
                 raise LoadError(f"{path}, member {name}: is encrypted; mmkg reads unencrypted archives only")
             if info.file_size > limits.max_member_bytes:
@@ -147,32 +168,53 @@ class SafeArchive:
             if total > limits.max_total_uncompressed:
                 raise TooLargeError(f"{path}: members add up to more than {limits.max_total_uncompressed} "
                                     "bytes uncompressed")
-            key = name.lower()
-            if key in self.members and not info.is_dir():
-                raise LoadError(f"{path}: member {name} appears twice in the archive")
-            self.members[key] = info
+            parents = _parents(key)
+            clash = next((p for p in parents if p in files), None)
+            if clash is not None:
+                raise LoadError(f"{path}, member {name}: lies inside {self.members[clash].filename}, which is a "
+                                "file, not a folder")
+            if is_folder:
+                if key in files:
+                    raise LoadError(f"{path}, member {name}: is a folder, but {self.members[key].filename} is a "
+                                    "file of the same name")
+            elif key in files:
+                raise LoadError(f"{path}: member {name} appears twice in the archive"
+                                + (f" (as {self.members[key].filename})" if self.members[key].filename != name else ""))
+            elif key in folders:
+                raise LoadError(f"{path}, member {name}: is a file, but the archive also has a folder of that name")
+            if is_folder:
+                folders.add(key)
+                self.members.setdefault(key, info)
+            else:
+                files.add(key)
+                self.members[key] = info
+            folders.update(parents)
+        if total > limits.ratio_min_bytes and total > limits.max_ratio * max(len(data), 1):
+            raise TooLargeError(f"{path}: members add up to {total:,} bytes uncompressed, {total / max(len(data), 1):.0f} "
+                                f"times the archive's size; the limit is {limits.max_ratio:.0f}:1 (a zip bomb?)")
+        self.files = {key: info for key, info in self.members.items() if key in files}
 
     def find_project(self) -> str:
         """The one `*.qde` member at the archive root (name matched case-insensitively)."""
-        root_qde = [i.filename for i in self.members.values() if not i.is_dir()
-                    and "/" not in i.filename.rstrip("/") and i.filename.lower().endswith(".qde")]
+        root_qde = [i.filename for key, i in self.files.items() if "/" not in key and key.endswith(".qde")]
         if len(root_qde) == 1:
             return root_qde[0]
         if root_qde:
             raise LoadError(f"{self.path}: archive holds {len(root_qde)} .qde files at its root "
                             f"({', '.join(sorted(root_qde))}); expected exactly one")
-        nested = [i.filename for i in self.members.values() if i.filename.lower().endswith(".qde")]
+        nested = [i.filename for key, i in self.files.items() if key.endswith(".qde")]
         hint = f" (found {', '.join(nested[:3])} in a folder)" if nested else ""
         raise LoadError(f"{self.path}: no .qde project file at the archive root{hint}; "
                         "a .qdpx must hold project.qde")
 
     def lookup(self, name: str) -> str | None:
-        info = self.members.get(name.lower())
-        return info.filename if info is not None and not info.is_dir() else None
+        """The member name of the file `name` (matched as `member_key` matches), or None."""
+        info = self.files.get(member_key(name))
+        return info.filename if info is not None else None
 
     def read(self, name: str, max_bytes: int) -> bytes:
         """Decompress one member, never more than `max_bytes` whatever its header claims."""
-        info = self.members[name.lower()]
+        info = self.files[member_key(name)]
         where = f"{self.path}, member {info.filename}"
         if info.file_size > max_bytes:
             raise TooLargeError(f"{where}: {info.file_size} bytes uncompressed, more than the limit of {max_bytes}")
@@ -192,11 +234,65 @@ class SafeArchive:
         return b"".join(chunks)
 
 
-def _check_member_name(path: Path, name: str) -> None:
-    """Refuse member names that would escape an extraction folder (zip slip), even though we never extract."""
+def member_key(name: str) -> str:
+    """How archive names compare: `\\` as `/`, empty and `.` parts dropped, Unicode NFC, lower case (so a
+    case-insensitive file system could hold every file of an accepted archive)."""
+    parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
+    return unicodedata.normalize("NFC", "/".join(parts)).lower()
+
+
+def _parents(key: str) -> list[str]:
+    parts = key.split("/")
+    return ["/".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def _member_kind(path: Path, info: zipfile.ZipInfo) -> str:
+    """'file' or 'folder'; links, devices, pipes and sockets (Unix mode in the upper external attributes)
+    are refused."""
+    mode = info.external_attr >> 16
+    kind = stat.S_IFMT(mode)
+    if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
+        what = {stat.S_IFLNK: "a symbolic link", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
+                stat.S_IFIFO: "a named pipe", stat.S_IFSOCK: "a socket"}.get(kind, f"a special file (mode {mode:o})")
+        raise LoadError(f"{path}, member {info.filename}: is {what}; archives may hold only files and folders")
+    return "folder" if info.filename.endswith(("/", "\\")) or kind == stat.S_IFDIR else "file"
+
+
+def _central_directory_entries(data: bytes) -> int | None:
+    """An upper bound on the entries `zipfile` will parse (entry signatures in the central directory), found
+    without parsing it; None when the end record cannot be found (zipfile then says what is wrong)."""
+    end = data.rfind(b"PK\x05\x06", max(0, len(data) - 65_557))
+    if end < 0 or end + 22 > len(data):
+        return None
+    size, offset = struct.unpack("<II", data[end + 12:end + 20])
+    stop = end
+    if size == 0xFFFFFFFF or offset == 0xFFFFFFFF:  # ZIP64: the sizes are in the ZIP64 end record
+        locator = end - 20
+        if locator < 0 or data[locator:locator + 4] != b"PK\x06\x07":
+            return None
+        record = struct.unpack("<Q", data[locator + 8:locator + 16])[0]
+        if record + 56 > len(data) or data[record:record + 4] != b"PK\x06\x06":
+            return None
+        size = struct.unpack("<Q", data[record + 40:record + 48])[0]
+        stop = record
+    return data.count(b"PK\x01\x02", max(0, stop - size), stop)
+
+
+def _check_member_name(path: Path, name: str, limits: ArchiveLimits) -> None:
+    """Refuse member names that would escape an extraction folder (zip slip) or that no file system holds."""
     if "\x00" in name:
         raise LoadError(f"{path}: member name {name!r} contains a NUL byte")
+    if any(unicodedata.category(c) == "Cc" for c in name):
+        raise LoadError(f"{path}: member name {name!r} contains control characters")
+    shown = name if len(name) <= 80 else name[:60] + "…"
+    if len(name) > limits.max_name_chars:
+        raise LoadError(f"{path}, member {shown}: name is {len(name)} characters long, more than the limit of "
+                        f"{limits.max_name_chars}")
     parts = name.replace("\\", "/").split("/")
+    long_part = next((p for p in parts if len(p.encode("utf-8")) > limits.max_name_part_bytes), None)
+    if long_part is not None:
+        raise LoadError(f"{path}, member {shown}: a part of its name is {len(long_part.encode('utf-8'))} bytes "
+                        f"long, more than file systems allow ({limits.max_name_part_bytes})")
     if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
         raise LoadError(f"{path}, member {name}: absolute path in archive (refused: it points outside the archive)")
     if ".." in parts:
@@ -286,12 +382,16 @@ def _text(element: Element | None) -> str | None:
     return element.text
 
 
-def _int(element: Element, attribute: str) -> int | None:
+_INTEGER = re.compile(r"^[+-]?[0-9]+$")
+
+
+def _int(element: Element, attribute: str) -> int | str | None:
+    """An integer attribute; None when absent, its text when it is no integer (validation then names the
+    element and the value)."""
     value = element.get(attribute)
-    try:
-        return int(value.strip()) if value is not None else None
-    except ValueError:
+    if value is None:
         return None
+    return int(value) if _INTEGER.match(value.strip()) else value
 
 
 def _decode_text_file(data: bytes) -> str:
@@ -433,7 +533,7 @@ class _ProjectReader:
             start, end = _int(selection, "startPosition"), _int(selection, "endPosition")
             text = None
             loaded = self._plain_text(text_owner)
-            if loaded is not None and start is not None and end is not None:
+            if loaded is not None and isinstance(start, int) and isinstance(end, int):
                 full, utf16 = loaded
                 length = utf16.length if utf16 else len(full)
                 if 0 <= start <= end <= length:
@@ -497,10 +597,12 @@ class _ProjectReader:
         return None
 
     def _region_selection(self, element: Element, source_id: str) -> None:
-        x1, y1, x2, y2 = (_int(element, a) for a in ("firstX", "firstY", "secondX", "secondY"))
+        corners = x1, y1, x2, y2 = tuple(_int(element, a) for a in ("firstX", "firstY", "secondX", "secondY"))
         region = {}
-        if None not in (x1, y1, x2, y2):
+        if all(isinstance(c, int) for c in corners):
             region = {"x": min(x1, x2), "y": min(y1, y2), "width": abs(x2 - x1), "height": abs(y2 - y1)}
+        elif any(isinstance(c, str) for c in corners):
+            region = {"x": next(c for c in corners if isinstance(c, str))}  # not a number: validation says so
         else:
             self.counts["region selection with missing coordinates"] += 1
         text = None

@@ -102,24 +102,61 @@ def _parse_bool(problems, name, frame, column, default: bool) -> pd.Series:
     return text.isin(TRUE_WORDS).where(text.notna(), default).astype(bool)
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_DECIMAL = re.compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")
+_NOT_FINITE = re.compile(r"^[+-]?(?:inf|infinity|nan)$", re.IGNORECASE)
+
+
 def _parse_number(problems, name, frame, column, integer: bool) -> pd.Series:
+    """Whole numbers that fit the store's INT64, or finite floats; every other value is reported by row."""
     present = frame[column].notna()
     if not present.any():
         return pd.Series(pd.NA if integer else np.nan, index=frame.index,
                          dtype="Int64" if integer else float)
-    try:  # the common case, every value well-formed, in Arrow; otherwise pandas finds the bad rows
+    try:  # the common case, every value well-formed, in Arrow (its int64 cast refuses what does not fit)
         arrow = pa.Array.from_pandas(frame[column].astype("string"), type=pa.large_string())
         parsed = pc.cast(pc.utf8_trim_whitespace(arrow), pa.int64() if integer else pa.float64())
-        return pd.Series(parsed.to_pandas(), index=frame.index).astype("Int64" if integer else float)
+        if integer or pc.all(pc.fill_null(pc.is_finite(parsed), True)).as_py():
+            return pd.Series(parsed.to_pandas(), index=frame.index).astype("Int64" if integer else float)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        numbers = pd.to_numeric(frame[column], errors="coerce")
-    bad = present & numbers.isna()
-    if integer:
-        bad |= numbers.notna() & (numbers != np.floor(numbers.fillna(0)))
-    kind = "a whole number" if integer else "a number"
-    problems.rows(name, frame, bad, column, lambda r: f"'{r[column]}' is not {kind}")
-    numbers = numbers.where(~bad)
-    return numbers.astype("Int64") if integer else numbers.astype(float)
+        pass
+    parsed = [None if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
+              else _number(str(value), integer) for value in frame[column]]
+    bad = pd.Series([isinstance(v, str) for v in parsed], index=frame.index)
+    reasons = dict(zip(frame.index, parsed))
+    problems.rows(name, frame, bad, column, lambda r: f"'{_shown(r[column])}' {reasons[r.name]}")
+    values = [None if isinstance(v, str) else v for v in parsed]
+    return pd.Series(values, index=frame.index, dtype="Int64" if integer else float)
+
+
+def _number(text: str, integer: bool) -> int | float | str | None:
+    """The number `text` holds, or a string saying why it holds none the store can keep."""
+    text = text.strip()
+    if not text:
+        return None
+    if _NOT_FINITE.match(text):
+        return "is not a finite number"
+    if not _DECIMAL.match(text):
+        return "is not a whole number" if integer else "is not a number"
+    value = float(text)
+    if not np.isfinite(value):
+        return "is not a finite number"
+    if not integer:
+        return value
+    try:
+        whole = int(text)  # exact, whatever its size
+    except ValueError:
+        if not value.is_integer():
+            return "is not a whole number"
+        whole = int(value)
+    if not INT64_MIN <= whole <= INT64_MAX:
+        return f"is out of range (whole numbers from {INT64_MIN} to {INT64_MAX})"
+    return whole
+
+
+def _shown(value, limit: int = 60) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _required_values(problems, name, frame, columns) -> None:

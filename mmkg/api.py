@@ -51,6 +51,12 @@ class Mmkg:
     def close(self) -> None:
         self.store.close()
 
+    def refresh(self) -> bool:
+        """Read the newest version of the graph from now on (the embedded store shows the version it
+        opened until then); True when that changed anything. Neo4j always shows its newest state."""
+        refresh = getattr(self.store, "refresh", None)
+        return bool(refresh()) if refresh is not None else False
+
     # -- loading --------------------------------------------------------------------------------------
     def load(self, source: str | Path | None = None, *, study_id: str | None = None,
              progress: Progress | None = None) -> LoadReport:
@@ -162,7 +168,12 @@ def _system_allocator():
 def open_store(store: str | Path | None = None, *, neo4j_uri: str | None = None,
                read_only: bool = False) -> Mmkg:
     """Open the graph: Neo4j when a URI is given (or NEO4J_URI is set), else the embedded store in
-    `store` (or MMKG_STORE, or the user's data directory)."""
+    `store` (or MMKG_STORE, or the user's data directory).
+
+    The embedded store is always read from its newest published version, read-only, so any number of
+    notebooks, servers and commands can hold it open at once; a load takes the store's writer lock only
+    while it writes, then publishes a new version (see docs/store.md). `read_only=True` refuses loads and
+    does not create a missing store; `Mmkg.refresh()` moves to a version another process published."""
     neo4j = Neo4jSettings()
     uri = neo4j_uri or neo4j.uri
     if uri:
@@ -172,8 +183,9 @@ def open_store(store: str | Path | None = None, *, neo4j_uri: str | None = None,
                                        read_only=read_only))
     from mmkg.store.embedded import EmbeddedStore
 
-    path = Path(store) if store is not None else Settings().store
-    return Mmkg(EmbeddedStore(path, read_only=read_only))
+    settings = Settings()
+    path = Path(store) if store is not None else settings.store
+    return Mmkg(EmbeddedStore(path, read_only=read_only, write_wait_s=settings.write_wait_s))
 
 
 __all__ = ["Mmkg", "open_store", "LoadReport", "MmkgError"]

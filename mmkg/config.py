@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MMKG_", extra="ignore")
 
     store: Path = Field(default_factory=default_store_path, description="folder of the embedded store")
+    write_wait_s: float = Field(default=0.0, ge=0, description="how long a load waits for another process's "
+                                "load of the same embedded store before it is refused")
     upload_token: SecretStr | None = Field(default=None, description="bearer token; uploads are off without one")
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, description="largest accepted upload")
     cypher_timeout_s: float = Field(default=10.0, gt=0, description="time limit of ad-hoc Cypher over HTTP; the "

@@ -83,6 +83,20 @@ class StoreError(MmkgError):
     kind = "store_error"
 
 
+class StoreBusyError(StoreError):
+    """Another process (or thread) holds the store's writer lock; nothing was written."""
+
+    http_status = 409
+    kind = "store_busy"
+
+
+class NoSpaceError(StoreError):
+    """The disk filled up while a new version of the store was written; nothing was published."""
+
+    http_status = 507
+    kind = "no_space"
+
+
 class TooLargeError(LoadError):
     """An upload or archive exceeds a configured size limit."""
 

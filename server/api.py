@@ -11,14 +11,16 @@ server opened it.  Every error, whatever raised it, leaves as `{"error": {kind, 
 """
 from __future__ import annotations
 
+import errno
 import hmac
 import json
 import logging
+import os
 import shutil
 import tempfile
 import threading
 from collections import OrderedDict
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, nullcontext
 from inspect import Parameter as SigParameter, Signature
 from pathlib import Path
 from typing import Any, Callable, Iterator, Literal
@@ -34,8 +36,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import mmkg
 from mmkg.api import Mmkg, open_store
 from mmkg.config import Settings
-from mmkg.errors import (LoadError, MmkgError, NotFoundError, TooLargeError,
-                         UnauthorizedError, UploadsDisabledError)
+from mmkg.errors import (LoadError, MmkgError, NoSpaceError, NotFoundError, StoreBusyError, StoreError,
+                         TooLargeError, UnauthorizedError, UploadsDisabledError)
 from mmkg.queries import PARAM_TYPES, NamedQuery, get_query, registry
 
 log = logging.getLogger("mmkg.server")
@@ -147,46 +149,104 @@ class _ReadWriteLock:
 
 
 class GraphHolder:
-    """The server's graph: open read-only (on first use); a load swaps it under an exclusive lock."""
+    """The server's graph, read-only. Each request reads one version from start to end; on the embedded
+    store, a request that finds a newer published version (this server's upload or another process's load:
+    one stat of the store's `CURRENT` file) opens it, and the version it replaces is closed once its last
+    request has finished. Uploads are written one at a time, as new versions, while requests go on."""
 
     def __init__(self, factory: KgFactory):
         self._factory = factory
         self._kg: Mmkg | None = None
-        self._lock = _ReadWriteLock()
+        self._readers: dict[int, int] = {}  # id(graph) -> requests reading it
+        self._retired: dict[int, Mmkg] = {}  # replaced graphs still being read
+        self._lock = _ReadWriteLock()  # close() waits for the requests in flight
         self._open_lock = threading.Lock()
-        self.generation = 0
+        self._upload_lock = threading.Lock()
+        self._uploads = 0
         self.cacheable = False
+
+    @property
+    def generation(self) -> Any:
+        """Changes whenever what requests see may change: this server's uploads and, on the embedded
+        store, the version published in the store folder (by any process)."""
+        kg = self._kg
+        latest = getattr(kg.store, "latest_version", None) if kg is not None else None
+        if latest is None:
+            return self._uploads
+        try:
+            return self._uploads, latest()
+        except MmkgError:
+            return self._uploads, None
 
     @contextmanager
     def reading(self) -> Iterator[Mmkg]:
         with self._lock.read():
-            with self._open_lock:
-                if self._kg is None:
-                    self._kg = self._factory(True)
-                    # A read-only LadybugDB handle is a snapshot taken at open, so its answers change only
-                    # when this server reloads; a Neo4j server can be written by anyone at any time.
-                    self.cacheable = self._kg.store.name == "ladybug"
-            yield self._kg
-
-    def load(self, source: Path, study_id: str | None) -> "mmkg.api.LoadReport":
-        """Close the read-only graph, load `source` atomically read-write, reopen read-only."""
-        with self._lock.write():
-            self._close()
+            kg = self._check_out()
             try:
-                with self._factory(False) as writable:
-                    return writable.load(source, study_id=study_id)
+                yield kg
             finally:
-                self.generation += 1
+                self._check_in(kg)
 
-    def _close(self) -> None:
+    def _check_out(self) -> Mmkg:
         with self._open_lock:
-            if self._kg is not None:
-                self._kg.close()
-                self._kg = None
+            kg = self._kg
+            if kg is None or _is_stale(kg):
+                fresh = self._factory(True)
+                # A read-only LadybugDB handle reads one published version, so its answers change only with
+                # the version token; a Neo4j server can be written by anyone at any time.
+                self.cacheable = fresh.store.name == "ladybug"
+                if kg is not None:
+                    self._retire(kg)
+                self._kg = kg = fresh
+            self._readers[id(kg)] = self._readers.get(id(kg), 0) + 1
+            return kg
+
+    def _check_in(self, kg: Mmkg) -> None:
+        with self._open_lock:
+            self._readers[id(kg)] -= 1
+            if self._readers[id(kg)] == 0:
+                del self._readers[id(kg)]
+                if self._retired.pop(id(kg), None) is not None:
+                    kg.close()
+
+    def _retire(self, kg: Mmkg) -> None:
+        if self._readers.get(id(kg), 0):
+            self._retired[id(kg)] = kg
+        else:
+            kg.close()
+
+    def load(self, source: Path, study_id: str | None,
+             prepare: Callable[[], Path] | None = None) -> "mmkg.api.LoadReport":
+        """Load `source` as a new version under the store's writer lock; `prepare()` (unpacking a zip) runs
+        under that lock too and returns the source to load. One upload at a time: a second one, or one that
+        meets another process's load, is refused (`StoreBusyError`) without waiting."""
+        if not self._upload_lock.acquire(blocking=False):
+            raise StoreBusyError("another upload is being written to the store; send this one again when it "
+                                 "has finished (nothing was written)")
+        try:
+            with self._factory(False) as writable:
+                hold = getattr(writable.store, "writing", None)
+                with hold() if hold is not None else nullcontext():
+                    if prepare is not None:
+                        source = prepare()
+                    return writable.load(source, study_id=study_id)
+        finally:
+            self._uploads += 1
+            self._upload_lock.release()
 
     def close(self) -> None:
-        with self._lock.write():
-            self._close()
+        with self._lock.write(), self._open_lock:
+            for kg in [self._kg, *self._retired.values()]:
+                if kg is not None:
+                    kg.close()
+            self._kg = None
+            self._retired.clear()
+
+
+def _is_stale(kg: Mmkg) -> bool:
+    """True when the graph's store has published a newer version than the one `kg` reads."""
+    is_stale = getattr(kg.store, "is_stale", None)
+    return bool(is_stale()) if is_stale is not None else False
 
 
 class ResponseCache:
@@ -628,15 +688,28 @@ def create_app(settings: Settings | None = None, kg_factory: KgFactory | None = 
         """Load a study sent as the raw request body (bearer token required; off unless MMKG_UPLOAD_TOKEN is
         set). The load is atomic: it replaces the study of the same id, or changes nothing."""
         _check_token(request, settings)
+        _remove_abandoned_uploads()
         suffix = Path(filename).suffix.lower()
         if suffix not in UPLOAD_SUFFIXES:
             raise LoadError(f"cannot load '{filename}': expected one of {', '.join(UPLOAD_SUFFIXES)}")
-        workdir = Path(tempfile.mkdtemp(prefix="mmkg-upload-"))
+        try:
+            workdir = Path(tempfile.mkdtemp(prefix=f"{UPLOAD_PREFIX}{os.getpid()}-"))  # private (0700), removed below
+        except OSError as exc:
+            raise _temporary_folder_error(exc) from None
         try:
             upload = workdir / ("upload" + suffix)
-            await _receive(request, upload, settings.max_upload_bytes)
-            source = await run_in_threadpool(_unpack, upload, workdir) if suffix == ".zip" else upload
-            report = await run_in_threadpool(holder.load, source, study_id)
+            try:
+                await _receive(request, upload, settings.max_upload_bytes)
+            except OSError as exc:
+                raise _temporary_folder_error(exc) from None
+            prepare = (lambda: _unpack(upload, workdir)) if suffix == ".zip" else None
+            report = await run_in_threadpool(holder.load, upload, study_id, prepare)
+        except MmkgError as exc:  # name the client's file, not the server's temporary folder
+            hidden = [(f"{workdir}/upload{suffix}", Path(filename).name), (f"{workdir}/", "")]
+            for private, shown in hidden:
+                exc.message = exc.message.replace(private, shown)
+                exc.details = [d.replace(private, shown) for d in exc.details]
+            raise
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         return JSONResponse({"study_id": report.study_id, "counts": report.counts, "seconds": report.seconds,
@@ -700,22 +773,59 @@ async def _receive(request: Request, target: Path, limit: int) -> None:
 
 
 def _unpack(upload: Path, workdir: Path) -> Path:
-    """Extract a zipped study folder safely (member names, sizes and ratios checked first); return the
-    folder that holds study.json."""
-    from mmkg.loader.refi_qda import ArchiveLimits, SafeArchive
+    """Write the files a study folder has (study.json and its CSV tables) out of a zipped study into
+    `workdir`; return the folder. The whole archive is checked first (`SafeArchive`: member count, names,
+    links and devices, clashes, sizes and ratios per member and in total); nothing else is extracted."""
+    from mmkg.loader.refi_qda import MiB, ArchiveLimits, SafeArchive
+    from mmkg.loader.study_folder import META_FILE, TABLE_FILES
 
-    limits = ArchiveLimits()
+    limits = ArchiveLimits(max_members=1_000, max_total_uncompressed=512 * MiB)
     archive = SafeArchive(upload, upload.read_bytes(), limits)
-    target = workdir / "study"
-    for info in archive.members.values():
-        if info.is_dir():
-            continue
-        destination = (target / info.filename).resolve()
-        if not destination.is_relative_to(target.resolve()):
-            raise LoadError(f"{upload.name}, member {info.filename}: points outside the archive")
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        destination.write_bytes(archive.read(info.filename, limits.max_member_bytes))
-    metas = sorted(target.rglob("study.json"), key=lambda p: len(p.parts)) if target.exists() else []
+    metas = sorted((key for key in archive.files if key.rsplit("/", 1)[-1] == META_FILE),
+                   key=lambda key: (key.count("/"), key))
     if not metas:
         raise LoadError(f"{upload.name}: the zip holds no study.json; zip a study folder (see docs/study-format.md)")
-    return metas[0].parent
+    if len(metas) > 1 and metas[1].count("/") == metas[0].count("/"):
+        raise LoadError(f"{upload.name}: the zip holds several study folders ({', '.join(metas[:3])}); "
+                        "upload one study at a time")
+    folder = metas[0][:-len(META_FILE)]
+    target = workdir / "study"
+    target.mkdir()
+    for filename in [META_FILE, *TABLE_FILES.values()]:
+        member = archive.lookup(folder + filename)
+        if member is None:
+            continue  # the study folder reader says which file is missing
+        data = archive.read(member, limits.max_member_bytes)
+        try:
+            (target / filename).write_bytes(data)
+        except OSError as exc:
+            raise _temporary_folder_error(exc) from None
+    return target
+
+
+UPLOAD_PREFIX = "mmkg-upload-"
+
+
+def _remove_abandoned_uploads() -> None:
+    """Remove the temporary folders of uploads whose server process died (kill -9) before removing them."""
+    if os.name != "posix":
+        return
+    for folder in Path(tempfile.gettempdir()).glob(f"{UPLOAD_PREFIX}*-*"):
+        pid = folder.name[len(UPLOAD_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            pass  # alive, under another user
+
+
+def _temporary_folder_error(exc: OSError) -> MmkgError:
+    """An upload that cannot be kept in the temporary folder: nothing reached the store."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return NoSpaceError(f"the server's temporary folder is full ({exc.strerror}); the upload was not "
+                            "loaded and nothing was written")
+    return StoreError(f"the server cannot keep the upload in its temporary folder ({exc.strerror}); nothing "
+                      "was written")

@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from mmkg.server.cli import Neo4jOption, StoreOption, app, console, open_kg, print_frame, write_frame
+from mmkg.server.cli import Neo4jOption, StoreOption, app, open_kg, print_frame, show, write_frame
 
 
 @app.command()
@@ -17,7 +17,7 @@ def paper(fmt: str = typer.Option("table", "--format", help="table, csv or json.
     """Every figure of the founding paper the graph can answer: paper value, graph value, match."""
     from mmkg.paper import paper_vs_graph
 
-    with open_kg(store, neo4j) as kg:
+    with open_kg(store, neo4j, read_only=True) as kg:
         table = paper_vs_graph(kg, study)
         provenance = kg.query("studies").set_index("study_id").loc[study, "provenance"]
     if fmt != "table":
@@ -26,8 +26,7 @@ def paper(fmt: str = typer.Option("table", "--format", help="table, csv or json.
     shown = table.assign(graph_value=table["graph_value"].astype(str), paper_value=table["paper_value"].astype(str))
     print_frame(shown[["id", "section", "confidence", "comparator", "paper_value", "graph_value", "match"]],
                 title="Paper vs graph")
-    console.print(f"{int(table['match'].sum())} of {len(table)} figures match. Mismatches and their reasons:")
+    show(f"{int(table['match'].sum())} of {len(table)} figures match. Mismatches and their reasons:")
     for row in table[~table["match"]].itertuples():
-        console.print(f"  {row.id}: paper {row.comparator} {row.paper_value}, graph {row.graph_value}. {row.note}",
-                      highlight=False)
-    console.print(f"[dim]{provenance}[/dim]")
+        show(f"  {row.id}: paper {row.comparator} {row.paper_value}, graph {row.graph_value}. {row.note}")
+    show((provenance, "dim"))

@@ -7,7 +7,7 @@ from typing import List, Optional
 import pandas as pd
 import typer
 
-from mmkg.server.cli import Neo4jOption, StoreOption, app, console, open_kg, print_frame, write_frame
+from mmkg.server.cli import Neo4jOption, StoreOption, app, open_kg, print_frame, show, write_frame
 
 FORMATS = ("table", "csv", "json")
 
@@ -60,7 +60,7 @@ def run_query(name: str = typer.Argument(..., help="Query name (see `mmkg querie
     print_frame(frame, title=f"{named.title} ({len(frame):,} rows)",
                 caption=", ".join(f"{k} = {v!r}" for k, v in params.items()) or None)
     for study_id, line in provenance:
-        console.print(f"[dim]{study_id}: {line}[/dim]", highlight=False)
+        show((f"{study_id}: {line}", "dim"))
 
 
 def _check_format(fmt: str) -> str:
@@ -100,7 +100,8 @@ def _provenance(kg, frame: pd.DataFrame, params: dict) -> list[tuple[str, str]]:
 
 
 def _describe(named) -> None:
-    console.print(f"[bold]{named.name}[/bold] — {named.title}\n{named.description}\n", highlight=False)
+    show((named.name, "bold"), f" — {named.title}")
+    show(named.description)
     frame = pd.DataFrame([{"parameter": p.name, "type": p.type.lower(), "default": repr(p.default),
                            "kind": "analysis option" if p.option else "$parameter", "description": p.description}
                           for p in named.parameters], columns=["parameter", "type", "default", "kind", "description"])

@@ -6,19 +6,17 @@ from typing import Optional
 
 import typer
 
-from mmkg.server.cli import DelayedProgress, Neo4jOption, StoreOption, app, console, open_kg
+from mmkg.server.cli import DelayedProgress, Neo4jOption, StoreOption, app, open_kg, show
 
 
 def store_is_empty(store: Optional[Path], neo4j: Optional[str]) -> bool:
     """True when the store holds no study (an embedded store that does not exist yet counts as empty)."""
     from mmkg.config import Settings
-    from mmkg.store.embedded import DATABASE_FILE
+    from mmkg.store.embedded import store_exists
 
-    if not neo4j:
-        path = Path(store) if store is not None else Settings().store
-        if not (path.expanduser() / DATABASE_FILE).exists():
-            return True
-    with open_kg(store, neo4j) as kg:
+    if not neo4j and not store_exists(Path(store) if store is not None else Settings().store):
+        return True
+    with open_kg(store, neo4j, read_only=True) as kg:
         return not kg.study_ids()
 
 
@@ -34,12 +32,12 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="Interface to lis
 
     if store_is_empty(store, neo4j):
         with open_kg(store, neo4j) as kg, DelayedProgress("loading the founding study", delay_s=0.0) as progress:
-            console.print("The store is empty: loading the shipped founding study first …")
+            show("The store is empty: loading the shipped founding study first …")
             report = kg.load(progress=progress)
-        console.print(f"Loaded '{report.study_id}' ({report.codings:,} codings) in {report.seconds:.1f} s")
+        show(f"Loaded '{report.study_id}' ({report.codings:,} codings) in {report.seconds:.1f} s")
         if report.provenance:
-            console.print(f"[dim]Provenance: {report.provenance}[/dim]")
+            show((f"Provenance: {report.provenance}", "dim"))
     settings = Settings(store=store) if store is not None else Settings()
-    console.print(f"Serving on http://{host}:{port}/ (API documentation: http://{host}:{port}/docs)")
+    show(f"Serving on http://{host}:{port}/ (API documentation: http://{host}:{port}/docs)")
     uvicorn.run(create_app(settings, neo4j_uri=neo4j, listen_host=host), host=host, port=port, log_level="warning",
                 workers=1)

@@ -6,8 +6,8 @@ from typing import Optional
 
 import typer
 
-from mmkg.server.cli import (Neo4jOption, StoreOption, app, console, err_console, export_app, open_kg,  # noqa: F401
-                             print_frame, write_frame)
+from mmkg.server.cli import (Neo4jOption, StoreOption, app, export_app, open_kg, print_frame, print_warnings,
+                             show, write_frame)
 
 map_app = typer.Typer(help="Map a study's codes onto the shared ontology (suggest, apply, show).",
                       no_args_is_help=True)
@@ -61,8 +61,7 @@ def map_apply(study: str = typer.Argument(..., help="Study id."),
 
     with open_kg(store, neo4j) as kg:
         report = apply_mapping(kg, study, file, merge=merge)
-    console.print(f"Applied {report.mappings} mapping(s) to study '{study}'; "
-                  f"{len(report.unmapped)} code(s) have no concept.")
+    show(f"Applied {report.mappings} mapping(s) to study '{study}'; {len(report.unmapped)} code(s) have no concept.")
     if len(report.unmapped):
         print_frame(report.unmapped, title="Unmapped codes")
 
@@ -92,7 +91,7 @@ def export_rdf_command(output: Path = typer.Option(..., "-o", "--output", help="
 
     with open_kg(store, neo4j, read_only=True) as kg:
         export_rdf(kg, output, fmt, study)
-    err_console.print(f"wrote {output}")
+    show(f"wrote {output}", err=True)
 
 
 @export_app.command("qdpx")
@@ -104,9 +103,8 @@ def export_qdpx_command(study: str = typer.Option(..., "--study", help="Study to
 
     with open_kg(store, neo4j, read_only=True) as kg:
         warnings = export_qdpx(kg, study, output)
-    err_console.print(f"wrote {output}")
-    for warning in warnings:
-        err_console.print(f"[yellow]warning:[/yellow] {warning}")
+    show(f"wrote {output}", err=True)
+    print_warnings(warnings)
 
 
 @export_app.command("neo4j-import")
@@ -120,5 +118,5 @@ def export_neo4j_import_command(
         files = export_neo4j_import(kg, directory)
     nodes = sum(f.rows for f in files if f.kind == "nodes")
     rels = sum(f.rows for f in files if f.kind == "relationships")
-    console.print(f"wrote {len(files)} files ({nodes:,} nodes, {rels:,} relationships) to {directory}; "
-                  f"import into a stopped Neo4j with: sh {directory / IMPORT_SCRIPT}")
+    show(f"wrote {len(files)} files ({nodes:,} nodes, {rels:,} relationships) to {directory}; "
+         f"import into a stopped Neo4j with: sh {directory / IMPORT_SCRIPT}")

@@ -33,6 +33,7 @@ def live_server(store: Path, env: dict[str, str] | None = None, timeout_s: float
     process = subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT,
                                start_new_session=True)
     base = f"http://127.0.0.1:{port}"
+    live_server.process = process  # type: ignore[attr-defined]  (for tests that crash the server)
     try:
         deadline = time.monotonic() + timeout_s
         while True:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import shutil
 import subprocess
 import sys
 import time
@@ -19,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from mmkg.adhoc.pool import Limits, WorkerPool
-from mmkg.adhoc.runner import AdhocCypher, _parser_bytes, database_version
+from mmkg.adhoc.runner import AdhocCypher, _parser_bytes
+from mmkg.store.embedded import current_database_file
 from mmkg.config import Settings
 from mmkg.errors import QueryError, QueryRefusedError
 
@@ -47,7 +47,7 @@ def places(founding_store, tmp_path):
 
 
 def probe(store: Path, statements: list[str]) -> tuple[dict, list[dict], int]:
-    config = {"database_file": str(store / "graph.lbug"), "memory_mb": 512, "buffer_pool_mb": 64}
+    config = {"database_file": str(current_database_file(store)[0]), "memory_mb": 512, "buffer_pool_mb": 64}
     done = subprocess.run([sys.executable, "-I", str(PROBE), json.dumps(config)], input=json.dumps(statements),
                           capture_output=True, text=True, timeout=120)
     lines = [json.loads(line) for line in done.stdout.splitlines()]
@@ -95,8 +95,8 @@ def test_a_crashing_table_function_dies_inside_the_sandbox(places):
 
 @pytest.fixture
 def pool(founding_store):
-    workers = WorkerPool(lambda: database_version(founding_store), _parser_bytes, size=1, memory_mb=512,
-                         buffer_pool_mb=64, queue_timeout_s=5)
+    workers = WorkerPool(lambda: current_database_file(founding_store), _parser_bytes, size=1, memory_mb=512,
+                         buffer_pool_mb=64)
     yield workers
     workers.close()
 
@@ -127,7 +127,7 @@ def test_a_hostile_parse_costs_the_worker_not_the_server(pool):
     assert time.process_time() - started < 0.2  # the server process did not parse it
 
 
-def test_a_new_store_version_gets_new_workers(founding_store, tmp_path):
+def test_a_new_store_version_gets_new_workers(founding_store):
     runner = AdhocCypher(Settings(store=founding_store, cypher_workers=1))
 
     class Store:
@@ -135,14 +135,10 @@ def test_a_new_store_version_gets_new_workers(founding_store, tmp_path):
 
     limits = runner.limits(None, None)
     first = runner.run(Store, "MATCH (c:Coder) RETURN count(c) AS n", {}, limits, client="a").rows_json
-    replacement = tmp_path / "replacement"
-    shutil.copytree(founding_store, replacement)
     import mmkg
 
-    with mmkg.open_store(replacement) as kg:
+    with mmkg.open_store(founding_store) as kg:  # another writer publishes a new version
         kg.delete_study("founding")
-    (founding_store / "graph.lbug").unlink()
-    shutil.copy(replacement / "graph.lbug", founding_store / "graph.lbug")
     second = runner.run(Store, "MATCH (c:Coder) RETURN count(c) AS n", {}, limits, client="a").rows_json
     runner.close()
     assert first != second and second == b'[{"n": 0}]'
@@ -152,3 +148,15 @@ def test_limits_come_from_the_settings():
     runner = AdhocCypher(Settings(cypher_timeout_s=4, cypher_max_rows=7, cypher_max_bytes=5000))
     assert runner.limits(100, 100) == Limits(timeout_s=4, max_rows=7, max_bytes=5000)
     assert runner.limits(3, 1) == Limits(timeout_s=1, max_rows=3, max_bytes=5000)
+
+
+def test_workers_outlive_the_request_thread_that_needed_them(pool):
+    import threading
+
+    answers = []
+    first = threading.Thread(target=lambda: answers.append(pool.run("RETURN 1 AS x", {}, "ladybug", LIMITS)))
+    first.start()
+    first.join()
+    time.sleep(0.5)  # a worker tied to that thread's life would be gone by now
+    assert answers[0].rows_json == b'[{"x": 1}]'
+    assert pool.run("RETURN 2 AS x", {}, "ladybug", LIMITS).rows_json == b'[{"x": 2}]'

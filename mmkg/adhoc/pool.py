@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -29,7 +30,12 @@ from mmkg.errors import (BusyError, QueryError, QueryLimitError, QueryRefusedErr
 log = logging.getLogger("mmkg.adhoc")
 KILL_GRACE_S = 1.0  # the engine's own timeout fires first; the kill is the limit that cannot be talked around
 START_TIMEOUT_S = 60.0
+START_ATTEMPTS = 3
+MINIMUM_RUN_S = 0.1  # a request that waited for its worker until its deadline still gets this long
 HEADER_LIMIT = 64 * 1024
+# Workers die with the thread that started them (PR_SET_PDEATHSIG follows the parent thread, not the
+# process), so every worker is started from this one thread, which lives as long as the server.
+_SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmkg-adhoc-spawner")
 VersionSource = Callable[[], tuple[Path | None, str]]  # -> (database file to open now or None, its version)
 
 
@@ -50,6 +56,10 @@ class AdhocResult:
     truncated_by: str | None  # "rows", "bytes" or None
 
 
+class _StartFailed(Exception):
+    """A worker exited before it said it was ready."""
+
+
 class _WorkerLost(Exception):
     """The worker died, broke the protocol or passed the deadline; it has been killed."""
 
@@ -58,10 +68,10 @@ class _Worker:
     def __init__(self, database_file: Path | None, version: str, config: dict, parser: bytes):
         self.version = version
         config = {**config, "database_file": str(database_file) if database_file else None}
-        self.process = subprocess.Popen(
-            [sys.executable, "-I", "-m", "mmkg.adhoc.worker", json.dumps(config)],
+        self.process = _SPAWNER.submit(
+            subprocess.Popen, [sys.executable, "-I", "-m", "mmkg.adhoc.worker", json.dumps(config)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, close_fds=True,
-            start_new_session=True)
+            start_new_session=True).result()
         os.set_blocking(self.process.stdout.fileno(), False)
         try:
             self._send(parser)
@@ -69,6 +79,9 @@ class _Worker:
         except _WorkerLost:
             raise StoreError(f"the ad-hoc Cypher worker for {database_file} did not start "
                              f"(exit code {self.process.returncode})") from None
+        if not ready.get("ready") and ready.get("stage") == "database":
+            self.kill()
+            raise _StartFailed(ready.get("message", ""))
         if not ready.get("ready"):
             self.kill()
             raise SandboxUnavailableError(f"ad-hoc Cypher is unavailable here: its sandbox could not be set up "
@@ -141,9 +154,9 @@ class WorkerPool:
     only check statements); `parser` gives the serialized grammar the workers load."""
 
     def __init__(self, version_source: VersionSource, parser: Callable[[], bytes], *, size: int, memory_mb: int,
-                 buffer_pool_mb: int, queue_timeout_s: float):
+                 buffer_pool_mb: int):
         self.version_source, self.parser = version_source, parser
-        self.size, self.queue_timeout_s = size, queue_timeout_s
+        self.size = size
         self.config = {"memory_mb": memory_mb, "buffer_pool_mb": buffer_pool_mb}
         self._condition = threading.Condition()
         self._idle: list[_Worker] = []
@@ -165,14 +178,18 @@ class WorkerPool:
         return CheckedStatement(text=checked["text"], parameters=checked["parameters"])
 
     def _request(self, cypher: str, parameters: dict | None, dialect: Dialect, limits: Limits) -> tuple[dict, bytes]:
-        worker = self._acquire()
+        # The time limit runs from the request's arrival: waiting for a free worker counts against it.
+        deadline = time.monotonic() + limits.timeout_s
+        worker = self._acquire(deadline)
+        remaining = max(deadline - time.monotonic(), MINIMUM_RUN_S)
         try:
             header, payload = worker.request(
                 {"cypher": cypher, "parameters": parameters or {}, "dialect": dialect,
-                 "max_rows": limits.max_rows, "max_bytes": limits.max_bytes, "timeout_s": limits.timeout_s},
-                time.monotonic() + limits.timeout_s + KILL_GRACE_S, limits.max_bytes)
+                 "max_rows": limits.max_rows, "max_bytes": limits.max_bytes, "timeout_s": remaining},
+                time.monotonic() + remaining + KILL_GRACE_S, limits.max_bytes)
         except _WorkerLost as lost:
             self._discard(worker)
+            self._replace_in_background()
             if str(lost) == "deadline":
                 raise QueryLimitError(f"query stopped after the time limit of {limits.timeout_s:g} s") from None
             raise QueryError("the query stopped the query engine (it crashed, or needed more than the "
@@ -190,9 +207,8 @@ class WorkerPool:
             raise QueryError(f"query failed: {message}")
         return header, payload
 
-    def _acquire(self) -> _Worker:
-        deadline = time.monotonic() + self.queue_timeout_s
-        database_file, version = self.version_source()
+    def _acquire(self, deadline: float) -> _Worker:
+        _, version = self.version_source()
         with self._condition:
             while True:
                 if self._closed:
@@ -209,10 +225,11 @@ class WorkerPool:
                     break
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise BusyError(f"all {self.size} ad-hoc Cypher workers are busy; try again shortly")
+                    raise BusyError(f"all {self.size} ad-hoc Cypher workers were busy for the whole time limit; "
+                                    "try again shortly")
                 self._condition.wait(remaining)
         try:
-            worker = _Worker(database_file, version, self.config, self.parser())
+            worker = self._start()
         except BaseException:
             self._discard(None)
             raise
@@ -220,6 +237,18 @@ class WorkerPool:
         with self._condition:
             self._workers.add(worker)
         return worker
+
+    def _start(self) -> _Worker:
+        """A new worker on the version published now; read the version again if it was collected between
+        reading and opening it (a writer published twice)."""
+        for attempt in range(START_ATTEMPTS):
+            database_file, version = self.version_source()
+            try:
+                return _Worker(database_file, version, self.config, self.parser())
+            except _StartFailed as failed:
+                if attempt == START_ATTEMPTS - 1 or database_file is None or database_file.exists():
+                    raise StoreError(f"the ad-hoc Cypher worker did not start: {failed or 'it exited'}") from None
+        raise AssertionError("unreachable")
 
     def _release(self, worker: _Worker) -> None:
         with self._condition:
@@ -236,6 +265,25 @@ class WorkerPool:
             self._count -= 1
             self._workers.discard(worker)
             self._condition.notify()
+
+    def _replace_in_background(self) -> None:
+        """Start a worker for the one just killed, so the next request does not wait for it to start."""
+        with self._condition:
+            if self._closed or self._count >= self.size:
+                return
+            self._count += 1
+
+        def start() -> None:
+            try:
+                worker = self._start()
+            except Exception:  # noqa: BLE001 - the next request starts one itself and reports why
+                self._discard(None)
+                return
+            with self._condition:
+                self._workers.add(worker)
+            self._release(worker)
+
+        threading.Thread(target=start, name="mmkg-adhoc-replace", daemon=True).start()
 
     def close(self) -> None:
         """Kill every worker; a query still running gets an error."""

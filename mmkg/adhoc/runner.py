@@ -11,7 +11,6 @@ server-side timeout, rows and bytes counted while they stream.
 """
 from __future__ import annotations
 
-import os
 import threading
 from collections import Counter
 from contextlib import contextmanager
@@ -22,6 +21,7 @@ from mmkg.adhoc.pool import AdhocResult, Limits, WorkerPool
 from mmkg.adhoc.statement import parser_bytes
 from mmkg.config import Settings
 from mmkg.errors import BusyError, QueryRefusedError
+from mmkg.store.embedded import current_database_file
 
 __all__ = ["AdhocCypher", "AdhocResult", "Limits"]
 NEO4J_CHECKER = Path("neo4j")  # the key of the pool whose workers only check statements
@@ -76,11 +76,10 @@ class AdhocCypher:
             pool = self._pools.get(key)
             if pool is None:
                 settings = self.settings
-                source = (lambda: (None, "checker")) if key == NEO4J_CHECKER else (lambda: database_version(key))
+                source = (lambda: (None, "checker")) if key == NEO4J_CHECKER else (lambda: current_database_file(key))
                 pool = WorkerPool(source, _parser_bytes, size=settings.cypher_workers,
                                   memory_mb=settings.cypher_max_memory_mb,
-                                  buffer_pool_mb=settings.cypher_buffer_pool_mb,
-                                  queue_timeout_s=settings.cypher_timeout_s)
+                                  buffer_pool_mb=settings.cypher_buffer_pool_mb)
                 self._pools[key] = pool
             return pool
 
@@ -110,10 +109,3 @@ def _parser_bytes() -> bytes:
     return parser_bytes()
 
 
-def database_version(store_path: Path) -> tuple[Path, str]:
-    """The database file of the embedded store in `store_path` and a token that changes when it is replaced."""
-    from mmkg.store.embedded import DATABASE_FILE
-
-    database_file = Path(store_path) / DATABASE_FILE
-    stat = os.stat(database_file)
-    return database_file, f"{stat.st_ino}:{stat.st_mtime_ns}:{stat.st_size}"

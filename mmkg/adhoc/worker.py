@@ -57,8 +57,11 @@ def main(argv: list[str]) -> int:
     try:
         statement.load_parser(_read_raw(stdin) or b"")
         layers, database = _lock_in(config)
+    except _DatabaseUnavailable as exc:
+        _write(stdout, {"ready": False, "stage": "database", "message": str(exc)})
+        return 1
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which refuses to use this worker
-        _write(stdout, {"ready": False, "message": f"{type(exc).__name__}: {exc}"})
+        _write(stdout, {"ready": False, "stage": "sandbox", "message": f"{type(exc).__name__}: {exc}"})
         return 1
     _write(stdout, {"ready": True, "layers": layers})
     while True:
@@ -92,6 +95,10 @@ def _serve(statement, database, request: dict) -> tuple[dict, bytes]:
 
 # ------------------------------------------------------------------------------------------ sandbox
 
+class _DatabaseUnavailable(Exception):
+    """The database file could not be opened (e.g. a newer version was published and this one collected)."""
+
+
 def _lock_in(config: dict) -> tuple[dict, object]:
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # die with the server
@@ -115,9 +122,12 @@ def _lock_in(config: dict) -> tuple[dict, object]:
     if database_file:
         import ladybug
 
-        database = ladybug.Database(database_file, read_only=True, max_num_threads=1,
-                                    buffer_pool_size=int(config["buffer_pool_mb"]) * megabyte,
-                                    max_db_size=_max_db_size(database_file))
+        try:
+            database = ladybug.Database(database_file, read_only=True, max_num_threads=1,
+                                        buffer_pool_size=int(config["buffer_pool_mb"]) * megabyte,
+                                        max_db_size=_max_db_size(database_file))
+        except (RuntimeError, OSError) as exc:
+            raise _DatabaseUnavailable(f"cannot open {database_file}: {exc}") from None
         warm = ladybug.Connection(database, num_threads=1)
         warm.execute("RETURN 1 AS x").get_next()
         warm.close()

@@ -1,68 +1,407 @@
-"""The embedded store: LadybugDB in a folder, written through `COPY`, all or nothing per load: in one
-transaction, or (for large loads) into a new database file that replaces the old one by a rename."""
+"""The embedded store: LadybugDB database files in a folder, one published version at a time.
+
+Multi-process model (docs/store.md): many readers, one writer, always consistent.
+
+* A published version is a database file `graph-<generation>-<random>.lbug` that nobody writes again.
+  The small file `CURRENT` names the version readers should open; a reader (a notebook, the server, a CLI
+  command, a sandboxed query worker) opens that file read-only and sees that one complete version for as
+  long as it keeps it open.  Readers take no lock, so they never lock anyone out.
+* A writer (a load or a delete, in any process) takes the store's writer lock (`writer.lock`, an OS file
+  lock that the kernel releases when the process ends, kill -9 included), writes a new database file in
+  `staging/` (a copy of the current version changed in one transaction or, for large loads, a rebuilt
+  file), checks it, moves it beside the others, opens it read-only once, then publishes it by replacing
+  `CURRENT` with one rename.  A second writer is refused with a message that names the holder's PID.
+* Nothing is published before that rename: a failure, a full disk or a kill at any earlier moment leaves
+  `CURRENT` and the file it names untouched, and the next open cleans up what was left.  Versions that
+  `CURRENT` no longer names are deleted by the next writer (or by any open that finds no writer active);
+  a reader that still has one open keeps reading it (POSIX keeps an open file until it is closed).
+"""
 from __future__ import annotations
 
+import errno
 import glob
+import json
 import os
 import re
+import secrets
 import shutil
+import sys
 import threading
-from contextlib import closing
+import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pandas as pd
 import pyarrow as pa
 
-from mmkg.errors import QueryError, StoreError
+from mmkg.errors import NoSpaceError, QueryError, StoreBusyError, StoreError
 from mmkg.graph import GraphRows
 from mmkg.schema import NODE_BY_LABEL, NODES, REL_BY_TYPE, RELS, STUDY_NODE_LABELS, ladybug_ddl
 from mmkg.store import Progress, StepTicker
 
-DATABASE_FILE = "graph.lbug"
+POINTER_FILE = "CURRENT"  # names the published version
+LOCK_FILE = "writer.lock"  # held by the one writer; says who it is
+STAGING_FOLDER = "staging"  # a writer's new database file before it is published
+LEGACY_FILE = "graph.lbug"  # the single database file of stores written before versions were published
+VERSION_NAME = re.compile(r"^graph-(\d{1,12})-[0-9a-f]{8}\.lbug$")
 REBUILD_THRESHOLD = 10_000  # segments; see EmbeddedStore._should_rebuild
 LARGE_COPY_ROWS = 50_000  # see _copy_all
-REBUILD_FOLDER = "rebuild"  # a load that rebuilds the graph writes its new database file here first
+OPEN_ATTEMPTS = 5  # a version can be collected between reading CURRENT and opening it: read CURRENT again
+NOTHING_WRITTEN = "nothing was written: the store still holds its previous version"
 
+
+# --------------------------------------------------------------------------------------- versions
+
+def current_database_file(store_path: str | Path) -> tuple[Path, str]:
+    """The database file readers should open now, and its version token.
+
+    The token changes whenever a writer publishes a new version (it is the file's name). Costs one small
+    file read. Open the file read-only; if it is gone when you open it (a writer published a newer version
+    and collected this one in between), call again."""
+    folder = Path(store_path).expanduser()
+    pointer = folder / POINTER_FILE
+    try:
+        name = pointer.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        if (folder / LEGACY_FILE).exists():
+            raise StoreError(f"{folder}: this store was written by an earlier mmkg; any mmkg command on it "
+                             "(e.g. `mmkg studies --store …`) upgrades it") from None
+        raise StoreError(f"{folder}: no mmkg store here yet (run `mmkg load --store {folder}` first)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StoreError(f"{pointer}: cannot read the store's version pointer ({exc})") from None
+    if not VERSION_NAME.match(name):
+        raise StoreError(f"{pointer}: does not name a database file of this store ({name[:80]!r})")
+    return folder / name, name
+
+
+def store_exists(store_path: str | Path) -> bool:
+    """True when the folder holds an mmkg store (published, or of an earlier mmkg that an open upgrades)."""
+    folder = Path(store_path).expanduser()
+    return (folder / POINTER_FILE).exists() or (folder / LEGACY_FILE).exists()
+
+
+class _PointerWatch:
+    """`current_database_file`'s token, read again only when `CURRENT` changed (one stat per call).
+
+    Publishing replaces `CURRENT` by a rename, so its inode and change time differ after every publish."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self._pointer = os.fspath(folder / POINTER_FILE)  # a str: joining paths per call costs more than the stat
+        self._known: tuple[tuple, str] | None = None  # (stat of CURRENT, token), replaced as one
+
+    def token(self) -> str:
+        try:
+            stat = os.stat(self._pointer)
+        except OSError:
+            return current_database_file(self.folder)[1]  # raises the StoreError that says why
+        seen = (stat.st_ino, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size)
+        known = self._known
+        if known is None or known[0] != seen:
+            known = self._known = (seen, current_database_file(self.folder)[1])
+        return known[1]
+
+
+# --------------------------------------------------------------------------------------- writer lock
+
+class _ProcessSide:
+    """This process's share of one store's writer lock: threads queue here, the OS lock is taken once."""
+
+    def __init__(self):
+        self.rlock = threading.RLock()
+        self.depth = 0
+        self.handle = None
+
+
+_process_sides: dict[str, _ProcessSide] = {}
+_process_sides_guard = threading.Lock()
+
+
+@contextmanager
+def writer_lock(folder: Path, *, wait_s: float = 0.0) -> Iterator[None]:
+    """Hold the store's writer lock (re-entrant within a process), waiting up to `wait_s` seconds for
+    another writer; raises `StoreBusyError` naming the holder when it stays taken."""
+    folder = Path(folder)
+    key = os.path.realpath(folder)
+    with _process_sides_guard:
+        side = _process_sides.setdefault(key, _ProcessSide())
+    deadline = time.monotonic() + max(wait_s, 0.0)
+    acquired = side.rlock.acquire(timeout=wait_s) if wait_s > 0 else side.rlock.acquire(blocking=False)
+    if not acquired:
+        raise StoreBusyError(_busy_message(folder, _holder(folder)))
+    try:
+        if side.depth == 0:
+            side.handle = _take_os_lock(folder, deadline)
+        side.depth += 1
+        try:
+            yield
+        finally:
+            side.depth -= 1
+            if side.depth == 0:
+                _release_os_lock(side.handle)
+                side.handle = None
+    finally:
+        side.rlock.release()
+
+
+def _take_os_lock(folder: Path, deadline: float):
+    try:
+        handle = open(folder / LOCK_FILE, "a+", encoding="utf-8")
+    except OSError as exc:
+        raise StoreError(f"{folder}: cannot write to the store folder ({exc.strerror}); loads need a "
+                         "writable store folder") from None
+    while True:
+        try:
+            _lock_file(handle)
+            break
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK) or time.monotonic() >= deadline:
+                handle.close()
+                if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                    raise StoreBusyError(_busy_message(folder, _holder(folder))) from None
+                raise StoreError(f"{folder / LOCK_FILE}: cannot take the writer lock ({exc.strerror})") from None
+            time.sleep(0.05)
+    handle.seek(0)
+    handle.truncate()
+    handle.write(json.dumps({"pid": os.getpid(), "command": _command_line(),
+                             "since": time.strftime("%Y-%m-%d %H:%M:%S")}))
+    handle.flush()
+    return handle
+
+
+def _release_os_lock(handle) -> None:
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.flush()
+    except OSError:
+        pass
+    finally:
+        _unlock_file(handle)
+        handle.close()
+
+
+if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+    import msvcrt
+
+    def _lock_file(handle) -> None:
+        handle.seek(0)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+
+    def _unlock_file(handle) -> None:
+        handle.seek(0)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+else:
+    import fcntl
+
+    def _lock_file(handle) -> None:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def _unlock_file(handle) -> None:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _command_line() -> str:
+    argv = [Path(sys.argv[0]).name] + sys.argv[1:] if sys.argv and sys.argv[0] else ["python"]
+    return " ".join(argv)[:200]
+
+
+def _holder(folder: Path) -> dict:
+    try:
+        return json.loads((folder / LOCK_FILE).read_text(encoding="utf-8") or "{}")
+    except (OSError, ValueError):
+        return {}
+
+
+def _busy_message(folder: Path, holder: dict) -> str:
+    who = f"process {holder['pid']}" if isinstance(holder.get("pid"), int) else "another process"
+    if holder.get("pid") == os.getpid():
+        who = f"this process ({os.getpid()}, another thread)"
+    what = f" (`{holder['command']}`)" if isinstance(holder.get("command"), str) and holder["command"] else ""
+    since = f" since {holder['since']}" if isinstance(holder.get("since"), str) else ""
+    return (f"{folder}: {who}{what} is writing this store{since}; nothing was written. Wait for that load "
+            "to finish, then run this one again (readers are not affected; MMKG_WRITE_WAIT_S=SECONDS makes "
+            "loads wait for the lock)")
+
+
+# --------------------------------------------------------------------------------------- the store
 
 class EmbeddedStore:
-    """A LadybugDB database in folder `path` (created on first use)."""
+    """LadybugDB in folder `path`: the newest published version, open read-only; writes publish new ones.
+
+    `read_only=True` refuses loads and never creates the store; otherwise a missing store is created.
+    `version` is the token (see `current_database_file`) of the version this object reads; `refresh()`
+    moves it to the newest one. A load waits up to `write_wait_s` for another process's load."""
 
     name = "ladybug"
 
-    def __init__(self, path: str | Path, *, read_only: bool = False):
+    def __init__(self, path: str | Path, *, read_only: bool = False, write_wait_s: float = 0.0):
         self.path = Path(path).expanduser()
         self.read_only = read_only
+        self.write_wait_s = write_wait_s
+        self.version: str | None = None
         self._lock = threading.RLock()
-        if read_only and not self._file.exists():
+        self._db = self._conn = None
+        self._watch = _PointerWatch(self.path)
+        if not (self.path / POINTER_FILE).exists():
+            self._initialise()
+        else:
+            self._tidy()
+        self._db, self._conn, self.version = self._open_current()
+        if not self._tables_exist():
+            self.close()
+            raise StoreError(f"{self.path}: store has no mmkg schema")
+
+    # --- versions ----------------------------------------------------------------------------------------
+    def latest_version(self) -> str:
+        """The token of the newest published version (one stat; a small read when it changed)."""
+        return self._watch.token()
+
+    def is_stale(self) -> bool:
+        """True when a newer version than the one open here has been published."""
+        return self.latest_version() != self.version
+
+    def refresh(self) -> bool:
+        """Reopen on the newest published version when this one is stale; True when it reopened."""
+        with self._lock:
+            if not self.is_stale():
+                return False
+            self._adopt(*self._open_current())
+            return True
+
+    def _open_current(self):
+        import ladybug
+
+        previous = None
+        for _ in range(OPEN_ATTEMPTS):
+            file, token = current_database_file(self.path)
+            try:
+                db = ladybug.Database(str(file), read_only=True)
+                return db, ladybug.Connection(db), token
+            except RuntimeError as exc:
+                if file.exists():
+                    raise StoreError(f"{self.path}: cannot open the graph store ({exc})") from None
+                if token == previous:
+                    raise StoreError(f"{self.path}: {POINTER_FILE} names {token}, which is missing; something "
+                                     "other than mmkg changed the store folder") from None
+                previous = token  # collected after a newer version was published: read CURRENT again
+        raise StoreError(f"{self.path}: new versions were published faster than one could be opened; try again")
+
+    def _adopt(self, db, conn, token: str) -> None:
+        old = (self._conn, self._db)
+        self._db, self._conn, self.version = db, conn, token
+        _close_quietly(*old)
+
+    def _initialise(self) -> None:
+        """Create the store, or upgrade one written by an earlier mmkg (one `graph.lbug`), under the lock."""
+        legacy = self.path / LEGACY_FILE
+        if self.read_only and not legacy.exists():
             raise StoreError(f"{self.path}: no mmkg store here yet (run `mmkg load --store {self.path}` first)")
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"{self.path}: cannot create the store folder ({exc.strerror})") from None
-        self._open()
-        if not read_only:
-            for statement in ladybug_ddl():
-                self._conn.execute(statement)
-            shutil.rmtree(self._rebuild_file.parent, ignore_errors=True)  # left by a load killed before its swap
-        elif not self._tables_exist():
-            raise StoreError(f"{self.path}: store has no mmkg schema")
+        with writer_lock(self.path, wait_s=max(self.write_wait_s, 10.0)):
+            if (self.path / POINTER_FILE).exists():
+                return  # another process created it meanwhile
+            staging = self._fresh_staging()
+            try:
+                staged = staging / _version_name(1)
+                if legacy.exists():  # recover it (WAL included) in a copy; the old file is left as it was
+                    for part in _database_files(legacy):
+                        _copy_file(part, staging / (staged.name + part.name[len(legacy.name):]))
+                with _writable(staged) as conn:
+                    for statement in ladybug_ddl():
+                        conn.execute(statement)
+                self._publish(staged, adopt=False)
+            except (OSError, RuntimeError) as exc:
+                raise _write_failure(self.path, exc, "creating the store") from None
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+            self._collect()
 
-    @property
-    def _file(self) -> Path:
-        return self.path / DATABASE_FILE
+    def _tidy(self) -> None:
+        """Remove what a killed writer left (staging files, unpublished versions) when no writer is active;
+        never waits and never fails: a read-only folder or an active writer just leaves things for later."""
+        if not self._leftovers():
+            return
+        try:
+            with writer_lock(self.path):
+                shutil.rmtree(self.path / STAGING_FOLDER, ignore_errors=True)
+                self._collect()
+        except StoreError:
+            pass
 
-    @property
-    def _rebuild_file(self) -> Path:
-        return self.path / REBUILD_FOLDER / DATABASE_FILE
+    def _leftovers(self) -> bool:
+        try:
+            names = os.listdir(self.path)
+        except OSError:
+            return False
+        current = _read_pointer_name(self.path)
+        return any(n == STAGING_FOLDER or n.endswith(".tmp") or n == LEGACY_FILE
+                   or (n.startswith("graph-") and not n.startswith(current or "\0")) for n in names)
 
-    def _open(self) -> None:
+    def _collect(self) -> None:
+        """Delete versions `CURRENT` does not name (with their side files); call under the writer lock."""
+        current = _read_pointer_name(self.path)
+        if current is None:
+            return
+        for entry in self.path.iterdir():
+            name = entry.name
+            stale_version = name.startswith(("graph-", LEGACY_FILE)) and not name.startswith(current)
+            if stale_version or (name.startswith(POINTER_FILE + ".") and name.endswith(".tmp")):
+                try:
+                    entry.unlink()
+                except OSError:
+                    pass  # e.g. still open on Windows; the next writer tries again
+
+    def _fresh_staging(self) -> Path:
+        staging = self.path / STAGING_FOLDER
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            staging.mkdir()
+        except OSError as exc:
+            raise _write_failure(self.path, exc, "preparing the new version") from None
+        return staging
+
+    def _publish(self, staged: Path, *, adopt: bool = True) -> None:
+        """Move a closed, checkpointed database file beside the others, check that it opens read-only, then
+        name it in `CURRENT` (the one rename that publishes it) and read it from now on."""
         import ladybug
 
+        leftovers = [p.name for p in _database_files(staged) if p != staged]
+        if leftovers:
+            raise StoreError(f"the database engine did not finish the new version ({', '.join(leftovers)} "
+                             f"remain); {NOTHING_WRITTEN}")
+        final = self.path / staged.name
+        _fsync(staged)
+        os.replace(staged, final)
         try:
-            self._db = ladybug.Database(str(self._file), read_only=self.read_only)
-            self._conn = ladybug.Connection(self._db)
+            db = ladybug.Database(str(final), read_only=True)
+            conn = ladybug.Connection(db)
         except RuntimeError as exc:
-            raise StoreError(f"{self.path}: cannot open the graph store ({exc})") from None
+            final.unlink(missing_ok=True)
+            raise StoreError(f"the new version does not open ({exc}); {NOTHING_WRITTEN}") from None
+        try:
+            pointer = self.path / f"{POINTER_FILE}.{os.getpid()}.tmp"
+            with open(pointer, "w", encoding="ascii") as handle:
+                handle.write(final.name + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(pointer, self.path / POINTER_FILE)  # published
+        except BaseException:
+            _close_quietly(conn, db)
+            final.unlink(missing_ok=True)
+            raise
+        try:
+            _fsync(self.path)  # makes the renames durable; directories cannot be opened on Windows
+        except OSError:
+            pass
+        if adopt:
+            self._adopt(db, conn, final.name)
+        else:
+            _close_quietly(conn, db)
 
     def _tables_exist(self) -> bool:
         tables = self._conn.execute("CALL show_tables() RETURN name").get_as_df()
@@ -70,20 +409,19 @@ class EmbeddedStore:
 
     # --- reads -------------------------------------------------------------------------------------------
     def execute(self, cypher: str, params: dict | None = None) -> pd.DataFrame:
-        """Run one statement; a failure becomes `QueryError` with the store's own message."""
+        """Run one statement on the open version; a failure becomes `QueryError` with the store's own message."""
         with self._lock:
             try:
                 result = self._conn.execute(cypher, params or {})
             except RuntimeError as exc:
-                raise QueryError(f"query failed: {exc}") from None
+                hint = " (the graph changes only through loads)" if "read-only" in str(exc).lower() else ""
+                raise QueryError(f"query failed: {exc}{hint}") from None
             frame = result.get_as_df()
         return frame
 
     def execute_read(self, cypher: str, params: dict | None = None, *, timeout_s: float | None = None,
                      max_rows: int | None = None) -> pd.DataFrame:
-        """Run a statement that must not write: needs a read-only store, which refuses writes itself."""
-        if not self.read_only:
-            raise StoreError("execute_read needs a store opened read-only")
+        """Run a statement that must not write: every version is open read-only, so the store refuses writes."""
         with self._lock:
             if timeout_s:
                 self._conn.set_query_timeout(int(timeout_s * 1000))
@@ -104,36 +442,43 @@ class EmbeddedStore:
         return int(self.execute("MATCH (c:Concept) RETURN count(c) AS n")["n"].iloc[0]) > 0
 
     # --- writes ------------------------------------------------------------------------------------------
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the store's writer lock (e.g. to prepare an upload before loading it); loads inside reuse it."""
+        if self.read_only:
+            raise StoreError(f"{self.path}: the store is open read-only")
+        with writer_lock(self.path, wait_s=self.write_wait_s):
+            yield
+
     def replace_study(self, study_id: str, rows: GraphRows, ontology: GraphRows | None = None,
                       progress: Progress | None = None) -> dict[str, int]:
-        """Remove the study's previous version, COPY its rows and check counts, atomically: in one transaction,
-        or for large studies in a new database file that replaces the old one when complete."""
-        return self._replace(study_id, rows, ontology, progress)
+        """Publish a new version without the study's previous rows and with `rows` (and the ontology when
+        given and absent), after checking its counts; all or nothing."""
+        return self._write(study_id, rows, ontology, progress)
 
     def delete_study(self, study_id: str) -> None:
-        self._replace(study_id, None, None, None)
+        self._write(study_id, None, None, None)
 
-    def _replace(self, study_id: str, rows: GraphRows | None, ontology: GraphRows | None,
-                 progress: Progress | None) -> dict[str, int]:
-        if self.read_only:
-            raise StoreError("the store is open read-only")
-        with self._lock:
-            if self._should_rebuild(study_id, rows):
-                return self._rebuild(study_id, rows, ontology, progress)
-            writes = [r for r in (ontology, rows) if r is not None]
-            tick = StepTicker(progress, len(list(_tables_to_write(writes))) + 1)
-            self._conn.execute("BEGIN TRANSACTION")
+    def _write(self, study_id: str, rows: GraphRows | None, ontology: GraphRows | None,
+               progress: Progress | None) -> dict[str, int]:
+        with self._lock, self.writing():
+            self.refresh()  # decide on, and copy, the newest version
+            if ontology is not None and self.has_ontology():
+                ontology = None  # another load added it since the caller looked
+            self._collect()  # room on the disk for the new version
+            staging = self._fresh_staging()  # (without what a killed writer left there)
+            staged = staging / _version_name(_generation(self.version) + 1)
             try:
-                self._delete_study(study_id)
-                if ontology is not None:
-                    self._delete_ontology()
-                tick(f"removed previous version of {study_id}")
-                _copy_all(self._conn, writes, tick)
-                counts = _check_counts(self._conn, study_id, rows, kept=None, ontology=ontology)
-                self._conn.execute("COMMIT")
-            except BaseException:
-                _rollback(self._conn)
-                raise
+                if self._should_rebuild(study_id, rows):
+                    counts = self._rebuild(staged, study_id, rows, ontology, progress)
+                else:
+                    counts = self._change_copy(staged, study_id, rows, ontology, progress)
+                self._publish(staged)
+            except (OSError, RuntimeError, MemoryError, StoreError) as exc:
+                raise _write_failure(self.path, exc, f"writing study {study_id}") from None
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+            self._collect()
         return counts
 
     def _should_rebuild(self, study_id: str, rows: GraphRows | None) -> bool:
@@ -146,54 +491,46 @@ class EmbeddedStore:
         kept = total - replaced
         return replaced > REBUILD_THRESHOLD or (written > REBUILD_THRESHOLD and written > kept)
 
-    def _rebuild(self, study_id: str, rows: GraphRows | None, ontology: GraphRows | None,
+    def _change_copy(self, staged: Path, study_id: str, rows: GraphRows | None, ontology: GraphRows | None,
+                     progress: Progress | None) -> dict[str, int]:
+        """Copy the open version to `staged`, then replace the study there in one transaction."""
+        writes = [r for r in (ontology, rows) if r is not None]
+        tick = StepTicker(progress, len(list(_tables_to_write(writes))) + 1)
+        file, _ = current_database_file(self.path)
+        if file.name != self.version:
+            raise StoreError(f"{self.path}: a version was published while this load held the writer lock")
+        _copy_file(file, staged)
+        with _writable(staged) as conn:
+            _create_missing_tables(conn)  # tables added by a newer mmkg
+            conn.execute("BEGIN TRANSACTION")
+            try:
+                _delete_study(conn, study_id)
+                if ontology is not None:
+                    _delete_ontology(conn)
+                tick(f"removed previous version of {study_id}")
+                _copy_all(conn, writes, tick)
+                counts = _check_counts(conn, study_id, rows, kept=None, ontology=ontology)
+                conn.execute("COMMIT")
+            except BaseException:
+                _rollback(conn)
+                raise
+        return counts
+
+    def _rebuild(self, staged: Path, study_id: str, rows: GraphRows | None, ontology: GraphRows | None,
                  progress: Progress | None) -> dict[str, int]:
-        """Write what the store keeps and the new rows into a new database file, check it, then swap it in
-        with one rename: a crash at any point leaves either the old file or the new one.
+        """Write what the store keeps and the new rows into the empty database file `staged`.
 
         (Dropping and recreating the tables inside one transaction is not safe: LadybugDB 0.22 reopens
         with every table empty when it is killed while checkpointing such a transaction.)"""
-        import ladybug
-
         kept = self._read_all(except_study=study_id, with_ontology=ontology is None)
         writes = [r for r in (kept, ontology, rows) if r is not None]
         tick = StepTicker(progress, len(list(_tables_to_write(writes))) + 1)
-        folder = self._rebuild_file.parent
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir()
-        try:
-            with closing(ladybug.Database(str(self._rebuild_file))) as db, closing(ladybug.Connection(db)) as conn:
-                for statement in ladybug_ddl():
-                    conn.execute(statement)
-                tick(f"new database file without the previous version of {study_id}")
-                _copy_all(conn, writes, tick, own_transactions=True)
-                counts = _check_counts(conn, study_id, rows, kept=kept, ontology=ontology)
-            self._swap_in(self._rebuild_file)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-        return counts
-
-    def _swap_in(self, new_file: Path) -> None:
-        """Replace the live database file with `new_file` (closed and checkpointed) and reopen."""
-        self._conn.close()
-        self._db.close()
-        try:
-            leftovers = [p.name for p in _database_files(self._file) if p != self._file]
-            leftovers += [p.name for p in _database_files(new_file) if p != new_file]
-            if leftovers:
-                raise StoreError(f"{self.path}: cannot swap in the rebuilt graph while {', '.join(leftovers)} "
-                                 "exist; the store was left as it was")
-            _fsync(new_file)
-            os.replace(new_file, self._file)
-        except OSError as exc:
-            raise StoreError(f"{self._file}: cannot replace it with the rebuilt graph ({exc.strerror}); "
-                             "the store was left as it was") from None
-        finally:
-            self._open()
-        try:
-            _fsync(self.path)  # makes the rename itself durable; directories cannot be opened on Windows
-        except OSError:
-            pass
+        with _writable(staged) as conn:
+            for statement in ladybug_ddl():
+                conn.execute(statement)
+            tick(f"new database file without the previous version of {study_id}")
+            _copy_all(conn, writes, tick, own_transactions=True)
+            return _check_counts(conn, study_id, rows, kept=kept, ontology=ontology)
 
     def _read_all(self, except_study: str, with_ontology: bool) -> GraphRows:
         """Every row the store holds outside one study (and the ontology's, when it is to be kept)."""
@@ -219,20 +556,128 @@ class EmbeddedStore:
     def _frame(self, cypher: str, study_id: str | None) -> pd.DataFrame:
         return self._conn.execute(cypher, {"s": study_id} if study_id is not None else {}).get_as_df()
 
-    def _delete_study(self, study_id: str) -> None:
-        for label in STUDY_NODE_LABELS:
-            self._conn.execute(f"MATCH (n:{label}) WHERE n.study_id = $s DETACH DELETE n", {"s": study_id})
-
-    def _delete_ontology(self) -> None:
-        # Concept nodes carry MAPS_TO links from study codes; those are study data and reloaded with it,
-        # so the ontology is only (re)loaded into a store that has none.
-        for label in ("ExternalId", "Concept"):
-            self._conn.execute(f"MATCH (n:{label}) DETACH DELETE n")
-
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
-            self._db.close()
+            _close_quietly(self._conn, self._db)
+            self._conn = self._db = None
+
+
+# --------------------------------------------------------------------------------------- helpers
+
+def _version_name(generation: int) -> str:
+    return f"graph-{generation:06d}-{secrets.token_hex(4)}.lbug"
+
+
+def _generation(token: str | None) -> int:
+    match = VERSION_NAME.match(token or "")
+    return int(match.group(1)) if match else 0
+
+
+def _read_pointer_name(folder: Path) -> str | None:
+    try:
+        name = (folder / POINTER_FILE).read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return name if VERSION_NAME.match(name) else None
+
+
+@contextmanager
+def _writable(file: Path):
+    """A read-write connection to a database file no reader knows yet; closed (checkpointed) on the way out."""
+    import ladybug
+
+    db = ladybug.Database(str(file))
+    conn = ladybug.Connection(db)
+    try:
+        yield conn
+    except BaseException:
+        _close_quietly(conn, db)
+        raise
+    conn.close()
+    db.close()
+
+
+def _close_quietly(*handles) -> None:
+    for handle in handles:
+        if handle is not None:
+            try:
+                handle.close()
+            except Exception:  # closing after a failure: the file is discarded anyway
+                pass
+
+
+def _copy_file(source: Path, target: Path) -> None:
+    """Copy a file inside the kernel: `copy_file_range` shares the blocks where the file system can
+    (btrfs, XFS: constant time), else copies them without a pass through Python."""
+    with open(source, "rb") as src, open(target, "xb") as dst:
+        size, done = os.fstat(src.fileno()).st_size, 0
+        try:
+            while done < size:
+                copied = os.copy_file_range(src.fileno(), dst.fileno(), size - done)
+                if copied == 0:
+                    break
+                done += copied
+        except (AttributeError, OSError) as exc:
+            if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
+                raise
+            src.seek(done)
+            dst.seek(done)
+            shutil.copyfileobj(src, dst, 1024 * 1024)
+        dst.flush()
+        if os.fstat(dst.fileno()).st_size != size:
+            raise StoreError(f"copying {source.name} stopped after {os.fstat(dst.fileno()).st_size:,} of "
+                             f"{size:,} bytes; {NOTHING_WRITTEN}")
+
+
+# What LadybugDB says when a checkpoint fails after a commit; it speaks of its own file, which here is the
+# unpublished new version and is discarded, so its claims (durable, recovered on restart) are not true.
+_ENGINE_CLAIMS = re.compile(
+    r"Transaction committed successfully, but the post-commit checkpoint failed\. The committed data is durable "
+    r"and will be recovered on restart:\s*|Checkpoint failed after its commit record may have reached storage; "
+    r"the database refuses further writes until restart\. Original error:\s*")
+
+
+def _write_failure(folder: Path, exc: BaseException, doing: str) -> StoreError:
+    """The error to report for a write that failed before its version was published (so nothing was)."""
+    if isinstance(exc, MemoryError):
+        text = "out of memory"
+    elif isinstance(exc, OSError):
+        text = f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
+    else:
+        text = exc.message if isinstance(exc, StoreError) else str(exc)
+    text = _ENGINE_CLAIMS.sub("", text)
+    no_space = (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)) or \
+        "no space left on device" in text.lower() or "disk quota exceeded" in text.lower()
+    if no_space:
+        return NoSpaceError(f"{folder}: the disk is full, so {doing} stopped; {NOTHING_WRITTEN}. Free some "
+                            "space (a load needs room for about twice the store's database file), then try again")
+    if NOTHING_WRITTEN not in text:
+        text = f"{text}; {NOTHING_WRITTEN}"
+    if isinstance(exc, StoreError):
+        return type(exc)(text, details=exc.details)
+    if isinstance(exc, RuntimeError):
+        return StoreError(f"{folder}: {doing} failed in the database engine, on the new version before it was "
+                          f"published: {text}")
+    return StoreError(f"{folder}: {doing} failed: {text}")
+
+
+def _create_missing_tables(conn) -> None:
+    present = set(conn.execute("CALL show_tables() RETURN name").get_as_df()["name"])
+    if not {n.label for n in NODES} | {r.type for r in RELS} <= present:
+        for statement in ladybug_ddl():
+            conn.execute(statement)
+
+
+def _delete_study(conn, study_id: str) -> None:
+    for label in STUDY_NODE_LABELS:
+        conn.execute(f"MATCH (n:{label}) WHERE n.study_id = $s DETACH DELETE n", {"s": study_id})
+
+
+def _delete_ontology(conn) -> None:
+    # Concept nodes carry MAPS_TO links from study codes; those are study data and reloaded with it,
+    # so the ontology is only (re)loaded into a store that has none.
+    for label in ("ExternalId", "Concept"):
+        conn.execute(f"MATCH (n:{label}) DETACH DELETE n")
 
 
 def _tables_to_write(parts: list[GraphRows]):
@@ -269,7 +714,7 @@ def _copy(conn, table: str, rows: pa.Table) -> int:
     try:
         report = conn.execute(f"COPY {table} FROM $rows", {"rows": rows}).get_as_df()
     except RuntimeError as exc:
-        raise StoreError(f"writing {table} failed: {exc}; nothing was written") from None
+        raise StoreError(f"writing {table} failed: {exc}") from None
     return _copied_count(report, table)
 
 
@@ -322,8 +767,7 @@ def _rollback(conn) -> None:
 
 def _expect(found: int, expected: int, what: str) -> int:
     if found != expected:
-        raise StoreError(f"after writing, the store holds {found:,} {what} where {expected:,} were written; "
-                         "the load was rolled back")
+        raise StoreError(f"after writing, the new version holds {found:,} {what} where {expected:,} were written")
     return found
 
 
@@ -334,7 +778,7 @@ def _copied_count(report: pd.DataFrame, table: str) -> int:
     """The row count in COPY's report, e.g. '1000 tuples have been copied to the Segment table.'."""
     match = re.match(r"\s*(\d+) tuples", str(report.iloc[0, 0]))
     if match is None:
-        raise StoreError(f"writing {table}: unexpected COPY report {report.iloc[0, 0]!r}; the load was rolled back")
+        raise StoreError(f"writing {table}: unexpected COPY report {report.iloc[0, 0]!r}")
     return int(match.group(1))
 
 
@@ -363,4 +807,3 @@ def _take(result, max_rows: int | None) -> pd.DataFrame:
     while result.has_next() and len(rows) < max_rows:
         rows.append(result.get_next())
     return pd.DataFrame(rows, columns=columns)
-
