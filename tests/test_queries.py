@@ -59,10 +59,10 @@ def test_options_are_parameters_but_not_statement_parameters(tmp_path):
     q = get_query("cooccurrence")
     names = [p.name for p in q.parameters]
     assert {"study_id", "unit", "coder", "min_count", "code_a"} <= set(names)
-    assert {p.name for p in q.cypher_parameters} == {"study_id", "unit", "coder"}
+    assert {p.name for p in q.cypher_parameters} == {"study_id", "coder"}
     statement, options = q.split(q.bind({"min_count": "3", "unit": "participant"}))
-    assert statement == {"study_id": "founding", "unit": "participant", "coder": ""}
-    assert options["min_count"] == 3
+    assert statement == {"study_id": "founding", "coder": ""}
+    assert options["min_count"] == 3 and options["unit"] == "participant"
     orphan = tmp_path / "orphan.cypher"
     orphan.write_text("// name: orphan\n// title: t\n// option: k INTEGER = 1 | x\nRETURN 1\n")
     with pytest.raises(QueryError, match="names no '// analysis:' step"):
@@ -160,7 +160,7 @@ def test_shared_goal_pairs_give_the_section_4_1_1_table(kg):
     table = kg.query("shared_goal_pairs", unit="segment")
     got = {(r.code_a, r.code_b): r.n_ab for r in table.itertuples() if r.codebook_a == "interview"}
     assert got[("A.3", "C.4")] == 6 and got[("A.5", "C.3")] == 2 and got[("A.6", "C.6")] == 1
-    assert set(kg.query("shared_goal_pairs")["unit"]) == {"segment", "source", "participant"}
+    assert set(kg.query("shared_goal_pairs")["unit"]) == {"segment", "exact", "source", "participant"}
 
 
 def test_agreement_matches_the_papers_counts(kg):
