@@ -52,6 +52,8 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import scipy.sparse as sp
 from scipy.special import gammaln
 
@@ -107,22 +109,23 @@ def unit_table(codings: pd.DataFrame, segments: pd.DataFrame, sources: pd.DataFr
     _check_unit(unit)
     codes = codes.reset_index(drop=True)
     n_codes = len(codes)
-    code_of_row = pd.Index(codes["code_uid"]).get_indexer(codings["code_uid"])
-    segment_of_row, segment_labels = pd.factorize(codings["segment"])
-    keep = (code_of_row >= 0) & (segment_of_row >= 0)
-    code_of_row, segment_of_row = code_of_row[keep], segment_of_row[keep]
-    position = pd.Index(segments["segment"]).get_indexer(segment_labels)
-    source_index = pd.Index(sources["source"])
-    source_of_segment = source_index.get_indexer(segments["source"].to_numpy()[position]) if len(position) else \
-        np.zeros(0, np.int64)
-    if (position < 0).any() or (source_of_segment < 0).any():
+    code_of_row = _lookup(codings["code_uid"], codes["code_uid"])
+    position_of_row = _lookup(codings["segment"], segments["segment"])
+    if (position_of_row < 0).any():
+        raise QueryError("a coded segment has no source in the graph")
+    keep = code_of_row >= 0
+    code_of_row, position_of_row = code_of_row[keep], position_of_row[keep]
+    segment_of_row, position = pd.factorize(position_of_row)
+    position = np.asarray(position, dtype=np.int64)
+    source_of_segment = _lookup(segments["source"], sources["source"])[position]
+    if (source_of_segment < 0).any():
         raise QueryError("a coded segment has no source in the graph")
     kind_of_source, kind_labels = pd.factorize(sources["kind"].fillna(""))
-    study_of_source = sources["study_id"].to_numpy()
+    studies = pd.Index(pd.unique(pd.concat([sources["study_id"], codes["study_id"]]).astype(str)))
+    study_of_source = studies.get_indexer(sources["study_id"].astype(str))
 
     if unit in SEGMENT_UNITS:
-        geometry = segments[["start", "end", "x", "y", "width", "height"]].to_numpy(dtype=np.float64)[position]
-        sel = overlap.selections(source_of_segment, np.arange(len(position)), geometry)
+        sel = overlap.selections(source_of_segment, np.arange(len(position)), _geometry(segments)[position])
         pairs = overlap.overlapping_pairs(sel, proximity) if unit == "segment" else (np.zeros(0, np.int64),) * 2
         passage = overlap.passages(sel, pairs)
         unit_of_row = passage[sel.of_row[segment_of_row]]
@@ -149,7 +152,7 @@ def unit_table(codings: pd.DataFrame, segments: pd.DataFrame, sources: pd.DataFr
     row_kind = kind_of_source[source_of_segment[segment_of_row]]
     applied = np.zeros((len(books), max(n_kinds, 1)), dtype=bool)
     applied[book_of_code[code_of_row], row_kind] = True
-    book_study = books["study_id"].to_numpy()
+    book_study = studies.get_indexer(books["study_id"].astype(str))
     if unit == "participant":
         participant_of_source, _ = pd.factorize(sources["participant"])
         coded_kinds = np.zeros((matrix.shape[0], max(n_kinds, 1)), dtype=bool)
@@ -166,6 +169,19 @@ def unit_table(codings: pd.DataFrame, segments: pd.DataFrame, sources: pd.DataFr
     carried = np.asarray((matrix.T @ can_matrix).todense(), dtype=np.int64).reshape(n_codes, len(books))
     universe = np.asarray((can_matrix.T @ can_matrix).todense(), dtype=np.int64).reshape(len(books), len(books))
     return UnitTable(unit=unit, codes=codes, joint=joint, carried=carried, universe=universe, book=book_of_code)
+
+
+def _lookup(values: pd.Series, keys: pd.Series) -> np.ndarray:
+    """Position of every value among `keys` (-1 where absent), by Arrow's hash lookup."""
+    found = pc.index_in(pa.array(values, type=pa.large_string()), value_set=pa.array(keys, type=pa.large_string()))
+    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _geometry(segments: pd.DataFrame) -> np.ndarray:
+    """segments × (start, end, x, y, width, height) as float64, NaN where missing."""
+    columns = ("start", "end", "x", "y", "width", "height")
+    return np.column_stack([pd.to_numeric(segments[c]).to_numpy(dtype=np.float64, na_value=np.nan) for c in columns]) \
+        if len(segments) else np.zeros((0, 6))
 
 
 def _books(codes: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
@@ -370,14 +386,14 @@ def agreement_passages(codings: pd.DataFrame, segments: pd.DataFrame) -> np.ndar
     if codings.empty:
         return np.zeros(0, dtype=np.int64)
     segment_of_row, labels = pd.factorize(codings["segment"])
-    position = pd.Index(segments["segment"]).get_indexer(labels)
+    position = _lookup(pd.Series(labels), segments["segment"])
     if (position < 0).any():
         raise QueryError("a coded segment has no source in the graph")
     # selections never join across studies or codebooks: the (study, codebook, source) triple is the "source"
     book = (codings["study_id"].astype(str) + "\x00" + codings["codebook"].astype(str)).to_numpy()
     place = book + "\x00" + segments["source"].to_numpy()[position][segment_of_row]
     place_of_row, _ = pd.factorize(place)
-    geometry = segments[["start", "end", "x", "y", "width", "height"]].to_numpy(dtype=np.float64)[position]
+    geometry = _geometry(segments)[position]
     # one selection per (place, segment): a segment coded for two codebooks is a selection of each
     key, first = pd.factorize(place_of_row.astype(np.int64) * len(labels) + segment_of_row)
     first = np.asarray(first, dtype=np.int64)

@@ -58,19 +58,25 @@ def selections(source: np.ndarray, segment: np.ndarray, geometry: np.ndarray) ->
     span = ~np.isnan(geometry[:, 0]) & ~np.isnan(geometry[:, 1])
     region = ~span & ~np.isnan(geometry[:, 2:6]).any(axis=1)
     kind = np.where(span, SPAN, np.where(region, REGION, WHOLE)).astype(np.int64)
-    key = np.where(np.isnan(geometry), 0.0, geometry)
-    key[kind == WHOLE, 0] = segment[kind == WHOLE]  # a position-less segment is only itself
-    key[span, 2:] = 0.0
-    key[region, :2] = 0.0
-    order = np.lexsort((key[:, 5], key[:, 4], key[:, 3], key[:, 2], key[:, 1], key[:, 0], kind, source))
-    sorted_rows = np.column_stack((source[order], kind[order], key[order]))
-    new = np.ones(len(order), dtype=bool)
-    if len(order) > 1:
-        new[1:] = (sorted_rows[1:] != sorted_rows[:-1]).any(axis=1)
-    ids = np.cumsum(new) - 1
-    of_row = np.empty(len(order), dtype=np.int64)
-    of_row[order] = ids
-    first = order[new]
+    of_row = np.empty(len(source), dtype=np.int64)
+    firsts, offset = [], 0
+    for rows, columns in ((np.flatnonzero(span), [geometry[:, 1], geometry[:, 0]]),
+                          (np.flatnonzero(region), [geometry[:, 5], geometry[:, 4], geometry[:, 3], geometry[:, 2]]),
+                          (np.flatnonzero(kind == WHOLE), [segment.astype(np.float64)])):
+        if not len(rows):
+            continue
+        keys = [c[rows] for c in columns] + [source[rows]]
+        order = np.lexsort(keys)
+        new = np.zeros(len(rows), dtype=bool)
+        for key in keys:
+            ordered = key[order]
+            new[1:] |= ordered[1:] != ordered[:-1]
+        new[0] = True
+        ids = np.cumsum(new) - 1
+        of_row[rows[order]] = ids + offset
+        firsts.append(rows[order[new]])
+        offset += int(new.sum())
+    first = np.concatenate(firsts) if firsts else np.zeros(0, dtype=np.int64)
     return Selections(of_row=of_row, source=source[first], kind=kind[first], geometry=geometry[first])
 
 
