@@ -131,7 +131,13 @@ def _check_cooccurrence_fact(kg, fact: dict) -> None:
 
 
 def _pairwise_cooccurrence_facts(facts):
-    return [f for f in facts if f["kind"] == "cooccurrence" and f["value"] is not None and len(f["codes"]) == 2]
+    """Two-code co-occurrence facts counted by the `cooccurrence` query: in passages (unit codings) or in
+    participants; those the project reads within one passage (fact_revisions.json: scope segment) but counts in
+    participants are checked by tests/test_paper.py instead."""
+    revised = json.loads((SHIPPED_FACTS.parent / "fact_revisions.json").read_text(encoding="utf-8"))["revised"]
+    facts = [{**f, **revised.get(f["id"], {}).get("set", {})} for f in facts]
+    return [f for f in facts if f["kind"] == "cooccurrence" and f["value"] is not None and len(f["codes"]) == 2
+            and f.get("scope") != "segment"]
 
 
 def test_section_4_1_1_cooccurrences_on_the_shipped_facts(kg):
@@ -174,16 +180,26 @@ def test_agreement_matches_the_papers_counts(kg):
 
 
 def test_agreement_per_code_against_scikit_learn(kg, csv_study):
+    """Units: passages of the two coders' overlapping selections (tests/overlap_reference.py) × code."""
     from sklearn.metrics import cohen_kappa_score
 
+    from overlap_reference import passage_ids
+
     rows = kg.query("agreement", level="code", codebook="drawing")
-    c = csv_study["all"][csv_study["all"]["codebook"] == "drawing"]
-    segments = sorted(c["segment_id"].unique())
+    c = csv_study["all"][(csv_study["all"]["codebook"] == "drawing") & csv_study["all"]["coder"].isin(["coder1", "coder2"])]
+    segments = pd.read_csv(STUDY / "segments.csv", dtype=str, keep_default_na=False).set_index("segment_id")
+    ids = sorted(set(c["segment_id"]))
+    selections = [{"source": segments.loc[i, "source_id"], "codes": set(), "source_kind": "",
+                   **({"kind": "region", "geometry": tuple(int(segments.loc[i, k]) for k in ("x", "y", "width", "height"))}
+                      if segments.loc[i, "x"] else {"kind": "whole", "geometry": (i,)})} for i in ids]
+    passage = dict(zip(ids, passage_ids(selections)))
+    units = sorted(set(passage.values()))
+    c = c.assign(passage=c["segment_id"].map(passage))
     for code in ("A.1", "E.4", "D.3"):
-        vectors = [[int(((c["segment_id"] == s) & (c["code_id"] == code) & (c["coder"] == coder)).any())
-                    for s in segments] for coder in ("coder1", "coder2")]
+        vectors = [[int(((c["passage"] == u) & (c["code_id"] == code) & (c["coder"] == coder)).any())
+                    for u in units] for coder in ("coder1", "coder2")]
         got = rows.set_index("code_id").loc[code]
-        assert got["units"] == len(segments)
+        assert got["units"] == len(units)
         assert got["cohen_kappa"] == pytest.approx(cohen_kappa_score(*vectors))
 
 
