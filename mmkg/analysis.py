@@ -125,15 +125,11 @@ def unit_table(codings: pd.DataFrame, segments: pd.DataFrame, sources: pd.DataFr
     study_of_source = studies.get_indexer(sources["study_id"].astype(str))
 
     if unit in SEGMENT_UNITS:
-        sel = overlap.selections(source_of_segment, np.arange(len(position)), _geometry(segments)[position])
-        pairs = overlap.overlapping_pairs(sel, proximity) if unit == "segment" else (np.zeros(0, np.int64),) * 2
-        passage = overlap.passages(sel, pairs)
-        unit_of_row = passage[sel.of_row[segment_of_row]]
-        n_units = int(passage.max()) + 1 if len(passage) else 0
-        unit_source = np.zeros(n_units, dtype=np.int64)
-        unit_source[passage] = sel.source
-        matrix = _incidence(unit_of_row, code_of_row, n_units, n_codes)
-        joint = _direct_joint(matrix, sel.of_row[segment_of_row], code_of_row, passage, pairs, n_codes)
+        found = _passages(segments, position, source_of_segment, segment_of_row, unit, proximity)
+        unit_of_row = found.passage[found.selection_of_row]
+        unit_source = found.source
+        matrix = _incidence(unit_of_row, code_of_row, len(unit_source), n_codes)
+        joint = _direct_joint(matrix, found.selection_of_row, code_of_row, found.passage, found.pairs, n_codes)
     else:
         source_of_row = source_of_segment[segment_of_row]
         if unit == "source":
@@ -169,6 +165,72 @@ def unit_table(codings: pd.DataFrame, segments: pd.DataFrame, sources: pd.DataFr
     carried = np.asarray((matrix.T @ can_matrix).todense(), dtype=np.int64).reshape(n_codes, len(books))
     universe = np.asarray((can_matrix.T @ can_matrix).todense(), dtype=np.int64).reshape(len(books), len(books))
     return UnitTable(unit=unit, codes=codes, joint=joint, carried=carried, universe=universe, book=book_of_code)
+
+
+@dataclass(frozen=True)
+class _Passages:
+    selection_of_row: np.ndarray  # per coding row: its selection
+    passage: np.ndarray  # per selection: its passage
+    pairs: tuple[np.ndarray, np.ndarray]  # overlapping selections (i < j)
+    source: np.ndarray  # per passage: its source (row of the sources table)
+
+
+def _passages(segments, position, source_of_segment, segment_of_row, unit, proximity) -> _Passages:
+    """Selections of the coded segments (`position`: their rows in `segments`) and the passages they form."""
+    sel = overlap.selections(source_of_segment, np.arange(len(position)), _geometry(segments)[position])
+    pairs = overlap.overlapping_pairs(sel, proximity) if unit == "segment" else (np.zeros(0, np.int64),) * 2
+    passage = overlap.passages(sel, pairs)
+    n_passages = int(passage.max()) + 1 if len(passage) else 0
+    source = np.zeros(n_passages, dtype=np.int64)
+    source[passage] = sel.source
+    return _Passages(selection_of_row=sel.of_row[segment_of_row], passage=passage, pairs=pairs, source=source)
+
+
+def passage_table(codings: pd.DataFrame, segments: pd.DataFrame, sources: pd.DataFrame,
+                  proximity: float = 0.0) -> tuple[pd.DataFrame, set]:
+    """The segment unit coding by coding: the codings with a `passage` column (an integer), and the set of
+    (passage, code_uid, code_uid) pairs that co-occur *directly* in passages whose selections do not all
+    overlap one another (in every other passage, every two of its codes co-occur).
+
+    `codings`: segment, code_uid (the chosen codings); `segments`, `sources` as for `unit_table`.
+    """
+    position_of_row = _lookup(codings["segment"], segments["segment"])
+    if (position_of_row < 0).any():
+        raise QueryError("a coded segment has no source in the graph")
+    segment_of_row, position = pd.factorize(position_of_row)
+    position = np.asarray(position, dtype=np.int64)
+    source_of_segment = _lookup(segments["source"], sources["source"])[position]
+    found = _passages(segments, position, source_of_segment, segment_of_row, "segment", proximity)
+    passage_of_row = found.passage[found.selection_of_row]
+    first, second = found.pairs
+    size = np.bincount(found.passage, minlength=len(found.source))
+    edges = np.bincount(found.passage[first], minlength=len(found.source))
+    loose = size * (size - 1) // 2 != edges
+    direct = set()
+    if loose.any():
+        codes_of = pd.Series(codings["code_uid"].to_numpy()).groupby(found.selection_of_row).agg(set)
+        for i, j in zip(first, second):
+            q = int(found.passage[i])
+            if loose[q]:
+                direct |= {(q, *sorted((a, b))) for a in codes_of.get(i, ()) for b in codes_of.get(j, ())}
+        for i in np.unique(found.selection_of_row[loose[passage_of_row]]):
+            q = int(found.passage[i])
+            direct |= {(q, *sorted((a, b))) for a in codes_of[i] for b in codes_of[i]}
+    return codings.assign(passage=passage_of_row, loose=loose[passage_of_row]), direct
+
+
+def fetch_passage_table(kg, study_id: str, coder: str = "") -> tuple[pd.DataFrame, set]:
+    """`passage_table` of one study's chosen codings, each row with its participant_id and source."""
+    from mmkg.queries import get_query
+
+    codings = kg.cypher(get_query("cooccurrence").cypher, {"study_id": study_id, "coder": normalise_coders(coder)})
+    segments = kg.query("selections", study_id=study_id)
+    sources = kg.query("sources", study_id=study_id)
+    table, direct = passage_table(codings, segments, sources)
+    source = segments.set_index("segment")["source"]
+    table = table.assign(source=table["segment"].map(source))
+    table = table.merge(sources[["source", "participant_id"]], on="source", how="left")
+    return table, direct
 
 
 def _lookup(values: pd.Series, keys: pd.Series) -> np.ndarray:
