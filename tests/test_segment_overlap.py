@@ -45,7 +45,9 @@ def expected_pairs(selections, **kw) -> dict:
 
 # ------------------------------------------------------------------------------------ real REFI-QDA files
 def refi_selections(path: Path) -> list[dict]:
-    """Every selection of a .qdpx read from its XML, with the codes coded on it (any user)."""
+    """Every selection of a .qdpx read from its XML, with the codes coded on it (any user).
+
+    A PDFSelection's page is ignored, as mmkg's importer does not keep it (docs/analysis.md, "Limits")."""
     with zipfile.ZipFile(path) as archive:
         [member] = [n for n in archive.namelist() if n.lower().endswith(".qde") and "/" not in n]
         root = ET.fromstring(archive.read(member))
