@@ -177,7 +177,8 @@ class _Passages:
 
 def _passages(segments, position, source_of_segment, segment_of_row, unit, proximity) -> _Passages:
     """Selections of the coded segments (`position`: their rows in `segments`) and the passages they form."""
-    sel = overlap.selections(source_of_segment, np.arange(len(position)), _geometry(segments)[position])
+    sel = overlap.selections(source_of_segment, np.arange(len(position)), _geometry(segments)[position],
+                             merge=(unit == "exact"))
     pairs = overlap.overlapping_pairs(sel, proximity) if unit == "segment" else (np.zeros(0, np.int64),) * 2
     passage = overlap.passages(sel, pairs)
     n_passages = int(passage.max()) + 1 if len(passage) else 0
@@ -459,7 +460,7 @@ def agreement_passages(codings: pd.DataFrame, segments: pd.DataFrame) -> np.ndar
     # one selection per (place, segment): a segment coded for two codebooks is a selection of each
     key, first = pd.factorize(place_of_row.astype(np.int64) * len(labels) + segment_of_row)
     first = np.asarray(first, dtype=np.int64)
-    sel = overlap.selections(first // len(labels), first % len(labels), geometry[first % len(labels)])
+    sel = overlap.selections(first // len(labels), first % len(labels), geometry[first % len(labels)], merge=False)
     passage = overlap.passages(sel, overlap.overlapping_pairs(sel))
     return passage[sel.of_row[key]]
 

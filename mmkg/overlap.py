@@ -45,12 +45,14 @@ class Selections:
         return len(self.source)
 
 
-def selections(source: np.ndarray, segment: np.ndarray, geometry: np.ndarray) -> Selections:
+def selections(source: np.ndarray, segment: np.ndarray, geometry: np.ndarray, *, merge: bool = True) -> Selections:
     """Group segment rows into selections.
 
     `source`, `segment`: integer codes per row (rows of one segment share them); `geometry`: float64 rows ×
     (start, end, x, y, width, height) with NaN for missing values.  Rows of one source with the same range
-    (or the same region) get one selection; a row without position is a selection per segment.
+    (or the same region) get one selection; a row without position is a selection per segment.  With
+    `merge=False`, ranges of positive length are left one selection per row: identical ones overlap anyway,
+    so passages and overlap do not change, and the sort is saved (zero-length ranges are still merged).
     """
     source = np.asarray(source, dtype=np.int64)
     segment = np.asarray(segment, dtype=np.int64)
@@ -60,6 +62,12 @@ def selections(source: np.ndarray, segment: np.ndarray, geometry: np.ndarray) ->
     kind = np.where(span, SPAN, np.where(region, REGION, WHOLE)).astype(np.int64)
     of_row = np.empty(len(source), dtype=np.int64)
     firsts, offset = [], 0
+    if not merge:  # positive-length ranges: a selection each
+        alone = np.flatnonzero(span & (geometry[:, 1] > geometry[:, 0]))
+        of_row[alone] = np.arange(len(alone))
+        firsts.append(alone)
+        offset = len(alone)
+        span = span & ~(geometry[:, 1] > geometry[:, 0])
     for rows, columns in ((np.flatnonzero(span), [geometry[:, 1], geometry[:, 0]]),
                           (np.flatnonzero(region), [geometry[:, 5], geometry[:, 4], geometry[:, 3], geometry[:, 2]]),
                           (np.flatnonzero(kind == WHOLE), [segment.astype(np.float64)])):
@@ -116,15 +124,15 @@ def _span_pairs(sel: Selections, proximity: float) -> tuple[np.ndarray, np.ndarr
     index = np.nonzero(sel.kind == SPAN)[0]
     if len(index) < 2:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    start, end, source = sel.geometry[index, 0], sel.geometry[index, 1], sel.source[index]
-    order = np.lexsort((start, source))
-    index, start, end, source = index[order], start[order], end[order], source[order]
-    # one sorted key over every source: source rank, then start, far enough apart never to mix sources
+    start, end, source = sel.geometry[index, 0], sel.geometry[index, 1], sel.source[index].astype(np.float64)
+    # one sorted key over every source: source, then start, far enough apart never to mix sources
     width = float(np.max(np.abs(np.concatenate([start, end])))) * 2 + proximity + 1
-    rank = np.unique(source, return_inverse=True)[1].astype(np.float64)
-    key = rank * width + start
-    if key[-1] >= 2 ** 53:
+    key = source * width + start
+    if key.max() >= 2 ** 53:
         raise QueryError("selection offsets are too large to compare exactly")
+    order = np.argsort(key, kind="stable")
+    index, start, end, key = index[order], start[order], end[order], key[order]
+    rank = source[order]
     # candidates of p: later selections (same source) that start before p's end (+ proximity)
     reach = np.searchsorted(key, rank * width + end + proximity, side="left")
     counts = np.maximum(reach - np.arange(len(key)) - 1, 0)

@@ -233,7 +233,7 @@ def cooccurrence_network(kg, study_id: str = "founding", *, unit: Unit = "segmen
             lines.append(f"c-coefficient (Jaccard) = {_fmt(row.c_coefficient)}, P(b|a) = {_fmt(row.p_b_given_a)}, "
                          f"lift = {_fmt(row.lift)}")
         if bool(getattr(row, "imbalanced", False)):
-            lines.append("imbalanced: one code is far more frequent than the other")
+            lines.append("imbalanced: one code is more than 5 times as frequent as the other")
         edges.append({"from": ends[0], "to": ends[1], "value": float(value), "title": "\n".join(lines)})
     net = build_network(list(nodes.values()), edges,
                         heading=f"Code co-occurrence — {codebook or 'both codebooks'}, unit: {unit}, metric: {metric}")
