@@ -2,26 +2,43 @@
 
 A named query whose header says `// analysis: NAME` fetches rows with its Cypher statement; the step
 `ANALYSES[NAME]` turns them into the result, with the query's `// option:` values.  The arithmetic lives
-in pure functions (`incidence`, `cooccurrence_table`, `agreement_table`) that the property tests check
-against plain pandas/scipy/scikit-learn.
+in pure functions (`unit_table`, `pair_metrics`, `agreement_table`) that the tests check against
+independent computations.
 
-**Co-occurrence** (DESIGN.md).  A *unit* is a `segment` (one coded segment: segments are the unit, two
-codes co-occur when one segment carries both — overlapping segments are *not* merged), a `source` (one
-interview or drawing) or a `participant` (all of one participant's material).  The incidence table —
-one row per (unit, code) — is fetched from the store in one query and becomes a sparse 0/1 matrix X
-(units × codes); XᵀX gives every n_ab at once and its diagonal n_a.  For a pair of codes of one study:
+**Co-occurrence** (DESIGN.md).  Units:
 
-- `n_units` N: units of that study carrying at least one of the selected codes (after the codebook/group
-  restriction), `n_a`, `n_b`, `n_ab`: units carrying a, b, both (`n_ab` is the *count*);
+- `segment` (the default, as ATLAS.ti, MAXQDA and NVivo count): a *passage* — within one source, the
+  selections of the chosen codings that overlap, taken together (`mmkg.overlap`: text and media ranges that
+  share a part, touching ranges do not; picture and PDF regions that intersect; a coding of a whole source is
+  a passage of its own).  Two codes *co-occur* in a passage when a selection carrying one and a selection
+  carrying the other are the same or overlap (directly, not only through a third selection);
+- `exact`: one selection (codings at the same position of one source are one selection);
+- `source`: one interview, drawing or other source; `participant`: all of one participant's material.
+
+For a pair of codes a, b of one study:
+
+- `n_units` N: the units that *can carry both* codes.  A source can carry a code when its kind is one on
+  which the code's codebook is applied in the study (by the chosen coders): for the founding study, the
+  interview sources for interview codes.  At the segment and exact units, N counts the passages (selections)
+  in such sources; at the source unit, such sources with codings; at the participant unit, participants
+  with coded material that can carry a and coded material that can carry b.  N depends on the two codes'
+  codebooks only, so no codebook, group or code filter changes any metric of a pair;
+- `n_a`, `n_b`: units among those N carrying a, b; `n_ab` (the *count*): units where a and b co-occur;
 - `c_coefficient` = Jaccard = n_ab / (n_a + n_b − n_ab) (ATLAS.ti's c-coefficient);
 - `p_b_given_a` = n_ab / n_a, `p_a_given_b` = n_ab / n_b, `lift` = n_ab·N / (n_a·n_b);
 - `fisher_p`: two-sided Fisher's exact test (`scipy.stats.fisher_exact`, vectorised here: equal to ~1e-8 relative) on the 2×2 table
   [[n_ab, n_a−n_ab], [n_b−n_ab, N−n_a−n_b+n_ab]] when n_ab ≤ `fisher_max_count` (small counts), else NaN;
-- `imbalanced`: one code is at least `imbalance_ratio` (default 5) times more frequent than the other.
+- `imbalanced`: one code is more than `imbalance_ratio` (default 5) times as frequent as the other (ATLAS.ti:
+  "more than 5 times").
 
-**Agreement** (unit: segment × code presence).  For a codebook, the units are every segment carrying at
-least one coding of that codebook (by any coder) crossed with every code of the codebook; a unit is 1 for
-a coder who applied the code to the segment, else 0.  Reported: `both`, `only_a`, `only_b`, `neither`
+The incidence of units and codes is a sparse 0/1 matrix X (units × codes); XᵀX gives every n_ab at once
+where units are cliques (every two of their selections overlap, always true of single selections, sources
+and participants); the few passages that are not are counted pair by pair of their overlapping selections.
+
+**Agreement** (unit: passage × code presence).  For a codebook, the units are the passages of the compared
+coders' selections in the codebook's sources (as above: coders who select slightly different boundaries of the
+same words still meet in one passage) crossed with every code of the codebook; a unit is 1 for a coder who
+applied the code to a selection in that passage, else 0.  Reported: `both`, `only_a`, `only_b`, `neither`
 (coders a and b), `percent_agreement` = (both + neither) / units, `agreement_on_coded` = both /
 (both + only_a + only_b) (the paper's "agreed on 989 codes while disagreeing on 136"), Cohen's κ for
 coders a and b, and Krippendorff's α (nominal) over every compared coder.  The study's analysis coder
@@ -30,16 +47,21 @@ coders a and b, and Krippendorff's α (nominal) over every compared coder.  The 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import scipy.sparse as sp
 from scipy.special import gammaln
 
+from mmkg import overlap
 from mmkg.errors import NotFoundError, QueryError
 
-UNITS = ("segment", "source", "participant")
+UNITS = ("segment", "exact", "source", "participant")
+SEGMENT_UNITS = ("segment", "exact")
 METRICS = ("n_ab", "c_coefficient", "p_b_given_a", "p_a_given_b", "lift", "fisher_p")
 METRIC_ALIASES = {"count": "n_ab", "jaccard": "c_coefficient", "c": "c_coefficient"}
 PAIR_COLUMNS = ["study_id", "unit", "codebook_a", "code_a", "label_a", "codebook_b", "code_b", "label_b",
@@ -48,74 +70,283 @@ PAIR_COLUMNS = ["study_id", "unit", "codebook_a", "code_a", "label_a", "codebook
 AGREEMENT_COLUMNS = ["level", "study_id", "codebook", "code_id", "label", "coder_a", "coder_b", "coders",
                      "units", "both", "only_a", "only_b", "neither", "percent_agreement", "agreement_on_coded",
                      "cohen_kappa", "krippendorff_alpha"]
+UNIT_RULES = {
+    "segment": "segment = passage of overlapping selections in one source (codes co-occur when their "
+               "selections are the same or overlap; touching ranges do not)",
+    "exact": "exact = one selection (same position in one source)",
+    "source": "source = one interview, drawing or other source",
+    "participant": "participant = all of one participant's material",
+}
 
 
 # ------------------------------------------------------------------------------------------ pure functions
-def incidence(units, codes, code_order=None) -> tuple[sp.csr_matrix, pd.Index, pd.Index]:
-    """A 0/1 units × codes matrix from paired arrays (repeated pairs count once)."""
-    # factorizing the (Arrow-backed) columns themselves: no Python string per row
-    unit_idx, unit_labels = pd.factorize(pd.Series(units))
-    code_idx, code_labels = pd.factorize(pd.Series(codes))
-    if code_order is not None:
-        position = pd.Index(code_order).get_indexer(code_labels)  # few distinct codes: cheap
-        code_idx = np.where(code_idx >= 0, position[code_idx], -1)
-        code_labels = pd.Index(code_order)
-    keep = (unit_idx >= 0) & (code_idx >= 0)
-    unit_idx, code_idx = unit_idx[keep], code_idx[keep]
-    matrix = sp.csr_matrix((np.ones(len(unit_idx), dtype=np.int64), (unit_idx, code_idx)),
-                           shape=(len(unit_labels), len(code_labels)))
+@dataclass(frozen=True)
+class UnitTable:
+    """Everything the pair metrics need, for every code of the selected studies at one unit."""
+
+    unit: str
+    codes: pd.DataFrame  # one row per code (code_uid, study_id, codebook, ...) in matrix order
+    joint: np.ndarray  # codes × codes: units where a and b co-occur; the diagonal: units carrying a
+    carried: np.ndarray  # codes × books: units carrying the code among those that can carry the book
+    universe: np.ndarray  # books × books: units that can carry both books
+    book: np.ndarray  # per code: its book, i.e. its (study, codebook)
+
+    def pairs(self, a: np.ndarray, b: np.ndarray) -> dict[str, np.ndarray]:
+        """n_units, n_a, n_b, n_ab of the code pairs (a[i], b[i]) (matrix positions)."""
+        book_a, book_b = self.book[a], self.book[b]
+        return {"n_units": self.universe[book_a, book_b], "n_a": self.carried[a, book_b],
+                "n_b": self.carried[b, book_a], "n_ab": self.joint[a, b]}
+
+
+def unit_table(codings: pd.DataFrame, segments: pd.DataFrame, sources: pd.DataFrame, codes: pd.DataFrame,
+               unit: str, proximity: float = 0.0) -> UnitTable:
+    """The unit table (module docstring) from fetched tables.
+
+    `codings`: segment, code_uid (the chosen codings); `segments`: source, segment, start, end, x, y, width,
+    height; `sources`: study_id, participant, source, kind; `codes`: code_uid, study_id, codebook (every code
+    of the studies, in the order wanted).
+    """
+    _check_unit(unit)
+    codes = codes.reset_index(drop=True)
+    n_codes = len(codes)
+    code_of_row = _lookup(codings["code_uid"], codes["code_uid"])
+    position_of_row = _lookup(codings["segment"], segments["segment"])
+    if (position_of_row < 0).any():
+        raise QueryError("a coded segment has no source in the graph")
+    keep = code_of_row >= 0
+    code_of_row, position_of_row = code_of_row[keep], position_of_row[keep]
+    segment_of_row, position = pd.factorize(position_of_row)
+    position = np.asarray(position, dtype=np.int64)
+    source_of_segment = _lookup(segments["source"], sources["source"])[position]
+    if (source_of_segment < 0).any():
+        raise QueryError("a coded segment has no source in the graph")
+    kind_of_source, kind_labels = pd.factorize(sources["kind"].fillna(""))
+    studies = pd.Index(pd.unique(pd.concat([sources["study_id"], codes["study_id"]]).astype(str)))
+    study_of_source = studies.get_indexer(sources["study_id"].astype(str))
+
+    if unit in SEGMENT_UNITS:
+        found = _passages(segments, position, source_of_segment, segment_of_row, unit, proximity)
+        unit_of_row = found.passage[found.selection_of_row]
+        unit_source = found.source
+        matrix = _incidence(unit_of_row, code_of_row, len(unit_source), n_codes)
+        joint = _direct_joint(matrix, found.selection_of_row, code_of_row, found.passage, found.pairs, n_codes)
+    else:
+        source_of_row = source_of_segment[segment_of_row]
+        if unit == "source":
+            unit_of_row, unit_labels = pd.factorize(source_of_row)
+            unit_source = np.asarray(unit_labels)
+        else:
+            participant_of_source, _ = pd.factorize(sources["participant"])
+            unit_of_row, unit_labels = pd.factorize(participant_of_source[source_of_row])
+            unit_source = None
+        matrix = _incidence(unit_of_row, code_of_row, len(unit_labels), n_codes)
+        joint = (matrix.T @ matrix).toarray().astype(np.int64) if n_codes else np.zeros((0, 0), np.int64)
+
+    books, book_of_code = _books(codes)
+    n_kinds = len(kind_labels)
+    # K: books × kinds — the source kinds on which each book is applied (by the chosen coders)
+    row_kind = kind_of_source[source_of_segment[segment_of_row]]
+    applied = np.zeros((len(books), max(n_kinds, 1)), dtype=bool)
+    applied[book_of_code[code_of_row], row_kind] = True
+    book_study = studies.get_indexer(books["study_id"].astype(str))
+    if unit == "participant":
+        participant_of_source, _ = pd.factorize(sources["participant"])
+        coded_kinds = np.zeros((matrix.shape[0], max(n_kinds, 1)), dtype=bool)
+        coded_kinds[unit_of_row, row_kind] = True
+        first_source = np.zeros(matrix.shape[0], dtype=np.int64)
+        first_source[unit_of_row] = source_of_segment[segment_of_row]
+        can = (coded_kinds.astype(np.int64) @ applied.T.astype(np.int64)) > 0
+        unit_study = study_of_source[first_source]
+    else:
+        can = applied[:, kind_of_source[unit_source]].T if len(unit_source) else np.zeros((0, len(books)), bool)
+        unit_study = study_of_source[unit_source]
+    can = can & (unit_study[:, None] == book_study[None, :])
+    can_matrix = sp.csr_matrix(can.astype(np.int64))
+    carried = np.asarray((matrix.T @ can_matrix).todense(), dtype=np.int64).reshape(n_codes, len(books))
+    universe = np.asarray((can_matrix.T @ can_matrix).todense(), dtype=np.int64).reshape(len(books), len(books))
+    return UnitTable(unit=unit, codes=codes, joint=joint, carried=carried, universe=universe, book=book_of_code)
+
+
+@dataclass(frozen=True)
+class _Passages:
+    selection_of_row: np.ndarray  # per coding row: its selection
+    passage: np.ndarray  # per selection: its passage
+    pairs: tuple[np.ndarray, np.ndarray]  # overlapping selections (i < j)
+    source: np.ndarray  # per passage: its source (row of the sources table)
+
+
+def _passages(segments, position, source_of_segment, segment_of_row, unit, proximity) -> _Passages:
+    """Selections of the coded segments (`position`: their rows in `segments`) and the passages they form."""
+    sel = overlap.selections(source_of_segment, np.arange(len(position)), _geometry(segments)[position],
+                             merge=(unit == "exact"))
+    pairs = overlap.overlapping_pairs(sel, proximity) if unit == "segment" else (np.zeros(0, np.int64),) * 2
+    passage = overlap.passages(sel, pairs)
+    n_passages = int(passage.max()) + 1 if len(passage) else 0
+    source = np.zeros(n_passages, dtype=np.int64)
+    source[passage] = sel.source
+    return _Passages(selection_of_row=sel.of_row[segment_of_row], passage=passage, pairs=pairs, source=source)
+
+
+def passage_table(codings: pd.DataFrame, segments: pd.DataFrame, sources: pd.DataFrame,
+                  proximity: float = 0.0) -> tuple[pd.DataFrame, set]:
+    """The segment unit coding by coding: the codings with a `passage` column (an integer), and the set of
+    (passage, code_uid, code_uid) pairs that co-occur *directly* in passages whose selections do not all
+    overlap one another (in every other passage, every two of its codes co-occur).
+
+    `codings`: segment, code_uid (the chosen codings); `segments`, `sources` as for `unit_table`.
+    """
+    position_of_row = _lookup(codings["segment"], segments["segment"])
+    if (position_of_row < 0).any():
+        raise QueryError("a coded segment has no source in the graph")
+    segment_of_row, position = pd.factorize(position_of_row)
+    position = np.asarray(position, dtype=np.int64)
+    source_of_segment = _lookup(segments["source"], sources["source"])[position]
+    found = _passages(segments, position, source_of_segment, segment_of_row, "segment", proximity)
+    passage_of_row = found.passage[found.selection_of_row]
+    first, second = found.pairs
+    size = np.bincount(found.passage, minlength=len(found.source))
+    edges = np.bincount(found.passage[first], minlength=len(found.source))
+    loose = size * (size - 1) // 2 != edges
+    direct = set()
+    if loose.any():
+        codes_of = pd.Series(codings["code_uid"].to_numpy()).groupby(found.selection_of_row).agg(set)
+        for i, j in zip(first, second):
+            q = int(found.passage[i])
+            if loose[q]:
+                direct |= {(q, *sorted((a, b))) for a in codes_of.get(i, ()) for b in codes_of.get(j, ())}
+        for i in np.unique(found.selection_of_row[loose[passage_of_row]]):
+            q = int(found.passage[i])
+            direct |= {(q, *sorted((a, b))) for a in codes_of[i] for b in codes_of[i]}
+    return codings.assign(passage=passage_of_row, loose=loose[passage_of_row]), direct
+
+
+def fetch_passage_table(kg, study_id: str, coder: str = "") -> tuple[pd.DataFrame, set]:
+    """`passage_table` of one study's chosen codings, each row with its participant_id and source."""
+    from mmkg.queries import get_query
+
+    codings = kg.cypher(get_query("cooccurrence").cypher, {"study_id": study_id, "coder": normalise_coders(coder)})
+    segments = kg.query("selections", study_id=study_id)
+    sources = kg.query("sources", study_id=study_id)
+    table, direct = passage_table(codings, segments, sources)
+    source = segments.set_index("segment")["source"]
+    table = table.assign(source=table["segment"].map(source))
+    table = table.merge(sources[["source", "participant_id"]], on="source", how="left")
+    return table, direct
+
+
+def _lookup(values: pd.Series, keys: pd.Series) -> np.ndarray:
+    """Position of every value among `keys` (-1 where absent), by Arrow's hash lookup."""
+    found = pc.index_in(pa.array(values, type=pa.large_string()), value_set=pa.array(keys, type=pa.large_string()))
+    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _geometry(segments: pd.DataFrame) -> np.ndarray:
+    """segments × (start, end, x, y, width, height) as float64, NaN where missing."""
+    columns = ("start", "end", "x", "y", "width", "height")
+    return np.column_stack([pd.to_numeric(segments[c]).to_numpy(dtype=np.float64, na_value=np.nan) for c in columns]) \
+        if len(segments) else np.zeros((0, 6))
+
+
+def _books(codes: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    keys = codes["study_id"].astype(str) + "\x00" + codes["codebook"].astype(str)
+    book_of_code, labels = pd.factorize(keys)
+    books = pd.DataFrame({"study_id": [k.split("\x00")[0] for k in labels]})
+    return books, book_of_code.astype(np.int64)
+
+
+def _incidence(unit_of_row: np.ndarray, code_of_row: np.ndarray, n_units: int, n_codes: int) -> sp.csr_matrix:
+    """0/1 units × codes (repeated pairs count once)."""
+    matrix = sp.csr_matrix((np.ones(len(unit_of_row), dtype=np.int64), (unit_of_row, code_of_row)),
+                           shape=(n_units, n_codes))
     matrix.sum_duplicates()
     matrix.data[:] = 1
-    return matrix, pd.Index(unit_labels), pd.Index(code_labels)
+    return matrix
 
 
-def cooccurrence_table(matrix: sp.csr_matrix, code_study: np.ndarray, *, focus: np.ndarray | None = None,
-                       partner: np.ndarray | None = None, min_count: int = 1, fisher_max_count: int = 20,
-                       imbalance_ratio: float = 5.0) -> pd.DataFrame:
-    """Pair metrics (module docstring) for every pair of columns of one study.
+def _direct_joint(matrix: sp.csr_matrix, selection_of_row: np.ndarray, code_of_row: np.ndarray,
+                  passage: np.ndarray, pairs: tuple[np.ndarray, np.ndarray], n_codes: int) -> np.ndarray:
+    """Passages where a and b co-occur directly: XᵀX over the passages whose selections all overlap one
+    another (cliques), plus a pair-by-pair count over the others."""
+    if n_codes == 0:
+        return np.zeros((0, 0), np.int64)
+    first, second = pairs
+    n_passages = matrix.shape[0]
+    size = np.bincount(passage, minlength=n_passages)
+    edges = np.bincount(passage[first], minlength=n_passages)
+    clique = edges == size * (size - 1) // 2
+    clique_rows = matrix[np.flatnonzero(clique)]
+    joint = (clique_rows.T @ clique_rows).toarray().astype(np.int64)
+    if clique.all():
+        return joint
+    # selections × codes of the passages that are not cliques; every overlapping pair and every selection
+    # with itself contributes the codes of one side crossed with the codes of the other
+    rows = ~clique[passage[selection_of_row]]
+    carried = _incidence(selection_of_row[rows], code_of_row[rows], len(passage), n_codes)
+    inside = ~clique[passage[first]]
+    loose = np.unique(selection_of_row[rows])
+    left = np.concatenate([first[inside], loose])
+    right = np.concatenate([second[inside], loose])
+    pointer, codes = carried.indptr, carried.indices
+    n_left, n_right = np.diff(pointer)[left], np.diff(pointer)[right]
+    counts = n_left * n_right
+    which = np.repeat(np.arange(len(left)), counts)
+    k = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    a = codes[pointer[left][which] + k // n_right[which]]
+    b = codes[pointer[right][which] + k % n_right[which]]
+    low, high = np.minimum(a, b), np.maximum(a, b)
+    key = np.unique((passage[left][which].astype(np.int64) * n_codes + low) * n_codes + high)
+    low, high = (key // n_codes) % n_codes, key % n_codes
+    upper = np.bincount(low * n_codes + high, minlength=n_codes * n_codes).reshape(n_codes, n_codes)
+    return joint + upper + upper.T - np.diag(np.diag(upper))
 
-    Returns columns `a`, `b` (column positions) and the metrics.  Without `focus` each unordered pair
-    appears once (a < b); with `focus` (boolean mask of columns) a is a focus column and b any other
-    column (or a `partner` column when that mask is given).
-    """
-    n_codes = matrix.shape[1]
-    code_study = np.asarray(code_study, dtype=object)
-    joint = (matrix.T @ matrix).toarray() if n_codes else np.zeros((0, 0), dtype=np.int64)
-    n = np.diag(joint).astype(np.int64)
-    study_codes, study_of_code = np.unique(code_study, return_inverse=True) if n_codes else ([], np.array([], int))
-    # units per study: rows carrying any column of that study
-    per_study = sp.csr_matrix((np.ones(n_codes), (np.arange(n_codes), study_of_code)),
-                              shape=(n_codes, len(study_codes)))
-    n_units_study = np.asarray(((matrix @ per_study) > 0).sum(axis=0)).ravel().astype(np.int64)
-    if focus is None:
-        a, b = np.triu_indices(n_codes, k=1)
-    else:
-        focus = np.asarray(focus, dtype=bool)
-        others = np.ones(n_codes, dtype=bool) if partner is None else np.asarray(partner, dtype=bool)
-        a, b = np.nonzero(focus[:, None] & others[None, :])
-        keep = a != b
-        a, b = a[keep], b[keep]
-    same = study_of_code[a] == study_of_code[b]
-    a, b = a[same], b[same]
-    n_ab = joint[a, b].astype(np.int64)
-    keep = n_ab >= min_count
-    if min_count <= 0:
-        keep &= (n[a] > 0) & (n[b] > 0)
-    a, b, n_ab = a[keep], b[keep], n_ab[keep]
-    n_a, n_b = n[a], n[b]
-    total = n_units_study[study_of_code[a]]
+
+def pair_metrics(n_units, n_a, n_b, n_ab, *, fisher_max_count: int = 20, imbalance_ratio: float = 5.0) -> dict:
+    """The metrics of the module docstring from the four counts (arrays)."""
+    n_units, n_a, n_b, n_ab = (np.asarray(v, dtype=np.int64) for v in (n_units, n_a, n_b, n_ab))
     with np.errstate(divide="ignore", invalid="ignore"):
         jaccard = n_ab / (n_a + n_b - n_ab)
         p_b_given_a = n_ab / n_a
         p_a_given_b = n_ab / n_b
-        lift = n_ab * total / (n_a * n_b)
-    fisher = np.full(len(a), np.nan)
-    small = n_ab <= fisher_max_count
-    fisher[small] = fisher_two_sided(n_ab[small], total[small], n_a[small], n_b[small])
+        lift = n_ab * n_units / (n_a * n_b)
+    fisher = np.full(len(n_ab), np.nan)
+    small = (n_ab <= fisher_max_count) & (n_units > 0)
+    fisher[small] = fisher_two_sided(n_ab[small], n_units[small], n_a[small], n_b[small])
     low, high = np.minimum(n_a, n_b), np.maximum(n_a, n_b)
-    return pd.DataFrame({"a": a, "b": b, "n_units": total, "n_a": n_a, "n_b": n_b, "n_ab": n_ab,
-                         "c_coefficient": jaccard, "p_b_given_a": p_b_given_a, "p_a_given_b": p_a_given_b,
-                         "lift": lift, "fisher_p": fisher, "imbalanced": high >= imbalance_ratio * low})
+    return {"n_units": n_units, "n_a": n_a, "n_b": n_b, "n_ab": n_ab, "c_coefficient": jaccard,
+            "p_b_given_a": p_b_given_a, "p_a_given_b": p_a_given_b, "lift": lift, "fisher_p": fisher,
+            "imbalanced": high > imbalance_ratio * low}
+
+
+def cooccurrence_table(table: UnitTable, *, mask: np.ndarray | None = None, focus: np.ndarray | None = None,
+                       partner: np.ndarray | None = None, min_count: int = 1, fisher_max_count: int = 20,
+                       imbalance_ratio: float = 5.0) -> pd.DataFrame:
+    """Pair metrics for pairs of codes of one study: columns `a`, `b` (matrix positions) and the metrics.
+
+    `mask` (boolean per code) restricts both codes; without `focus` each unordered pair of masked codes
+    appears once (a < b); with `focus`, a is a focus code and b any other masked code (or a `partner` code).
+    The restriction only chooses pairs: every metric comes from the whole unit table.
+    """
+    n_codes = len(table.codes)
+    mask = np.ones(n_codes, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+    if focus is None:
+        a, b = np.triu_indices(n_codes, k=1)
+        keep = mask[a] & mask[b]
+    else:
+        others = mask if partner is None else np.asarray(partner, dtype=bool)
+        a, b = np.nonzero(np.asarray(focus, dtype=bool)[:, None] & others[None, :])
+        keep = a != b
+    a, b = a[keep], b[keep]
+    study = table.codes["study_id"].to_numpy()
+    same = study[a] == study[b]
+    a, b = a[same], b[same]
+    counts = table.pairs(a, b)
+    keep = counts["n_ab"] >= min_count
+    if min_count <= 0:
+        keep &= (counts["n_a"] > 0) & (counts["n_b"] > 0)
+    a, b = a[keep], b[keep]
+    metrics = pair_metrics(*(counts[k][keep] for k in ("n_units", "n_a", "n_b", "n_ab")),
+                           fisher_max_count=fisher_max_count, imbalance_ratio=imbalance_ratio)
+    return pd.DataFrame({"a": a, "b": b, **metrics})
 
 
 def fisher_two_sided(x, total, n_a, n_b) -> np.ndarray:
@@ -208,23 +439,50 @@ def presence_agreement(ratings: np.ndarray) -> dict:
     return out
 
 
+def agreement_passages(codings: pd.DataFrame, segments: pd.DataFrame) -> np.ndarray:
+    """The agreement unit of every coding row: its passage among the rows' selections of the same study and
+    codebook (overlapping selections, `mmkg.overlap`), as an integer.
+
+    `codings`: study_id, segment, codebook (the compared coders' rows only); `segments`: source, segment,
+    start, end, x, y, width, height.
+    """
+    if codings.empty:
+        return np.zeros(0, dtype=np.int64)
+    segment_of_row, labels = pd.factorize(codings["segment"])
+    position = _lookup(pd.Series(labels), segments["segment"])
+    if (position < 0).any():
+        raise QueryError("a coded segment has no source in the graph")
+    # selections never join across studies or codebooks: the (study, codebook, source) triple is the "source"
+    book = (codings["study_id"].astype(str) + "\x00" + codings["codebook"].astype(str)).to_numpy()
+    place = book + "\x00" + segments["source"].to_numpy()[position][segment_of_row]
+    place_of_row, _ = pd.factorize(place)
+    geometry = _geometry(segments)[position]
+    # one selection per (place, segment): a segment coded for two codebooks is a selection of each
+    key, first = pd.factorize(place_of_row.astype(np.int64) * len(labels) + segment_of_row)
+    first = np.asarray(first, dtype=np.int64)
+    sel = overlap.selections(first // len(labels), first % len(labels), geometry[first % len(labels)], merge=False)
+    passage = overlap.passages(sel, overlap.overlapping_pairs(sel))
+    return passage[sel.of_row[key]]
+
+
 def agreement_table(codings: pd.DataFrame, codes: pd.DataFrame, coders: list[str]) -> pd.DataFrame:
     """Per codebook and per code agreement (module docstring).
 
-    `codings`: columns study_id, segment, codebook, code_uid, coder (every coder's codings).
-    `codes`: columns code_uid, study_id, codebook, code_id, label (every code of the codebooks).
-    `coders`: the compared coders; κ uses the first two.
+    `codings`: columns study_id, unit (the agreement unit: `agreement_passages`), codebook, code_uid, coder
+    (the compared coders' codings).  `codes`: columns code_uid, study_id, codebook, code_id, label (every
+    code of the codebooks).  `coders`: the compared coders; κ uses the first two.
     """
     rows = []
     for (study_id, codebook), book_codes in codes.groupby(["study_id", "codebook"], sort=True):
-        mine = codings[(codings["study_id"] == study_id) & (codings["codebook"] == codebook)]
-        segments = pd.Index(mine["segment"].unique())
+        mine = codings[(codings["study_id"] == study_id) & (codings["codebook"] == codebook)
+                       & codings["coder"].isin(coders)]
+        units = pd.Index(mine["unit"].unique())
         book_codes = book_codes.sort_values("code_id")
         code_pos = pd.Index(book_codes["code_uid"])
-        ratings = np.zeros((len(coders), len(segments), len(code_pos)), dtype=np.int64)
+        ratings = np.zeros((len(coders), len(units), len(code_pos)), dtype=np.int64)
         for k, coder in enumerate(coders):
             part = mine[mine["coder"] == coder]
-            ratings[k, segments.get_indexer(part["segment"]), code_pos.get_indexer(part["code_uid"])] = 1
+            ratings[k, units.get_indexer(part["unit"]), code_pos.get_indexer(part["code_uid"])] = 1
         common = {"study_id": study_id, "codebook": codebook, "coder_a": coders[0], "coder_b": coders[1],
                   "coders": ",".join(coders)}
         rows.append({"level": "codebook", **common, "code_id": "", "label": "",
@@ -295,62 +553,84 @@ def _check_unit(unit: str) -> None:
 
 def _check_nonnegative(options: dict, *names: str) -> None:
     for name in names:
-        if options[name] < 0:
+        if options.get(name, 0) < 0:
             raise QueryError(f"parameter '{name}' must not be negative, got {options[name]}")
 
 
-def fetch_incidence(kg, cypher: str, params: dict) -> pd.DataFrame:
-    """The (unit, code_uid) rows of the co-occurrence statement."""
-    _check_unit(params["unit"])
-    return kg.cypher(cypher, params)
+def normalise_coders(coder: str) -> str:
+    """'a, b' → 'a,b' (the statements match coders by their comma-separated list)."""
+    return ",".join(c.strip() for c in str(coder).split(",") if c.strip())
 
 
-def _pairs(kg, cypher: str, params: dict, codes: pd.DataFrame, *, focus=None, partner=None,
-           min_count=1, fisher_max_count=20, imbalance_ratio=5.0) -> pd.DataFrame:
-    rows = fetch_incidence(kg, cypher, params)
+def fetch_unit_table(kg, study_id: str, unit: str, coder: str = "", proximity: float = 0.0,
+                     codes: pd.DataFrame | None = None) -> UnitTable:
+    """The unit table of every code of the study (or of every study) for the chosen coder(s)."""
+    from mmkg.queries import get_query
+
+    _check_unit(unit)
+    if proximity < 0:
+        raise QueryError(f"parameter 'proximity' must not be negative, got {proximity}")
+    if proximity and unit != "segment":
+        raise QueryError("parameter 'proximity' applies to the segment unit only")
+    codes = _codes(kg, study_id) if codes is None else codes
     codes = codes.sort_values(["study_id", "codebook", "code_id"]).reset_index(drop=True)
-    matrix, _, _ = incidence(rows["unit"], rows["code_uid"], code_order=codes["code_uid"])
-    table = cooccurrence_table(matrix, codes["study_id"].to_numpy(), min_count=min_count,
-                               focus=None if focus is None else focus.to_numpy(),
-                               partner=None if partner is None else partner.to_numpy(),
-                               fisher_max_count=fisher_max_count, imbalance_ratio=imbalance_ratio)
-    a, b = codes.loc[table["a"]].reset_index(drop=True), codes.loc[table["b"]].reset_index(drop=True)
-    out = pd.DataFrame({"study_id": a["study_id"], "unit": params["unit"],
+    codings = kg.cypher(get_query("cooccurrence").cypher, {"study_id": study_id, "coder": normalise_coders(coder)})
+    segments = kg.query("selections", study_id=study_id)
+    sources = kg.query("sources", study_id=study_id)
+    return unit_table(codings, segments, sources, codes, unit, proximity)
+
+
+def _pair_frame(table: UnitTable, pairs: pd.DataFrame) -> pd.DataFrame:
+    codes = table.codes
+    a, b = codes.loc[pairs["a"]].reset_index(drop=True), codes.loc[pairs["b"]].reset_index(drop=True)
+    out = pd.DataFrame({"study_id": a["study_id"], "unit": table.unit,
                         "codebook_a": a["codebook"], "code_a": a["code_id"], "label_a": a["label"],
                         "codebook_b": b["codebook"], "code_b": b["code_id"], "label_b": b["label"]})
     for column in PAIR_COLUMNS[8:]:
-        out[column] = table[column].to_numpy()
+        out[column] = pairs[column].to_numpy()
     return out
 
 
 # ------------------------------------------------------------------------------------------- the steps
 def _cooccurrence(kg, named, params: dict, options: dict) -> pd.DataFrame:
-    _check_unit(params["unit"])
-    _check_nonnegative(options, "min_count", "fisher_max_count", "imbalance_ratio")
-    codes = _restrict(_codes(kg, params["study_id"]), options["codebook"], options["group"])
-    focus = resolve_codes(codes, options["code_a"], "code_a") if options["code_a"] else None
-    partner = resolve_codes(codes, options["code_b"], "code_b") if options["code_b"] else None
+    _check_unit(options["unit"])
+    _check_nonnegative(options, "min_count", "fisher_max_count", "imbalance_ratio", "proximity")
+    everything = _codes(kg, params["study_id"])
+    table = fetch_unit_table(kg, params["study_id"], options["unit"], params["coder"], options["proximity"],
+                             codes=everything)
+    codes = table.codes
+    chosen = _restrict(codes, options["codebook"], options["group"])
+    mask = codes["code_uid"].isin(chosen["code_uid"]).to_numpy()
+    focus = resolve_codes(chosen, options["code_a"], "code_a") if options["code_a"] else None
+    partner = resolve_codes(chosen, options["code_b"], "code_b") if options["code_b"] else None
     if focus is None and partner is not None:
         focus, partner = partner, None
-    out = _pairs(kg, named.cypher, params, codes, focus=focus, partner=partner, min_count=options["min_count"],
-                 fisher_max_count=options["fisher_max_count"], imbalance_ratio=options["imbalance_ratio"])
+    as_mask = (lambda m: None if m is None else codes["code_uid"].isin(chosen.loc[m, "code_uid"]).to_numpy())
+    pairs = cooccurrence_table(table, mask=mask, focus=as_mask(focus), partner=as_mask(partner),
+                               min_count=options["min_count"], fisher_max_count=options["fisher_max_count"],
+                               imbalance_ratio=options["imbalance_ratio"])
+    out = _pair_frame(table, pairs)
     return out.sort_values(["n_ab", "c_coefficient", "codebook_a", "code_a", "codebook_b", "code_b"],
                            ascending=[False, False, True, True, True, True], ignore_index=True)
 
 
 def _neighbourhood(kg, named, params: dict, options: dict) -> pd.DataFrame:
-    _check_unit(params["unit"])
-    _check_nonnegative(options, "min_count", "limit")
+    _check_unit(options["unit"])
+    _check_nonnegative(options, "min_count", "limit", "proximity")
     metric = METRIC_ALIASES.get(options["rank_by"], options["rank_by"])
     if metric not in METRICS:
         raise QueryError(f"parameter 'rank_by' must be one of {', '.join(list(METRICS) + list(METRIC_ALIASES))}, "
                          f"got '{options['rank_by']}'")
-    codes = _restrict(_codes(kg, params["study_id"]), options["codebook"], "")
-    all_codes = _codes(kg, params["study_id"])
-    focus_codes = all_codes[resolve_codes(all_codes, options["code"])]
-    codes = pd.concat([codes, focus_codes]).drop_duplicates("code_uid")
-    focus = codes["code_uid"].isin(focus_codes["code_uid"])
-    out = _pairs(kg, named.cypher, params, codes, focus=focus, min_count=max(options["min_count"], 1))
+    everything = _codes(kg, params["study_id"])
+    focus_codes = everything[resolve_codes(everything, options["code"])]
+    neighbours = _restrict(everything, options["codebook"], "")
+    table = fetch_unit_table(kg, params["study_id"], options["unit"], params["coder"], options["proximity"],
+                             codes=everything)
+    uid = table.codes["code_uid"]
+    pairs = cooccurrence_table(table, focus=uid.isin(focus_codes["code_uid"]).to_numpy(),
+                               partner=uid.isin(neighbours["code_uid"]).to_numpy(),
+                               min_count=max(options["min_count"], 1))
+    out = _pair_frame(table, pairs)
     out = out.sort_values([metric, "n_ab", "codebook_b", "code_b"],
                           ascending=[metric == "fisher_p", False, True, True], ignore_index=True, na_position="last")
     return out.head(options["limit"]) if options["limit"] else out
@@ -365,23 +645,12 @@ def _shared_goal_pairs(kg, named, params: dict, options: dict) -> pd.DataFrame:
                "codebook_b", "code_b", "label_b", "n_units", "n_a", "n_b", "n_ab", "c_coefficient"]
     if pairs.empty:
         return pd.DataFrame(columns=columns)
-    from mmkg.queries import get_query
-
-    study_of = dict(zip(*_codes(kg, params["study_id"])[["code_uid", "study_id"]].T.to_numpy()))
-    incidence_cypher = get_query("cooccurrence").cypher
     frames = []
     for unit in units:
-        rows = fetch_incidence(kg, incidence_cypher, {"study_id": params["study_id"], "unit": unit,
-                                                      "coder": options["coder"]})
-        # N: units of the study carrying any code, as in `cooccurrence` without a restriction
-        n_units = rows.assign(study_id=rows["code_uid"].map(study_of)).groupby("study_id")["unit"].nunique()
-        sets = rows[rows["code_uid"].isin(set(pairs["code_uid_a"]) | set(pairs["code_uid_b"]))] \
-            .groupby("code_uid")["unit"].agg(set)
-        units_a = pairs["code_uid_a"].map(lambda c: sets.get(c, set()))
-        units_b = pairs["code_uid_b"].map(lambda c: sets.get(c, set()))
-        frame = pairs.assign(unit=unit, n_units=pairs["study_id"].map(n_units).fillna(0).astype(int),
-                             n_a=units_a.map(len), n_b=units_b.map(len),
-                             n_ab=[len(x & y) for x, y in zip(units_a, units_b)])
+        table = fetch_unit_table(kg, params["study_id"], unit, options["coder"])
+        position = pd.Index(table.codes["code_uid"])
+        counts = table.pairs(position.get_indexer(pairs["code_uid_a"]), position.get_indexer(pairs["code_uid_b"]))
+        frame = pairs.assign(unit=unit, **{k: v for k, v in counts.items()})
         union = frame["n_a"] + frame["n_b"] - frame["n_ab"]
         frame["c_coefficient"] = (frame["n_ab"] / union.where(union > 0)).astype(float)
         frames.append(frame)
@@ -403,12 +672,15 @@ def _agreement(kg, named, params: dict, options: dict) -> pd.DataFrame:
     codes = _codes(kg, params["study_id"])
     if options["codebook"]:
         codes = _restrict(codes, options["codebook"], "")
+    segments = kg.query("selections", study_id=params["study_id"])
     frames = []
     for study in studies.itertuples():
         mine = codings[codings["study_id"] == study.study_id]
         coders = _compared_coders(sorted(mine["coder"].unique()), study.analysis_coder or "", options)
         if coders is None:
             continue
+        mine = mine[mine["coder"].isin(coders)]
+        mine = mine.assign(unit=agreement_passages(mine, segments))
         frames.append(agreement_table(mine, codes[codes["study_id"] == study.study_id], coders))
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=AGREEMENT_COLUMNS)
     if options["level"] != "all":

@@ -1,4 +1,4 @@
-"""CLI command `mmkg paper`: the founding paper's figures next to the graph's."""
+"""CLI command `mmkg paper`: every figure of the founding paper next to the graph's answer."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,7 +14,7 @@ def paper(fmt: str = typer.Option("table", "--format", help="table, csv or json.
           output: Optional[Path] = typer.Option(None, "-o", "--output", help="File for csv/json; default stdout."),
           study: str = typer.Option("founding", "--study", help="The study loaded from the founding paper."),
           store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
-    """Every figure of the founding paper the graph can answer: paper value, graph value, match."""
+    """Every figure of the founding paper: paper value, graph value, match — or why the graph cannot answer it."""
     from mmkg.paper import paper_vs_graph
 
     with open_kg(store, neo4j, read_only=True) as kg:
@@ -24,9 +24,14 @@ def paper(fmt: str = typer.Option("table", "--format", help="table, csv or json.
         write_frame(table, output, fmt)
         return
     shown = table.assign(graph_value=table["graph_value"].astype(str), paper_value=table["paper_value"].astype(str))
-    print_frame(shown[["id", "section", "confidence", "comparator", "paper_value", "graph_value", "match"]],
+    print_frame(shown[["id", "section", "confidence", "comparator", "paper_value", "graph_value", "status"]],
                 title="Paper vs graph")
-    show(f"{int(table['match'].sum())} of {len(table)} figures match. Mismatches and their reasons:")
-    for row in table[~table["match"]].itertuples():
+    counts = table["status"].value_counts()
+    show(f"{len(table)} facts: {counts.get('match', 0)} match, {counts.get('mismatch', 0)} do not, "
+         f"{counts.get('not answerable', 0)} the graph cannot answer. Mismatches and their reasons:")
+    for row in table[table["status"] == "mismatch"].itertuples():
         show(f"  {row.id}: paper {row.comparator} {row.paper_value}, graph {row.graph_value}. {row.note}")
+    show("Not answerable:")
+    for row in table[table["status"] == "not answerable"].itertuples():
+        show(f"  {row.id}: {row.note}")
     show((provenance, "dim"))

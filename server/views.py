@@ -46,9 +46,10 @@ GROUP_PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948
 PIPELINE_ORDER = ["DataCollection", "DataLabelling", "Data", "DataPreprocessing", "FeatureExtraction", "Database",
                   "Design", "Training", "Model", "Testing", "Deployment", "API", "DeploymentEnvironment", "Cloud"]
 PIPELINE_MAIN = ["DataCollection", "DataLabelling", "Design", "Training", "Model", "Testing", "Deployment"]
-UNITS = ("segment", "source", "participant")
+UNITS = ("segment", "exact", "source", "participant")
 METRICS = {"count": "n_ab", "jaccard": "c_coefficient", "p_b_given_a": "p_b_given_a", "lift": "lift"}
-Unit = Literal["segment", "source", "participant"]
+Unit = Literal["segment", "exact", "source", "participant"]
+SourceKind = Literal["interview", "drawing", "other", ""]
 Metric = Literal["count", "jaccard", "p_b_given_a", "lift"]
 
 
@@ -232,12 +233,14 @@ def cooccurrence_network(kg, study_id: str = "founding", *, unit: Unit = "segmen
             lines.append(f"c-coefficient (Jaccard) = {_fmt(row.c_coefficient)}, P(b|a) = {_fmt(row.p_b_given_a)}, "
                          f"lift = {_fmt(row.lift)}")
         if bool(getattr(row, "imbalanced", False)):
-            lines.append("imbalanced: one code is far more frequent than the other")
+            lines.append("imbalanced: one code is more than 5 times as frequent as the other")
         edges.append({"from": ends[0], "to": ends[1], "value": float(value), "title": "\n".join(lines)})
     net = build_network(list(nodes.values()), edges,
                         heading=f"Code co-occurrence — {codebook or 'both codebooks'}, unit: {unit}, metric: {metric}")
+    from mmkg.analysis import UNIT_RULES
+
     net.subtitle = (f"{len(nodes)} codes, {len(edges)} pairs with n_ab ≥ {min_count}; node size: {unit}s carrying "
-                    f"the code; edge width: {metric}.")
+                    f"the code; edge width: {metric}. Unit: {UNIT_RULES[unit]}; N = units that can carry both codes.")
     used = {groups.get(tuple(node_id.split(":", 1)), "") for node_id in nodes}
     net.legend = _kind_legend() if color_by == "kind" else [(group_colour(g), g) for g in sorted(used)]
     return net
@@ -249,10 +252,13 @@ def _kind_legend() -> list[tuple[str, str]]:
 
 # ------------------------------------------------------------------------------------------ threat map
 
-def threat_map_network(kg, study_id: str = "founding") -> MmkgNetwork:
+def threat_map_network(kg, study_id: str = "founding", source_kind: str = "interview") -> MmkgNetwork:
     """The paper's Figure 1: pipeline elements left to right; each attack an arrow from the step the attacker
-    controls to the step it affects, labelled with how many participants mention it."""
-    frame = kg.query("threat_map", **_query_params("threat_map", {"study_id": study_id, "kind": "aml_threat"}))
+    controls to the step it affects, labelled with how many participants mention it in sources of
+    `source_kind` (interview by default, as the paper's text counts; '' = interviews and drawings)."""
+    frame = kg.query("threat_map", **_query_params("threat_map", {"study_id": study_id, "kind": "aml_threat",
+                                                                  "source_kind": source_kind}))
+    counted_in = {"": "interviews and drawings together"}.get(source_kind, f"{source_kind}s")
     labels = _ontology_labels()
     by_label = {label: uid for uid, label in labels.items() if uid in PIPELINE_ORDER}
     arrows = [(row.label, by_label.get(c, c), by_label.get(a, a), int(row.participants))
@@ -276,7 +282,7 @@ def threat_map_network(kg, study_id: str = "founding") -> MmkgNetwork:
             "font": {"size": 13, "strokeWidth": 3},
             "title": (f"{attack}: the attacker controls {labels.get(controls, controls)} and affects "
                       f"{labels.get(affects, affects)}\n"
-                      f"mentioned by {n} participant(s)")}
+                      f"mentioned by {n} participant(s) in their {counted_in}")}
         if controls == affects:
             edge["selfReference"] = {"size": 30 + 12 * k, "angle": 0.8}
         edges.append(edge)
@@ -285,7 +291,7 @@ def threat_map_network(kg, study_id: str = "founding") -> MmkgNetwork:
     net = build_network(nodes, edges, heading="AML threats within the ML pipeline (the paper's Figure 1)",
                         directed=True, options=options, height="560px")
     net.subtitle = ("Each attack is an arrow from the pipeline step the attacker controls to the step where it takes "
-                    "effect; the number is how many participants mention the attack.")
+                    f"effect; the number is how many participants mention the attack, counted in their {counted_in}.")
     net.legend = [(KIND_COLOURS["pipeline_element"], "pipeline element"), (KIND_COLOURS["aml_threat"], "AML attack")]
     return net
 
@@ -436,12 +442,15 @@ def install_view_routes(app, read: Callable) -> None:
         return await page(build)
 
     @app.get("/views/threat-map", **html)
-    async def threat_map_view(study_id: str = Query("founding", max_length=200)):
-        """The pipeline threat map (the paper's Figure 1) with participant counts."""
+    async def threat_map_view(study_id: str = Query("founding", max_length=200), source_kind: SourceKind = "interview"):
+        """The pipeline threat map (the paper's Figure 1) with participant counts from one kind of source."""
         def build(kg) -> str:
             kg.require_study(study_id)
-            net = threat_map_network(kg, study_id)
-            return render_page("Threat map", [net], provenance=provenance_lines(kg, study_id))
+            net = threat_map_network(kg, study_id, source_kind)
+            controls = [_studies_option(kg, study_id),
+                        _select("source_kind", "counted in", ["interview", "drawing", "other", ""], source_kind)]
+            return render_page("Threat map", [net], provenance=provenance_lines(kg, study_id), controls=controls,
+                               action="/views/threat-map")
         return await page(build)
 
     @app.get("/views/participants/{participant_id}", **html)

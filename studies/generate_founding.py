@@ -21,14 +21,20 @@ Construction (consensus first, then the two coders):
    sample) and a per-participant number of codings; codes whose coding counts the paper states exactly
    (model stealing, code breach, ...) get codings only from designed segments.
 2. The totals are brought to the target consensus sizes by adding/removing repeat codings of
-   unconstrained codes (participant sets never change in this step).
-3. Designed segments are placed; the remaining code applications are packed 1-3 per segment, never putting
-   an AML attack (I:A.*) and a security threat (I:C.*) on one segment, so every such co-occurrence is a
-   designed one (the paper counts them).
-4. coder1/coder2: a seeded sample of the consensus pairs is given to one coder only (accepted in the
-   consensus discussion); the remaining agreed pairs are coded by both; further single-coder pairs that the
-   consensus rejected are added until the paper's agreement figures hold (989 both / 136 one, interviews;
-   233 both / 42 one = 275 in total, drawings).
+   unconstrained codes (participant sets never change in this step; 'singleton' codes stay at one coding).
+3. Passages: designed segments are placed; the remaining code applications are packed 1-3 per passage,
+   never putting an AML attack (I:A.*) and a security threat (I:C.*) in one passage, so every such
+   co-occurrence is a designed one (the paper counts them).
+4. coder1/coder2 per (passage, code): a seeded sample of the consensus pairs is given to one coder only
+   (accepted in the consensus discussion); the remaining agreed pairs are coded by both; further single-coder
+   pairs that the consensus rejected are added until the paper's agreement figures hold (989 both / 136 one,
+   interviews; 233 both / 42 one = 275 in total, drawings).
+5. Layout (`place`, `render`): passages get synthetic positions that never overlap one another (some interview
+   passages touch: end == start); within a passage the codes sit on one selection, on one selection per code
+   over the same range, or on nested / partly overlapping selections around a shared core; each coder codes
+   on the consensus selections or on boundaries of their own, a little wider or narrower.  Every two
+   selections of a passage overlap, so the segment unit of `cooccurrence` (overlapping selections) counts
+   each passage once.
 """
 from __future__ import annotations
 
@@ -103,9 +109,12 @@ def pid(p: int) -> str:
 
 
 def load_spec(spec_dir: Path = SPEC_DIR) -> dict:
+    """Everything in founding_spec/; `paper-facts` is the transcription with fact_revisions.json applied."""
     spec = {}
-    for name in ("codebooks", "participants", "plan", "designed_segments", "paper-facts", "fact_notes"):
+    for name in ("codebooks", "participants", "plan", "designed_segments", "paper-facts", "fact_notes",
+                 "fact_revisions"):
         spec[name] = json.loads((spec_dir / f"{name}.json").read_text(encoding="utf-8"))
+    spec["paper-facts"] = apply_revisions(spec["paper-facts"], spec["fact_revisions"])
     spec["provenance_template"] = (spec_dir / "PROVENANCE.template.md").read_text(encoding="utf-8")
     return spec
 
@@ -269,7 +278,8 @@ def adjust_totals(spec, counts, rng):
         elastic = sorted(
             (k for k in cnt
              if re.match(elastic_re, k[1])
-             and not plan[book][k[1]].get("designed_only") and not plan[book][k[1]].get("global")),
+             and not plan[book][k[1]].get("designed_only") and not plan[book][k[1]].get("global")
+             and not plan[book][k[1]].get("singleton")),
             key=lambda k: (k[0], code_key(k[1])))
         total = sum(cnt.values())
         guard = 0
@@ -324,11 +334,12 @@ def _take_designed(designed: list[dict], p: int, remaining: dict, book: str) -> 
         raise ValueError(f"P{p}: designed {book} segments exceed planned counts")
     return segs
 
-def build_segments(spec, counts, rng):
-    """Return (segments, consensus) where segments is a list of dicts and consensus a list of (seg_id, book, code)."""
+def build_passages(spec, counts, rng):
+    """The consensus passages (one place in a source where the codes of one designed or packed segment sit),
+    in source order: dicts with id, p, book, codes, text, section, whole."""
     plan = spec["plan"]
     designed = spec["designed_segments"]
-    segments, consensus = [], []
+    passages = []
     for p in plan["participants"]:
         # ---- interview
         cnt = counts["interview"]
@@ -338,16 +349,9 @@ def build_segments(spec, counts, rng):
         rng.shuffle(apps)
         segs += [{"codes": s, "text": "", "section": ""} for s in pack(apps, rng, _interview_conflict)]
         rng.shuffle(segs)
-        cursor = rng.randint(0, 400)
-        src = f"{pid(p)}-interview"
         for i, s in enumerate(segs, 1):
-            length = len(s["text"]) if s["text"] else rng.randint(60, 900)
-            sid = f"{pid(p)}-I{i:03d}"
-            segments.append({"segment_id": sid, "source_id": src, "start": cursor, "end": cursor + length,
-                             "x": "", "y": "", "width": "", "height": "", "synthetic": "true",
-                             "text": s["text"], "text_section": s["section"]})
-            consensus += [(sid, "interview", c) for c in sorted(s["codes"], key=code_key)]
-            cursor += length + rng.randint(50, 2500)
+            passages.append({"id": f"{pid(p)}-I{i:03d}", "p": p, "book": "interview", "whole": False,
+                             "codes": sorted(s["codes"], key=code_key), "text": s["text"], "section": s["section"]})
         # ---- drawing
         dplan = plan["drawing"]
         cnt = counts["drawing"]
@@ -401,32 +405,150 @@ def build_segments(spec, counts, rng):
             dsegs.append({"codes": [e], "text": "", "section": ""})
         whole, rest = dsegs[0], dsegs[1:]
         rng.shuffle(rest)
-        src = f"{pid(p)}-drawing"
         for i, s in enumerate([whole] + rest, 1):
-            sid = f"{pid(p)}-D{i:03d}"
-            if s.get("whole"):
-                x, y, w, h = 0, 0, CANVAS[0], CANVAS[1]
+            passages.append({"id": f"{pid(p)}-D{i:03d}", "p": p, "book": "drawing", "whole": bool(s.get("whole")),
+                             "codes": sorted(s["codes"], key=code_key), "text": s["text"], "section": s["section"]})
+    return passages
+
+
+# ---------------------------------------------------------------------------------------------- layout
+# How a passage's codes sit on selections, as QDA tools write them: one selection carrying every code
+# (ATLAS.ti), one selection per code over the same words (NVivo), or one selection per code, nested in or
+# partly overlapping one another around the words they share.
+STYLES = ("one selection", "one per code", "nested")
+GAP_TOUCHING = 0.12  # share of interview passages that end where the next one starts (touching, not overlapping)
+CELL_MARGIN = 24  # pixels between a drawing passage and its grid cell's edge
+CODER_SHIFT = 40  # at most this many characters (pixels: half the margin) beyond a passage's edge
+
+
+def place(passages, rng) -> None:
+    """Give every passage an extent and a core (the words or area all its selections share), and a style."""
+    by_source = defaultdict(list)
+    for q in passages:
+        by_source[(q["p"], q["book"])].append(q)
+    for (p, book), items in sorted(by_source.items()):
+        if book == "interview":
+            cursor = rng.randint(0, 400)
+            gap_before = 10 ** 9
+            for q in items:
+                length = len(q["text"]) if q["text"] else rng.randint(60, 900)
+                gap = 0 if rng.random() < GAP_TOUCHING else rng.randint(50, 2500)
+                inset = (rng.randint(0, length // 4), rng.randint(0, length // 4))
+                q.update(extent=(cursor, cursor + length), core=(cursor + inset[0], cursor + length - inset[1]),
+                         slack=(min(gap_before // 3, CODER_SHIFT), min(gap // 3, CODER_SHIFT)))
+                gap_before = gap
+                cursor += length + gap
+        else:
+            cells = [q for q in items if not q["whole"]]
+            columns = 5
+            rows = max(3, -(-len(cells) // columns))
+            cell_w, cell_h = CANVAS[0] // columns, CANVAS[1] // rows
+            for i, q in enumerate(cells):
+                cx, cy = (i % columns) * cell_w, (i // columns) * cell_h
+                w = rng.randint(cell_w // 2, cell_w - 2 * CELL_MARGIN)
+                h = rng.randint(cell_h // 2, cell_h - 2 * CELL_MARGIN)
+                x = cx + rng.randint(CELL_MARGIN, cell_w - CELL_MARGIN - w)
+                y = cy + rng.randint(CELL_MARGIN, cell_h - CELL_MARGIN - h)
+                ix, iy = rng.randint(0, w // 4), rng.randint(0, h // 4)
+                q.update(extent=(x, y, w, h), core=(x + ix, y + iy, w - ix - rng.randint(0, w // 4),
+                                                     h - iy - rng.randint(0, h // 4)),
+                         slack=(CELL_MARGIN // 2, CELL_MARGIN // 2))
+        for q in items:
+            if q["whole"]:
+                q["style"] = "whole"
+            elif len(q["codes"]) == 1:
+                q["style"] = "one selection"
+            elif q["text"]:  # a quote is selected as published: whole words only
+                q["style"] = rng.choices(STYLES[:2], weights=(60, 40))[0]
             else:
-                w, h = rng.randint(80, 400), rng.randint(50, 250)
-                x, y = rng.randint(0, CANVAS[0] - w), rng.randint(0, CANVAS[1] - h)
-            segments.append({"segment_id": sid, "source_id": src, "start": "", "end": "",
-                             "x": x, "y": y, "width": w, "height": h, "synthetic": "true",
-                             "text": s["text"], "text_section": s["section"]})
-            consensus += [(sid, "drawing", c) for c in sorted(s["codes"], key=code_key)]
-    return segments, consensus
+                q["style"] = rng.choices(STYLES, weights=(45, 30, 25))[0]
+
+
+def _between(q, rng, outer_slack: bool) -> tuple:
+    """A selection inside the passage (around its core); reaching up to the slack beyond its edges if asked."""
+    if q["book"] == "interview":
+        (s, e), (cs, ce) = q["extent"], q["core"]
+        left, right = q["slack"] if outer_slack else (0, 0)
+        return rng.randint(max(0, s - left), cs), rng.randint(ce, e + right)
+    (x, y, w, h), (cx, cy, cw, ch) = q["extent"], q["core"]
+    m = q["slack"][0] if outer_slack else 0
+    x0, y0 = rng.randint(x - m, cx), rng.randint(y - m, cy)
+    x1, y1 = rng.randint(cx + cw, x + w + m), rng.randint(cy + ch, y + h + m)
+    return x0, y0, x1 - x0, y1 - y0
+
+
+def _segment_row(sid, q, geometry, text="") -> dict:
+    row = {"segment_id": sid, "source_id": f"{pid(q['p'])}-{q['book']}", "start": "", "end": "", "x": "", "y": "",
+           "width": "", "height": "", "synthetic": "true", "text": text, "text_section": q["section"] if text else ""}
+    if geometry is not None and q["book"] == "interview":
+        row["start"], row["end"] = geometry
+    elif geometry is not None:
+        row["x"], row["y"], row["width"], row["height"] = geometry
+    return row
+
+
+def render(passages, rows, rng):
+    """Selections (segments.csv rows) and codings (segment, codebook, code, coder) of every passage: the
+    consensus in the passage's style; each coder either on the consensus selections or on selections of
+    their own, a little wider or narrower (never reaching a neighbouring passage)."""
+    by_passage = defaultdict(lambda: defaultdict(list))
+    for passage_id, book, code, coder in rows:
+        by_passage[passage_id][coder].append(code)
+    segments, codings = [], []
+    for q in passages:
+        coded = by_passage[q["id"]]
+        letters = iter("abcdefghijklmnopqrstuvwxyz")
+        consensus_at = {}  # code -> consensus segment id
+        if q["style"] in ("whole", "one selection"):
+            segments.append(_segment_row(q["id"], q, None if q["whole"] else q["extent"], q["text"]))
+            consensus_at = {c: q["id"] for c in q["codes"]}
+        else:
+            for c in q["codes"]:
+                sid = f"{q['id']}{next(letters)}"
+                geometry = q["extent"] if q["style"] == "one per code" else _between(q, rng, outer_slack=False)
+                segments.append(_segment_row(sid, q, geometry, q["text"] if q["style"] == "one per code" else ""))
+                consensus_at[c] = sid
+        codings += [(consensus_at[c], q["book"], c, CONSENSUS) for c in coded[CONSENSUS]]
+        for k, coder in enumerate(CODERS, 1):
+            codes = coded[coder]
+            if not codes:
+                continue
+            if q["whole"]:
+                codings += [(q["id"], q["book"], c, coder) for c in codes]
+                continue
+            own = f"{q['id']}-c{k}"
+            if rng.random() < 0.55:  # on the consensus selections; another code on one of its own
+                extra = [c for c in codes if c not in consensus_at]
+                if extra and q["style"] == "one selection":
+                    codings += [(q["id"], q["book"], c, coder) for c in extra]
+                elif extra:
+                    segments.append(_segment_row(own, q, q["extent"]))
+                    codings += [(own, q["book"], c, coder) for c in extra]
+                codings += [(consensus_at[c], q["book"], c, coder) for c in codes if c in consensus_at]
+            elif rng.random() < 0.75:  # one selection of their own for all their codes
+                segments.append(_segment_row(own, q, _between(q, rng, outer_slack=True)))
+                codings += [(own, q["book"], c, coder) for c in codes]
+            else:  # their own boundaries, one selection per code (as NVivo writes them)
+                geometry = _between(q, rng, outer_slack=True)
+                for c, letter in zip(codes, "abcdefghijklmnopqrstuvwxyz"):
+                    segments.append(_segment_row(f"{own}{letter}", q, geometry))
+                    codings.append((f"{own}{letter}", q["book"], c, coder))
+    return segments, codings
 
 
 # ---------------------------------------------------------------------------------------------- coders
-def derive_coders(spec, segments, consensus, rng):
-    """Split consensus pairs into agreed / single-coder-accepted and add single-coder-rejected pairs."""
+def derive_coders(spec, passages, rng):
+    """Split consensus pairs (passage, code) into agreed / single-coder-accepted and add single-coder-rejected
+    pairs; returns (passage_id, codebook, code, coder) rows."""
     plan = spec["plan"]
-    seg_participant = {s["segment_id"]: int(s["source_id"].split("-")[0][1:]) for s in segments}
-    seg_book = {s["segment_id"]: ("interview" if s["source_id"].endswith("interview") else "drawing")
-                for s in segments}
+    participant_of = {q["id"]: q["p"] for q in passages}
+    book_of = {q["id"]: q["book"] for q in passages}
+    whole = {q["id"] for q in passages if q["whole"]}
     rows = []
     for book in ("interview", "drawing"):
         tgt = plan["targets"][book]
-        pairs = sorted(((s, c) for (s, b, c) in consensus if b == book), key=lambda x: (x[0], code_key(x[1])))
+        pairs = sorted(((q["id"], c) for q in passages if q["book"] == book for c in q["codes"]),
+                       key=lambda x: (x[0], code_key(x[1])))
         n_accept = len(pairs) - tgt["agreed"]
         n_reject = tgt["single_coder"] - n_accept
         if n_accept < 0 or n_reject < 0:
@@ -438,12 +560,12 @@ def derive_coders(spec, segments, consensus, rng):
             by_seg[s].append(c)
         p_codes = defaultdict(set)
         for s, c in pairs:
-            p_codes[seg_participant[s]].add(c)
+            p_codes[participant_of[s]].add(c)
         candidates = []
         for s in sorted(by_seg):
-            if seg_book[s] != book:
+            if book_of[s] != book or s in whole:
                 continue
-            for c in sorted(p_codes[seg_participant[s]], key=code_key):
+            for c in sorted(p_codes[participant_of[s]], key=code_key):
                 cp = plan[book][c]
                 if (s, c) in present or cp.get("designed_only") or cp.get("global") or c == "D.1":
                     continue
@@ -474,26 +596,43 @@ def cohen_kappa_presence(units: int, set1: set, set2: set) -> dict:
             "kappa": (po - pe) / (1 - pe), "agreement_of_coded": a / (a + b + c)}
 
 
-def agreement_stats(segments, codings, codes):
-    seg_book = {s["segment_id"]: ("interview" if s["source_id"].endswith("interview") else "drawing")
-                for s in segments}
-    seg_p = {s["segment_id"]: s["source_id"].split("-")[0] for s in segments}
+def agreement_stats(passages, rows, codes):
+    """Agreement on passage × code presence (every passage is coded by a coder), and on participant × code."""
+    participant_of = {q["id"]: q["p"] for q in passages}
     out = {}
     for book in ("interview", "drawing"):
-        n_seg = sum(1 for s in seg_book.values() if s == book)
-        n_codes = sum(1 for c in codes[book])
-        sets = {k: {(s, c) for (s, b, c, k2) in codings if b == book and k2 == k} for k in CODERS}
-        seg_level = cohen_kappa_presence(n_seg * n_codes, sets[CODERS[0]], sets[CODERS[1]])
-        psets = {k: {(seg_p[s], c) for (s, c) in v} for k, v in sets.items()}
-        n_p = len(set(seg_p.values()))
+        n_passages = sum(1 for q in passages if q["book"] == book)
+        n_codes = len(codes[book])
+        sets = {k: {(s, c) for (s, b, c, k2) in rows if b == book and k2 == k} for k in CODERS}
+        passage_level = cohen_kappa_presence(n_passages * n_codes, sets[CODERS[0]], sets[CODERS[1]])
+        psets = {k: {(participant_of[s], c) for (s, c) in v} for k, v in sets.items()}
+        n_p = len(set(participant_of.values()))
         part_level = cohen_kappa_presence(n_p * n_codes, psets[CODERS[0]], psets[CODERS[1]])
-        out[book] = {"segments": n_seg, "codes": n_codes, "segment_x_code": seg_level,
+        out[book] = {"passages": n_passages, "codes": n_codes, "passage_x_code": passage_level,
                      "participant_x_code": part_level,
-                     "consensus_codings": sum(1 for (s, b, c, k) in codings if b == book and k == CONSENSUS)}
+                     "consensus_codings": sum(1 for (s, b, c, k) in rows if b == book and k == CONSENSUS)}
     return out
 
 
 # ------------------------------------------------------------------------------------------------ facts
+def apply_revisions(facts: list[dict], revisions: dict) -> list[dict]:
+    """The transcription with the project's revisions applied and its additions appended (fact_revisions.json);
+    a revised or added fact carries `revision`: why."""
+    out = []
+    for fact in facts:
+        change = revisions["revised"].get(fact["id"])
+        out.append({**fact, **change["set"], "revision": change["why"]} if change else dict(fact))
+    known = {f["id"] for f in out}
+    for fact in revisions["added"]:
+        if fact["id"] in known:
+            raise ValueError(f"fact_revisions.json adds {fact['id']}, which the transcription already has")
+        out.append({**{k: v for k, v in fact.items() if k != "why"}, "revision": fact["why"]})
+    unknown = set(revisions["revised"]) - known
+    if unknown:
+        raise ValueError(f"fact_revisions.json revises facts the transcription lacks: {', '.join(sorted(unknown))}")
+    return out
+
+
 def _split(code: str):
     prefix, cid = code.split(":", 1)
     return PREFIX_BOOK[prefix], cid
@@ -513,60 +652,73 @@ def compare(x, comparator, value) -> bool:
     raise ValueError(comparator)
 
 
-def evaluate_fact(f, seg_codes, part_codes, people):
+def holds(f, codes: frozenset, passages: list) -> bool:
+    """Does a participant with these codes (and these passages' code sets) hold the fact?  Every listed code
+    is required except under code_logic 'any'; with scope 'segment' the codes must share one passage, and a
+    negated code must never share a passage with them."""
+    neg = set(f["negated_codes"])
+    pos = [c for c in f["codes"] if c not in neg]
+    if f.get("scope") == "segment":
+        carrying = [s for s in passages if set(pos) <= s]
+        return bool(carrying) and not any(neg & s for s in carrying)
+    if neg & codes:
+        return False
+    return any(c in codes for c in pos) if f["code_logic"] == "any" else all(c in codes for c in pos)
+
+
+def evaluate_fact(f, passage_codes, part_codes, part_passages, people, passage_text):
     """Generator-side evaluation of one coding fact (the test suite re-implements this independently).
 
-    seg_codes: {segment_id: set of 'I:A.3'-style codes} (consensus); part_codes: {participant: set of codes}.
-    Returns (value_in_reconstruction, ok) or None when the fact carries no codes / no comparator.
+    passage_codes: {passage_id: set of 'I:A.3'-style codes} (consensus); part_codes: {participant: codes};
+    part_passages: {participant: [code sets of its passages]}; passage_text: {passage_id: quoted text}.
+    Returns (value, ok) or None when the fact carries no codes / no comparator.
     """
     kind, codes, neg = f["kind"], f["codes"], set(f["negated_codes"])
     pos = [c for c in codes if c not in neg]
-    logic = f["code_logic"]
-    if not codes or f["comparator"] is None:
+    if not codes or f["comparator"] is None or f.get("answerable") is False:
         return None
-
-    def has(pcodes):
-        if neg & pcodes:
-            return False
-        if logic in ("all", "each", "single"):
-            return all(c in pcodes for c in pos)
-        return any(c in pcodes for c in pos)  # any / candidates
-
+    if kind == "quote":
+        found = [s for q, s in passage_codes.items() if f["quote_text"] in passage_text.get(q, "")]
+        v = sum(1 for s in found if set(pos) <= s and not (neg & s))
+        return v, compare(v, f["comparator"], f["value"]) and len(found) >= 1
     if kind == "code_count_codings":
-        vals = [sum(1 for s in seg_codes.values() if c in s) for c in codes]
+        vals = [sum(1 for s in passage_codes.values() if c in s) for c in codes]
         return (vals if len(vals) > 1 else vals[0]), all(compare(v, f["comparator"], f["value"]) for v in vals)
     if kind == "cooccurrence" and f["unit"] == "codings":
-        v = sum(1 for s in seg_codes.values() if all(c in s for c in pos) and not (neg & s))
+        v = sum(1 for s in passage_codes.values() if all(c in s for c in pos) and not (neg & s))
         return v, compare(v, f["comparator"], f["value"])
-    holders = {p for p in people if has(part_codes.get(p, set()))}
+    holders = {p for p in people if holds(f, part_codes.get(p, frozenset()), part_passages.get(p, []))}
     listed = {pid(p) for p in f["participants"]}
     if kind in ("code_count_participants", "cooccurrence"):
         v = len(holders)
         ok = compare(v, f["comparator"], f["value"]) and listed <= holders
-        if f["participants_complete"]:
-            ok = ok and holders == listed
-        return v, ok
-    if kind == "participants_list":
+    elif kind == "participants_list":
         v = len(listed & holders)
         ok = compare(v, f["comparator"], f["value"])
-        if f["participants_complete"]:
-            ok = ok and holders == listed
-        return v, ok
-    return None
+    else:
+        return None
+    if f["participants_complete"]:
+        ok = ok and holders == listed
+    return v, ok
 
 
-CODING_KINDS = ("code_count_codings", "code_count_participants", "cooccurrence", "participants_list")
+CODING_KINDS = ("code_count_codings", "code_count_participants", "cooccurrence", "participants_list", "quote")
 
 
-def evaluate_facts(spec, segments, codings, participants):
-    seg_codes = defaultdict(set)
-    seg_p = {s["segment_id"]: s["source_id"].split("-")[0] for s in segments}
+def evaluate_facts(spec, passages, rows, participants):
+    passage_codes = defaultdict(set)
     part_codes = defaultdict(set)
-    for s, b, c, k in codings:
+    participant_of = {q["id"]: pid(q["p"]) for q in passages}
+    passage_text = {q["id"]: q["text"] for q in passages if q["text"]}
+    for s, b, c, k in rows:
         if k == CONSENSUS:
             code = f"{BOOK_PREFIX[b]}:{c}"
-            seg_codes[s].add(code)
-            part_codes[seg_p[s]].add(code)
+            passage_codes[s].add(code)
+            part_codes[participant_of[s]].add(code)
+    part_passages = defaultdict(list)
+    for s, codes in passage_codes.items():
+        part_passages[participant_of[s]].append(codes)
+    part_codes = {p: frozenset(v) for p, v in part_codes.items()}
     people = [r["participant_id"] for r in participants]
     attr = spec["fact_notes"]["attribute_facts"]
     ops = spec["fact_notes"]["operationalised"]
@@ -579,13 +731,13 @@ def evaluate_facts(spec, segments, codings, participants):
             holders = {r["participant_id"] for r in participants if r[a["column"]] == a["equals"]}
             v = len({pid(p) for p in f["participants"]} & holders)
             r = (v, compare(v, f["comparator"], f["value"]))
-        elif f["id"] in ops:
+        elif f["id"] in ops and "left" in ops[f["id"]]:
             o = ops[f["id"]]
-            worst = max(sum(1 for s in seg_codes.values() if a in s and b in s)
+            worst = max(sum(1 for s in passage_codes.values() if a in s and b in s)
                         for a in o["left"] for b in o["right"])
             r = (worst, worst <= o["max_segments"])
         else:
-            r = evaluate_fact(f, seg_codes, part_codes, people)
+            r = evaluate_fact(f, passage_codes, part_codes, part_passages, people, passage_text)
         results.append((f, r))
     return results
 
@@ -597,7 +749,18 @@ def _fmt_val(v):
     return fmt_num(v)
 
 
-def provenance_md(spec, results, stats, participants, seed):
+def _revisions_md(spec) -> str:
+    """The fact_revisions.json entries as a list: id, section, what changed, why."""
+    lines = []
+    for fid, change in spec["fact_revisions"]["revised"].items():
+        fields = ", ".join(f"{k} = {json.dumps(v, ensure_ascii=False)}" for k, v in change["set"].items())
+        lines.append(f"- `{fid}` (revised: {fields}): {change['why']}")
+    for fact in spec["fact_revisions"]["added"]:
+        lines.append(f"- `{fact['id']}` ({fact['section']}, added): {fact['why']} {fact['note']}")
+    return "\n".join(lines)
+
+
+def provenance_md(spec, results, stats, layout, seed):
     notes = spec["fact_notes"]["notes"]
     lines = ["| fact | kind | conf. | codes | paper | reconstruction | status |", "|---|---|---|---|---|---|---|"]
     tally = defaultdict(lambda: [0, 0])
@@ -621,14 +784,14 @@ def provenance_md(spec, results, stats, participants, seed):
     summary = (f"- exact coding figures reproduced: **{tally['exact'][0]} of {tally['exact'][1]}**\n"
                f"- interpretation coding figures reproduced: **{tally['interpretation'][0]} of "
                f"{tally['interpretation'][1]}** (not reproduced: {', '.join(f'`{x}`' for x in not_repro) or 'none'})")
-    kl = ["| codebook | segments | codes | units | both | coder1 only | coder2 only | percent agreement on coded pairs "
-          "| Cohen's κ (segment × code) | Cohen's κ (participant × code) | paper κ |",
+    kl = ["| codebook | passages | codes | units | both | coder1 only | coder2 only | percent agreement on coded pairs "
+          "| Cohen's κ (passage × code) | Cohen's κ (participant × code) | paper κ |",
           "|---|---|---|---|---|---|---|---|---|---|---|"]
     paper_k = {"interview": "0.71", "drawing": "0.85"}
     for book in ("interview", "drawing"):
         s = stats[book]
-        g, pl = s["segment_x_code"], s["participant_x_code"]
-        kl.append(f"| {book} | {s['segments']} | {s['codes']} | {g['units']} | {g['both']} | {g['only1']} | "
+        g, pl = s["passage_x_code"], s["participant_x_code"]
+        kl.append(f"| {book} | {s['passages']} | {s['codes']} | {g['units']} | {g['both']} | {g['only1']} | "
                   f"{g['only2']} | {g['agreement_of_coded']:.3f} | {g['kappa']:.3f} | {pl['kappa']:.3f} | "
                   f"{paper_k[book]} |")
     text = spec["provenance_template"]
@@ -639,10 +802,14 @@ def provenance_md(spec, results, stats, participants, seed):
         "{{KAPPA_TABLE}}": "\n".join(kl),
         "{{INTERVIEW_CONSENSUS}}": str(stats["interview"]["consensus_codings"]),
         "{{DRAWING_CONSENSUS}}": str(stats["drawing"]["consensus_codings"]),
-        "{{INTERVIEW_SEGMENTS}}": str(stats["interview"]["segments"]),
-        "{{DRAWING_SEGMENTS}}": str(stats["drawing"]["segments"]),
-        "{{INTERVIEW_KAPPA}}": f"{stats['interview']['segment_x_code']['kappa']:.3f}",
-        "{{DRAWING_KAPPA}}": f"{stats['drawing']['segment_x_code']['kappa']:.3f}",
+        "{{INTERVIEW_PASSAGES}}": str(stats["interview"]["passages"]),
+        "{{DRAWING_PASSAGES}}": str(stats["drawing"]["passages"]),
+        "{{INTERVIEW_SEGMENTS}}": str(layout["interview"]),
+        "{{DRAWING_SEGMENTS}}": str(layout["drawing"]),
+        "{{STYLE_COUNTS}}": layout["styles"],
+        "{{REVISIONS}}": _revisions_md(spec),
+        "{{INTERVIEW_KAPPA}}": f"{stats['interview']['passage_x_code']['kappa']:.3f}",
+        "{{DRAWING_KAPPA}}": f"{stats['drawing']['passage_x_code']['kappa']:.3f}",
         "{{INTERVIEW_PKAPPA}}": f"{stats['interview']['participant_x_code']['kappa']:.3f}",
         "{{DRAWING_PKAPPA}}": f"{stats['drawing']['participant_x_code']['kappa']:.3f}",
     }
@@ -687,11 +854,13 @@ def generate(out_dir, seed: int = DEFAULT_SEED, spec_dir: Path | str = SPEC_DIR)
     # codings
     counts = plan_counts(spec, codes, rng)
     adjust_totals(spec, counts, rng)
-    segments, consensus = build_segments(spec, counts, rng)
-    codings = derive_coders(spec, segments, consensus, rng)
+    passages = build_passages(spec, counts, rng)
+    place(passages, rng)
+    rows = derive_coders(spec, passages, rng)
+    segments, codings = render(passages, rows, rng)
 
     def seg_key(sid):
-        p, rest = sid.split("-")
+        p, rest = sid.split("-", 1)
         return (int(p[1:]), rest)
 
     segments.sort(key=lambda s: seg_key(s["segment_id"]))
@@ -701,12 +870,20 @@ def generate(out_dir, seed: int = DEFAULT_SEED, spec_dir: Path | str = SPEC_DIR)
     codings.sort(key=lambda r: (seg_key(r[0]), r[1], code_key(r[2]), coder_order[r[3]]))
     if len(set(codings)) != len(codings):
         raise AssertionError("duplicate coding rows")
+    if len({s["segment_id"] for s in segments}) != len(segments):
+        raise AssertionError("duplicate segment ids")
     write_csv(out / "codings.csv", ["segment_id", "codebook", "code_id", "coder"],
               [dict(zip(("segment_id", "codebook", "code_id", "coder"), r)) for r in codings])
 
-    stats = agreement_stats(segments, codings, codes)
-    results = evaluate_facts(spec, segments, codings, participants)
-    text, tally, not_repro = provenance_md(spec, results, stats, participants, seed)
+    stats = agreement_stats(passages, rows, codes)
+    results = evaluate_facts(spec, passages, rows, participants)
+    styles = defaultdict(int)
+    for q in passages:
+        styles[q["style"]] += 1
+    book_of = {f"{pid(q['p'])}-{q['book']}": q["book"] for q in passages}
+    layout = {book: sum(1 for s in segments if book_of[s["source_id"]] == book) for book in ("interview", "drawing")}
+    layout["styles"] = ", ".join(f"{styles[k]} {k}" for k in STYLES + ("whole",))
+    text, tally, not_repro = provenance_md(spec, results, stats, layout, seed)
     (out / "PROVENANCE.md").write_text(text, encoding="utf-8", newline="")
     return {"agreement": stats, "facts": {k: tuple(v) for k, v in tally.items()}, "not_reproduced": not_repro}
 
@@ -718,9 +895,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     summary = generate(args.out, seed=args.seed)
     for book, s in summary["agreement"].items():
-        g = s["segment_x_code"]
-        print(f"{book}: {s['consensus_codings']} consensus codings on {s['segments']} segments; coders agree on "
-              f"{g['both']}, disagree on {g['only1'] + g['only2']}; kappa (segment x code) {g['kappa']:.3f}")
+        g = s["passage_x_code"]
+        print(f"{book}: {s['consensus_codings']} consensus codings in {s['passages']} passages; coders agree on "
+              f"{g['both']}, disagree on {g['only1'] + g['only2']}; kappa (passage x code) {g['kappa']:.3f}")
     for conf, (ok, n) in sorted(summary["facts"].items()):
         print(f"{conf} coding facts reproduced: {ok}/{n}")
     if summary["not_reproduced"]:

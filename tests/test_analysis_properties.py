@@ -1,10 +1,13 @@
-"""Property tests: co-occurrence metrics at every unit and the agreement statistics, on random studies loaded
-into a real store, against a plain pandas/scipy/scikit-learn/krippendorff reference computed here."""
+"""Property tests on random studies loaded into a real store: co-occurrence metrics at every unit against a
+plain set-arithmetic / scipy reference, every metric unchanged by filters that do not touch the pair, and the
+agreement statistics against scikit-learn and krippendorff on passages built by tests/overlap_reference.py."""
 from __future__ import annotations
 
-import io
 import itertools
+import json
 import math
+from collections import defaultdict
+from pathlib import Path
 
 import krippendorff
 import numpy as np
@@ -17,30 +20,144 @@ from sklearn.metrics import cohen_kappa_score
 
 import mmkg
 from mmkg.analysis import presence_agreement
+from overlap_reference import passage_ids, reference
 
-CODEBOOKS = {"interview": ["A.1", "A.2", "B.1", "B.2", "C.1"], "drawing": ["A.1", "D.1", "D.2"]}
-ALL_CODES = [(book, code) for book, codes in CODEBOOKS.items() for code in codes]
+CODEBOOKS = {"interview": ["A.1", "A.2", "B.1", "B.2", "C.1"], "drawing": ["A.1", "D.1", "D.2"],
+             "general": ["G.1", "G.2"]}
+KINDS = {"interview": ("interview",), "drawing": ("drawing",), "general": ("interview", "drawing")}
 CODERS = ["consensus", "coder1", "coder2", "coder3"]
+UNITS = ("segment", "exact", "source", "participant")
+METRIC_COLUMNS = ("n_units", "n_a", "n_b", "n_ab", "c_coefficient", "p_b_given_a", "p_a_given_b", "lift",
+                  "fisher_p", "imbalanced")
 
 
 @st.composite
 def studies(draw):
-    """A codings table: 1–4 participants with 1–2 sources, 1–4 segments each, random codes by each coder."""
-    rows = []
-    n_participants = draw(st.integers(1, 4))
-    for p in range(n_participants):
+    """1–4 participants with 1–2 sources; 1–4 places per source, ranges or regions that may overlap or touch;
+    every coder codes a place on the consensus selection or on one of its own, shifted a little."""
+    segments, codings = [], []
+    for p in range(draw(st.integers(1, 4))):
         for s in range(draw(st.integers(1, 2))):
-            book = draw(st.sampled_from(sorted(CODEBOOKS)))
+            kind = draw(st.sampled_from(["interview", "drawing"]))
+            source = f"P{p}-S{s}"
+            books = [b for b in CODEBOOKS if kind in KINDS[b]]
             for g in range(draw(st.integers(1, 4))):
+                start, length = g * 10 + draw(st.integers(0, 4)), draw(st.integers(1, 14))
                 for coder in CODERS:
-                    codes = draw(st.sets(st.sampled_from(CODEBOOKS[book]), max_size=3))
+                    codes = draw(st.sets(st.sampled_from([(b, c) for b in books for c in CODEBOOKS[b]]), max_size=3))
                     if coder == "consensus" and not codes:
-                        codes = {CODEBOOKS[book][0]}
-                    for code in sorted(codes):
-                        rows.append({"study_id": "rand", "participant_id": f"P{p}", "source_id": f"P{p}-S{s}",
-                                     "source_kind": book, "segment_id": f"P{p}-S{s}-G{g}", "start": g * 10,
-                                     "end": g * 10 + 5, "code_id": code, "codebook": book, "coder": coder})
-    return pd.DataFrame(rows)
+                        codes = {(books[0], CODEBOOKS[books[0]][0])}
+                    if not codes:
+                        continue
+                    shift = 0 if coder == "consensus" else draw(st.sampled_from([0, 0, 1, -1, 3]))
+                    segment_id = f"{source}-G{g}" + ("" if shift == 0 else f"-{coder}")
+                    if not any(r["segment_id"] == segment_id for r in segments):
+                        a = max(0, start + shift)
+                        geometry = ({"start": a, "end": a + length} if kind == "interview" else
+                                    {"x": a, "y": draw(st.integers(0, 3)), "width": length, "height": 5})
+                        segments.append({"segment_id": segment_id, "source_id": source, "kind": kind, **geometry})
+                    codings += [{"segment_id": segment_id, "codebook": b, "code_id": c, "coder": coder}
+                                for b, c in sorted(codes)]
+    return pd.DataFrame(segments), pd.DataFrame(codings)
+
+
+def write_folder(folder: Path, segments: pd.DataFrame, codings: pd.DataFrame) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "study.json").write_text(json.dumps({"id": "rand", "title": "random", "provenance": "test data",
+                                                   "codebooks": list(CODEBOOKS), "analysis_coder": "consensus"}))
+    groups = sorted({(b, c.split(".")[0]) for b, cs in CODEBOOKS.items() for c in cs})
+    pd.DataFrame([{"codebook": b, "group_id": g, "label": f"group {g}", "parent_group_id": ""} for b, g in groups]) \
+        .to_csv(folder / "groups.csv", index=False)
+    pd.DataFrame([{"codebook": b, "code_id": c, "label": f"{b} {c}", "group_id": c.split(".")[0],
+                   "parent_code_id": "", "codable": "true", "preferred_label": "", "definition": ""}
+                  for b, cs in CODEBOOKS.items() for c in cs]).to_csv(folder / "codes.csv", index=False)
+    sources = segments.drop_duplicates("source_id")
+    people = sorted({s.split("-")[0] for s in sources["source_id"]})
+    pd.DataFrame({"participant_id": people, "label": people}).to_csv(folder / "participants.csv", index=False)
+    pd.DataFrame({"source_id": sources["source_id"], "participant_id": sources["source_id"].str.split("-").str[0],
+                  "kind": sources["kind"], "title": sources["source_id"]}).to_csv(folder / "sources.csv", index=False)
+    out = segments.reindex(columns=["segment_id", "source_id", "start", "end", "x", "y", "width", "height"])
+    for column in ("start", "end", "x", "y", "width", "height"):
+        out[column] = out[column].astype("Int64")
+    out.assign(synthetic="true", text="", text_section="").to_csv(folder / "segments.csv", index=False)
+    codings.to_csv(folder / "codings.csv", index=False)
+
+
+def selections_of(segments: pd.DataFrame, codings: pd.DataFrame, coders) -> list[dict]:
+    """Reference selections: one per segment with the chosen coders' codes."""
+    chosen = codings[codings["coder"].isin(coders)]
+    codes = chosen.groupby("segment_id").apply(lambda f: set(zip(f["codebook"], f["code_id"])), include_groups=False)
+    out = []
+    for row in segments.itertuples():
+        if row.segment_id not in codes.index:
+            continue
+        geometry = (int(row.start), int(row.end)) if row.kind == "interview" else \
+            (int(row.x), int(row.y), int(row.width), int(row.height))
+        out.append({"source": row.source_id, "kind": "span" if row.kind == "interview" else "region",
+                    "geometry": geometry, "codes": codes[row.segment_id], "source_kind": row.kind,
+                    "segment_id": row.segment_id})
+    return out
+
+
+def reference_pairs(segments: pd.DataFrame, codings: pd.DataFrame, unit: str) -> dict:
+    """{(a, b): metrics} at one unit, for pairs with n_ab >= 1, by plain set arithmetic and scipy."""
+    sels = selections_of(segments, codings, ["consensus"])
+    if unit in ("segment", "exact"):
+        n_ab, n_a, n_units = reference(sels, exact=(unit == "exact"))
+        counts = {pair: (n_units[pair], *n_a[pair], n) for pair, n in n_ab.items()}
+    else:
+        kinds = defaultdict(set)  # codebook -> source kinds it is applied on
+        units = defaultdict(set)  # unit -> codes; unit -> kinds of its coded material
+        unit_kinds = defaultdict(set)
+        for s in sels:
+            key = s["source"] if unit == "source" else s["source"].split("-")[0]
+            units[key] |= s["codes"]
+            unit_kinds[key].add(s["source_kind"])
+            for book, _ in s["codes"]:
+                kinds[book].add(s["source_kind"])
+        can = {u: {b for b in kinds if unit_kinds[u] & kinds[b]} for u in units}
+        counts = {}
+        for a, b in itertools.combinations(sorted({c for cs in units.values() for c in cs}), 2):
+            universe = {u for u in units if a[0] in can[u] and b[0] in can[u]}
+            with_a = {u for u in universe if a in units[u]}
+            with_b = {u for u in universe if b in units[u]}
+            counts[(a, b)] = (len(universe), len(with_a), len(with_b), len(with_a & with_b))
+    out = {}
+    for pair, (total, n_a, n_b, n_ab) in counts.items():
+        if n_ab == 0:
+            continue
+        out[pair] = {"n_units": total, "n_a": n_a, "n_b": n_b, "n_ab": n_ab,
+                     "c_coefficient": n_ab / (n_a + n_b - n_ab), "p_b_given_a": n_ab / n_a,
+                     "p_a_given_b": n_ab / n_b, "lift": n_ab * total / (n_a * n_b),
+                     "fisher_p": fisher_exact([[n_ab, n_a - n_ab], [n_b - n_ab, total - n_a - n_b + n_ab]])[1],
+                     "imbalanced": max(n_a, n_b) > 5 * min(n_a, n_b)}
+    return out
+
+
+def by_pair(frame: pd.DataFrame) -> dict:
+    """{(a, b) with a < b: metrics}, orienting rows that list the pair as (b, a)."""
+    out = {}
+    for row in frame.to_dict("records"):
+        a, b = (row["codebook_a"], row["code_a"]), (row["codebook_b"], row["code_b"])
+        if b < a:
+            a, b = b, a
+            row["n_a"], row["n_b"] = row["n_b"], row["n_a"]
+            row["p_b_given_a"], row["p_a_given_b"] = row["p_a_given_b"], row["p_b_given_a"]
+        out[(a, b)] = {k: row[k] for k in METRIC_COLUMNS}
+    return out
+
+
+def assert_same(got: dict, expected: dict, what) -> None:
+    assert set(got) == set(expected), what
+    for pair in expected:
+        for column in METRIC_COLUMNS:
+            x, y = got[pair][column], expected[pair][column]
+            if isinstance(y, float) and math.isnan(y):
+                assert math.isnan(x), (what, pair, column)
+            elif isinstance(y, float):
+                assert x == pytest.approx(y, rel=1e-9), (what, pair, column)
+            else:
+                assert x == y, (what, pair, column)
 
 
 @pytest.fixture(scope="module")
@@ -49,73 +166,73 @@ def store(tmp_path_factory):
         yield kg, tmp_path_factory.mktemp("prop-files")
 
 
-def _load(kg, folder, table: pd.DataFrame) -> None:
-    path = folder / "codings.csv"
-    table.to_csv(path, index=False)
-    kg.load(path)
-
-
-def _reference_pairs(table: pd.DataFrame, unit: str) -> pd.DataFrame:
-    """Every pair's metrics by plain set arithmetic and scipy's Fisher test."""
-    column = {"segment": "segment_id", "source": "source_id", "participant": "participant_id"}[unit]
-    c = table[table["coder"] == "consensus"].assign(key=lambda f: f["codebook"] + ":" + f["code_id"])
-    sets = c.groupby("key")[column].agg(set)
-    total = c[column].nunique()
-    rows = []
-    for a, b in itertools.combinations(sorted(sets.index), 2):
-        n_a, n_b, n_ab = len(sets[a]), len(sets[b]), len(sets[a] & sets[b])
-        if n_ab == 0:
-            continue
-        rows.append({"a": a, "b": b, "n_units": total, "n_a": n_a, "n_b": n_b, "n_ab": n_ab,
-                     "c_coefficient": n_ab / (n_a + n_b - n_ab), "p_b_given_a": n_ab / n_a,
-                     "p_a_given_b": n_ab / n_b, "lift": n_ab * total / (n_a * n_b),
-                     "fisher_p": fisher_exact([[n_ab, n_a - n_ab], [n_b - n_ab, total - n_a - n_b + n_ab]])[1],
-                     "imbalanced": max(n_a, n_b) >= 5 * min(n_a, n_b)})
-    return pd.DataFrame(rows)
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(study=studies())
+def test_cooccurrence_at_every_unit_and_agreement_match_the_reference(store, study):
+    kg, folder = store
+    segments, codings = study
+    write_folder(folder / "rand", segments, codings)
+    kg.load(folder / "rand")  # one load per example (the slow part), both analyses checked on it
+    _check_agreement(kg, segments, codings)
+    for unit in UNITS:
+        got = by_pair(kg.query("cooccurrence", study_id="rand", unit=unit))
+        assert_same(got, reference_pairs(segments, codings, unit), unit)
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(table=studies())
-def test_cooccurrence_at_every_unit_and_agreement_match_the_reference(store, table):
+@given(study=studies(), data=st.data())
+def test_every_metric_at_every_unit_is_unchanged_by_filters_that_do_not_touch_the_pair(store, study, data):
     kg, folder = store
-    _load(kg, folder, table)  # one load per example (the slow part), both analyses checked on it
-    _check_agreement(kg, table)
-    for unit in ("segment", "source", "participant"):
-        got = kg.query("cooccurrence", study_id="rand", unit=unit)
-        expected = _reference_pairs(table, unit)
-        assert len(got) == len(expected), unit
-        if expected.empty:
-            continue
-        keys = got["codebook_a"] + ":" + got["code_a"], got["codebook_b"] + ":" + got["code_b"]
-        got = got.assign(a=[min(x, y) for x, y in zip(*keys)], b=[max(x, y) for x, y in zip(*keys)])
-        swapped = keys[0] != got["a"]  # a reported pair (b, a) carries n_b as n_a
-        for one, other in (("n_a", "n_b"), ("p_b_given_a", "p_a_given_b")):
-            got.loc[swapped, [one, other]] = got.loc[swapped, [other, one]].to_numpy()
-        merged = expected.merge(got, on=["a", "b"], suffixes=("", "_got"), how="left")
-        for column in ("n_units", "n_a", "n_b", "n_ab", "imbalanced"):
-            assert (merged[column] == merged[f"{column}_got"]).all(), (unit, column)
-        for column in ("c_coefficient", "p_b_given_a", "p_a_given_b", "lift", "fisher_p"):
-            np.testing.assert_allclose(merged[f"{column}_got"].astype(float), merged[column].astype(float),
-                                       rtol=1e-9, err_msg=f"{unit} {column}")
+    segments, codings = study
+    write_folder(folder / "rand", segments, codings)
+    kg.load(folder / "rand")
+    codes = [(b, c) for b, cs in CODEBOOKS.items() for c in cs]
+    for unit in UNITS:
+        everything = by_pair(kg.query("cooccurrence", study_id="rand", unit=unit, min_count=0))
+        book = data.draw(st.sampled_from(sorted(CODEBOOKS)))
+        group = data.draw(st.sampled_from(sorted({c.split(".")[0] for c in CODEBOOKS[book]})))
+        a, b = data.draw(st.sampled_from(codes)), data.draw(st.sampled_from(codes))
+        filters = {
+            "codebook": ({"codebook": book}, lambda x, y: x[0] == y[0] == book),
+            "group": ({"group": group}, lambda x, y: {x[1][0], y[1][0]} == {group} and x[0] == y[0]),
+            "code_a": ({"code_a": f"{a[0]}:{a[1]}"}, lambda x, y: a in (x, y)),
+            "code_a+code_b": ({"code_a": f"{a[0]}:{a[1]}", "code_b": f"{b[0]}:{b[1]}"},
+                              lambda x, y: {x, y} == {a, b} and a != b),
+        }
+        for name, (options, touches) in filters.items():
+            if name == "group":  # a group id names groups of every codebook: restrict to one codebook too
+                options = {**options, "codebook": book}
+                touches = (lambda g: lambda x, y: x[0] == y[0] == book and x[1][0] == y[1][0] == g)(group)
+            filtered = by_pair(kg.query("cooccurrence", study_id="rand", unit=unit, min_count=0, **options))
+            expected = {pair: m for pair, m in everything.items() if touches(*pair)}
+            assert_same(filtered, expected, (unit, name, options))
+        # the neighbourhood view of a code gives the same metrics too
+        focus = data.draw(st.sampled_from(codes))
+        near = by_pair(kg.query("code_neighbourhood", study_id="rand", unit=unit, code=f"{focus[0]}:{focus[1]}",
+                                limit=0, codebook=book))
+        expected = {pair: m for pair, m in everything.items() if focus in pair and m["n_ab"] >= 1
+                    and (pair[0] if pair[1] == focus else pair[1])[0] == book}
+        assert_same(near, expected, (unit, "neighbourhood"))
 
 
-def _reference_agreement(table: pd.DataFrame, codebook: str, coders: list[str]):
-    mine = table[table["codebook"] == codebook]
-    segments = sorted(mine["segment_id"].unique())
-    codes = sorted(mine["code_id"].unique())
-    present = set(zip(mine["segment_id"], mine["code_id"], mine["coder"]))
-    ratings = np.array([[int((s, k, coder) in present) for s in segments for k in codes] for coder in coders])
-    return ratings
-
-
-def _check_agreement(kg, table: pd.DataFrame) -> None:
+def _check_agreement(kg, segments: pd.DataFrame, codings: pd.DataFrame) -> None:
     got = kg.query("agreement", study_id="rand", level="codebook").set_index("codebook")
-    coders = sorted(set(table["coder"]) - {"consensus"})  # coders known from their codings
+    coders = sorted(set(codings["coder"]) - {"consensus"})  # coders known from their codings
     if len(coders) < 2:
         assert got.empty
         return
-    for codebook in sorted(table["codebook"].unique()):
-        ratings = _reference_agreement(table, codebook, coders)
+    for codebook in sorted(CODEBOOKS):
+        mine = codings[(codings["codebook"] == codebook) & codings["coder"].isin(coders)]
+        if mine.empty:
+            assert codebook not in got.index or got.loc[codebook, "units"] == 0
+            continue
+        sels = selections_of(segments, mine, coders)
+        roots = passage_ids(sels)
+        passage_of = {s["segment_id"]: r for s, r in zip(sels, roots)}
+        units = sorted(set(roots))
+        present = {(passage_of[r.segment_id], r.code_id, r.coder) for r in mine.itertuples()}
+        ratings = np.array([[int((u, k, coder) in present) for u in units for k in CODEBOOKS[codebook]]
+                            for coder in coders])
         row = got.loc[codebook]
         assert row["units"] == ratings.shape[1]
         assert row["both"] == int((ratings[0] & ratings[1]).sum())

@@ -1,7 +1,8 @@
-"""The shipped founding study (`studies/founding/`): determinism, the paper's figures, agreement.
+"""The shipped founding study (`studies/founding/`): determinism, the paper's figures, agreement, realism.
 
-The figures are recomputed here from the CSV files with plain pandas, independently of the generator's own
-bookkeeping (`mmkg.studies.generate_founding.evaluate_facts`).
+The figures are recomputed here from the CSV files with plain pandas and the union-find passages of
+tests/overlap_reference.py, independently of the generator's own bookkeeping
+(`mmkg.studies.generate_founding.evaluate_facts`).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pandas as pd
 import pytest
 
 from mmkg.studies.generate_founding import DEFAULT_SEED, generate
+from overlap_reference import passage_ids
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDY = ROOT / "studies" / "founding"
@@ -20,18 +22,34 @@ SPEC = ROOT / "studies" / "founding_spec"
 SHARED_PAPER = Path(__file__).resolve().parents[2] / "shared" / "paper"
 GENERATED = ["study.json", "groups.csv", "codes.csv", "participants.csv", "sources.csv", "segments.csv",
              "codings.csv", "PROVENANCE.md"]
-CODING_KINDS = ("code_count_codings", "code_count_participants", "cooccurrence", "participants_list")
+CODING_KINDS = ("code_count_codings", "code_count_participants", "cooccurrence", "participants_list", "quote")
 # Interpretation facts the reconstruction deliberately does not reproduce (reasons in PROVENANCE.md).
-NOT_REPRODUCED = {"impl-insecure-a-third", "F-fig1-structure-2"}
+NOT_REPRODUCED = {"impl-insecure-a-third", "F12-p14-hitl"}
 # participants_list facts without codes that are checked against a participants.csv column.
 ATTRIBUTE_FACTS = {"cyber-p10-p4": ("domain", "Cybersecurity"),
                    "p15-aware-nonsecurity": ("works_in_security", "false")}
-NO_CODE_FACTS = {"recruit-pilot-p11", "p18-not-protect", "F-additional-components-12"}
+NO_CODE_FACTS = {"recruit-pilot-p11", "p18-not-protect", "F-additional-components-12", "F-fig1-structure-2"}
 
 
 # ------------------------------------------------------------------------------------------- fixtures
 def _read(folder: Path, name: str) -> pd.DataFrame:
     return pd.read_csv(folder / name, dtype=str, keep_default_na=False)
+
+
+def passages_of(segments: pd.DataFrame, codings: pd.DataFrame) -> dict[str, int]:
+    """segment_id -> passage, from the segments' positions (tests/overlap_reference.py, not mmkg)."""
+    coded = segments[segments["segment_id"].isin(set(codings["segment_id"]))]
+    selections = []
+    for row in coded.itertuples():
+        if row.start != "":
+            kind, geometry = "span", (int(row.start), int(row.end))
+        elif row.x != "":
+            kind, geometry = "region", (int(row.x), int(row.y), int(row.width), int(row.height))
+        else:
+            kind, geometry = "whole", (row.segment_id,)
+        selections.append({"source": row.source_id, "kind": kind, "geometry": geometry, "codes": set(),
+                           "source_kind": ""})
+    return dict(zip(coded["segment_id"], passage_ids(selections)))
 
 
 class Study:
@@ -45,15 +63,21 @@ class Study:
         self.codings = _read(folder, "codings.csv")
         meta = json.loads((folder / "study.json").read_text(encoding="utf-8"))
         prefix = {"interview": "I", "drawing": "D"}
-        c = self.codings.merge(self.segments[["segment_id", "source_id"]], on="segment_id", how="left")
+        c = self.codings.merge(self.segments[["segment_id", "source_id", "text"]], on="segment_id", how="left")
         c = c.merge(self.sources[["source_id", "participant_id"]], on="source_id", how="left")
         c["key"] = c["codebook"].map(prefix) + ":" + c["code_id"]
         self.all = c
-        self.cons = c[c["coder"] == meta["analysis_coder"]]
-        self.seg_sets = self.cons.groupby("segment_id")["key"].agg(frozenset)
+        cons = c[c["coder"] == meta["analysis_coder"]]
+        # the segment unit: passages of overlapping consensus selections
+        self.cons = cons.assign(passage=cons["segment_id"].map(passages_of(self.segments, cons)))
+        self.seg_sets = self.cons.groupby("passage")["key"].agg(frozenset)
+        self.passage_text = self.cons[self.cons["text"] != ""].groupby("passage")["text"].agg(" ".join)
         people = self.participants["participant_id"].tolist()
         self.part_sets = self.cons.groupby("participant_id")["key"].agg(frozenset).reindex(people)
         self.part_sets = self.part_sets.apply(lambda v: v if isinstance(v, frozenset) else frozenset())
+        by_passage = self.cons.groupby(["participant_id", "passage"])["key"].agg(frozenset)
+        self.part_passages = {p: list(by_passage[p]) if p in by_passage.index.get_level_values(0) else []
+                              for p in people}
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +87,13 @@ def study() -> Study:
 
 def _facts(path: Path) -> list[dict]:
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _revised(facts: list[dict]) -> list[dict]:
+    """The transcription with founding_spec/fact_revisions.json applied (changed fields, added facts)."""
+    revisions = _facts(SPEC / "fact_revisions.json")
+    out = [{**f, **revisions["revised"].get(f["id"], {}).get("set", {})} for f in facts]
+    return out + [dict(f) for f in revisions["added"]]
 
 
 def _cmp(x, comparator, value) -> bool:
@@ -82,6 +113,10 @@ def recompute(fact: dict, st: Study):
     pos = [c for c in fact["codes"] if c not in neg]
     logic = fact["code_logic"]
     kind = fact["kind"]
+    if kind == "quote":  # the passage that carries the published words
+        found = [p for p, text in st.passage_text.items() if fact["quote_text"] in text]
+        n = sum(1 for p in found if set(pos) <= st.seg_sets[p] and not (neg & st.seg_sets[p]))
+        return n, bool(found) and _cmp(n, fact["comparator"], fact["value"])
     if kind == "code_count_codings":
         counts = [int((st.cons["key"] == c).sum()) for c in fact["codes"]]
         return counts, all(_cmp(n, fact["comparator"], fact["value"]) for n in counts)
@@ -89,12 +124,16 @@ def recompute(fact: dict, st: Study):
         n = int(st.seg_sets.apply(lambda s: set(pos) <= s and not (neg & s)).sum())
         return n, _cmp(n, fact["comparator"], fact["value"])
 
-    def holds(s: frozenset) -> bool:
+    def holds(person: str) -> bool:
+        if fact.get("scope") == "segment":  # the codes in one passage; a negated code in none of those
+            carrying = [s for s in st.part_passages[person] if set(pos) <= s]
+            return bool(carrying) and not any(neg & s for s in carrying)
+        s = st.part_sets[person]
         if neg & s:
             return False
-        return set(pos) <= s if logic in ("single", "all", "each") else bool(set(pos) & s)
+        return bool(set(pos) & s) if logic == "any" else set(pos) <= s  # every listed code, one by one
 
-    holders = set(st.part_sets[st.part_sets.apply(holds)].index)
+    holders = {p for p in st.part_sets.index if holds(p)}
     listed = {f"P{p}" for p in fact["participants"]}
     if kind == "participants_list":
         n = len(listed & holders)
@@ -109,10 +148,12 @@ def recompute(fact: dict, st: Study):
 
 def _coding_facts(facts, confidence):
     return [f for f in facts if f["kind"] in CODING_KINDS and f["confidence"] == confidence
-            and f["comparator"] is not None and (f["codes"] or f["id"] in ATTRIBUTE_FACTS)]
+            and f["comparator"] is not None and (f["codes"] or f["id"] in ATTRIBUTE_FACTS)
+            and f.get("answerable", True)]
 
 
-SHIPPED_FACTS = _facts(SPEC / "paper-facts.json")
+TRANSCRIPTION = _facts(SPEC / "paper-facts.json")
+SHIPPED_FACTS = _revised(TRANSCRIPTION)
 
 
 # ------------------------------------------------------------------------------------ (a) determinism
@@ -178,9 +219,10 @@ def test_evasion_and_poisoning_hardly_cooccur_with_security_threats(study):
                     "beside the repository; the shipped copy studies/founding_spec/paper-facts.json is tested instead")
 def test_exact_facts_of_shared_transcription_reproduced(study):
     shared = _facts(SHARED_PAPER / "paper-facts.json")
-    failed = [(f["id"], recompute(f, study)[0]) for f in _coding_facts(shared, "exact") if not recompute(f, study)[1]]
+    revised = _revised(shared)
+    failed = [(f["id"], recompute(f, study)[0]) for f in _coding_facts(revised, "exact") if not recompute(f, study)[1]]
     assert failed == []
-    assert shared == SHIPPED_FACTS, "studies/founding_spec/paper-facts.json is out of date with shared/paper"
+    assert shared == TRANSCRIPTION, "studies/founding_spec/paper-facts.json is out of date with shared/paper"
 
 
 @pytest.mark.skipif(not SHARED_PAPER.is_dir(), reason="shared/paper (the paper's text) is not beside the repository")
@@ -207,44 +249,56 @@ def test_segment_texts_are_published_quotes(study):
 
 
 # ------------------------------------------------------------------------------------ (c) agreement
-def _pairs(st: Study, book: str, coder: str) -> set:
+@pytest.fixture(scope="module")
+def coder_passages(study) -> dict:
+    """segment_id -> passage of the two coders' selections (the agreement unit), per codebook."""
+    coders = study.all[study.all["coder"].isin(["coder1", "coder2"])]
+    out = {}
+    for book in ("interview", "drawing"):
+        mine = coders[coders["codebook"] == book]
+        out[book] = passages_of(study.segments, mine)
+    return out
+
+
+def _pairs(st: Study, book: str, coder: str, passage: dict) -> set:
     c = st.all[(st.all["codebook"] == book) & (st.all["coder"] == coder)]
-    return set(zip(c["segment_id"], c["code_id"]))
+    return set(zip(c["segment_id"].map(passage), c["code_id"]))
 
 
-def test_interview_agreement_989_136(study):
-    c1, c2 = _pairs(study, "interview", "coder1"), _pairs(study, "interview", "coder2")
+def test_interview_agreement_989_136(study, coder_passages):
+    c1, c2 = (_pairs(study, "interview", c, coder_passages["interview"]) for c in ("coder1", "coder2"))
     assert len(c1 & c2) == 989
     assert len(c1 ^ c2) == 136
 
 
-def test_drawing_agreement_275_total_42_disagreements(study):
-    c1, c2 = _pairs(study, "drawing", "coder1"), _pairs(study, "drawing", "coder2")
+def test_drawing_agreement_275_total_42_disagreements(study, coder_passages):
+    c1, c2 = (_pairs(study, "drawing", c, coder_passages["drawing"]) for c in ("coder1", "coder2"))
     assert len(c1 | c2) == 275
     assert len(c1 ^ c2) == 42
 
 
 @pytest.mark.parametrize("book", ["interview", "drawing"])
 def test_consensus_contains_agreed_pairs_and_only_coded_pairs(study, book):
-    c1, c2 = _pairs(study, book, "coder1"), _pairs(study, book, "coder2")
-    cons = _pairs(study, book, "consensus")
+    everyone = study.all[study.all["codebook"] == book]
+    passage = passages_of(study.segments, everyone)  # the consensus meets both coders in each passage
+    c1, c2, cons = (_pairs(study, book, c, passage) for c in ("coder1", "coder2", "consensus"))
     assert c1 & c2 <= cons <= c1 | c2
 
 
 @pytest.mark.parametrize("book", ["interview", "drawing"])
-def test_kappa_in_provenance_matches_independent_computation(study, book):
+def test_kappa_in_provenance_matches_independent_computation(study, coder_passages, book):
     from sklearn.metrics import cohen_kappa_score
 
-    segs = study.segments.merge(study.sources, on="source_id")
-    segs = segs.loc[segs["kind"] == book, "segment_id"].tolist()
+    passages = sorted(set(coder_passages[book].values()))
     codes = study.codes.loc[study.codes["codebook"] == book, "code_id"].tolist()
-    c1, c2 = _pairs(study, book, "coder1"), _pairs(study, book, "coder2")
-    y1 = [(s, c) in c1 for s in segs for c in codes]
-    y2 = [(s, c) in c2 for s in segs for c in codes]
+    c1, c2 = (_pairs(study, book, c, coder_passages[book]) for c in ("coder1", "coder2"))
+    y1 = [(s, c) in c1 for s in passages for c in codes]
+    y2 = [(s, c) in c2 for s in passages for c in codes]
     kappa = cohen_kappa_score(y1, y2)
     row = next(line for line in (STUDY / "PROVENANCE.md").read_text(encoding="utf-8").splitlines()
                if line.startswith(f"| {book} | "))
     cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1] == str(len(passages))
     assert cells[8] == f"{kappa:.3f}"
     assert kappa > 0.61  # "good" agreement, as the paper states for both codebooks
 
@@ -288,14 +342,53 @@ def test_sources_and_segments(study):
     assert (seg["synthetic"] == "true").all()
     iv, dr = seg[seg["kind"] == "interview"], seg[seg["kind"] == "drawing"]
     assert (iv["start"] != "").all() and (iv["x"] == "").all()
-    assert (dr["x"] != "").all() and (dr["start"] == "").all()
+    assert (dr["start"] == "").all()
+    whole = dr[dr["x"] == ""]  # the codes of a drawing as a whole: one selection without position per drawing
+    assert sorted(whole["segment_id"]) == sorted(f"{p}-D001" for p in study.participants["participant_id"])
     assert ((seg["text"] != "") == (seg["text_section"] != "")).all()
+
+
+def test_selections_look_like_qda_exports(study):
+    """Codes sit on one selection, on one selection per code over the same range, or on nested and partly
+    overlapping selections; coders mark boundaries of their own; passages may touch but never overlap."""
+    seg = study.segments.set_index("segment_id")
+    cons = study.cons
+    per_passage = cons.groupby("passage")["segment_id"].nunique()
+    assert (per_passage == 1).sum() > 300 and (per_passage > 1).sum() > 100
+    spans = seg[seg["start"] != ""].assign(start=lambda f: f["start"].astype(int), end=lambda f: f["end"].astype(int))
+    multi = cons[cons["passage"].isin(per_passage[per_passage > 1].index) & (cons["codebook"] == "interview")]
+    shapes = multi.groupby("passage")["segment_id"].agg(
+        lambda ids: len({(spans.loc[i, "start"], spans.loc[i, "end"]) for i in ids}))
+    assert (shapes == 1).any() and (shapes > 1).any()  # identical ranges (NVivo) and nested / shifted ones
+    # coders: some selections of their own, with boundaries unlike the consensus'
+    own = study.all[study.all["coder"].isin(["coder1", "coder2"]) & ~study.all["segment_id"].isin(set(cons["segment_id"]))]
+    assert own["segment_id"].nunique() > 200
+    # consensus passages of one transcript never overlap; some touch (end == start)
+    extent = cons[cons["codebook"] == "interview"].assign(
+        start=lambda f: f["segment_id"].map(spans["start"]), end=lambda f: f["segment_id"].map(spans["end"]))
+    bounds = extent.groupby(["source_id", "passage"]).agg(start=("start", "min"), end=("end", "max"))
+    touching = 0
+    for _, b in bounds.groupby(level=0):
+        b = b.sort_values("start")
+        gaps = b["start"].to_numpy()[1:] - b["end"].to_numpy()[:-1]
+        assert (gaps >= 0).all()
+        touching += int((gaps == 0).sum())
+    assert touching > 20
+
+
+def test_singleton_codes_exist(study):
+    counts = study.cons.groupby("key").size()
+    assert (counts == 1).sum() >= 4
 
 
 def test_ruled_out_codes_absent_for_every_coder(study):
     a = study.all
     has = lambda p, key: bool(((a["participant_id"] == p) & (a["key"] == key)).any())  # noqa: E731
     assert not has("P18", "D:E.5")
-    assert not has("P14", "I:B.8") and not has("P14", "I:B.5")
+    assert not has("P14", "I:B.5")
+    # P14's "on purpose" sits only with the regularisation, never with retraining
+    p14 = study.cons[study.cons["participant_id"] == "P14"]
+    purpose = set(p14.loc[p14["key"] == "I:B.8", "passage"])
+    assert purpose and all("I:B.6" in study.seg_sets[q] and "I:B.1" not in study.seg_sets[q] for q in purpose)
     for p in ("P3", "P7", "P18"):  # drew no attacks
         assert not a[(a["participant_id"] == p) & a["key"].str.match(r"D:(D\.([2-8]|10|11)|E\.[6-9])$")].shape[0]

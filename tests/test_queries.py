@@ -59,10 +59,10 @@ def test_options_are_parameters_but_not_statement_parameters(tmp_path):
     q = get_query("cooccurrence")
     names = [p.name for p in q.parameters]
     assert {"study_id", "unit", "coder", "min_count", "code_a"} <= set(names)
-    assert {p.name for p in q.cypher_parameters} == {"study_id", "unit", "coder"}
+    assert {p.name for p in q.cypher_parameters} == {"study_id", "coder"}
     statement, options = q.split(q.bind({"min_count": "3", "unit": "participant"}))
-    assert statement == {"study_id": "founding", "unit": "participant", "coder": ""}
-    assert options["min_count"] == 3
+    assert statement == {"study_id": "founding", "coder": ""}
+    assert options["min_count"] == 3 and options["unit"] == "participant"
     orphan = tmp_path / "orphan.cypher"
     orphan.write_text("// name: orphan\n// title: t\n// option: k INTEGER = 1 | x\nRETURN 1\n")
     with pytest.raises(QueryError, match="names no '// analysis:' step"):
@@ -131,7 +131,13 @@ def _check_cooccurrence_fact(kg, fact: dict) -> None:
 
 
 def _pairwise_cooccurrence_facts(facts):
-    return [f for f in facts if f["kind"] == "cooccurrence" and f["value"] is not None and len(f["codes"]) == 2]
+    """Two-code co-occurrence facts counted by the `cooccurrence` query: in passages (unit codings) or in
+    participants; those the project reads within one passage (fact_revisions.json: scope segment) but counts in
+    participants are checked by tests/test_paper.py instead."""
+    revised = json.loads((SHIPPED_FACTS.parent / "fact_revisions.json").read_text(encoding="utf-8"))["revised"]
+    facts = [{**f, **revised.get(f["id"], {}).get("set", {})} for f in facts]
+    return [f for f in facts if f["kind"] == "cooccurrence" and f["value"] is not None and len(f["codes"]) == 2
+            and f.get("scope") != "segment"]
 
 
 def test_section_4_1_1_cooccurrences_on_the_shipped_facts(kg):
@@ -160,7 +166,7 @@ def test_shared_goal_pairs_give_the_section_4_1_1_table(kg):
     table = kg.query("shared_goal_pairs", unit="segment")
     got = {(r.code_a, r.code_b): r.n_ab for r in table.itertuples() if r.codebook_a == "interview"}
     assert got[("A.3", "C.4")] == 6 and got[("A.5", "C.3")] == 2 and got[("A.6", "C.6")] == 1
-    assert set(kg.query("shared_goal_pairs")["unit"]) == {"segment", "source", "participant"}
+    assert set(kg.query("shared_goal_pairs")["unit"]) == {"segment", "exact", "source", "participant"}
 
 
 def test_agreement_matches_the_papers_counts(kg):
@@ -174,16 +180,26 @@ def test_agreement_matches_the_papers_counts(kg):
 
 
 def test_agreement_per_code_against_scikit_learn(kg, csv_study):
+    """Units: passages of the two coders' overlapping selections (tests/overlap_reference.py) × code."""
     from sklearn.metrics import cohen_kappa_score
 
+    from overlap_reference import passage_ids
+
     rows = kg.query("agreement", level="code", codebook="drawing")
-    c = csv_study["all"][csv_study["all"]["codebook"] == "drawing"]
-    segments = sorted(c["segment_id"].unique())
+    c = csv_study["all"][(csv_study["all"]["codebook"] == "drawing") & csv_study["all"]["coder"].isin(["coder1", "coder2"])]
+    segments = pd.read_csv(STUDY / "segments.csv", dtype=str, keep_default_na=False).set_index("segment_id")
+    ids = sorted(set(c["segment_id"]))
+    selections = [{"source": segments.loc[i, "source_id"], "codes": set(), "source_kind": "",
+                   **({"kind": "region", "geometry": tuple(int(segments.loc[i, k]) for k in ("x", "y", "width", "height"))}
+                      if segments.loc[i, "x"] else {"kind": "whole", "geometry": (i,)})} for i in ids]
+    passage = dict(zip(ids, passage_ids(selections)))
+    units = sorted(set(passage.values()))
+    c = c.assign(passage=c["segment_id"].map(passage))
     for code in ("A.1", "E.4", "D.3"):
-        vectors = [[int(((c["segment_id"] == s) & (c["code_id"] == code) & (c["coder"] == coder)).any())
-                    for s in segments] for coder in ("coder1", "coder2")]
+        vectors = [[int(((c["passage"] == u) & (c["code_id"] == code) & (c["coder"] == coder)).any())
+                    for u in units] for coder in ("coder1", "coder2")]
         got = rows.set_index("code_id").loc[code]
-        assert got["units"] == len(segments)
+        assert got["units"] == len(units)
         assert got["cohen_kappa"] == pytest.approx(cohen_kappa_score(*vectors))
 
 
