@@ -29,6 +29,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import mmkg
@@ -648,6 +649,7 @@ def create_app(settings: Settings | None = None, kg_factory: KgFactory | None = 
     install_view_routes(app, read)
     app.state.adhoc = adhoc
     app.add_middleware(ResponseCache, holder=holder, routes=app.router.routes)
+    app.add_middleware(GZipMiddleware, minimum_size=500)  # outside the cache: it stores bodies uncompressed
     app.add_middleware(BodyLimit, paths={"/api/cypher": MAX_BODY_BYTES})
     app.add_middleware(SecurityHeaders)
     app.add_middleware(TrustedHosts, allowed_hosts=settings.allowed_hosts)
