@@ -226,7 +226,8 @@ def bar_chart(title: str, groups: list[str], series: list[tuple[str, str, list[f
               width: int = 640) -> str:
     """A compact horizontal grouped bar chart as inline SVG: one row of bars per group, one bar per series
     (label, colour, values).  Every value is written beside its bar."""
-    bar, gap, label_width_px, right = 14, 10, 190, 70
+    bar, gap, right = 14, 10, 70
+    label_width_px = int(max([label_width(g, 13) for g in groups] + [60]) + 16)
     rows = len(groups)
     per_group = bar * len(series) + gap
     legend_height = 22
@@ -240,7 +241,7 @@ def bar_chart(title: str, groups: list[str], series: list[tuple[str, str, list[f
     for name, colour, _ in series:
         parts.append(f'<rect x="{x}" y="4" width="12" height="12" fill="{colour}"/>'
                      f'<text x="{x + 16}" y="14" font-size="12" fill="{TEXT}">{escape(name)}</text>')
-        x += 24 + len(name) * 7
+        x += 28 + label_width(name, 12)
     for i, group in enumerate(groups):
         y0 = legend_height + i * per_group
         parts.append(f'<text x="{label_width_px - 8}" y="{y0 + bar * len(series) / 2 + 4}" font-size="13" '

@@ -470,7 +470,7 @@ def threat_map_network(kg, study_id: str = "founding") -> MmkgNetwork:
     touched = {step for attack in attacks for pair in attack["ends"] for step in pair}
     steps = [s for s in PIPELINE_ORDER if s in set(PIPELINE_MAIN) | touched]
     step_colour = KIND_COLOURS["pipeline_element"]
-    nodes = [{"id": s, "label": labels.get(s, s), "shape": "box", "x": i * 200, "y": 0, "fixed": True,
+    nodes = [{"id": s, "label": labels.get(s, s), "shape": "box", "x": i * 135, "y": 0, "fixed": True,
               "color": {"background": step_colour, "border": _darker(step_colour),
                         "highlight": {"background": step_colour, "border": fig.TEXT}},
               "font": {"color": fig.text_on(step_colour), "size": 16, "strokeWidth": 0},
@@ -479,45 +479,67 @@ def threat_map_network(kg, study_id: str = "founding") -> MmkgNetwork:
               "title": "the pipeline", "smooth": False} for i, (a, b) in enumerate(zip(steps, steps[1:]))]
     mentioned = [a["n"] for a in attacks if a["n"] > 0] or [1]
     widths = fig.width_scale([0] + mentioned, 1.5, 9)
-    parallel: dict[tuple[str, str], int] = {}
+    x_of = {n["id"]: n["x"] for n in nodes}
+    levels: dict[int, list[tuple[float, float]]] = {}  # side*level → label extents taken
     legend_items = []
     for index, attack in enumerate(sorted(attacks, key=lambda a: (-a["n"], a["label"]))):
         colour = fig.categorical(index) if attack["n"] else FADED
-        legend_items.append({"colour": colour, "shape": "line", "dashed": attack["n"] == 0,
-                             "label": f"{attack['label']} ({attack['n']})"})
-        for k, (controls, affects) in enumerate(attack["ends"]):
-            key = (controls, affects)
-            slot = parallel.get(key, 0)
-            parallel[key] = slot + 1
-            edge = {"id": f"a{index}-{k}", "from": controls, "to": affects, "arrows": "to",
-                    "color": {"color": colour, "opacity": 1.0}, "width": widths(attack["n"]),
-                    "dashes": attack["n"] == 0,
-                    "title": (f"{attack['label']}: the attacker controls {labels.get(controls, controls)} and "
-                              f"affects {labels.get(affects, affects)}\nmentioned by {attack['n']} participant(s)"),
-                    "drill": {"calls": [{"code_a": c} for c in attack["codes"]]} if attack["codes"] else None}
-            if k == 0:
-                edge["label"] = f"{attack['label']} ({attack['n']})"
-                edge["font"] = {"color": fig.TEXT if attack["n"] else fig.MUTED, "size": 13}
-            if controls == affects:
-                edge["selfReference"] = {"size": 26 + 16 * slot, "angle": math.pi / 2 + 0.5 * slot,
-                                         "renderBehindTheNode": True}
-            else:
-                side = "curvedCW" if slot % 2 == 0 else "curvedCCW"
-                edge["smooth"] = {"enabled": True, "type": side, "roundness": 0.22 + 0.2 * (slot // 2)}
-            edges.append({k2: v for k2, v in edge.items() if v is not None})
+        text = f"{attack['label']} ({attack['n']})"
+        legend_items.append({"colour": colour, "shape": "line", "dashed": attack["n"] == 0, "label": text})
+        sources = sorted({c for c, _ in attack["ends"]}, key=_pipeline_rank)
+        targets = sorted({a for _, a in attack["ends"]}, key=_pipeline_rank)
+        start_x = sum(x_of[s] for s in sources) / len(sources)
+        end_x = sum(x_of[s] for s in targets) / len(targets)
+        # forward attacks above the pipeline, backward ones below, each label on the first free level
+        side = -1 if end_x >= start_x else 1
+        centre = (start_x + end_x) / 2
+        half = fig.label_width(text, 14) / 2 + 12
+        level = 1
+        while any(lo < centre + half and centre - half < hi for lo, hi in levels.get(side * level, [])):
+            level += 1
+        levels.setdefault(side * level, []).append((centre - half, centre + half))
+        hub = f"attack:{attack['uid']}"
+        title = (f"{attack['label']}: the attacker controls {', '.join(labels.get(s, s) for s in sources)} and "
+                 f"affects {', '.join(labels.get(s, s) for s in targets)}\n"
+                 f"mentioned by {attack['n']} participant(s); click for the segments coded with it")
+        drill = {"calls": [{"code_a": c} for c in attack["codes"]]} if attack["codes"] else None
+        node = {"id": hub, "label": text, "shape": "box", "x": round(centre, 1), "y": side * (40 + 44 * level),
+                "color": {"background": "#ffffff", "border": colour, "highlight": {"background": "#ffffff",
+                                                                                   "border": fig.TEXT}},
+                "borderWidth": 2, "shapeProperties": {"borderDashes": [5, 4] if attack["n"] == 0 else False},
+                "font": {"color": fig.TEXT if attack["n"] else fig.MUTED, "size": 14, "strokeWidth": 0},
+                "margin": 5, "title": title, "fixed": True}
+        if drill:
+            node["drill"] = drill
+        nodes.append(node)
+        style = {"color": {"color": colour, "opacity": 1.0}, "width": widths(attack["n"]),
+                 "dashes": attack["n"] == 0, "title": title}
+        if drill:
+            style["drill"] = drill
+        for k, step in enumerate(sources):
+            edges.append({"id": f"a{index}-from{k}", "from": step, "to": hub, "arrows": "", **style,
+                          **({"smooth": {"enabled": True, "type": "curvedCW", "roundness": 0.3}}
+                             if step in targets else {})})
+        for k, step in enumerate(targets):
+            edges.append({"id": f"a{index}-to{k}", "from": hub, "to": step, "arrows": "to", **style,
+                          **({"smooth": {"enabled": True, "type": "curvedCW", "roundness": 0.3}}
+                             if step in sources else {})})
     options = default_options()
     net = build_network(nodes, edges, heading="AML attacks within the ML pipeline (after the paper's Figure 1)",
                         directed=True, options=options, height="600px")
     counted = ", ".join(f"{k} = {v!r}" for k, v in params.items())
-    net.subtitle = ("Each attack is drawn as arrows from the pipeline step the attacker controls to the step where "
-                    "it takes effect; the number is how many participants mention it. Click an arrow for the "
-                    "segments coded with the attack.")
+    net.subtitle = ("Each attack is one labelled box: lines from the pipeline steps the attacker controls lead to it, "
+                    "an arrow leads on to the step where it takes effect; the number is how many participants "
+                    "mention it. Click an attack for the segments coded with it.")
     net.caption = ("AML attacks within the ML pipeline. The arrow ends (which step an attack controls and which it "
                    "affects) follow the paper's text as transcribed in mmkg's ontology (CONTROLS and AFFECTS); the "
                    f"counts are participants from the named query threat_map ({counted}). Arrow width: "
                    "participants mentioning the attack; dashed, faint: no participant mentions it.")
     net.legend = [{"type": "swatch", "title": "pipeline", "items": [{"colour": step_colour, "shape": "box",
                                                                        "label": "pipeline element"}]},
+                  {"type": "swatch", "title": "direction", "items": [
+                      {"colour": fig.MUTED, "shape": "line", "label": "above: attacks on a later step"},
+                      {"colour": fig.MUTED, "shape": "line", "label": "below: on an earlier step"}]},
                   {"type": "swatch", "title": "colour: attack (participants)", "items": legend_items},
                   _width_legend("arrow width: participants mentioning the attack", [0] + mentioned, widths,
                                 colour=fig.categorical(0))]
@@ -571,19 +593,22 @@ def participant_network(kg, participant_id: str, study_id: str = "founding") -> 
             "security_defense": 1, "perception": 2}
     counts = frame.groupby("concept").size()
     radius = fig.radius_scale(counts.tolist() or [1], 9, 22)
-    placed: dict[int, int] = {}
+    cursor: dict[int, list[float]] = {}  # level → [x of the next node, sub-row]
     nodes = []
     for row in concepts.sort_values("concept", key=lambda s: s.map(_pipeline_rank)).itertuples(index=False):
         level = rows.get(row.kind, 2)
-        column = placed.get(level, 0)
-        placed[level] = column + 1
+        needed = fig.label_width(str(row.concept_label), fig.FONT_SIZE) + 26
+        x_next, sub_row = cursor.get(level, [0.0, 0])
+        if x_next + needed > fig.BOX_WIDTH and x_next > 0 and level != 0:  # wrap a long row of threats or defenses
+            x_next, sub_row = 0.0, sub_row + 1
+        cursor[level] = [x_next + needed, sub_row]
+        x, y = x_next + needed / 2, level * 150 + (sub_row * 70 if level > 0 else -sub_row * 70)
         codes = frame[frame["concept"] == row.concept]
         code_text = ", ".join(f"{c.code_id} {c.label} ({c.source_kind})" for c in codes.itertuples(index=False))
         colour = KIND_COLOURS.get(row.kind, KIND_COLOURS[None])
         title = f"{row.concept_label} ({KIND_LABELS.get(row.kind, row.kind)})\ncoded as: {code_text}"
         drill = {"calls": [{"code_a": f"{c.codebook}:{c.code_id}", "participant": participant_id}
                            for c in codes.drop_duplicates(["codebook", "code_id"]).itertuples(index=False)]}
-        x, y = column * 185 + (92 if level != 0 else 0), level * 170
         if row.kind == "pipeline_element":
             nodes.append({"id": row.concept, "label": row.concept_label, "shape": "box", "x": x, "y": y,
                           "color": {"background": colour, "border": _darker(colour)}, "margin": 9,
@@ -707,10 +732,13 @@ def comparison_figures(kg, study_id: str = "founding", attribute: str = "works_i
     pairs = pairs.assign(a=pairs["codebook_a"] + ":" + pairs["code_a"], b=pairs["codebook_b"] + ":" + pairs["code_b"])
     pairs = pairs[pairs["a"].isin(every) & pairs["b"].isin(every)]
     threshold = choose_min_count(pairs["n_ab"]) if len(pairs) else 1
-    skeleton = pairs[pairs["n_ab"] >= threshold].sort_values("n_ab", ascending=False).head(MAX_EDGES)
-    share_radius = fig.radius_scale([0.0, 1.0], 4, 22, domain=(0.0, 1.0))
+    skeleton = pairs[pairs["n_ab"] >= threshold].sort_values(["n_ab", "a", "b"], ascending=[False, True, True])
+    skeleton = skeleton.head(max(len(every), 1))
+    share_radius = fig.radius_scale([0.0, 1.0], 4, 20, domain=(0.0, 1.0))
+    radii = {k: 12 for k in every}
+    height = fig.box_height(every, labels, radii)
     positions = fig.layout(every, [(r.a, r.b, float(r.n_ab)) for r in skeleton.itertuples(index=False)], seed=seed,
-                           labels=labels, radius={k: 16 for k in every}, font_size=13)
+                           labels=labels, radius=radii, box=(fig.BOX_WIDTH, height))
     skeleton_edges = [{"id": f"s{i}", "from": r.a, "to": r.b, "width": 1, "color": {"color": "#dde2e8"},
                        "title": f"{labels.get(r.a)} — {labels.get(r.b)}: {int(r.n_ab)} participants mention both"}
                       for i, r in enumerate(skeleton.itertuples(index=False))]
@@ -730,7 +758,7 @@ def comparison_figures(kg, study_id: str = "founding", attribute: str = "works_i
                                title=(f"{labels.get(key, key)} ({key})\n{first}: {shares[first].get(key, 0):.0%}\n"
                                       f"{second}: {shares[second].get(key, 0):.0%}\ndifference: {diffs[key]:+.0%}")))
         net = build_network(nodes, [dict(e) for e in skeleton_edges], heading=f"Which codes each group mentions more: "
-                            f"{second} minus {first}", height="640px")
+                            f"{second} minus {first}", height=f"{round(height + 20)}px")
         net.subtitle = (f"Colour: share of {second} participants mentioning the code minus the share of {first} "
                         f"(orange: more in {second}, blue: more in {first}). Size: the larger of the two shares. "
                         "Grey lines: codes mentioned by the same participants (the layout's skeleton).")
@@ -757,7 +785,8 @@ def comparison_figures(kg, study_id: str = "founding", attribute: str = "works_i
                                title=f"{labels.get(key, key)} ({key})\n{group['label']}: {share:.0%} of "
                                      f"{group['participants']} participants"))
         net = build_network(nodes, [dict(e) for e in skeleton_edges],
-                            heading=f"{group['label']} ({group['participants']} participants)", height="520px")
+                            heading=f"{group['label']} ({group['participants']} participants)",
+                            height=f"{round((height + 20) * 0.75)}px")
         net.subtitle = "Same positions and size scale in every panel; unlabelled grey dots: codes the group does not mention."
         net.caption = f"Codes mentioned by {group['label']} ({study_id}); size: share of the group's participants."
         net.export_name = f"comparison-{study_id}-{re.sub(r'[^A-Za-z0-9]+', '-', group['label']).strip('-')}"
@@ -807,7 +836,8 @@ def security_chart(kg, study_id: str, attribute: str, groups: list[dict]) -> dic
             per_group.append(float(part[column].sum()) / max(group["participants"], 1))
         values.append((name, colour, per_group))
     title = f"Mean distinct codes per participant, by {attribute}"
-    svg = fig.bar_chart(title, [f"{g['label']} (n = {g['participants']})" for g in groups], values, width=760)
+    names = [f"{g['label'].removeprefix(attribute).lstrip(' =')} (n = {g['participants']})" for g in groups]
+    svg = fig.bar_chart(title, names, values, width=820)
     return {"title": title, "svg": svg,
             "note": "From the named query security_vs_aml_groups (codes mapped to AML and security concepts)."}
 

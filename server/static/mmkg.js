@@ -371,9 +371,14 @@
       var shape = item.shape || options.nodes.shape, r = node.options.size;
       var style = {fill: fill, stroke: stroke, "stroke-width": 1.5};
       var labelY = p.y + r + font.size, inside = false;
-      if (shape === "box") {
+      if (shape === "text") {
+        labelY = p.y + ((item.font && item.font.size) || font.size) / 3;
+        inside = true;
+      } else if (shape === "box") {
         var w = node.shape.width, h = node.shape.height;
-        svgElement("rect", Object.assign({x: p.x - w / 2, y: p.y - h / 2, width: w, height: h, rx: 5}, style), nodeLayer);
+        var dashes = item.shapeProperties && item.shapeProperties.borderDashes;
+        svgElement("rect", Object.assign({x: p.x - w / 2, y: p.y - h / 2, width: w, height: h, rx: 5}, style,
+          {"stroke-width": item.borderWidth || 1.5, "stroke-dasharray": dashes ? dashes.join(" ") : null}), nodeLayer);
         labelY = p.y + ((item.font && item.font.size) || font.size) / 3;
         inside = true;
       } else if (shape === "diamond") {
