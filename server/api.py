@@ -236,14 +236,14 @@ class ResponseCache:
         if hit is not None:
             self.entries.move_to_end(key)
             start, body = hit
-            await send(start)
+            await send({**start, "headers": list(start["headers"])})  # outer middleware may edit headers
             await send({"type": "http.response.body", "body": body, "more_body": False})
             return
         captured: dict = {"chunks": [], "size": 0}
 
         async def capture(message) -> None:
             if message["type"] == "http.response.start":
-                captured["start"] = message
+                captured["start"] = {**message, "headers": list(message.get("headers", []))}
             elif message["type"] == "http.response.body":
                 captured["chunks"].append(message.get("body", b""))
                 captured["size"] += len(message.get("body", b""))

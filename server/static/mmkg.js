@@ -162,25 +162,25 @@
   }
 
   function segmentTable(rows) {
-    var table = element("table", null, "segments");
-    var head = table.createTHead().insertRow();
-    ["participant", "source", "position", "coder", "codes", "text"].forEach(function (c) {
-      var th = element("th", c);
-      th.scope = "col";
-      head.appendChild(th);
-    });
-    var tbody = table.createTBody();
+    var list = element("ol", null, "segments");
     rows.forEach(function (row) {
-      var tr = tbody.insertRow();
-      tr.dataset.segment = row.segment_id;
-      [row.participant_id, row.source_id + " (" + row.segment_id + ")", position(row), row.coder,
-       (row.codes || []).join(", "), row.text || "(no text in the study)"].forEach(function (value, i) {
-        var td = tr.insertCell();
-        td.textContent = value;
-        if (i === 5 && !row.text) td.className = "no-text";
+      var item = document.createElement("li");
+      item.dataset.segment = row.segment_id;
+      var meta = element("p", null, "segment-meta");
+      [["participant", row.participant_id], ["source", row.source_id + " (" + row.segment_id + ")"],
+       ["position", position(row)], ["coder", row.coder], ["codes", (row.codes || []).join(", ")]].forEach(function (f) {
+        var span = element("span", f[1]);
+        span.dataset.field = f[0];
+        span.title = f[0];
+        meta.appendChild(span);
       });
+      item.appendChild(meta);
+      var text = element("blockquote", row.text || "(no text in the study)", row.text ? "" : "no-text");
+      text.dataset.field = "text";
+      item.appendChild(text);
+      list.appendChild(item);
     });
-    return table;
+    return list;
   }
 
   // ---------------------------------------------------------------------------------------------- toolbar
