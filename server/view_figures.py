@@ -12,12 +12,14 @@ from html import escape
 
 import networkx as nx
 import numpy as np
+from scipy.spatial import cKDTree
 
 # The box positions are laid out in, in CSS pixels: the network's canvas at 1440×900 with the side panel open,
 # so that fitting the drawing keeps labels at their nominal size.
 BOX_WIDTH, BOX_HEIGHT = 990.0, 520.0
 FONT_SIZE = 14
-CHAR_WIDTH = 0.56  # average glyph width of a system sans-serif, in font sizes
+CHAR_WIDTH = 0.56
+MAX_SPREAD = 5000  # beyond this many nodes labels cannot all be legible anyway: no label pass  # average glyph width of a system sans-serif, in font sizes
 TEXT = "#1f2933"  # label colour: 14.5:1 on white
 MUTED = "#52606d"  # secondary text: 6.4:1 on white
 
@@ -76,7 +78,9 @@ def layout(node_ids: list[str], edges: list[tuple[str, str, float]], *, seed: in
         else:
             sub = graph.subgraph(component)
             k = 1.8 / math.sqrt(len(component))
-            raw = nx.spring_layout(sub, k=k, seed=seed, iterations=150, weight="weight")
+            # networkx switches to a slower sparse solver from 500 nodes: fewer rounds there keep a view usable
+            iterations = 150 if len(component) < 300 else 60 if len(component) < 500 else 25
+            raw = nx.spring_layout(sub, k=k, seed=seed, iterations=iterations, weight="weight")
             unit = np.array([raw[n] for n in component], dtype=float)
             low, high = unit.min(axis=0), unit.max(axis=0)
             unit = (unit - low) / np.where(high - low > 1e-9, high - low, 1.0) - 0.5
@@ -124,31 +128,37 @@ def _fit(points: np.ndarray, width: float, height: float) -> np.ndarray:
 
 def _spread(points: np.ndarray, sizes: np.ndarray, box: np.ndarray, rounds: int = 150) -> np.ndarray:
     """Push apart nodes whose label boxes (`sizes`: width, height around the node and its label) overlap, keeping
-    every node inside `box` (centred on 0); deterministic, O(n²) per round."""
+    every node inside `box` (centred on 0).  Candidate pairs come from a k-d tree (boxes can only overlap within
+    the largest box's reach), so a round costs about n log n; deterministic."""
     n = len(points)
-    if n < 2:
+    if n < 2 or n > MAX_SPREAD:
         return points
     points = points.copy()
     half = sizes / 2
     limit = np.maximum(box / 2 - half, 0)
-    tie = np.triu(np.ones((n, n), dtype=bool), 1)
+    # scale y so that one radius in the tree covers the widest reach in x and in y
+    reach = 2 * half.max(axis=0)
+    stretch = np.array([1.0, reach[0] / max(reach[1], 1e-9)])
     for _ in range(rounds):
-        delta = points[:, None, :] - points[None, :, :]
-        overlap = (half[:, None, :] + half[None, :, :]) - np.abs(delta)
-        hit = (overlap[..., 0] > 0) & (overlap[..., 1] > 0)
-        np.fill_diagonal(hit, False)
+        pairs = cKDTree(points * stretch).query_pairs(float(reach[0]) * 1.4143, output_type="ndarray")
+        if len(pairs) == 0:
+            break
+        i, j = pairs[:, 0], pairs[:, 1]
+        delta = points[i] - points[j]
+        overlap = half[i] + half[j] - np.abs(delta)
+        hit = (overlap[:, 0] > 0) & (overlap[:, 1] > 0)
         if not hit.any():
             break
-        # move along the axis of the smaller overlap, half each; coincident points separate by index
-        axis_x = overlap[..., 0] < overlap[..., 1]
-        sign = np.sign(delta)
-        sign[..., 0] = np.where(sign[..., 0] == 0, np.where(tie, -1, 1), sign[..., 0])
-        sign[..., 1] = np.where(sign[..., 1] == 0, np.where(tie, -1, 1), sign[..., 1])
+        i, j, delta, overlap = i[hit], j[hit], delta[hit], overlap[hit]
+        along_x = overlap[:, 0] < overlap[:, 1]  # move along the axis of the smaller overlap, half each
+        sign = np.where(delta >= 0, 1.0, -1.0)  # i < j: coincident points separate the same way every run
         push = np.zeros_like(delta)
-        push[..., 0] = np.where(hit & axis_x, sign[..., 0] * overlap[..., 0] / 2, 0)
-        push[..., 1] = np.where(hit & ~axis_x, sign[..., 1] * overlap[..., 1] / 2, 0)
-        points += push.sum(axis=1) * 0.5
-        points = np.clip(points, -limit, limit)
+        push[along_x, 0] = sign[along_x, 0] * overlap[along_x, 0] / 2
+        push[~along_x, 1] = sign[~along_x, 1] * overlap[~along_x, 1] / 2
+        moved = np.zeros_like(points)
+        np.add.at(moved, i, push * 0.5)
+        np.add.at(moved, j, -push * 0.5)
+        points = np.clip(points + moved, -limit, limit)
     return points
 
 
