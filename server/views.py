@@ -526,20 +526,19 @@ def threat_map_network(kg, study_id: str = "founding") -> MmkgNetwork:
                              if step in sources else {})})
     options = default_options()
     net = build_network(nodes, edges, heading="AML attacks within the ML pipeline (after the paper's Figure 1)",
-                        directed=True, options=options, height="600px")
+                        directed=True, options=options, height="520px")
     counted = ", ".join(f"{k} = {v!r}" for k, v in params.items())
     net.subtitle = ("Each attack is one labelled box: lines from the pipeline steps the attacker controls lead to it, "
-                    "an arrow leads on to the step where it takes effect; the number is how many participants "
-                    "mention it. Click an attack for the segments coded with it.")
+                    "an arrow leads on to the step where it takes effect (above the pipeline: a later step; below: an "
+                    "earlier one); the number is how many participants mention it. Click an attack for the segments "
+                    "coded with it.")
     net.caption = ("AML attacks within the ML pipeline. The arrow ends (which step an attack controls and which it "
                    "affects) follow the paper's text as transcribed in mmkg's ontology (CONTROLS and AFFECTS); the "
                    f"counts are participants from the named query threat_map ({counted}). Arrow width: "
                    "participants mentioning the attack; dashed, faint: no participant mentions it.")
     net.legend = [{"type": "swatch", "title": "pipeline", "items": [{"colour": step_colour, "shape": "box",
                                                                        "label": "pipeline element"}]},
-                  {"type": "swatch", "title": "direction", "items": [
-                      {"colour": fig.MUTED, "shape": "line", "label": "above: attacks on a later step"},
-                      {"colour": fig.MUTED, "shape": "line", "label": "below: on an earlier step"}]},
+
                   {"type": "swatch", "title": "colour: attack (participants)", "items": legend_items},
                   _width_legend("arrow width: participants mentioning the attack", [0] + mentioned, widths,
                                 colour=fig.categorical(0))]
@@ -774,20 +773,24 @@ def comparison_figures(kg, study_id: str = "founding", attribute: str = "works_i
         panels.append(net)
     for group in groups:
         own = shares[group["label"]]
+        # small panels label the codes most of the group mentions (at least its 15 most mentioned)
+        ranked = sorted(own.values(), reverse=True)
+        label_from = min(0.5, ranked[min(14, len(ranked) - 1)]) if ranked else 1.0
         nodes = []
         for key in every:
             x, y = positions[key]
             share = own.get(key, 0.0)
             kind = kinds.get(tuple(key.split(":", 1)), (None, None))[0]
             colour = KIND_COLOURS.get(kind, KIND_COLOURS[None]) if share else "#eef1f4"
-            nodes.append(_node(key, labels.get(key, key) if share else "", colour=colour,
+            nodes.append(_node(key, labels.get(key, key) if share >= label_from and share else "", colour=colour,
                                radius=share_radius(share) if share else 3, x=x, y=y, drill={"code_a": key},
                                title=f"{labels.get(key, key)} ({key})\n{group['label']}: {share:.0%} of "
                                      f"{group['participants']} participants"))
         net = build_network(nodes, [dict(e) for e in skeleton_edges],
                             heading=f"{group['label']} ({group['participants']} participants)",
-                            height=f"{round((height + 20) * 0.75)}px")
-        net.subtitle = "Same positions and size scale in every panel; unlabelled grey dots: codes the group does not mention."
+                            height=f"{round(height + 20)}px")
+        net.subtitle = ("Same positions and size scale in every panel; labelled: the codes most of the group mention; "
+                        "small grey dots: codes the group does not mention (hover or click any code).")
         net.caption = f"Codes mentioned by {group['label']} ({study_id}); size: share of the group's participants."
         net.export_name = f"comparison-{study_id}-{re.sub(r'[^A-Za-z0-9]+', '-', group['label']).strip('-')}"
         net.drill = drill
@@ -818,14 +821,12 @@ def comparison_figures(kg, study_id: str = "founding", attribute: str = "works_i
 
 
 def security_chart(kg, study_id: str, attribute: str, groups: list[dict]) -> dict:
-    """Mean distinct AML and security threat (and defense) codes per participant, per group, as a bar chart."""
+    """Mean distinct AML threat and security threat codes per participant, per group, as a bar chart."""
     frame = kg.query("security_vs_aml_groups", **_query_params("security_vs_aml_groups",
                                                               {"study_id": study_id, "attribute": attribute}))
     frame = frame.set_index(frame["attribute_value"].astype(str))
     series = [("AML threat codes", KIND_COLOURS["aml_threat"], "aml_threat_codes"),
-              ("security threat codes", KIND_COLOURS["security_threat"], "security_threat_codes"),
-              ("AML defense codes", KIND_COLOURS["aml_defense"], "aml_defense_codes"),
-              ("security defense codes", KIND_COLOURS["security_defense"], "security_defense_codes")]
+              ("security threat codes", KIND_COLOURS["security_threat"], "security_threat_codes")]
     values = []
     for name, colour, column in series:
         if column not in frame.columns:
@@ -835,7 +836,7 @@ def security_chart(kg, study_id: str, attribute: str, groups: list[dict]) -> dic
             part = frame.loc[[str(v) for v in group["values"]]]
             per_group.append(float(part[column].sum()) / max(group["participants"], 1))
         values.append((name, colour, per_group))
-    title = f"Mean distinct codes per participant, by {attribute}"
+    title = f"AML vs security: mean distinct threat codes per participant, by {attribute}"
     names = [f"{g['label'].removeprefix(attribute).lstrip(' =')} (n = {g['participants']})" for g in groups]
     svg = fig.bar_chart(title, names, values, width=820)
     return {"title": title, "svg": svg,
