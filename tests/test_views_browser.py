@@ -311,3 +311,54 @@ def test_pages_and_json_are_gzipped_and_vis_network_is_fetched_once(browser, ser
     cached = [e for e in browser.events if e.get("method") == "Network.requestServedFromCache"]
     assert vis and all(e["params"]["response"].get("fromDiskCache") or
                        e["params"]["requestId"] in {c["params"]["requestId"] for c in cached} for e in vis)
+
+
+HOSTILE_A = '=HYPERLINK("http://127.0.0.2/x","click")'
+HOSTILE_B = '"><img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
+
+
+@pytest.fixture(scope="module")
+def hostile_server(tmp_path_factory):
+    """A study whose code labels are formulas and markup, served for real."""
+    import mmkg
+
+    folder = tmp_path_factory.mktemp("hostile") / "study"
+    shutil.copytree(Path(__file__).parent / "data" / "mini_study", folder)
+    codes = (folder / "codes.csv").read_text(encoding="utf-8")
+    codes = codes.replace("model stealing", '"' + HOSTILE_A.replace('"', '""') + '"')
+    codes = codes.replace("code breach", '"' + HOSTILE_B.replace('"', '""') + '"')
+    (folder / "codes.csv").write_text(codes, encoding="utf-8")
+    store = folder.parent / "store"
+    with mmkg.open_store(store) as kg:
+        kg.load(folder)
+    with live_server(store) as base:
+        yield base
+
+
+def test_hostile_labels_stay_text_everywhere(browser, hostile_server):
+    base = hostile_server
+    show(browser, base + "/views/cooccurrence?study_id=mini&min_count=1")
+    labels = browser.evaluate("mmkgNetworks[0].body.data.nodes.get().map(n => n.label)")
+    assert HOSTILE_A in labels and HOSTILE_B in labels  # drawn as the text it is
+    assert browser.evaluate("window.__pwned === undefined && document.querySelectorAll('img[src=x]').length === 0")
+    assert HOSTILE_B in browser.evaluate("document.querySelector('#network-0-table').innerText")
+    point = browser.evaluate("""(() => {
+      const n = mmkgNetworks[0], id = n.body.data.nodes.get().find(x => x.label.startsWith('"><img')).id;
+      const p = n.canvasToDOM(n.getPositions([id])[id]), r = n.body.container.getBoundingClientRect();
+      return {x: p.x + r.left, y: p.y + r.top + window.scrollY}; })()""")
+    click_at(browser, point["x"], point["y"])
+    browser.wait_for("document.getElementById('drill-body').dataset.state === 'done'")
+    assert browser.evaluate("document.querySelector('#drill-body h3').textContent") == HOSTILE_B
+    assert browser.evaluate("window.__pwned === undefined")
+    folder = browser.downloads
+    for old in folder.iterdir():
+        old.unlink()
+    browser.evaluate("document.querySelector('#network-0-panel [data-action=csv]').click()")
+    rows = list(csv.reader(io.StringIO(wait_for_download(folder, ".csv").read_text(encoding="utf-8"))))
+    cells = [c for row in rows[1:] for c in row]
+    assert "'" + HOSTILE_A in cells and HOSTILE_A not in cells  # a spreadsheet reads it as text, not a formula
+    browser.evaluate("document.querySelector('#network-0-panel [data-action=svg]').click()")
+    root = ElementTree.fromstring(wait_for_download(folder, ".svg").read_bytes())
+    assert {HOSTILE_A, HOSTILE_B} <= {t.text for t in root.iter("{http://www.w3.org/2000/svg}text")}
+    assert not [e for e in root.iter() if e.tag.split("}")[1] in ("img", "script", "image", "foreignObject")]
+    assert foreign_requests(browser, base) == []
