@@ -512,7 +512,8 @@ def threat_map_network(kg, study_id: str = "founding") -> MmkgNetwork:
         if drill:
             node["drill"] = drill
         nodes.append(node)
-        style = {"color": {"color": colour, "opacity": 1.0}, "width": widths(attack["n"]),
+        style = {"color": {"color": colour, "highlight": colour, "hover": colour, "opacity": 1.0},
+                 "width": widths(attack["n"]),
                  "dashes": attack["n"] == 0, "title": title}
         if drill:
             style["drill"] = drill

@@ -362,3 +362,37 @@ def test_hostile_labels_stay_text_everywhere(browser, hostile_server):
     assert {HOSTILE_A, HOSTILE_B} <= {t.text for t in root.iter("{http://www.w3.org/2000/svg}text")}
     assert not [e for e in root.iter() if e.tag.split("}")[1] in ("img", "script", "image", "foreignObject")]
     assert foreign_requests(browser, base) == []
+
+
+def node_point(browser: Chromium, node_id: str) -> dict:
+    return browser.evaluate(f"""(() => {{
+      const n = mmkgNetworks[0], p = n.canvasToDOM(n.getPositions([{json.dumps(node_id)}])[{json.dumps(node_id)}]);
+      const r = n.body.container.getBoundingClientRect();
+      return {{x: p.x + r.left, y: p.y + r.top + window.scrollY, hit: n.getNodeAt(p)}}; }})()""")
+
+
+def test_an_attack_and_a_participants_concept_list_their_segments(browser, server):
+    base, store = server
+    show(browser, base + "/views/threat-map")
+    attack = browser.evaluate("mmkgNetworks[0].body.data.nodes.get().find(n => n.label.startsWith('poisoning')).id")
+    codes = browser.evaluate(f"mmkgNetworks[0].body.data.nodes.get({json.dumps(attack)}).drill.calls.map(c => c.code_a)")
+    point = node_point(browser, attack)
+    assert point["hit"] == attack
+    click_at(browser, point["x"], point["y"])
+    expected = [row for code in codes for row in cli_segments(store, study_id="founding", code_a=code,
+                                                              unit="segment", coder="")]
+    assert_rows_match(panel_rows(browser), expected)
+    browser.screenshot(ARTIFACTS / "after-threat-map-attack-clicked.png")
+
+    show(browser, base + "/views/participants/P4")
+    point = node_point(browser, "Evasion")
+    assert point["hit"] == "Evasion"
+    click_at(browser, point["x"], point["y"])
+    calls = browser.evaluate("mmkgNetworks[0].body.data.nodes.get('Evasion').drill.calls")
+    expected = [row for call in calls for row in cli_segments(store, study_id="founding", unit="segment", coder="",
+                                                              **call)]
+    shown = panel_rows(browser)
+    assert_rows_match(shown, expected)
+    assert {cells[0] for cells in shown} == {"P4"}
+    browser.screenshot(ARTIFACTS / "after-participant-concept-clicked.png")
+    assert foreign_requests(browser, base) == []
