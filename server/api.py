@@ -31,6 +31,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import mmkg
@@ -295,14 +296,14 @@ class ResponseCache:
         if hit is not None:
             self.entries.move_to_end(key)
             start, body = hit
-            await send(start)
+            await send({**start, "headers": list(start["headers"])})  # outer middleware may edit headers
             await send({"type": "http.response.body", "body": body, "more_body": False})
             return
         captured: dict = {"chunks": [], "size": 0}
 
         async def capture(message) -> None:
             if message["type"] == "http.response.start":
-                captured["start"] = message
+                captured["start"] = {**message, "headers": list(message.get("headers", []))}
             elif message["type"] == "http.response.body":
                 captured["chunks"].append(message.get("body", b""))
                 captured["size"] += len(message.get("body", b""))
@@ -721,6 +722,7 @@ def create_app(settings: Settings | None = None, kg_factory: KgFactory | None = 
     install_view_routes(app, read)
     app.state.adhoc = adhoc
     app.add_middleware(ResponseCache, holder=holder, routes=app.router.routes)
+    app.add_middleware(GZipMiddleware, minimum_size=500)  # outside the cache: it stores bodies uncompressed
     app.add_middleware(BodyLimit, paths={"/api/cypher": MAX_BODY_BYTES})
     app.add_middleware(SecurityHeaders)
     app.add_middleware(TrustedHosts, allowed_hosts=settings.allowed_hosts)
