@@ -705,7 +705,32 @@ def _compared_coders(present: list[str], analysis_coder: str, options: dict) -> 
     return chosen
 
 
+def _segment_passages(kg, named, params: dict, options: dict) -> pd.DataFrame:
+    """The `segments` rows with `passage`: the passage (overlapping selections of one source, `mmkg.overlap`)
+    each row belongs to among the rows returned, named by its source and first position — for a pair of codes,
+    one passage per co-occurrence, however many selections the tool wrote for it."""
+    from mmkg.overlap import overlapping_pairs, passages, selections
+
+    frame = kg.cypher(named.cypher, params)
+    if frame.empty:
+        return frame.assign(passage=pd.Series(dtype=object))
+    source = pd.factorize(frame["source_id"])[0]
+    segment = pd.factorize(frame["segment_id"])[0]
+    geometry = frame[["start", "end", "x", "y", "width", "height"]].apply(pd.to_numeric, errors="coerce")
+    chosen = selections(source, segment, geometry.to_numpy(dtype=np.float64))
+    labels = passages(chosen, overlapping_pairs(chosen))[chosen.of_row]
+    first = pd.DataFrame({"label": labels, "source_id": frame["source_id"], "segment_id": frame["segment_id"],
+                          "start": geometry["start"], "x": geometry["x"], "y": geometry["y"]})
+    names = {}
+    for label, rows in first.groupby("label", sort=False):
+        position = rows["start"].min() if rows["start"].notna().any() else rows["x"].min()
+        where = f"{position:g}" if pd.notna(position) else rows["segment_id"].min()
+        names[label] = f"{rows['source_id'].iloc[0]}@{where}"
+    return frame.assign(passage=[names[label] for label in labels])
+
+
 ANALYSES: dict[str, Callable] = {
+    "segments": _segment_passages,
     "cooccurrence": _cooccurrence,
     "neighbourhood": _neighbourhood,
     "shared_goal_pairs": _shared_goal_pairs,

@@ -36,11 +36,10 @@ def map_suggest(study: str = typer.Argument(..., help="Study id."),
         suggestions = suggest(kg, study, top=top, min_score=min_score, include_mapped=include_mapped,
                               matcher=matcher)
     table = suggestions.review_table()
-    err_console.print(suggestions.summary())
+    show(suggestions.summary(), err=True)
     if not len(table):
-        err_console.print("nothing to review: every code of the study already has a mapping "
-                          "(--include-mapped suggests for them too)" if suggestions.already_mapped
-                          else "nothing to review: the study has no codes")
+        show("nothing to review: every code of the study already has a mapping (--include-mapped suggests for "
+             "them too)" if suggestions.already_mapped else "nothing to review: the study has no codes", err=True)
         return
     if output is not None:
         write_frame(table, output, "csv")

@@ -170,7 +170,7 @@ def upload_client(founding_store, tmp_path, monkeypatch):
     temporary.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(temporary))  # uploads unpack here: it must end up empty
     settings = Settings(store=founding_store, upload_token=SecretStr(TOKEN), max_upload_bytes=20 * MiB)
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://127.0.0.1") as client:
         client.temporary = temporary
         yield client
 

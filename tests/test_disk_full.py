@@ -99,7 +99,7 @@ def test_an_upload_that_fills_the_disk_is_refused_and_the_server_goes_on(small_d
     payload = study.read_bytes()
     settings = Settings(store=store, upload_token=SecretStr(TOKEN), max_upload_bytes=len(payload) + 1)
     upload = {"params": {"filename": "new.csv"}, "headers": {"Authorization": f"Bearer {TOKEN}"}}
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://127.0.0.1") as client:
         assert [s["study_id"] for s in client.get("/api/studies").json()] == ["founding"]
         filler = fill(small_disk, 16 * MiB)
 
