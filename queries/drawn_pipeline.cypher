@@ -8,6 +8,7 @@
 MATCH (p:Participant)-[:HAS_SOURCE]->(src:Source)-[:HAS_SEGMENT]->(:Segment)-[c:CODED_AS]->(k:Code)-[m:MAPS_TO]->(e:Concept)
 WHERE c.analysis AND e.kind = 'pipeline_element' AND ($study_id = '' OR p.study_id = $study_id)
   AND ($source_kind = '' OR src.kind = $source_kind) AND $matches CONTAINS m.match
+WITH p, e, collect(DISTINCT k.codebook + ':' + k.id) AS codes, count(c) AS codings
 RETURN p.study_id AS study_id, p.id AS participant_id, e.uid AS element, e.label AS element_label,
-       collect(DISTINCT k.codebook + ':' + k.id) AS codes, count(c) AS codings
+       list_sort(codes) AS codes, codings
 ORDER BY study_id, participant_id, element;

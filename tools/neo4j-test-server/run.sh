@@ -44,7 +44,7 @@ mkdir -p "$SERVER_HOME/conf" "$SERVER_HOME/logs" "$IMPORT_DIR"
 write_conf "$SERVER_HOME/conf/neo4j.conf" "$IMPORT_DIR"
 
 # Flags Neo4j's own launcher gives its JVM (module access for its off-heap memory and Netty).
-nohup java -Xms256m "-Xmx$HEAP" -XX:+UseG1GC -XX:-OmitStackTraceInFastThrow -XX:+DisableExplicitGC \
+nohup java "-Xms$HEAP" "-Xmx$HEAP" -XX:+UseParallelGC -XX:-OmitStackTraceInFastThrow -XX:+DisableExplicitGC \
   -Djdk.nio.maxCachedBufferSize=1024 -Dio.netty.tryReflectionSetAccessible=true -Dlog4j2.disable.jmx=true \
   --add-opens=java.base/java.nio=ALL-UNNAMED --add-opens=java.base/java.io=ALL-UNNAMED \
   --add-opens=java.base/sun.nio.ch=ALL-UNNAMED --add-opens=java.base/java.lang=ALL-UNNAMED \
