@@ -453,7 +453,7 @@ class Neo4jStore:
         self._require_writable()
         load = uuid.uuid4().hex
         plan = self._plan(load, rows)
-        tick = StepTicker(progress, len(plan) + 4)
+        tick = StepTicker(progress, len(plan) + 3)  # sweep, batches, switch, removal of the old version
         with self._lease(load, study_id):
             self._sweep(own_load=load)
             tick("removed what earlier loads left behind")
