@@ -134,7 +134,8 @@ def test_neo4j_admin_imports_the_export_and_it_answers_like_an_online_load(tmp_p
     env = {**os.environ, "PATH": f"{server / 'bin'}{os.pathsep}{os.environ['PATH']}", "NEO4J_HOME": str(home),
            "NEO4J_TEST_HOME": str(home), "NEO4J_TEST_KEEP_DATA": "1", "NEO4J_TEST_PORT": str(port),
            "NEO4J_TEST_PID_FILE": str(tmp_path / "server.pid"), "NEO4J_TEST_HEAP": "512m"}
-    imported = subprocess.run(["sh", str(export / "import.sh")], env=env, capture_output=True, text=True, timeout=900)
+    imported = subprocess.run(["sh", str(export / "import.sh")], env=env, cwd=tmp_path, capture_output=True, text=True,
+                              timeout=900)  # neo4j-admin writes import.report into its working folder
     assert imported.returncode == 0, imported.stdout[-3000:] + imported.stderr[-3000:]
     assert "IMPORT DONE" in imported.stdout
     started = subprocess.run(["bash", str(server / "run.sh")], env=env, capture_output=True, text=True, timeout=900)
