@@ -18,6 +18,10 @@ class NodeTable:
     properties: tuple[tuple[str, str], ...]
     study_scoped: bool = True
     indexed: tuple[str, ...] = ()  # properties Neo4j should index besides the uid key
+    # Neo4j: a label too numerous to relabel when a load switches versions (one node per coded segment).
+    # Loads write it under its parent (`RelTable` into it) and readers reach it through that parent, so
+    # Neo4j keeps no uniqueness constraint or index on it; see mmkg/store/neo4j_store.py.
+    bulk: bool = False
 
     @property
     def columns(self) -> list[str]:
@@ -51,7 +55,7 @@ NODES: tuple[NodeTable, ...] = (
     NodeTable("Segment", (("study_id", STRING), ("id", STRING), ("start_pos", INT), ("end_pos", INT),
                           ("x", FLOAT), ("y", FLOAT), ("width", FLOAT), ("height", FLOAT),
                           ("synthetic", BOOL), ("text", STRING), ("text_section", STRING)),
-              indexed=("study_id",)),
+              bulk=True),
     NodeTable("Code", (("study_id", STRING), ("codebook", STRING), ("id", STRING), ("label", STRING),
                        ("preferred_label", STRING), ("definition", STRING), ("codable", BOOL)),
               indexed=("study_id", "id")),
@@ -104,9 +108,11 @@ def ladybug_ddl() -> list[str]:
 
 
 def neo4j_schema() -> list[str]:
-    """Idempotent Neo4j 5 constraints and indexes: a uniqueness constraint on every `uid`."""
+    """Idempotent Neo4j 5 constraints and indexes: a uniqueness constraint on every `uid` but a bulk label's."""
     statements = []
     for node in NODES:
+        if node.bulk:
+            continue
         statements.append(
             f"CREATE CONSTRAINT {node.label.lower()}_uid IF NOT EXISTS "
             f"FOR (n:{node.label}) REQUIRE n.uid IS UNIQUE")

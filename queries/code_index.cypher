@@ -9,8 +9,10 @@ MATCH (k:Code)-[:IN_GROUP]->(g:CodeGroup)
 WHERE k.study_id = s.id
 OPTIONAL MATCH (g)-[:SUBGROUP_OF*1..10]->(up:CodeGroup)
 WITH s, k, g, collect(DISTINCT up.id) AS ancestor_groups
+WITH s, k, g, list_sort(ancestor_groups) AS ancestor_groups
 OPTIONAL MATCH (k)-[:MAPS_TO]->(x:Concept)
+WITH s, k, g, ancestor_groups, collect(DISTINCT x.uid) AS concepts
 RETURN k.uid AS code_uid, k.study_id AS study_id, s.codebooks AS study_codebooks, k.codebook AS codebook,
        k.id AS code_id, k.label AS label, k.preferred_label AS preferred_label, g.id AS group_id,
-       g.label AS group_label, ancestor_groups, collect(DISTINCT x.uid) AS concepts
+       g.label AS group_label, ancestor_groups, list_sort(concepts) AS concepts
 ORDER BY study_id, codebook, code_id;

@@ -8,10 +8,13 @@ MATCH (x:Concept)
 WHERE $kind = '' OR x.kind = $kind
 OPTIONAL MATCH (x)-[:BROADER]->(up:Concept)
 WITH x, collect(DISTINCT up.uid) AS broader
+WITH x, list_sort(broader) AS broader
 OPTIONAL MATCH (x)-[:EXTERNAL_MATCH]->(e:ExternalId)
 WITH x, broader, collect(DISTINCT CASE WHEN e IS NULL THEN NULL ELSE e.scheme + ' ' + e.external_id END) AS external_ids
+WITH x, broader, list_sort(external_ids) AS external_ids
 OPTIONAL MATCH (k:Code)-[m:MAPS_TO]->(x)
 WHERE $study_id = '' OR k.study_id = $study_id
-RETURN x.uid AS concept, x.label AS label, x.kind AS kind, broader, external_ids,
-       collect(CASE WHEN k IS NULL THEN NULL ELSE k.study_id + '/' + k.codebook + ':' + k.id + ' (' + m.match + ')' END) AS codes
+WITH x, broader, external_ids,
+     collect(CASE WHEN k IS NULL THEN NULL ELSE k.study_id + '/' + k.codebook + ':' + k.id + ' (' + m.match + ')' END) AS codes
+RETURN x.uid AS concept, x.label AS label, x.kind AS kind, broader, external_ids, list_sort(codes) AS codes
 ORDER BY kind, concept;

@@ -6,8 +6,12 @@
 // param: matches STRING = "exact,close,broad" | comma-separated SKOS match types whose mappings count
 // mode: read
 MATCH (p:Participant)-[:HAS_SOURCE]->(src:Source)-[:HAS_SEGMENT]->(:Segment)-[c:CODED_AS]->(k:Code)-[m:MAPS_TO]->(e:Concept)
-WHERE c.analysis AND e.kind = 'pipeline_element' AND ($study_id = '' OR p.study_id = $study_id)
-  AND ($source_kind = '' OR src.kind = $source_kind) AND $matches CONTAINS m.match
+// LadybugDB 0.22 misapplies a relationship property filtered beside an OR in the same WHERE (after a rebuild
+// it counted a 'related' mapping): project the properties first
+WITH p, src, k, e, c, c.analysis AS analysis, m.match AS match_type
+WHERE analysis AND e.kind = 'pipeline_element' AND ($study_id = '' OR p.study_id = $study_id)
+  AND ($source_kind = '' OR src.kind = $source_kind) AND $matches CONTAINS match_type
+WITH p, e, collect(DISTINCT k.codebook + ':' + k.id) AS codes, count(c) AS codings
 RETURN p.study_id AS study_id, p.id AS participant_id, e.uid AS element, e.label AS element_label,
-       collect(DISTINCT k.codebook + ':' + k.id) AS codes, count(c) AS codings
+       list_sort(codes) AS codes, codings
 ORDER BY study_id, participant_id, element;

@@ -14,4 +14,4 @@ WITH p, src, k, g, c, x,
        ELSE '7 other' END AS category
 RETURN p.study_id AS study_id, p.id AS participant_id, category, src.kind AS source_kind, k.codebook AS codebook,
        k.id AS code_id, k.label AS label, g.label AS group_label, x.uid AS concept, count(c) AS codings
-ORDER BY category, source_kind, codebook, code_id;
+ORDER BY category, source_kind, codebook, code_id, concept;

@@ -7,6 +7,7 @@ MATCH (p:Participant)
 WHERE $study_id = '' OR p.study_id = $study_id
 OPTIONAL MATCH (p)-[:HAS_ATTRIBUTE]->(a:Attribute)
 WITH p, collect(CASE WHEN a IS NULL THEN NULL ELSE a.name + '=' + a.value END) AS attributes
+WITH p, list_sort(attributes) AS attributes
 OPTIONAL MATCH (p)-[:HAS_SOURCE]->(src:Source)
 WITH p, attributes, count(src) AS sources
 OPTIONAL MATCH (p)-[:HAS_SOURCE]->(:Source)-[:HAS_SEGMENT]->(g:Segment)-[c:CODED_AS]->(k:Code)

@@ -20,10 +20,13 @@ WITH p, attribute_value,
      count(DISTINCT CASE WHEN kind = 'aml_defense' THEN code END) AS aml_defense_codes,
      count(DISTINCT CASE WHEN kind = 'security_defense' THEN code END) AS security_defense_codes,
      count(DISTINCT CASE WHEN kind IN ['aml_threat', 'aml_defense'] OR concept = 'MentioningAML' THEN code END) AS aml_mention_codes
+// integer sums as integers on both stores, and means as one division (avg() rounds differently per store)
 RETURN p.study_id AS study_id, $attribute AS attribute, attribute_value, count(p) AS participants,
-       sum(CASE WHEN aml_mention_codes > 0 THEN 1 ELSE 0 END) AS mentioning_aml,
-       avg(aml_threat_codes) AS mean_aml_threat_codes, avg(security_threat_codes) AS mean_security_threat_codes,
-       avg(aml_defense_codes) AS mean_aml_defense_codes, avg(security_defense_codes) AS mean_security_defense_codes,
-       sum(aml_threat_codes) AS aml_threat_codes, sum(security_threat_codes) AS security_threat_codes,
-       sum(aml_defense_codes) AS aml_defense_codes, sum(security_defense_codes) AS security_defense_codes
+       to_int64(sum(CASE WHEN aml_mention_codes > 0 THEN 1 ELSE 0 END)) AS mentioning_aml,
+       to_double(sum(aml_threat_codes)) / count(p) AS mean_aml_threat_codes,
+       to_double(sum(security_threat_codes)) / count(p) AS mean_security_threat_codes,
+       to_double(sum(aml_defense_codes)) / count(p) AS mean_aml_defense_codes,
+       to_double(sum(security_defense_codes)) / count(p) AS mean_security_defense_codes,
+       to_int64(sum(aml_threat_codes)) AS aml_threat_codes, to_int64(sum(security_threat_codes)) AS security_threat_codes,
+       to_int64(sum(aml_defense_codes)) AS aml_defense_codes, to_int64(sum(security_defense_codes)) AS security_defense_codes
 ORDER BY study_id, attribute_value;

@@ -15,7 +15,9 @@ MATCH (s:Study)
 WHERE s.id = k.study_id
 OPTIONAL MATCH (p:Participant)-[:HAS_SOURCE]->(:Source)-[:HAS_SEGMENT]->(seg:Segment)-[r:CODED_AS]->(k)
 WHERE r.analysis = true
+WITH s, target, collect(DISTINCT k.label) AS codes, collect(DISTINCT c.uid) AS via_concepts, count(r) AS codings,
+     count(DISTINCT seg.uid) AS segments, count(DISTINCT p.uid) AS participants
 RETURN s.id AS study_id, s.title AS title, target.uid AS concept, target.label AS concept_label,
-       collect(DISTINCT k.label) AS codes, collect(DISTINCT c.uid) AS via_concepts, count(r) AS codings,
-       count(DISTINCT seg.uid) AS segments, count(DISTINCT p.uid) AS participants, s.provenance AS provenance
+       list_sort(codes) AS codes, list_sort(via_concepts) AS via_concepts, codings, segments, participants,
+       s.provenance AS provenance
 ORDER BY participants DESC, study_id;

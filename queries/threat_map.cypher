@@ -10,15 +10,18 @@ MATCH (t:Concept)
 WHERE t.kind IN ['aml_threat', 'security_threat'] AND ($kind = '' OR t.kind = $kind)
 OPTIONAL MATCH (t)-[:CONTROLS]->(controlled:Concept)
 WITH t, collect(DISTINCT controlled.label) AS controls
+WITH t, list_sort(controls) AS controls
 OPTIONAL MATCH (t)-[:AFFECTS]->(affected:Concept)
 WITH t, controls, collect(DISTINCT affected.label) AS affects
+WITH t, controls, list_sort(affects) AS affects
 OPTIONAL MATCH (p:Participant)-[:HAS_SOURCE]->(src:Source)-[:HAS_SEGMENT]->(:Segment)-[c:CODED_AS]->(k:Code)-[m:MAPS_TO]->(t)
 WITH t, controls, affects, p, k, c,
      c.analysis AND ($study_id = '' OR p.study_id = $study_id) AND ($source_kind = '' OR src.kind = $source_kind)
        AND $matches CONTAINS m.match AS counted
-RETURN t.uid AS threat, t.label AS label, t.kind AS kind, controls, affects,
-       count(DISTINCT CASE WHEN counted THEN p.uid END) AS participants,
-       count(CASE WHEN counted THEN c.coder END) AS codings,
-       collect(DISTINCT CASE WHEN counted THEN k.codebook + ':' + k.id END) AS codes,
+WITH t, controls, affects, count(DISTINCT CASE WHEN counted THEN p.uid END) AS participants,
+     count(CASE WHEN counted THEN c.coder END) AS codings,
+     collect(DISTINCT CASE WHEN counted THEN k.codebook + ':' + k.id END) AS codes
+RETURN t.uid AS threat, t.label AS label, t.kind AS kind, controls, affects, participants, codings,
+       list_sort(codes) AS codes,
        CASE WHEN $source_kind = '' THEN 'every source' ELSE $source_kind + ' sources' END AS counted_in
 ORDER BY kind, participants DESC, threat;

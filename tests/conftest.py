@@ -83,3 +83,36 @@ def founding_kg(backend, tmp_path):
 @pytest.fixture
 def shipped_study() -> Path:
     return shipped_study_path()
+
+
+# ------------------------------------------------------------------------------------------ the neo4j tier
+def _neo4j_tier(terminalreporter) -> dict[str, int]:
+    """Outcomes of the tests marked neo4j (by test id; setup and teardown failures count as failed)."""
+    outcomes: dict[str, set[str]] = {"passed": set(), "failed": set(), "skipped": set()}
+    for key, reports in terminalreporter.stats.items():
+        for report in reports:
+            if "neo4j" not in getattr(report, "keywords", {}):
+                continue
+            if key == "passed" and report.when == "call":
+                outcomes["passed"].add(report.nodeid)
+            elif key in ("failed", "error"):
+                outcomes["failed"].add(report.nodeid)
+            elif key == "skipped":
+                outcomes["skipped"].add(report.nodeid)
+    return {name: len(ids) for name, ids in outcomes.items()}
+
+
+def pytest_terminal_summary(terminalreporter):
+    tier = _neo4j_tier(terminalreporter)
+    if any(tier.values()):
+        where = NEO4J_URI or "no NEO4J_URI"
+        terminalreporter.write_line(f"neo4j tier ({where}): {tier['passed']} passed, {tier['failed']} failed, "
+                                    f"{tier['skipped']} skipped")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """With MMKG_REQUIRE_NEO4J=1 (CI), a neo4j-tier test that skipped fails the run."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if os.environ.get("MMKG_REQUIRE_NEO4J") == "1" and reporter is not None and _neo4j_tier(reporter)["skipped"]:
+        reporter.write_line("MMKG_REQUIRE_NEO4J=1 but neo4j-tier tests skipped: failing the run", red=True)
+        session.exitstatus = 1

@@ -73,3 +73,15 @@ def test_nested_calls_and_neo4j_cypher_pass_through():
     with pytest.raises(QueryError, match="unbalanced"):
         to_neo4j("RETURN label(n")
 
+
+
+def test_list_sort_orders_a_collected_list_and_becomes_a_collect_subquery(ladybug):
+    """`collect()` keeps the rows' order, which is not the same on two loads or two stores."""
+    cypher = ("MATCH (p:Participant {id: 'P1'})-[:HAS_ATTRIBUTE]->(a:Attribute) WITH collect(a.name) AS names "
+              "RETURN list_sort(names) AS names")
+    names = list(one(ladybug, cypher))
+    assert names == sorted(names) and len(names) > 3
+    assert to_neo4j(cypher).endswith(
+        "RETURN COLLECT { UNWIND names AS _mmkg_item RETURN _mmkg_item ORDER BY _mmkg_item } AS names")
+    with pytest.raises(QueryError, match="takes a variable"):
+        to_neo4j("MATCH (a:Attribute) RETURN list_sort(collect(a.name)) AS names")

@@ -95,3 +95,63 @@ def test_the_import_script_names_every_file_once(exported):
     files = {p.name for p in exported.glob("*.csv")}
     assert sorted(name for _, name in named) == sorted(files)
     assert all(kind == ("nodes" if name.startswith("nodes_") else "relationships") for kind, name in named)
+
+
+# ------------------------------------------------------------------------------------------ the real importer
+@pytest.mark.neo4j
+@pytest.mark.slow
+def test_neo4j_admin_imports_the_export_and_it_answers_like_an_online_load(tmp_path):
+    """The bulk path end to end: the export of an embedded store (founding study + synthetic codings) is
+    imported by Neo4j's own `neo4j-admin database import full` (run by the test server's bin/neo4j-admin
+    through the exported import.sh, unchanged) into a second Neo4j test server; it holds the same counts
+    as the embedded store and answers every named query like the same studies loaded online into Neo4j."""
+    import os
+    import socket
+
+    import mmkg
+    from conftest import NEO4J_URI, ROOT, open_backend
+    from mmkg.queries import registry
+    from mmkg.synthetic import synthetic_codings
+    from test_cross_store import differences
+    from test_neo4j import snapshot
+
+    server = ROOT / "tools" / "neo4j-test-server"
+    codings = tmp_path / "synthetic.csv"
+    synthetic_codings(20_000).to_csv(codings, index=False)
+    with mmkg.open_store(tmp_path / "store") as embedded:
+        embedded.load()
+        embedded.load(codings)
+    export = tmp_path / "export"
+    done = CliRunner().invoke(app, ["export", "neo4j-import", str(export), "--store", str(tmp_path / "store")])
+    assert done.exit_code == 0, done.output
+
+    home = tmp_path / "neo4j-home"
+    (home / "conf").mkdir(parents=True)
+    (home / "conf" / "neo4j.conf").write_text((server / "neo4j.conf").read_text(encoding="utf-8"), encoding="utf-8")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "PATH": f"{server / 'bin'}{os.pathsep}{os.environ['PATH']}", "NEO4J_HOME": str(home),
+           "NEO4J_TEST_HOME": str(home), "NEO4J_TEST_KEEP_DATA": "1", "NEO4J_TEST_PORT": str(port),
+           "NEO4J_TEST_PID_FILE": str(tmp_path / "server.pid"), "NEO4J_TEST_HEAP": "512m"}
+    imported = subprocess.run(["sh", str(export / "import.sh")], env=env, cwd=tmp_path, capture_output=True, text=True,
+                              timeout=900)  # neo4j-admin writes import.report into its working folder
+    assert imported.returncode == 0, imported.stdout[-3000:] + imported.stderr[-3000:]
+    assert "IMPORT DONE" in imported.stdout
+    started = subprocess.run(["bash", str(server / "run.sh")], env=env, capture_output=True, text=True, timeout=900)
+    assert started.returncode == 0, started.stdout + started.stderr
+    try:
+        online = open_backend("neo4j", tmp_path)
+        online.load()
+        online.load(codings)
+        with mmkg.open_store(neo4j_uri=f"bolt://127.0.0.1:{port}") as bulk, \
+                mmkg.open_store(tmp_path / "store", read_only=True) as embedded:
+            assert snapshot(bulk) == snapshot(embedded)  # every node's uid, every relationship with its properties
+            for name, query in sorted(registry().items()):
+                if query.mode == "read":
+                    problems = differences(online.query(name), bulk.query(name))
+                    assert not problems, f"{name}: bulk import differs from the online load:\n" + "\n".join(problems)
+        online.close()
+    finally:
+        subprocess.run(["bash", str(server / "stop.sh")], env=env, capture_output=True, timeout=120)
+    assert NEO4J_URI

@@ -45,7 +45,9 @@ def lint_schema() -> dict:
     functions = json.loads(done.stdout)
     assert "toFloat" in functions["CYPHER 5"] and "to_double" not in functions["CYPHER 5"]
     schema = mmkg_schema()
-    schema["propertyKeys"] = sorted({*schema["propertyKeys"], "source_uid", "target_uid"})
+    schema["propertyKeys"] = sorted({*schema["propertyKeys"], *neo4j_store.INTERNAL_PROPERTIES})
+    schema["labels"] = [*schema["labels"], *neo4j_store.INTERNAL_LABELS,
+                        *(neo4j_store.staged(n.label) for n in neo4j_store.SMALL_NODES)]
     return {**schema, "functions": functions}
 
 
@@ -104,13 +106,25 @@ def test_the_store_sends_only_statements_neo4j_accepts_without_a_warning(linted)
     assert not problems, "\n".join(problems)
 
 
-def test_every_label_and_type_has_its_merge_statement():
+def test_every_label_and_type_has_its_write_statement():
+    """Each label and relationship type is written by exactly one kind of statement the linter checks."""
     sent = neo4j_store.statements()
     for node in NODES:
-        assert neo4j_store.merge_nodes_statement(node) in sent
-        assert any(f"FOR (n:{node.label}) REQUIRE n.uid IS UNIQUE" in s for s in sent)
+        if node.bulk:
+            assert f"(n:{node.label} {{" in neo4j_store.stage_bulk_statement()
+            assert not any(f"FOR (n:{node.label}) REQUIRE" in s for s in sent)
+        else:
+            writer = neo4j_store.stage_nodes_statement(node) if node.study_scoped else neo4j_store.merge_nodes_statement(node)
+            assert writer in sent
+            assert any(f"FOR (n:{node.label}) REQUIRE n.uid IS UNIQUE" in s for s in sent)
+    bulk_rels = {neo4j_store.BULK_PARENT.type, neo4j_store.BULK_CHILD.type}
     for rel in RELS:
-        assert neo4j_store.merge_rels_statement(rel) in sent
+        writers = [neo4j_store.stage_rels_statement(rel) in sent and rel in neo4j_store.SMALL_RELS,
+                   rel.type in bulk_rels and f"[:{rel.type}]" in neo4j_store.stage_bulk_statement()
+                   or f"[r:{rel.type} " in neo4j_store.stage_bulk_statement(),
+                   rel in neo4j_store.CONCEPT_LINKS and neo4j_store.link_concepts_statement(rel) in sent,
+                   rel in neo4j_store.ONTOLOGY_RELS and neo4j_store.merge_rels_statement(rel) in sent]
+        assert sum(writers) == 1, (rel.type, writers)
 
 
 def test_every_named_query_as_neo4j_receives_it_has_no_error(linted):

@@ -13,6 +13,13 @@ The differences handled (each has a test on the embedded side in tests/test_dial
    is already an integer and its cast is `toInteger`.  Rewritten to `toInteger(x)`.  Use it on integral
    values only: LadybugDB rounds 3.7 to 4 where Neo4j truncates to 3.
 4. `string(x)` — LadybugDB has no `toString`; Neo4j has no `string()`.  Rewritten to `toString(x)`.
+5. `list_sort(v)` — `collect()` gathers in whatever order the rows come, which differs between two loads
+   of the same study and between the stores; a query that returns a list sorts it with LadybugDB's
+   `list_sort`.  Neo4j has no list sort function (without APOC): rewritten to the COLLECT subquery
+   `COLLECT { UNWIND v AS _mmkg_item RETURN _mmkg_item ORDER BY _mmkg_item }`.  The argument must be a
+   variable (e.g. `WITH collect(x) AS xs … RETURN list_sort(xs)`): inside the subquery an aggregate would
+   aggregate something else.  Strings sort by code point on both stores (they differ only between
+   characters above U+FFFF and those in U+E000–U+FFFF).
 
 Not shimmed, so queries avoid them (both stores differ and no rewrite is safe): list indexing (`list[1]`
 is the first element in LadybugDB, the second in Neo4j — use `min`/`max`/`collect` or `UNWIND`),
@@ -29,7 +36,11 @@ from mmkg.errors import QueryError
 # LadybugDB function name (lower case) -> Neo4j function name.
 RENAMED_FUNCTIONS = {"to_double": "toFloat", "to_int64": "toInteger", "string": "toString"}
 # LadybugDB function -> Neo4j expression template around the argument text.
-WRAPPED_FUNCTIONS = {"label": "labels({arg})[0]"}
+WRAPPED_FUNCTIONS = {"label": "labels({arg})[0]",
+                     "list_sort": "COLLECT {{ UNWIND {arg} AS _mmkg_item RETURN _mmkg_item ORDER BY _mmkg_item }}"}
+# Wrapped functions whose argument must be a plain variable name.
+VARIABLE_ARGUMENT = {"list_sort"}
+_VARIABLE = re.compile(r"\s*[A-Za-z_]\w*\s*")
 
 _TOKEN = re.compile(r"""
     (?P<skip>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|`[^`]*`|//[^\n]*|/\*.*?\*/)  # literals, names, comments
@@ -56,6 +67,10 @@ def to_neo4j(cypher: str) -> str:
         elif key in WRAPPED_FUNCTIONS:
             end = _closing_paren(cypher, match.end())
             argument = to_neo4j(cypher[match.end():end])
+            if key in VARIABLE_ARGUMENT and not _VARIABLE.fullmatch(argument):
+                raise QueryError(f"{name}() takes a variable in mmkg's queries (e.g. WITH collect(x) AS xs … "
+                                 f"{name}(xs)), not '{argument.strip()}'")
+            argument = argument.strip() if key in VARIABLE_ARGUMENT else argument
             out.append(WRAPPED_FUNCTIONS[key].format(arg=argument))
             position = end + 1
         else:

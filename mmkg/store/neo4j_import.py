@@ -43,7 +43,12 @@ def rel_header(rel: RelTable) -> list[str]:
 
 
 def node_query(node: NodeTable) -> str:
+    """Every node of the label; a bulk label's through its parent relationship (on Neo4j a load in progress
+    writes segments under staged sources, which this leaves out)."""
     columns = ", ".join(f"n.{c} AS {c}" for c in node.columns)
+    if node.bulk:
+        parent = next(r for r in RELS if r.target == node.label)
+        return f"MATCH (:{parent.source})-[:{parent.type}]->(n:{node.label}) RETURN {columns} ORDER BY uid"
     return f"MATCH (n:{node.label}) RETURN {columns} ORDER BY uid"
 
 
@@ -82,16 +87,17 @@ def export_neo4j_import(kg, directory: str | Path) -> list[ImportFile]:
 
 def import_command(files: list[ImportFile], folder: str = "$DIR", database: str = "neo4j") -> list[str]:
     """The `neo4j-admin database import full` command line for `files` found in `folder`."""
-    command = ["neo4j-admin", "database", "import", "full", "--overwrite-destination=true",
+    # The database name comes first: after the last --relationships=FILE, neo4j-admin reads it as one
+    # more file of that option ("File 'neo4j' doesn't exist").
+    command = ["neo4j-admin", "database", "import", "full", database, "--overwrite-destination=true",
                "--multiline-fields=true"]
-    command += [f"--{f.kind}={folder}/{f.path.name}" for f in files]
-    return command + [database]
+    return command + [f"--{f.kind}={folder}/{f.path.name}" for f in files]
 
 
 def import_script(files: list[ImportFile]) -> str:
     """A shell script that imports the files beside it into a stopped Neo4j (database: $1, default neo4j)."""
     command = [_quote(part) for part in import_command(files, database="${1:-neo4j}")]
-    lines = " ".join(command[:6]) + " \\\n  " + " \\\n  ".join(command[6:])
+    lines = " ".join(command[:7]) + " \\\n  " + " \\\n  ".join(command[7:])
     return ("#!/bin/sh\n# Bulk-import the mmkg graph into a STOPPED Neo4j 5 (replaces the database).\n"
             "# Written by `mmkg export neo4j-import`; see docs/neo4j.md.\nset -e\n"
             'DIR="$(cd "$(dirname "$0")" && pwd)"\n' + lines + "\n")
@@ -116,5 +122,11 @@ def _typed(frame: pd.DataFrame, types: dict[str, str]) -> pd.DataFrame:
 
 
 def _write(path: Path, frame: pd.DataFrame, header: list[str], kind: str) -> ImportFile:
-    frame.to_csv(path, index=False, header=header, lineterminator="\n")
+    """Arrow's CSV writer quotes every string, so an empty string is `""` and a missing value an empty field:
+    neo4j-admin imports the first as an empty string and the second as no property, as an online load has."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    table = pa.Table.from_pandas(frame.set_axis(header, axis=1), preserve_index=False)
+    pacsv.write_csv(table, path, pacsv.WriteOptions(include_header=True, quoting_style="needed"))
     return ImportFile(path=path, kind=kind, rows=len(frame))
