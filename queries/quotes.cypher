@@ -5,6 +5,7 @@
 // mode: read
 MATCH (p:Participant)-[:HAS_SOURCE]->(src:Source)-[:HAS_SEGMENT]->(g:Segment)-[c:CODED_AS]->(k:Code)
 WHERE ($study_id = '' OR g.study_id = $study_id) AND g.text IS NOT NULL AND g.text <> ''
+WITH g, p, src, c.coder AS coder, collect(k.codebook + ':' + k.id) AS codes
 RETURN g.study_id AS study_id, p.id AS participant_id, src.id AS source_id, g.uid AS segment, g.id AS segment_id,
-       g.text AS text, g.text_section AS section, c.coder AS coder, collect(k.codebook + ':' + k.id) AS codes
+       g.text AS text, g.text_section AS section, coder, list_sort(codes) AS codes
 ORDER BY study_id, participant_id, segment_id, coder;

@@ -7,4 +7,5 @@ MATCH (src:Source)-[:HAS_SEGMENT]->(g:Segment)
 WITH src, g, g.study_id AS study
 WHERE $study_id = '' OR study = $study_id
 RETURN src.uid AS source, g.uid AS segment, g.start_pos AS start, g.end_pos AS `end`, g.x AS x, g.y AS y,
-       g.width AS width, g.height AS height;
+       g.width AS width, g.height AS height
+ORDER BY source, segment;

@@ -156,7 +156,8 @@ def clients(stores, tmp_path_factory):
     path = embedded.store.path
     apps = (_app(lambda read_only: mmkg.open_store(path, read_only=True)),
             _app(lambda read_only: mmkg.open_store(neo4j_uri=NEO4J_URI, read_only=True)))
-    with TestClient(apps[0]) as first, TestClient(apps[1]) as second:
+    with TestClient(apps[0], base_url="http://127.0.0.1") as first, \
+            TestClient(apps[1], base_url="http://127.0.0.1") as second:
         yield first, second
 
 
