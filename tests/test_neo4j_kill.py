@@ -84,6 +84,7 @@ def test_a_load_killed_at_random_points_leaves_the_old_study_and_the_next_load_c
             time.sleep(chance.uniform(0, 0.3))
             os.kill(child.pid, signal.SIGKILL)
             child.wait()
+            lines += child.stdout.readlines()  # what it printed between the last line read and the kill
             store_steps = [x.split()[0].split("/") for x in lines if x[:1].isdigit() and not x.startswith(("0/1", "1/1"))]
             finished_staging = any(int(done) >= int(total) - 2 for done, total in store_steps)  # it may have switched
             where = f"kill {kill + 1} (seed {seed}): after {lines[-1].strip()!r}"
