@@ -808,8 +808,13 @@ def _translate(exc: Exception, timeout_s: float | None) -> StoreError | QueryErr
     return None
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
 def _graph_value(value):
     """Nodes, relationships and paths as dicts shaped like LadybugDB's (`_ID`, `_LABEL`, properties)."""
+    if isinstance(value, _PLAIN):  # most values: returned before any other test (lists of 10^6 numbers)
+        return value
     from neo4j.graph import Node, Path, Relationship
 
     if isinstance(value, Node):
@@ -821,7 +826,7 @@ def _graph_value(value):
     if isinstance(value, Path):
         return {"_NODES": [_graph_value(n) for n in value.nodes], "_RELS": [_graph_value(r) for r in value.relationships]}
     if isinstance(value, list):
-        return [_graph_value(v) for v in value]
+        return value if all(isinstance(v, _PLAIN) for v in value) else [_graph_value(v) for v in value]
     if isinstance(value, dict):
         return {k: _graph_value(v) for k, v in value.items()}
     if hasattr(value, "iso_format"):  # neo4j.time types
