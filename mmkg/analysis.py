@@ -222,9 +222,7 @@ def passage_table(codings: pd.DataFrame, segments: pd.DataFrame, sources: pd.Dat
 
 def fetch_passage_table(kg, study_id: str, coder: str = "") -> tuple[pd.DataFrame, set]:
     """`passage_table` of one study's chosen codings, each row with its participant_id and source."""
-    from mmkg.queries import get_query
-
-    codings = kg.cypher(get_query("cooccurrence").cypher, {"study_id": study_id, "coder": normalise_coders(coder)})
+    codings = kg.rows("cooccurrence", study_id=study_id, coder=normalise_coders(coder))
     segments = kg.query("selections", study_id=study_id)
     sources = kg.query("sources", study_id=study_id)
     table, direct = passage_table(codings, segments, sources)
@@ -565,8 +563,6 @@ def normalise_coders(coder: str) -> str:
 def fetch_unit_table(kg, study_id: str, unit: str, coder: str = "", proximity: float = 0.0,
                      codes: pd.DataFrame | None = None) -> UnitTable:
     """The unit table of every code of the study (or of every study) for the chosen coder(s)."""
-    from mmkg.queries import get_query
-
     _check_unit(unit)
     if proximity < 0:
         raise QueryError(f"parameter 'proximity' must not be negative, got {proximity}")
@@ -574,7 +570,7 @@ def fetch_unit_table(kg, study_id: str, unit: str, coder: str = "", proximity: f
         raise QueryError("parameter 'proximity' applies to the segment unit only")
     codes = _codes(kg, study_id) if codes is None else codes
     codes = codes.sort_values(["study_id", "codebook", "code_id"]).reset_index(drop=True)
-    codings = kg.cypher(get_query("cooccurrence").cypher, {"study_id": study_id, "coder": normalise_coders(coder)})
+    codings = kg.rows("cooccurrence", study_id=study_id, coder=normalise_coders(coder))
     segments = kg.query("selections", study_id=study_id)
     sources = kg.query("sources", study_id=study_id)
     return unit_table(codings, segments, sources, codes, unit, proximity)

@@ -112,6 +112,15 @@ class Mmkg:
 
         return run_analysis(self, named, statement_params, options)
 
+    def rows(self, name: str, **params) -> pd.DataFrame:
+        """The rows of a named query's statement as written, without its analysis step (for the analyses
+        that start from another query's rows)."""
+        from mmkg.queries import get_query
+
+        named = get_query(name)
+        statement_params, _ = named.split(named.bind(params))
+        return self.cypher(named.cypher, statement_params)
+
     def cypher(self, text: str, params: dict | None = None) -> pd.DataFrame:
         """Run Cypher as written against the store."""
         return self.store.execute(text, params)
@@ -134,6 +143,15 @@ class Mmkg:
         if study_id:
             self.require_study(study_id)
         return self.query("codes", study_id=study_id)
+
+    def export_qdpx(self, study_id: str, output: Path | str) -> list[str]:
+        """Write study `study_id` as a REFI-QDA project (`.qdpx`) to `output`; returns export warnings."""
+        from importlib.metadata import version
+
+        from mmkg.graph_tables import read_study_tables
+        from mmkg.loader.refi_qda_export import write_qdpx
+
+        return write_qdpx(read_study_tables(self, study_id), output, origin=f"mmkg {version('mmkg')}")
 
     def study_ids(self) -> list[str]:
         return self.cypher("MATCH (s:Study) RETURN s.id AS id ORDER BY id")["id"].tolist()
@@ -177,10 +195,11 @@ def open_store(store: str | Path | None = None, *, neo4j_uri: str | None = None,
     neo4j = Neo4jSettings()
     uri = neo4j_uri or neo4j.uri
     if uri:
+        from mmkg.graph import ontology_graph
         from mmkg.store.neo4j_store import Neo4jStore
 
         return Mmkg(Neo4jStore.connect(uri, neo4j.user, neo4j.password.get_secret_value(), neo4j.database,
-                                       read_only=read_only))
+                                       read_only=read_only, shipped_ontology=ontology_graph))
     from mmkg.store.embedded import EmbeddedStore
 
     settings = Settings()

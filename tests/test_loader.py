@@ -16,7 +16,7 @@ import mmkg
 from mmkg.errors import StoreError
 from mmkg.graph import study_graph
 from mmkg.loader import read_and_validate
-from mmkg.server.cli import main as cli_main
+from mmkg.cli.main import main as cli_main
 from mmkg.synthetic import synthetic_codings
 
 from conftest import MINI_STUDY
@@ -322,7 +322,7 @@ def test_load_killed_midway_leaves_store_loadable(founding_store, tmp_path):
     held or all of the new study."""
     big = tmp_path / "big.csv"
     synthetic_codings(200_000, seed=7, study_id="big").to_csv(big, index=False)
-    command = [sys.executable, "-c", "from mmkg.server.cli import main; main()", "load", str(big), "--store"]
+    command = [sys.executable, "-c", "from mmkg.cli.main import main; main()", "load", str(big), "--store"]
 
     scratch = tmp_path / "scratch"
     started = time.monotonic()

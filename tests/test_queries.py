@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 import mmkg
 from mmkg.errors import NotFoundError, QueryError
 from mmkg.queries import get_query, parse_query_file, registry
-from mmkg.server.cli import app
+from mmkg.cli.main import app
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDY = ROOT / "studies" / "founding"

@@ -5,7 +5,7 @@ from typing import Callable, Protocol
 
 import pandas as pd
 
-from mmkg.graph import GraphRows
+from mmkg.models import GraphRows
 
 Progress = Callable[[str, int, int], None]  # (step, done, total)
 

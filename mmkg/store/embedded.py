@@ -36,7 +36,7 @@ import pandas as pd
 import pyarrow as pa
 
 from mmkg.errors import NoSpaceError, QueryError, StoreBusyError, StoreError
-from mmkg.graph import GraphRows
+from mmkg.models import GraphRows
 from mmkg.schema import NODE_BY_LABEL, NODES, REL_BY_TYPE, RELS, STUDY_NODE_LABELS, ladybug_ddl
 from mmkg.store import Progress, StepTicker
 

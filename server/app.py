@@ -1,7 +1,7 @@
 """The HTTP API (FastAPI): studies, participants, codes, concepts, named queries, read-only Cypher,
 uploads and the network views.
 
-    from mmkg.server.api import create_app
+    from mmkg.server.app import create_app
     app = create_app()            # store from MMKG_STORE / NEO4J_URI; uvicorn.run(app)
 
 The server keeps the graph open read-only.  On the embedded store, GET responses are replayed until an

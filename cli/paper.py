@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from mmkg.server.cli import Neo4jOption, StoreOption, app, open_kg, print_frame, show, write_frame
+from mmkg.cli.app import Neo4jOption, StoreOption, app, open_kg, print_frame, show, write_frame
 
 
 @app.command()

@@ -7,7 +7,7 @@ from typing import List, Optional
 import pandas as pd
 import typer
 
-from mmkg.server.cli import Neo4jOption, StoreOption, app, open_kg, print_frame, show, write_frame
+from mmkg.cli.app import Neo4jOption, StoreOption, app, open_kg, print_frame, show, write_frame
 
 FORMATS = ("table", "csv", "json")
 
