@@ -59,14 +59,18 @@ from scipy.special import gammaln
 
 from mmkg import overlap
 from mmkg.errors import NotFoundError, QueryError
+from mmkg.metrics import METRICS, metric_names, resolve_metric
 
 UNITS = ("segment", "exact", "source", "participant")
 SEGMENT_UNITS = ("segment", "exact")
-METRICS = ("n_ab", "c_coefficient", "p_b_given_a", "p_a_given_b", "lift", "fisher_p")
-METRIC_ALIASES = {"count": "n_ab", "jaccard": "c_coefficient", "c": "c_coefficient"}
-PAIR_COLUMNS = ["study_id", "unit", "codebook_a", "code_a", "label_a", "codebook_b", "code_b", "label_b",
-                "n_units", "n_a", "n_b", "n_ab", "c_coefficient", "p_b_given_a", "p_a_given_b", "lift",
-                "fisher_p", "imbalanced"]
+PAIR_KEY_COLUMNS = ["study_id", "unit", "codebook_a", "code_a", "label_a", "codebook_b", "code_b", "label_b"]
+
+
+def pair_columns() -> list[str]:
+    """The columns of a pair's row: the pair, its counts, every registered metric (`mmkg.metrics`), the flag."""
+    return [*PAIR_KEY_COLUMNS, "n_units", "n_a", "n_b", *METRICS, "imbalanced"]
+
+
 AGREEMENT_COLUMNS = ["level", "study_id", "codebook", "code_id", "label", "coder_a", "coder_b", "coders",
                      "units", "both", "only_a", "only_b", "neither", "percent_agreement", "agreement_on_coded",
                      "cohen_kappa", "krippendorff_alpha"]
@@ -299,19 +303,15 @@ def _direct_joint(matrix: sp.csr_matrix, selection_of_row: np.ndarray, code_of_r
 
 
 def pair_metrics(n_units, n_a, n_b, n_ab, *, fisher_max_count: int = 20, imbalance_ratio: float = 5.0) -> dict:
-    """The metrics of the module docstring from the four counts (arrays)."""
+    """The counts and every registered metric (`mmkg.metrics.METRICS`) from the four counts (arrays)."""
     n_units, n_a, n_b, n_ab = (np.asarray(v, dtype=np.int64) for v in (n_units, n_a, n_b, n_ab))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        jaccard = n_ab / (n_a + n_b - n_ab)
-        p_b_given_a = n_ab / n_a
-        p_a_given_b = n_ab / n_b
-        lift = n_ab * n_units / (n_a * n_b)
     fisher = np.full(len(n_ab), np.nan)
     small = (n_ab <= fisher_max_count) & (n_units > 0)
     fisher[small] = fisher_two_sided(n_ab[small], n_units[small], n_a[small], n_b[small])
+    computed = {"n_ab": n_ab, "fisher_p": fisher}
     low, high = np.minimum(n_a, n_b), np.maximum(n_a, n_b)
-    return {"n_units": n_units, "n_a": n_a, "n_b": n_b, "n_ab": n_ab, "c_coefficient": jaccard,
-            "p_b_given_a": p_b_given_a, "p_a_given_b": p_a_given_b, "lift": lift, "fisher_p": fisher,
+    return {"n_units": n_units, "n_a": n_a, "n_b": n_b,
+            **{c: computed[c] if m.formula is None else m.formula(n_units, n_a, n_b, n_ab) for c, m in METRICS.items()},
             "imbalanced": high > imbalance_ratio * low}
 
 
@@ -582,7 +582,7 @@ def _pair_frame(table: UnitTable, pairs: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame({"study_id": a["study_id"], "unit": table.unit,
                         "codebook_a": a["codebook"], "code_a": a["code_id"], "label_a": a["label"],
                         "codebook_b": b["codebook"], "code_b": b["code_id"], "label_b": b["label"]})
-    for column in PAIR_COLUMNS[8:]:
+    for column in pair_columns()[len(PAIR_KEY_COLUMNS):]:
         out[column] = pairs[column].to_numpy()
     return out
 
@@ -613,9 +613,9 @@ def _cooccurrence(kg, named, params: dict, options: dict) -> pd.DataFrame:
 def _neighbourhood(kg, named, params: dict, options: dict) -> pd.DataFrame:
     _check_unit(options["unit"])
     _check_nonnegative(options, "min_count", "limit", "proximity")
-    metric = METRIC_ALIASES.get(options["rank_by"], options["rank_by"])
-    if metric not in METRICS:
-        raise QueryError(f"parameter 'rank_by' must be one of {', '.join(list(METRICS) + list(METRIC_ALIASES))}, "
+    metric = resolve_metric(options["rank_by"])
+    if metric is None:
+        raise QueryError(f"parameter 'rank_by' must be one of {', '.join(metric_names())}, "
                          f"got '{options['rank_by']}'")
     everything = _codes(kg, params["study_id"])
     focus_codes = everything[resolve_codes(everything, options["code"])]
@@ -627,8 +627,8 @@ def _neighbourhood(kg, named, params: dict, options: dict) -> pd.DataFrame:
                                partner=uid.isin(neighbours["code_uid"]).to_numpy(),
                                min_count=max(options["min_count"], 1))
     out = _pair_frame(table, pairs)
-    out = out.sort_values([metric, "n_ab", "codebook_b", "code_b"],
-                          ascending=[metric == "fisher_p", False, True, True], ignore_index=True, na_position="last")
+    out = out.sort_values([metric.column, "n_ab", "codebook_b", "code_b"],
+                          ascending=[metric.ascending, False, True, True], ignore_index=True, na_position="last")
     return out.head(options["limit"]) if options["limit"] else out
 
 
@@ -636,7 +636,7 @@ def _shared_goal_pairs(kg, named, params: dict, options: dict) -> pd.DataFrame:
     units = UNITS if options["unit"] in ("", "all") else (options["unit"],)
     for unit in units:
         _check_unit(unit)
-    pairs = kg.cypher(named.cypher, params)
+    pairs = kg.rows(named.name, **params)
     columns = ["study_id", "goal", "concept_a", "concept_b", "unit", "codebook_a", "code_a", "label_a",
                "codebook_b", "code_b", "label_b", "n_units", "n_a", "n_b", "n_ab", "c_coefficient"]
     if pairs.empty:
@@ -660,7 +660,7 @@ def _shared_goal_pairs(kg, named, params: dict, options: dict) -> pd.DataFrame:
 def _agreement(kg, named, params: dict, options: dict) -> pd.DataFrame:
     if options["level"] not in ("all", "codebook", "code"):
         raise QueryError(f"parameter 'level' must be all, codebook or code, got '{options['level']}'")
-    codings = kg.cypher(named.cypher, params)
+    codings = kg.rows(named.name, **params)
     studies = kg.query("studies")
     if params["study_id"]:
         kg.require_study(params["study_id"])
@@ -707,7 +707,7 @@ def _segment_passages(kg, named, params: dict, options: dict) -> pd.DataFrame:
     one passage per co-occurrence, however many selections the tool wrote for it."""
     from mmkg.overlap import overlapping_pairs, passages, selections
 
-    frame = kg.cypher(named.cypher, params)
+    frame = kg.rows(named.name, **params)
     if frame.empty:
         return frame.assign(passage=pd.Series(dtype=object))
     source = pd.factorize(frame["source_id"])[0]

@@ -101,25 +101,26 @@ class Mmkg:
     # -- reading --------------------------------------------------------------------------------------
     def query(self, name: str, **params) -> pd.DataFrame:
         """Run a named query from `mmkg.queries` with typed parameters (defaults from its header); a query
-        that names an analysis step (`// analysis: …`) is post-processed by `mmkg.analysis` with its options."""
+        that names an analysis step (`// analysis: …`) is post-processed by `mmkg.analysis` with its options.
+        A `mode: read` query runs in a read transaction."""
         from mmkg.queries import get_query
 
         named = get_query(name)
         statement_params, options = named.split(named.bind(params))
         if not named.analysis:
-            return self.cypher(named.cypher, statement_params)
+            return self.store.execute(named.cypher, statement_params, read=named.mode == "read")
         from mmkg.analysis import run_analysis
 
         return run_analysis(self, named, statement_params, options)
 
     def rows(self, name: str, **params) -> pd.DataFrame:
-        """The rows of a named query's statement as written, without its analysis step (for the analyses
-        that start from another query's rows)."""
-        from mmkg.queries import get_query
+        """The rows of a named query's or an internal statement's Cypher (`queries/internal/`), without an
+        analysis step: what the library's own reads and the analyses that start from another query run."""
+        from mmkg.queries import get_statement
 
-        named = get_query(name)
+        named = get_statement(name)
         statement_params, _ = named.split(named.bind(params))
-        return self.cypher(named.cypher, statement_params)
+        return self.store.execute(named.cypher, statement_params, read=named.mode == "read")
 
     def cypher(self, text: str, params: dict | None = None) -> pd.DataFrame:
         """Run Cypher as written against the store."""
@@ -154,7 +155,7 @@ class Mmkg:
         return write_qdpx(read_study_tables(self, study_id), output, origin=f"mmkg {version('mmkg')}")
 
     def study_ids(self) -> list[str]:
-        return self.cypher("MATCH (s:Study) RETURN s.id AS id ORDER BY id")["id"].tolist()
+        return self.rows("study_ids")["id"].tolist()
 
     def require_study(self, study_id: str) -> None:
         """Raise `NotFoundError` naming the studies there are when `study_id` is not in the graph."""

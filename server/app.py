@@ -428,35 +428,6 @@ class LoadResult(BaseModel):
 
 # ------------------------------------------------------------------------------------------ reads
 
-_PARTICIPANTS = """
-MATCH (s:Study)-[:HAS_PARTICIPANT]->(p:Participant) WHERE s.id = $study_id
-OPTIONAL MATCH (p)-[:HAS_ATTRIBUTE]->(a:Attribute)
-RETURN p.id AS participant_id, p.label AS label, a.name AS name, a.value AS value, a.value_num AS value_num,
-       a.type AS type
-ORDER BY participant_id, name"""
-_CODE_CONCEPTS = """
-MATCH (k:Code)-[m:MAPS_TO]->(c:Concept) WHERE k.study_id = $study_id
-RETURN k.codebook AS codebook, k.id AS code_id, c.uid AS concept, c.label AS label, c.kind AS kind,
-       m.match AS match
-ORDER BY codebook, code_id, concept"""
-_CONCEPTS = """
-MATCH (c:Concept)
-RETURN c.uid AS concept, c.iri AS iri, c.label AS label, c.kind AS kind, c.definition AS definition,
-       c.alt_labels AS alt_labels
-ORDER BY concept"""
-_BROADER = "MATCH (c:Concept)-[:BROADER]->(b:Concept) RETURN c.uid AS concept, b.uid AS broader ORDER BY broader"
-_EXTERNAL = """
-MATCH (c:Concept)-[m:EXTERNAL_MATCH]->(x:ExternalId)
-RETURN c.uid AS concept, x.scheme AS scheme, x.external_id AS external_id, x.name AS name, x.url AS url,
-       m.match AS match
-ORDER BY concept, external_id"""
-_MAPPED = """
-MATCH (k:Code)-[m:MAPS_TO]->(c:Concept)
-RETURN c.uid AS concept, k.study_id AS study_id, k.codebook AS codebook, k.id AS code_id, k.label AS label,
-       m.match AS match
-ORDER BY study_id, codebook, code_id"""
-
-
 def _clean(value: Any) -> Any:
     """A JSON-ready Python value (NaN → None, numpy scalars → Python)."""
     if value is None:
@@ -485,7 +456,7 @@ def _attribute_value(row: dict) -> str | float | bool | None:
 def read_participants(kg: Mmkg, study_id: str) -> list[dict]:
     kg.require_study(study_id)
     people: dict[str, dict] = {}
-    for row in _records(kg.cypher(_PARTICIPANTS, {"study_id": study_id})):
+    for row in _records(kg.rows("participant_attributes", study_id=study_id)):
         person = people.setdefault(row["participant_id"], {"participant_id": row["participant_id"],
                                                            "label": row["label"], "attributes": {}})
         if row["name"] is not None:
@@ -497,7 +468,9 @@ def read_codes(kg: Mmkg, study_id: str) -> list[dict]:
     kg.require_study(study_id)
     codes = _records(kg.query("codes", study_id=study_id))
     links: dict[tuple, list] = {}
-    for row in _records(kg.cypher(_CODE_CONCEPTS, {"study_id": study_id})):
+    mapping = kg.rows("code_concepts", study_id=study_id)[["codebook", "code_id", "concept", "concept_label", "kind",
+                                                           "match"]]
+    for row in _records(mapping.rename(columns={"concept_label": "label"})):
         links.setdefault((row.pop("codebook"), row.pop("code_id")), []).append(row)
     for code in codes:
         code["concepts"] = links.get((code["codebook"], code["code_id"]), [])
@@ -505,14 +478,16 @@ def read_codes(kg: Mmkg, study_id: str) -> list[dict]:
 
 
 def read_concepts(kg: Mmkg) -> list[dict]:
-    concepts = {row["concept"]: row for row in _records(kg.cypher(_CONCEPTS))}
+    concepts = {row["concept"]: row for row in _records(kg.rows("ontology_concepts"))}
     for concept in concepts.values():
         concept["alt_labels"] = [a for a in (concept.get("alt_labels") or "").split(";") if a]
         concept.update(broader=[], external_ids=[], codes=[])
-    for row in _records(kg.cypher(_BROADER)):
+    relations = kg.rows("concept_relations")
+    broader = relations[relations["type"] == "BROADER"].sort_values("target", kind="stable")
+    for row in _records(broader.rename(columns={"source": "concept", "target": "broader"})[["concept", "broader"]]):
         concepts[row["concept"]]["broader"].append(row["broader"])
-    for key, statement in (("external_ids", _EXTERNAL), ("codes", _MAPPED)):
-        for row in _records(kg.cypher(statement)):
+    for key, statement in (("external_ids", "concept_external_ids"), ("codes", "concept_codes")):
+        for row in _records(kg.rows(statement)):
             concepts[row.pop("concept")][key].append(row)
     return list(concepts.values())
 

@@ -32,6 +32,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pyvis.network import Network
 
 from mmkg.errors import MmkgError, NotFoundError, QueryError
+from mmkg.metrics import view_metrics
 from mmkg.server import view_figures as fig
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -53,10 +54,8 @@ FADED = "#c3cad3"
 PIPELINE_ORDER = ["DataCollection", "DataLabelling", "Data", "DataPreprocessing", "FeatureExtraction", "Database",
                   "Design", "Training", "Model", "Testing", "Deployment", "API", "DeploymentEnvironment", "Cloud"]
 PIPELINE_MAIN = ["DataCollection", "DataLabelling", "Design", "Training", "Model", "Testing", "Deployment"]
-METRICS = {"count": "n_ab", "jaccard": "c_coefficient", "p_b_given_a": "p_b_given_a", "lift": "lift"}
-METRIC_NAMES = {"count": "n_ab (count)", "jaccard": "c-coefficient (Jaccard)", "p_b_given_a": "P(b|a)", "lift": "lift"}
 MAX_EDGES = 150  # a view opens with at most this many edges unless the reader asks for more
-Metric = Literal["count", "jaccard", "p_b_given_a", "lift"]
+Metric = str  # a view name of `mmkg.metrics.view_metrics()`; the routes declare the registered names as enum
 
 
 def units() -> tuple[str, ...]:
@@ -227,20 +226,9 @@ def table(title: str, frame: pd.DataFrame, note: str = "") -> dict:
 
 # ------------------------------------------------------------------------------------------ shared lookups
 
-_CODE_CONCEPTS = """
-MATCH (k:Code)-[m:MAPS_TO]->(c:Concept) WHERE k.study_id = $study_id
-RETURN k.codebook AS codebook, k.id AS code_id, c.uid AS concept, c.label AS concept_label, c.kind AS kind,
-       m.match AS match
-ORDER BY codebook, code_id, concept"""
-_CONCEPT_RELATIONS = "\nUNION ALL\n".join(
-    f"MATCH (a:Concept)-[:{t}]->(b:Concept) RETURN a.uid AS source, b.uid AS target, '{t}' AS type"
-    for t in ("CONTROLS", "AFFECTS", "MITIGATES", "BROADER"))
-_CODERS = "MATCH (s:Study)-[:HAS_CODER]->(c:Coder) WHERE s.id = $study_id RETURN c.id AS coder ORDER BY coder"
-
-
 def code_kinds(kg, study_id: str) -> dict[tuple[str, str], tuple[str | None, str | None]]:
     """(codebook, code_id) → (concept kind, concept uid); an exact match wins over other matches."""
-    frame = kg.cypher(_CODE_CONCEPTS, {"study_id": study_id})
+    frame = kg.rows("code_concepts", study_id=study_id)
     rank = {"exact": 0, "close": 1, "narrow": 2, "broad": 3, "related": 4}
     frame = frame.assign(rank=frame["match"].map(rank).fillna(9)).sort_values(["rank", "concept"])
     result: dict[tuple[str, str], tuple[str | None, str | None]] = {}
@@ -258,7 +246,7 @@ def study_codebooks(kg, study_id: str) -> list[str]:
 
 
 def coders(kg, study_id: str) -> list[str]:
-    return kg.cypher(_CODERS, {"study_id": study_id})["coder"].tolist()
+    return kg.rows("study_coders", study_id=study_id)["coder"].tolist()
 
 
 def group_styles(codes: pd.DataFrame, codebooks: list[str]) -> dict[tuple[str, str], dict]:
@@ -339,12 +327,13 @@ def cooccurrence_network(kg, study_id: str = "founding", *, unit: str = "segment
     edges (the strongest by `metric`; 0 = no limit), positions from a layout seeded with `seed`."""
     if unit not in units():
         raise QueryError(f"unit must be one of {', '.join(units())}, not '{unit}'")
-    if metric not in METRICS:
-        raise QueryError(f"metric must be one of {', '.join(METRICS)}, not '{metric}'")
+    metrics = view_metrics()
+    if metric not in metrics:
+        raise QueryError(f"metric must be one of {', '.join(metrics)}, not '{metric}'")
     params = _query_params("cooccurrence", {"study_id": study_id, "unit": unit, "min_count": 1,
                                             "codebook": codebook, "coder": coder, "group": group})
     pairs = kg.query("cooccurrence", **params)
-    column = METRICS[metric]
+    column, metric_title = metrics[metric].column, metrics[metric].title
     pairs = pairs[pairs[column].notna()]
     chosen = min_count is None
     threshold = choose_min_count(pairs["n_ab"], max_edges or len(pairs) or 1) if chosen else int(min_count)
@@ -355,7 +344,7 @@ def cooccurrence_network(kg, study_id: str = "founding", *, unit: str = "segment
                                   ascending=[False, False, True, True, True, True]).head(max_edges)
     where = (f"{codebook or 'both codebooks'}{', group ' + group if group else ''}"
              f"{', coder ' + coder if coder else ', analysis codings'}")
-    net = MmkgNetwork(f"Code co-occurrence — {where}; unit: {unit}; edge width: {METRIC_NAMES[metric]}")
+    net = MmkgNetwork(f"Code co-occurrence — {where}; unit: {unit}; edge width: {metric_title}")
     net.options = default_options()
     net.export_name = f"cooccurrence-{study_id}-{unit}-{metric}"
     net.search = True
@@ -415,7 +404,7 @@ def cooccurrence_network(kg, study_id: str = "founding", *, unit: str = "segment
         lines = [f"{row.code_a} {row.label_a} — {row.code_b} {row.label_b}",
                  f"unit: {unit} (N = {int(row.n_units)})",
                  f"n_a = {int(row.n_a)}, n_b = {int(row.n_b)}, n_ab = {int(row.n_ab)}",
-                 f"{METRIC_NAMES[metric]} = {_fmt(value)}", "click: the segments where both occur"]
+                 f"{metric_title} = {_fmt(value)}", "click: the segments where both occur"]
         edges.append({"id": f"e{i}", "from": a, "to": b, "width": widths(value), "title": "\n".join(lines),
                       "drill": {"code_a": a, "code_b": b}, "value_label": _fmt(value)})
     net.nodes, net.edges = nodes, edges
@@ -424,13 +413,13 @@ def cooccurrence_network(kg, study_id: str = "founding", *, unit: str = "segment
     net.node_map = {n["id"]: n for n in nodes}
     statement = (f"{len(edges)} of {len(pairs)} co-occurring pairs are drawn: n_ab ≥ {threshold}"
                  + (" (chosen from the data so that at most " f"{max_edges} pairs are drawn)" if chosen else "")
-                 + (f", the {max_edges} strongest by {METRIC_NAMES[metric]}" if capped else "")
+                 + (f", the {max_edges} strongest by {metric_title}" if capped else "")
                  + ". Change “min. count” or “max. edges” to see more or fewer.")
     net.subtitle = statement
     from mmkg.analysis import UNIT_RULES
 
     net.caption = (f"Code co-occurrence ({study_id}; {where}; unit: {unit} — {UNIT_RULES[unit]}; N = units that can "
-                   f"carry both codes). Node size: {unit}s carrying the code; edge width: {METRIC_NAMES[metric]}; "
+                   f"carry both codes). Node size: {unit}s carrying the code; edge width: {metric_title}; "
                    f"{statement}")
     net.legend = ([{"type": "swatch", "title": "colour: " + ("concept kind" if color_by == "kind" else "code group"),
                     "items": [{"colour": c, "shape": s, "label": t} for t, (c, s) in sorted(used_styles.items())]}]
@@ -438,10 +427,10 @@ def cooccurrence_network(kg, study_id: str = "founding", *, unit: str = "segment
                        "items": [{"colour": "#ffffff", "shape": fig.SHAPES[i % len(fig.SHAPES)], "label": b}
                                  for i, b in enumerate(books) if codebook in ("", b)]}] if color_by == "kind" else [])
                   + [_size_legend(f"node size: {unit}s carrying the code", list(carriers.values()), radius),
-                     _width_legend(f"edge width: {METRIC_NAMES[metric]}", list(shown[column].astype(float)), widths)])
+                     _width_legend(f"edge width: {metric_title}", list(shown[column].astype(float)), widths)])
     frame = shown.sort_values(["n_ab", column, "codebook_a", "code_a"], ascending=[False, False, True, True])
     columns = ["codebook_a", "code_a", "label_a", "codebook_b", "code_b", "label_b", "n_units", "n_a", "n_b",
-               "n_ab", "c_coefficient", "p_b_given_a", "lift"]
+               *(m.column for m in view_metrics().values())]
     net.table = table("The pairs drawn", frame[[c for c in columns if c in frame.columns]],
                       note=f"n_ab: {unit}s where both codes occur; N (n_units): {unit}s counted.")
     return net
@@ -626,7 +615,7 @@ def participant_network(kg, participant_id: str, study_id: str = "founding") -> 
     present = {n["id"] for n in nodes}
     edges = []
     used = set()
-    for rel in kg.cypher(_CONCEPT_RELATIONS).itertuples(index=False):
+    for rel in kg.rows("concept_relations").itertuples(index=False):
         if rel.source in present and rel.target in present:
             label, colour, dashed = RELATION_STYLES[rel.type]
             used.add(rel.type)
@@ -676,8 +665,7 @@ def participant_attributes(kg, participant_id: str, study_id: str) -> pd.DataFra
 # ------------------------------------------------------------------------------------------ comparison
 
 def attribute_names(kg, study_id: str) -> list[str]:
-    return kg.cypher("MATCH (a:Attribute) WHERE a.study_id = $s RETURN DISTINCT a.name AS name ORDER BY name",
-                     {"s": study_id})["name"].tolist()
+    return kg.rows("attribute_names", study_id=study_id)["name"].tolist()
 
 
 def attribute_groups(kg, study_id: str, attribute: str, bins: int = 3) -> list[dict]:
@@ -901,7 +889,6 @@ def install_view_routes(app, read: Callable) -> None:
         """The index page: studies with provenance, links to every view and query."""
         return await page(index_page)
 
-    @router.get("/views/cooccurrence", **html)
     async def cooccurrence_view(study_id: str = study, unit: Unit = "segment", metric: Metric = "count",
                                 min_count: str = Query("", max_length=9, pattern=r"^\d*$", description=(
                                     "smallest n_ab drawn; empty: the smallest that leaves at most max_edges pairs")),
@@ -920,6 +907,10 @@ def install_view_routes(app, read: Callable) -> None:
             return render_page("Co-occurrence", [net], provenance=provenance_lines(kg, study_id),
                                controls=_controls(args, kg, min_count), action="/views/cooccurrence")
         return await page(build)
+
+    # the metrics registered when the app is built are the enum of `metric` (mmkg.metrics)
+    cooccurrence_view.__annotations__["metric"] = Literal[tuple(view_metrics())]  # type: ignore[misc]
+    router.get("/views/cooccurrence", **html)(cooccurrence_view)
 
     @router.get("/views/threat-map", **html)
     async def threat_map_view(study_id: str = study, source_kind: SourceKind = "interview"):
@@ -1011,7 +1002,8 @@ def _controls(args: dict, kg, min_count_text: str) -> list[dict]:
             _select("group", "code group", groups, args["group"], group_texts),
             _select("coder", "coder", [""] + coders(kg, study_id), args["coder"], {"": "analysis codings"}),
             _select("unit", "unit", list(units()), args["unit"]),
-            _select("metric", "edge width", list(METRICS), args["metric"], METRIC_NAMES),
+            _select("metric", "edge width", list(view_metrics()), args["metric"],
+                    {name: m.title for name, m in view_metrics().items()}),
             {"name": "min_count", "label": "min. count", "value": min_count_text, "type": "number", "min": 0,
              "placeholder": "auto"},
             {"name": "max_edges", "label": "max. edges", "value": str(args["max_edges"]), "type": "number", "min": 0},

@@ -37,7 +37,8 @@ import pyarrow as pa
 
 from mmkg.errors import NoSpaceError, QueryError, StoreBusyError, StoreError
 from mmkg.models import GraphRows
-from mmkg.schema import NODE_BY_LABEL, NODES, REL_BY_TYPE, RELS, STUDY_NODE_LABELS, ladybug_ddl
+from mmkg.schema import NODE_BY_LABEL, NODES, REL_BY_TYPE, RELS, STUDY_NODE_LABELS
+from mmkg.store.ddl import ladybug_ddl
 from mmkg.store import Progress, StepTicker
 
 POINTER_FILE = "CURRENT"  # names the published version
@@ -408,8 +409,9 @@ class EmbeddedStore:
         return {n.label for n in NODES} <= set(tables["name"])
 
     # --- reads -------------------------------------------------------------------------------------------
-    def execute(self, cypher: str, params: dict | None = None) -> pd.DataFrame:
-        """Run one statement on the open version; a failure becomes `QueryError` with the store's own message."""
+    def execute(self, cypher: str, params: dict | None = None, *, read: bool = False) -> pd.DataFrame:
+        """Run one statement on the open version; a failure becomes `QueryError` with the store's own message.
+        `read` changes nothing here: every version is open read-only, loads write through their own copy."""
         with self._lock:
             try:
                 result = self._conn.execute(cypher, params or {})

@@ -1,7 +1,7 @@
 """The Neo4j 5 store: the same graph and queries on a Neo4j server, through the official `neo4j` driver.
 
 - One driver per store, created in `Neo4jStore.connect` and injected; every session names its database.
-- Constraints and indexes come from `mmkg.schema.neo4j_schema()` (the schema LadybugDB's tables come
+- Constraints and indexes come from `mmkg.store.ddl.neo4j_schema()` (the schema LadybugDB's tables come
   from) plus the staging schema below, created idempotently when a store is opened read-write.
 - Reads that must not write (`execute_read`, behind `/api/cypher`) run in a read transaction with a
   server-side timeout: Neo4j itself refuses writes there.
@@ -46,7 +46,8 @@ import pyarrow.compute as pc
 
 from mmkg.errors import ConfigError, QueryError, QueryLimitError, StoreError
 from mmkg.models import GraphRows
-from mmkg.schema import BOOL, FLOAT, INT, NODE_BY_LABEL, NODES, RELS, NodeTable, RelTable, neo4j_schema
+from mmkg.schema import BOOL, FLOAT, INT, NODE_BY_LABEL, NODES, RELS, NodeTable, RelTable
+from mmkg.store.ddl import neo4j_schema
 from mmkg.store import Progress, StepTicker
 from mmkg.store.dialect import to_neo4j
 
@@ -420,16 +421,17 @@ class Neo4jStore:
                                      f"{statement}") from None
 
     # --- reads -------------------------------------------------------------------------------------------
-    def execute(self, cypher: str, params: dict | None = None) -> pd.DataFrame:
-        """Run one statement (in a read transaction when the store is read-only)."""
+    def execute(self, cypher: str, params: dict | None = None, *, read: bool = False) -> pd.DataFrame:
+        """Run one statement (in a read transaction when `read` or the store is read-only)."""
         text = to_neo4j(cypher)
+        read = read or self.read_only
 
         def work(tx) -> pd.DataFrame:
             return _frame(tx.run(text, params or {}), None)
 
         def run() -> pd.DataFrame:
-            with self._session() as session:
-                return (session.execute_read if self.read_only else session.execute_write)(work)
+            with self._session(read=read) as session:
+                return (session.execute_read if read else session.execute_write)(work)
 
         return self._call(run)
 
