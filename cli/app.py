@@ -6,7 +6,7 @@ import re
 import sys
 import threading
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import pandas as pd
 import typer
@@ -120,14 +120,32 @@ def print_frame(frame: pd.DataFrame, title: str | None = None, caption: str | No
     console.print(table)
 
 
+# The file formats a table is written in, registered once: `--format` options, their help and their check
+# come from here (`table` = printed in the terminal, for the commands that print).
+FRAME_WRITERS: dict[str, Callable[[pd.DataFrame], str]] = {
+    "csv": lambda frame: frame.to_csv(index=False, lineterminator="\n"),
+    "json": lambda frame: frame.to_json(orient="records", force_ascii=False, indent=1) + "\n",
+}
+TABLE = "table"
+
+
+def check_format(fmt: str, *, printable: bool = True) -> str:
+    """`fmt` when it is a registered output format (or `table` for a command that prints), else a usage error."""
+    known = [TABLE, *FRAME_WRITERS] if printable else list(FRAME_WRITERS)
+    if fmt not in known:
+        raise typer.BadParameter(f"unknown format '{fmt}' (use {', '.join(known)})", param_hint="--format")
+    return fmt
+
+
+def format_option(*, printable: bool = True):
+    """The `--format` option of a command that writes a table (`printable`: it can also print one)."""
+    known = [TABLE, *FRAME_WRITERS] if printable else list(FRAME_WRITERS)
+    return typer.Option(known[0], "--format", help=f"{', '.join(known[:-1])} or {known[-1]}.")
+
+
 def write_frame(frame: pd.DataFrame, output: Optional[Path], fmt: str) -> None:
-    """Write a DataFrame as CSV or JSON to a file, or to standard output for `-`/None."""
-    if fmt == "csv":
-        text = frame.to_csv(index=False, lineterminator="\n")
-    elif fmt == "json":
-        text = frame.to_json(orient="records", force_ascii=False, indent=1) + "\n"
-    else:
-        raise typer.BadParameter(f"unknown format '{fmt}'", param_hint="--format")
+    """Write a DataFrame in a registered format (`FRAME_WRITERS`) to a file, or to standard output for `-`/None."""
+    text = FRAME_WRITERS[check_format(fmt, printable=False)](frame)
     if output is None or str(output) == "-":
         sys.stdout.write(text)
     else:

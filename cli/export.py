@@ -6,13 +6,14 @@ from typing import Optional
 
 import typer
 
-from mmkg.cli.app import Neo4jOption, StoreOption, export_app, open_kg, print_warnings, show, write_frame
+from mmkg.cli.app import (Neo4jOption, StoreOption, export_app, format_option, open_kg, print_warnings, show,
+                          write_frame)
 
 
 @export_app.command("codings")
 def export_codings(output: Optional[Path] = typer.Option(None, "-o", "--output", help="File to write; '-' or "
                                                          "omitted: standard output."),
-                   fmt: str = typer.Option("csv", "--format", help="csv or json."),
+                   fmt: str = format_option(printable=False),
                    study: str = typer.Option("", "--study", help="Only this study (default: every study)."),
                    store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
     """One row per coding: study, participant, source, segment, code, codebook, coder."""
@@ -23,7 +24,7 @@ def export_codings(output: Optional[Path] = typer.Option(None, "-o", "--output",
 @export_app.command("codes")
 def export_codes(output: Optional[Path] = typer.Option(None, "-o", "--output", help="File to write; '-' or "
                                                        "omitted: standard output."),
-                 fmt: str = typer.Option("csv", "--format", help="csv or json."),
+                 fmt: str = format_option(printable=False),
                  study: str = typer.Option("", "--study", help="Only this study (default: every study)."),
                  store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
     """One row per code: label, parent (group or parent code), codable, codebook."""

@@ -61,7 +61,6 @@ from mmkg import overlap
 from mmkg.errors import NotFoundError, QueryError
 from mmkg.metrics import METRICS, metric_names, resolve_metric
 
-UNITS = ("segment", "exact", "source", "participant")
 SEGMENT_UNITS = ("segment", "exact")
 PAIR_KEY_COLUMNS = ["study_id", "unit", "codebook_a", "code_a", "label_a", "codebook_b", "code_b", "label_b"]
 
@@ -81,6 +80,7 @@ UNIT_RULES = {
     "source": "source = one interview, drawing or other source",
     "participant": "participant = all of one participant's material",
 }
+UNITS = tuple(UNIT_RULES)  # the co-occurrence units, registered once above with their rule
 
 
 # ------------------------------------------------------------------------------------------ pure functions

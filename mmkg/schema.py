@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# The version of NODES and RELS: raise it when a table or property changes. A store records the version its
+# graph was written with; opening a store whose graph lacks what this schema has is refused with a message.
+SCHEMA_VERSION = 1
+
 # Property types, in LadybugDB's spelling; Neo4j is schema-free for properties.
 STRING, INT, FLOAT, BOOL = "STRING", "INT64", "DOUBLE", "BOOLEAN"
 
