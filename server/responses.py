@@ -26,14 +26,6 @@ def records(frame: pd.DataFrame) -> list[dict]:
     return [{k: clean(v) for k, v in row.items()} for row in frame.to_dict("records")]
 
 
-def _attribute_value(row: dict) -> str | float | bool | None:
-    if row["type"] == "bool":
-        return None if row["value"] is None else str(row["value"]).lower() in ("true", "1", "yes")
-    if row["type"] in ("float", "int", "integer", "number"):
-        return row["value_num"]
-    return row["value"]
-
-
 def _frame_json(frame: pd.DataFrame) -> str:
     return frame.to_json(orient="records", date_format="iso", default_handler=str, force_ascii=False)
 
