@@ -60,6 +60,7 @@ from scipy.special import gammaln
 from mmkg import overlap
 from mmkg.errors import NotFoundError, QueryError
 from mmkg.metrics import METRICS, metric_names, resolve_metric
+from mmkg.models import GraphReader
 
 SEGMENT_UNITS = ("segment", "exact")
 PAIR_KEY_COLUMNS = ["study_id", "unit", "codebook_a", "code_a", "label_a", "codebook_b", "code_b", "label_b"]
@@ -224,7 +225,7 @@ def passage_table(codings: pd.DataFrame, segments: pd.DataFrame, sources: pd.Dat
     return codings.assign(passage=passage_of_row, loose=loose[passage_of_row]), direct
 
 
-def fetch_passage_table(kg, study_id: str, coder: str = "") -> tuple[pd.DataFrame, set]:
+def fetch_passage_table(kg: GraphReader, study_id: str, coder: str = "") -> tuple[pd.DataFrame, set]:
     """`passage_table` of one study's chosen codings, each row with its participant_id and source."""
     codings = kg.rows("cooccurrence", study_id=study_id, coder=normalise_coders(coder))
     segments = kg.query("selections", study_id=study_id)
@@ -560,7 +561,7 @@ def normalise_coders(coder: str) -> str:
     return ",".join(c.strip() for c in str(coder).split(",") if c.strip())
 
 
-def fetch_unit_table(kg, study_id: str, unit: str, coder: str = "", proximity: float = 0.0,
+def fetch_unit_table(kg: GraphReader, study_id: str, unit: str, coder: str = "", proximity: float = 0.0,
                      codes: pd.DataFrame | None = None) -> UnitTable:
     """The unit table of every code of the study (or of every study) for the chosen coder(s)."""
     _check_unit(unit)
@@ -647,8 +648,9 @@ def _shared_goal_pairs(kg, named, params: dict, options: dict) -> pd.DataFrame:
         position = pd.Index(table.codes["code_uid"])
         counts = table.pairs(position.get_indexer(pairs["code_uid_a"]), position.get_indexer(pairs["code_uid_b"]))
         frame = pairs.assign(unit=unit, **{k: v for k, v in counts.items()})
-        union = frame["n_a"] + frame["n_b"] - frame["n_ab"]
-        frame["c_coefficient"] = (frame["n_ab"] / union.where(union > 0)).astype(float)
+        jaccard = METRICS["c_coefficient"].formula  # the one definition (mmkg.metrics)
+        frame["c_coefficient"] = np.asarray(jaccard(*(frame[c].to_numpy(dtype=np.int64)  # type: ignore[misc]
+                                                      for c in ("n_units", "n_a", "n_b", "n_ab"))), dtype=float)
         frames.append(frame)
     out = pd.concat(frames, ignore_index=True)
     out["_unit_order"] = out["unit"].map({u: i for i, u in enumerate(UNITS)})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from mmkg.models import GraphReader
 from mmkg.tables import COLUMNS, StudyMeta, StudyTables
 
 def _cells(frame: pd.DataFrame, table: str) -> pd.DataFrame:
@@ -28,7 +29,7 @@ def _cells(frame: pd.DataFrame, table: str) -> pd.DataFrame:
     return frame.sort_values(COLUMNS[table][:2]).reset_index(drop=True)
 
 
-def read_study_tables(kg, study_id: str) -> StudyTables:
+def read_study_tables(kg: GraphReader, study_id: str) -> StudyTables:
     """The study `study_id` as it is stored, as `StudyTables` (raises NotFoundError when absent)."""
     kg.require_study(study_id)
     study = kg.rows("study_meta", study_id=study_id).iloc[0]

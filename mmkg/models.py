@@ -1,7 +1,9 @@
-"""The core's data models besides the tables: a validated study and the graph rows a store writes."""
+"""The core's data models besides the tables: a validated study, the graph rows a store writes, and what the
+analyses and the read-back need of the graph they read (`GraphReader`; `mmkg.api.Mmkg` is one)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import pandas as pd
 
@@ -33,3 +35,22 @@ class GraphRows:
 
     def counts(self) -> dict[str, int]:
         return {**{k: len(v) for k, v in self.nodes.items()}, **{k: len(v) for k, v in self.rels.items()}}
+
+
+class GraphReader(Protocol):
+    """The graph as the analyses, the read-back of a study and the mapping read it (`mmkg.api.Mmkg`)."""
+
+    def rows(self, name: str, **params: object) -> pd.DataFrame:
+        """The rows of a named query's or an internal statement's Cypher."""
+        ...
+
+    def query(self, name: str, **params: object) -> pd.DataFrame:
+        """A named query with its analysis step."""
+        ...
+
+    def require_study(self, study_id: str) -> None:
+        """Raise `NotFoundError` when the study is not in the graph."""
+        ...
+
+    def study_ids(self) -> list[str]:
+        ...
