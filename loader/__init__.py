@@ -1,13 +1,57 @@
 """Readers that turn study files into validated tables: study folders, codings CSV, REFI-QDA."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from mmkg.errors import LoadError
 from mmkg.loader.validate import ValidStudy, validate
 from mmkg.tables import StudyTables
 
-REFI_SUFFIXES = (".qdpx", ".qde", ".qdc")
+@dataclass(frozen=True)
+class Reader:
+    """One study file format a load accepts: its file endings (with what each is), how to read it and, when
+    several formats share an ending, how to recognise this one by its first line."""
+
+    name: str
+    suffixes: dict[str, str]  # ".qdpx" -> "a REFI-QDA project"
+    read: Callable[[Path, str | None], StudyTables]  # (path, study_id or None)
+    recognise: Callable[[list[str]], bool] | None = None  # on the CSV header; None: the ending's default
+
+
+READERS: list[Reader] = []
+FOLDER_DESCRIPTION = "a study folder"
+
+
+def register_reader(reader: Reader) -> Reader:
+    """Add a format: `read_study`, `mmkg load`, uploads and their messages take it from here."""
+    READERS.append(reader)
+    return reader
+
+
+def suffixes() -> dict[str, str]:
+    """Every file ending a load accepts, with what it is (the first reader's wording for a shared ending)."""
+    known: dict[str, str] = {}
+    for reader in READERS:
+        for suffix, what in reader.suffixes.items():
+            known.setdefault(suffix, what)
+    return known
+
+
+def reader_for(path: Path) -> Reader:
+    """The reader of a file: by its ending, then (a shared ending) by its first line."""
+    suffix = path.suffix.lower()
+    candidates = [r for r in READERS if suffix in r.suffixes]
+    if not candidates:
+        expected = ", ".join([FOLDER_DESCRIPTION, *(f"{what} (`{s}`)" for s, what in suffixes().items())])
+        raise LoadError(f"{path}: cannot load a '{suffix or 'extensionless'}' file (expected {expected})")
+    if len(candidates) > 1:
+        header = _csv_header(path)
+        for reader in candidates:
+            if reader.recognise is not None and reader.recognise(header):
+                return reader
+    return next(r for r in candidates if r.recognise is None)
 
 
 def shipped_study_path() -> Path:
@@ -18,7 +62,7 @@ def shipped_study_path() -> Path:
 
 
 def read_study(source: str | Path | None = None, *, study_id: str | None = None) -> StudyTables:
-    """Read a study folder, a codings CSV or a REFI-QDA file (None = the shipped study)."""
+    """Read a study folder or a file of a registered format (`READERS`; None = the shipped study)."""
     path = Path(source) if source is not None else shipped_study_path()
     if path.is_dir():
         tables = _read_folder(path)
@@ -27,22 +71,40 @@ def read_study(source: str | Path | None = None, *, study_id: str | None = None)
         return tables
     if not path.exists():
         raise LoadError(f"{path}: no such file or folder")
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        from mmkg.loader.codings_csv import read_codings_table
-        from mmkg.loader.qda_csv import is_taguette_highlights, read_taguette_highlights
+    return reader_for(path).read(path, study_id)
 
-        if is_taguette_highlights(_csv_header(path)):  # another tool's export; mmkg's codings table is the default
-            return read_taguette_highlights(path, study_id=study_id)
-        return read_codings_table(path, study_id=study_id)
-    if suffix in REFI_SUFFIXES:
-        from mmkg.loader.refi_qda import read_refi_qda
 
-        tables = read_refi_qda(path, study_id=study_id)
-        tables.allow_empty = True  # a codebook-only or blank project is a valid exchange file
-        return tables
-    raise LoadError(f"{path}: cannot load a '{suffix or 'extensionless'}' file "
-                    "(expected a study folder, a codings .csv, or a REFI-QDA .qdpx/.qde/.qdc)")
+def _read_codings_table(path: Path, study_id: str | None) -> StudyTables:
+    from mmkg.loader.codings_csv import read_codings_table
+
+    return read_codings_table(path, study_id=study_id)
+
+
+def _read_taguette(path: Path, study_id: str | None) -> StudyTables:
+    from mmkg.loader.qda_csv import read_taguette_highlights
+
+    return read_taguette_highlights(path, study_id=study_id)
+
+
+def _is_taguette(header: list[str]) -> bool:
+    from mmkg.loader.qda_csv import is_taguette_highlights
+
+    return is_taguette_highlights(header)
+
+
+def _read_refi(path: Path, study_id: str | None) -> StudyTables:
+    from mmkg.loader.refi_qda import read_refi_qda
+
+    tables = read_refi_qda(path, study_id=study_id)
+    tables.allow_empty = True  # a codebook-only or blank project is a valid exchange file
+    return tables
+
+
+# Another tool's CSV export is recognised by its header; mmkg's codings table is the default for `.csv`.
+register_reader(Reader("taguette", {".csv": "a codings CSV"}, _read_taguette, recognise=_is_taguette))
+register_reader(Reader("codings", {".csv": "a codings CSV"}, _read_codings_table))
+register_reader(Reader("refi-qda", {".qdpx": "a REFI-QDA project", ".qdc": "a REFI-QDA codebook",
+                                    ".qde": "a REFI-QDA project document"}, _read_refi))
 
 
 def _csv_header(path: Path) -> list[str]:
@@ -67,4 +129,5 @@ def read_and_validate(source: str | Path | None = None, *, study_id: str | None 
     return validate(read_study(source, study_id=study_id))
 
 
-__all__ = ["read_study", "read_and_validate", "validate", "ValidStudy", "StudyTables", "shipped_study_path"]
+__all__ = ["read_study", "read_and_validate", "validate", "ValidStudy", "StudyTables", "shipped_study_path", "Reader",
+           "READERS", "register_reader", "reader_for", "suffixes"]

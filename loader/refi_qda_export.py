@@ -203,11 +203,8 @@ def qdpx_bytes(tables: StudyTables, origin: str = "mmkg") -> tuple[bytes, list[s
     return buffer.getvalue(), warnings
 
 
-def export_qdpx(kg, study_id: str, output: Path | str) -> list[str]:
-    """Write study `study_id` of the graph as a REFI-QDA project to `output`; returns warnings."""
-    from mmkg import __version__
-    from mmkg.graph_tables import read_study_tables
-
-    data, warnings = qdpx_bytes(read_study_tables(kg, study_id), origin=f"mmkg {__version__}")
+def write_qdpx(tables: StudyTables, output: Path | str, origin: str = "mmkg") -> list[str]:
+    """Write a study's tables as a REFI-QDA project to `output`; returns export warnings."""
+    data, warnings = qdpx_bytes(tables, origin=origin)
     Path(output).write_bytes(data)
     return warnings

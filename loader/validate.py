@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -10,6 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mmkg.errors import ValidationError
+from mmkg.models import ValidStudy
 from mmkg.loader.csv_files import ROW_COLUMN
 from mmkg.tables import (ATTRIBUTE_TYPES, COLUMNS, MATCH_TYPES, REQUIRED_COLUMNS, SOURCE_KINDS,
                          StudyMeta, StudyTables)
@@ -18,22 +18,6 @@ STUDY_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 MAX_ROWS_PER_PROBLEM = 10
 TRUE_WORDS, FALSE_WORDS = {"true", "1", "yes"}, {"false", "0", "no"}
 SYNTHETIC_PARTICIPANT_ATTRIBUTE = "synthetic_participant"
-
-
-@dataclass
-class ValidStudy:
-    """A study that passed validation, with typed columns, ready for `mmkg.graph.study_graph`."""
-
-    meta: StudyMeta
-    groups: pd.DataFrame
-    codes: pd.DataFrame
-    participants: pd.DataFrame  # participant_id, label, synthetic
-    attributes: pd.DataFrame  # participant_id, name, value, value_num, type (long form; missing cells absent)
-    sources: pd.DataFrame
-    segments: pd.DataFrame
-    codings: pd.DataFrame
-    concept_map: pd.DataFrame
-    warnings: list[str] = field(default_factory=list)
 
 
 class _Problems:

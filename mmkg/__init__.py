@@ -5,9 +5,11 @@
         kg.load()                        # the shipped founding study
         kg.query("cooccurrence", unit="segment")   # a pandas DataFrame
 """
+from importlib.metadata import version
+
 from mmkg.errors import MmkgError
 
-__version__ = "0.1.0"
+__version__ = version("mmkg")  # pyproject.toml is the one place it is written
 __all__ = ["open_store", "Mmkg", "LoadReport", "MmkgError", "__version__"]
 
 

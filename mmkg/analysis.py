@@ -59,14 +59,18 @@ from scipy.special import gammaln
 
 from mmkg import overlap
 from mmkg.errors import NotFoundError, QueryError
+from mmkg.metrics import METRICS, metric_names, resolve_metric
+from mmkg.models import GraphReader
 
-UNITS = ("segment", "exact", "source", "participant")
 SEGMENT_UNITS = ("segment", "exact")
-METRICS = ("n_ab", "c_coefficient", "p_b_given_a", "p_a_given_b", "lift", "fisher_p")
-METRIC_ALIASES = {"count": "n_ab", "jaccard": "c_coefficient", "c": "c_coefficient"}
-PAIR_COLUMNS = ["study_id", "unit", "codebook_a", "code_a", "label_a", "codebook_b", "code_b", "label_b",
-                "n_units", "n_a", "n_b", "n_ab", "c_coefficient", "p_b_given_a", "p_a_given_b", "lift",
-                "fisher_p", "imbalanced"]
+PAIR_KEY_COLUMNS = ["study_id", "unit", "codebook_a", "code_a", "label_a", "codebook_b", "code_b", "label_b"]
+
+
+def pair_columns() -> list[str]:
+    """The columns of a pair's row: the pair, its counts, every registered metric (`mmkg.metrics`), the flag."""
+    return [*PAIR_KEY_COLUMNS, "n_units", "n_a", "n_b", *METRICS, "imbalanced"]
+
+
 AGREEMENT_COLUMNS = ["level", "study_id", "codebook", "code_id", "label", "coder_a", "coder_b", "coders",
                      "units", "both", "only_a", "only_b", "neither", "percent_agreement", "agreement_on_coded",
                      "cohen_kappa", "krippendorff_alpha"]
@@ -77,6 +81,7 @@ UNIT_RULES = {
     "source": "source = one interview, drawing or other source",
     "participant": "participant = all of one participant's material",
 }
+UNITS = tuple(UNIT_RULES)  # the co-occurrence units, registered once above with their rule
 
 
 # ------------------------------------------------------------------------------------------ pure functions
@@ -220,11 +225,9 @@ def passage_table(codings: pd.DataFrame, segments: pd.DataFrame, sources: pd.Dat
     return codings.assign(passage=passage_of_row, loose=loose[passage_of_row]), direct
 
 
-def fetch_passage_table(kg, study_id: str, coder: str = "") -> tuple[pd.DataFrame, set]:
+def fetch_passage_table(kg: GraphReader, study_id: str, coder: str = "") -> tuple[pd.DataFrame, set]:
     """`passage_table` of one study's chosen codings, each row with its participant_id and source."""
-    from mmkg.queries import get_query
-
-    codings = kg.cypher(get_query("cooccurrence").cypher, {"study_id": study_id, "coder": normalise_coders(coder)})
+    codings = kg.rows("cooccurrence", study_id=study_id, coder=normalise_coders(coder))
     segments = kg.query("selections", study_id=study_id)
     sources = kg.query("sources", study_id=study_id)
     table, direct = passage_table(codings, segments, sources)
@@ -301,19 +304,15 @@ def _direct_joint(matrix: sp.csr_matrix, selection_of_row: np.ndarray, code_of_r
 
 
 def pair_metrics(n_units, n_a, n_b, n_ab, *, fisher_max_count: int = 20, imbalance_ratio: float = 5.0) -> dict:
-    """The metrics of the module docstring from the four counts (arrays)."""
+    """The counts and every registered metric (`mmkg.metrics.METRICS`) from the four counts (arrays)."""
     n_units, n_a, n_b, n_ab = (np.asarray(v, dtype=np.int64) for v in (n_units, n_a, n_b, n_ab))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        jaccard = n_ab / (n_a + n_b - n_ab)
-        p_b_given_a = n_ab / n_a
-        p_a_given_b = n_ab / n_b
-        lift = n_ab * n_units / (n_a * n_b)
     fisher = np.full(len(n_ab), np.nan)
     small = (n_ab <= fisher_max_count) & (n_units > 0)
     fisher[small] = fisher_two_sided(n_ab[small], n_units[small], n_a[small], n_b[small])
+    computed = {"n_ab": n_ab, "fisher_p": fisher}
     low, high = np.minimum(n_a, n_b), np.maximum(n_a, n_b)
-    return {"n_units": n_units, "n_a": n_a, "n_b": n_b, "n_ab": n_ab, "c_coefficient": jaccard,
-            "p_b_given_a": p_b_given_a, "p_a_given_b": p_a_given_b, "lift": lift, "fisher_p": fisher,
+    return {"n_units": n_units, "n_a": n_a, "n_b": n_b,
+            **{c: computed[c] if m.formula is None else m.formula(n_units, n_a, n_b, n_ab) for c, m in METRICS.items()},
             "imbalanced": high > imbalance_ratio * low}
 
 
@@ -562,11 +561,9 @@ def normalise_coders(coder: str) -> str:
     return ",".join(c.strip() for c in str(coder).split(",") if c.strip())
 
 
-def fetch_unit_table(kg, study_id: str, unit: str, coder: str = "", proximity: float = 0.0,
+def fetch_unit_table(kg: GraphReader, study_id: str, unit: str, coder: str = "", proximity: float = 0.0,
                      codes: pd.DataFrame | None = None) -> UnitTable:
     """The unit table of every code of the study (or of every study) for the chosen coder(s)."""
-    from mmkg.queries import get_query
-
     _check_unit(unit)
     if proximity < 0:
         raise QueryError(f"parameter 'proximity' must not be negative, got {proximity}")
@@ -574,7 +571,7 @@ def fetch_unit_table(kg, study_id: str, unit: str, coder: str = "", proximity: f
         raise QueryError("parameter 'proximity' applies to the segment unit only")
     codes = _codes(kg, study_id) if codes is None else codes
     codes = codes.sort_values(["study_id", "codebook", "code_id"]).reset_index(drop=True)
-    codings = kg.cypher(get_query("cooccurrence").cypher, {"study_id": study_id, "coder": normalise_coders(coder)})
+    codings = kg.rows("cooccurrence", study_id=study_id, coder=normalise_coders(coder))
     segments = kg.query("selections", study_id=study_id)
     sources = kg.query("sources", study_id=study_id)
     return unit_table(codings, segments, sources, codes, unit, proximity)
@@ -586,7 +583,7 @@ def _pair_frame(table: UnitTable, pairs: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame({"study_id": a["study_id"], "unit": table.unit,
                         "codebook_a": a["codebook"], "code_a": a["code_id"], "label_a": a["label"],
                         "codebook_b": b["codebook"], "code_b": b["code_id"], "label_b": b["label"]})
-    for column in PAIR_COLUMNS[8:]:
+    for column in pair_columns()[len(PAIR_KEY_COLUMNS):]:
         out[column] = pairs[column].to_numpy()
     return out
 
@@ -617,9 +614,9 @@ def _cooccurrence(kg, named, params: dict, options: dict) -> pd.DataFrame:
 def _neighbourhood(kg, named, params: dict, options: dict) -> pd.DataFrame:
     _check_unit(options["unit"])
     _check_nonnegative(options, "min_count", "limit", "proximity")
-    metric = METRIC_ALIASES.get(options["rank_by"], options["rank_by"])
-    if metric not in METRICS:
-        raise QueryError(f"parameter 'rank_by' must be one of {', '.join(list(METRICS) + list(METRIC_ALIASES))}, "
+    metric = resolve_metric(options["rank_by"])
+    if metric is None:
+        raise QueryError(f"parameter 'rank_by' must be one of {', '.join(metric_names())}, "
                          f"got '{options['rank_by']}'")
     everything = _codes(kg, params["study_id"])
     focus_codes = everything[resolve_codes(everything, options["code"])]
@@ -631,8 +628,8 @@ def _neighbourhood(kg, named, params: dict, options: dict) -> pd.DataFrame:
                                partner=uid.isin(neighbours["code_uid"]).to_numpy(),
                                min_count=max(options["min_count"], 1))
     out = _pair_frame(table, pairs)
-    out = out.sort_values([metric, "n_ab", "codebook_b", "code_b"],
-                          ascending=[metric == "fisher_p", False, True, True], ignore_index=True, na_position="last")
+    out = out.sort_values([metric.column, "n_ab", "codebook_b", "code_b"],
+                          ascending=[metric.ascending, False, True, True], ignore_index=True, na_position="last")
     return out.head(options["limit"]) if options["limit"] else out
 
 
@@ -640,7 +637,7 @@ def _shared_goal_pairs(kg, named, params: dict, options: dict) -> pd.DataFrame:
     units = UNITS if options["unit"] in ("", "all") else (options["unit"],)
     for unit in units:
         _check_unit(unit)
-    pairs = kg.cypher(named.cypher, params)
+    pairs = kg.rows(named.name, **params)
     columns = ["study_id", "goal", "concept_a", "concept_b", "unit", "codebook_a", "code_a", "label_a",
                "codebook_b", "code_b", "label_b", "n_units", "n_a", "n_b", "n_ab", "c_coefficient"]
     if pairs.empty:
@@ -651,8 +648,9 @@ def _shared_goal_pairs(kg, named, params: dict, options: dict) -> pd.DataFrame:
         position = pd.Index(table.codes["code_uid"])
         counts = table.pairs(position.get_indexer(pairs["code_uid_a"]), position.get_indexer(pairs["code_uid_b"]))
         frame = pairs.assign(unit=unit, **{k: v for k, v in counts.items()})
-        union = frame["n_a"] + frame["n_b"] - frame["n_ab"]
-        frame["c_coefficient"] = (frame["n_ab"] / union.where(union > 0)).astype(float)
+        jaccard = METRICS["c_coefficient"].formula  # the one definition (mmkg.metrics)
+        frame["c_coefficient"] = np.asarray(jaccard(*(frame[c].to_numpy(dtype=np.int64)  # type: ignore[misc]
+                                                      for c in ("n_units", "n_a", "n_b", "n_ab"))), dtype=float)
         frames.append(frame)
     out = pd.concat(frames, ignore_index=True)
     out["_unit_order"] = out["unit"].map({u: i for i, u in enumerate(UNITS)})
@@ -664,7 +662,7 @@ def _shared_goal_pairs(kg, named, params: dict, options: dict) -> pd.DataFrame:
 def _agreement(kg, named, params: dict, options: dict) -> pd.DataFrame:
     if options["level"] not in ("all", "codebook", "code"):
         raise QueryError(f"parameter 'level' must be all, codebook or code, got '{options['level']}'")
-    codings = kg.cypher(named.cypher, params)
+    codings = kg.rows(named.name, **params)
     studies = kg.query("studies")
     if params["study_id"]:
         kg.require_study(params["study_id"])
@@ -711,7 +709,7 @@ def _segment_passages(kg, named, params: dict, options: dict) -> pd.DataFrame:
     one passage per co-occurrence, however many selections the tool wrote for it."""
     from mmkg.overlap import overlapping_pairs, passages, selections
 
-    frame = kg.cypher(named.cypher, params)
+    frame = kg.rows(named.name, **params)
     if frame.empty:
         return frame.assign(passage=pd.Series(dtype=object))
     source = pd.factorize(frame["source_id"])[0]

@@ -101,16 +101,26 @@ class Mmkg:
     # -- reading --------------------------------------------------------------------------------------
     def query(self, name: str, **params) -> pd.DataFrame:
         """Run a named query from `mmkg.queries` with typed parameters (defaults from its header); a query
-        that names an analysis step (`// analysis: …`) is post-processed by `mmkg.analysis` with its options."""
+        that names an analysis step (`// analysis: …`) is post-processed by `mmkg.analysis` with its options.
+        A `mode: read` query runs in a read transaction."""
         from mmkg.queries import get_query
 
         named = get_query(name)
         statement_params, options = named.split(named.bind(params))
         if not named.analysis:
-            return self.cypher(named.cypher, statement_params)
+            return self.store.execute(named.cypher, statement_params, read=named.mode == "read")
         from mmkg.analysis import run_analysis
 
         return run_analysis(self, named, statement_params, options)
+
+    def rows(self, name: str, **params) -> pd.DataFrame:
+        """The rows of a named query's or an internal statement's Cypher (`queries/internal/`), without an
+        analysis step: what the library's own reads and the analyses that start from another query run."""
+        from mmkg.queries import get_statement
+
+        named = get_statement(name)
+        statement_params, _ = named.split(named.bind(params))
+        return self.store.execute(named.cypher, statement_params, read=named.mode == "read")
 
     def cypher(self, text: str, params: dict | None = None) -> pd.DataFrame:
         """Run Cypher as written against the store."""
@@ -135,8 +145,17 @@ class Mmkg:
             self.require_study(study_id)
         return self.query("codes", study_id=study_id)
 
+    def export_qdpx(self, study_id: str, output: Path | str) -> list[str]:
+        """Write study `study_id` as a REFI-QDA project (`.qdpx`) to `output`; returns export warnings."""
+        from importlib.metadata import version
+
+        from mmkg.graph_tables import read_study_tables
+        from mmkg.loader.refi_qda_export import write_qdpx
+
+        return write_qdpx(read_study_tables(self, study_id), output, origin=f"mmkg {version('mmkg')}")
+
     def study_ids(self) -> list[str]:
-        return self.cypher("MATCH (s:Study) RETURN s.id AS id ORDER BY id")["id"].tolist()
+        return self.rows("study_ids")["id"].tolist()
 
     def require_study(self, study_id: str) -> None:
         """Raise `NotFoundError` naming the studies there are when `study_id` is not in the graph."""
@@ -177,10 +196,11 @@ def open_store(store: str | Path | None = None, *, neo4j_uri: str | None = None,
     neo4j = Neo4jSettings()
     uri = neo4j_uri or neo4j.uri
     if uri:
+        from mmkg.graph import ontology_graph
         from mmkg.store.neo4j_store import Neo4jStore
 
         return Mmkg(Neo4jStore.connect(uri, neo4j.user, neo4j.password.get_secret_value(), neo4j.database,
-                                       read_only=read_only))
+                                       read_only=read_only, shipped_ontology=ontology_graph))
     from mmkg.store.embedded import EmbeddedStore
 
     settings = Settings()

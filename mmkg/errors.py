@@ -2,6 +2,11 @@
 from __future__ import annotations
 
 
+def error_body(kind: str, message: str, details: list[str] | None = None) -> dict:
+    """The one JSON error shape: `{"error": {"kind", "message", "details"}}` (the API builds every error body here)."""
+    return {"error": {"kind": kind, "message": message, "details": list(details or [])}}
+
+
 class MmkgError(Exception):
     """Root of every error mmkg raises on purpose; its message is meant for the user."""
 
@@ -21,7 +26,7 @@ class MmkgError(Exception):
 
     def to_json(self) -> dict:
         """The one JSON error shape of the HTTP API."""
-        return {"error": {"kind": self.kind, "message": self.message, "details": self.details}}
+        return error_body(self.kind, self.message, self.details)
 
 
 class LoadError(MmkgError):

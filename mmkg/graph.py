@@ -1,26 +1,13 @@
 """Turning validated tables into the node and relationship rows of the property graph (see `mmkg.schema`)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mmkg.loader.validate import ValidStudy
+from mmkg.models import GraphRows, ValidStudy
 from mmkg.schema import NODE_BY_LABEL, REL_BY_TYPE
-
-
-@dataclass
-class GraphRows:
-    """Deduplicated rows per node label and relationship type, columns in schema order."""
-
-    nodes: dict[str, pd.DataFrame] = field(default_factory=dict)
-    rels: dict[str, pd.DataFrame] = field(default_factory=dict)
-
-    def counts(self) -> dict[str, int]:
-        return {**{k: len(v) for k, v in self.nodes.items()}, **{k: len(v) for k, v in self.rels.items()}}
 
 
 def uid(study_id: str, kind: str, *parts) -> pd.Series | str:

@@ -8,32 +8,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from mmkg.models import GraphReader
 from mmkg.tables import COLUMNS, StudyMeta, StudyTables
-
-_STUDY = "MATCH (s:Study) WHERE s.id = $s RETURN s.title AS title, s.description AS description, " \
-         "s.citation AS citation, s.provenance AS provenance, s.codebooks AS codebooks, " \
-         "s.analysis_coder AS analysis_coder, s.origin AS origin"
-_GROUPS = "MATCH (g:CodeGroup) WHERE g.study_id = $s OPTIONAL MATCH (g)-[:SUBGROUP_OF]->(parent:CodeGroup) " \
-          "RETURN g.codebook AS codebook, g.id AS group_id, g.label AS label, parent.id AS parent_group_id"
-_CODES = "MATCH (k:Code)-[:IN_GROUP]->(g:CodeGroup) WHERE k.study_id = $s " \
-         "OPTIONAL MATCH (k)-[:SUBCODE_OF]->(parent:Code) " \
-         "RETURN k.codebook AS codebook, k.id AS code_id, k.label AS label, g.id AS group_id, " \
-         "parent.id AS parent_code_id, k.codable AS codable, k.preferred_label AS preferred_label, " \
-         "k.definition AS definition"
-_PARTICIPANTS = "MATCH (p:Participant) WHERE p.study_id = $s RETURN p.id AS participant_id, p.label AS label"
-_ATTRIBUTES = "MATCH (p:Participant)-[:HAS_ATTRIBUTE]->(a:Attribute) WHERE p.study_id = $s " \
-              "RETURN p.id AS participant_id, a.name AS name, a.value AS value, a.type AS type"
-_SOURCES = "MATCH (p:Participant)-[:HAS_SOURCE]->(src:Source) WHERE src.study_id = $s " \
-           "RETURN src.id AS source_id, p.id AS participant_id, src.kind AS kind, src.title AS title"
-_SEGMENTS = "MATCH (src:Source)-[:HAS_SEGMENT]->(seg:Segment) WHERE seg.study_id = $s " \
-            "RETURN seg.id AS segment_id, src.id AS source_id, seg.start_pos AS start, seg.end_pos AS `end`, " \
-            "seg.x AS x, seg.y AS y, seg.width AS width, seg.height AS height, seg.synthetic AS synthetic, " \
-            "seg.text AS text, seg.text_section AS text_section"
-_CODINGS = "MATCH (seg:Segment)-[r:CODED_AS]->(k:Code) WHERE seg.study_id = $s " \
-           "RETURN seg.id AS segment_id, k.codebook AS codebook, k.id AS code_id, r.coder AS coder"
-_CONCEPT_MAP = "MATCH (k:Code)-[m:MAPS_TO]->(c:Concept) WHERE k.study_id = $s " \
-               "RETURN k.codebook AS codebook, k.id AS code_id, c.uid AS concept, m.match AS match, m.note AS note"
-
 
 def _cells(frame: pd.DataFrame, table: str) -> pd.DataFrame:
     """Cells as strings (numbers without a trailing `.0` where whole), missing as None, rows sorted."""
@@ -53,20 +29,20 @@ def _cells(frame: pd.DataFrame, table: str) -> pd.DataFrame:
     return frame.sort_values(COLUMNS[table][:2]).reset_index(drop=True)
 
 
-def read_study_tables(kg, study_id: str) -> StudyTables:
+def read_study_tables(kg: GraphReader, study_id: str) -> StudyTables:
     """The study `study_id` as it is stored, as `StudyTables` (raises NotFoundError when absent)."""
     kg.require_study(study_id)
-    params = {"s": study_id}
-    study = kg.cypher(_STUDY, params).iloc[0]
-    attributes = kg.cypher(_ATTRIBUTES, params)
+    study = kg.rows("study_meta", study_id=study_id).iloc[0]
+    people = kg.rows("participant_attributes", study_id=study_id)
+    attributes = people[people["name"].notna()]
     types = dict(zip(attributes["name"], attributes["type"]))
-    participants = _cells(kg.cypher(_PARTICIPANTS, params), "participants")
+    participants = _cells(people[["participant_id", "label"]].drop_duplicates("participant_id"), "participants")
     if len(attributes):
         wide = attributes.pivot(index="participant_id", columns="name", values="value")
         participants = participants.merge(wide, how="left", left_on="participant_id", right_index=True)
         participants = participants.astype(object).where(participants.notna(), None)
-    groups = _cells(kg.cypher(_GROUPS, params), "groups")
-    codes = _cells(kg.cypher(_CODES, params), "codes")
+    groups = _cells(kg.rows("study_groups", study_id=study_id), "groups")
+    codes = _cells(kg.rows("study_codes", study_id=study_id), "codes")
     # the graph fills a missing preferred label with the label; undo that so a round trip is the identity
     codes.loc[codes["preferred_label"] == codes["label"], "preferred_label"] = None
     meta = StudyMeta(id=study_id, title=study["title"] or "", description=study["description"] or "",
@@ -77,8 +53,8 @@ def read_study_tables(kg, study_id: str) -> StudyTables:
     origin = meta.origin
     return StudyTables(
         meta=meta, groups=groups, codes=codes, participants=participants,
-        sources=_cells(kg.cypher(_SOURCES, params), "sources"),
-        segments=_cells(kg.cypher(_SEGMENTS, params), "segments"),
-        codings=_cells(kg.cypher(_CODINGS, params), "codings"),
-        concept_map=_cells(kg.cypher(_CONCEPT_MAP, params), "concept_map"),
+        sources=_cells(kg.rows("study_sources", study_id=study_id), "sources"),
+        segments=_cells(kg.rows("study_segments", study_id=study_id), "segments"),
+        codings=_cells(kg.rows("study_codings", study_id=study_id), "codings"),
+        concept_map=_cells(kg.rows("code_concepts", study_id=study_id), "concept_map"),
         files={name: f"{origin}: {name}" for name in COLUMNS}, allow_empty=True)

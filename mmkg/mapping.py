@@ -537,19 +537,12 @@ def apply_mapping(kg, study_id: str, mapping: pd.DataFrame | Path | str, *, merg
 def show_mapping(kg, study_id: str) -> pd.DataFrame:
     """The study's mapping with code and concept labels: one row per MAPS_TO."""
     kg.require_study(study_id)
-    return kg.cypher(
-        "MATCH (k:Code)-[m:MAPS_TO]->(c:Concept) WHERE k.study_id = $s "
-        "RETURN k.codebook AS codebook, k.id AS code_id, k.label AS label, c.uid AS concept, "
-        "c.label AS concept_label, c.kind AS kind, m.match AS match, m.note AS note "
-        "ORDER BY codebook, code_id, concept", {"s": study_id})
+    return kg.rows("code_concepts", study_id=study_id)
 
 
 def unmapped_codes(kg, study_id: str) -> pd.DataFrame:
     """Codes of the study with no MAPS_TO."""
-    return kg.cypher(
-        "MATCH (k:Code) WHERE k.study_id = $s AND NOT EXISTS { MATCH (k)-[:MAPS_TO]->(:Concept) } "
-        "RETURN k.codebook AS codebook, k.id AS code_id, k.label AS label, k.codable AS codable "
-        "ORDER BY codebook, code_id", {"s": study_id})
+    return kg.rows("unmapped_codes", study_id=study_id)
 
 
 def keep_applied_mapping(kg, tables) -> list[str]:
@@ -563,10 +556,7 @@ def keep_applied_mapping(kg, tables) -> list[str]:
     study_id = tables.meta.id
     if study_id not in kg.study_ids():
         return []
-    stored = kg.cypher(
-        "MATCH (k:Code)-[m:MAPS_TO]->(c:Concept) WHERE k.study_id = $s RETURN k.codebook AS codebook, "
-        "k.id AS code_id, c.uid AS concept, m.match AS match, m.note AS note ORDER BY codebook, code_id, concept",
-        {"s": study_id})
+    stored = kg.rows("code_concepts", study_id=study_id)[["codebook", "code_id", "concept", "match", "note"]]
     if not len(stored):
         return []
     stored = stored.astype(object).where(stored.notna(), None)

@@ -1,12 +1,16 @@
 """The one schema definition of the property graph.
 
-LadybugDB's DDL and Neo4j's constraints and indexes are both generated from `NODES` and `RELS`,
-so the two stores cannot drift apart.  Every node table is keyed by `uid`; study-scoped nodes carry
+LadybugDB's DDL and Neo4j's constraints and indexes are both generated from `NODES` and `RELS`
+(`mmkg.store.ddl`), so the two stores cannot drift apart.  Every node table is keyed by `uid`; study-scoped nodes carry
 `study_id` so that one study can be replaced without touching the others.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+# The version of NODES and RELS: raise it when a table or property changes. A store records the version its
+# graph was written with; opening a store whose graph lacks what this schema has is refused with a message.
+SCHEMA_VERSION = 1
 
 # Property types, in LadybugDB's spelling; Neo4j is schema-free for properties.
 STRING, INT, FLOAT, BOOL = "STRING", "INT64", "DOUBLE", "BOOLEAN"
@@ -93,30 +97,3 @@ STUDY_NODE_LABELS = [n.label for n in NODES if n.study_scoped]
 ONTOLOGY_NODE_LABELS = [n.label for n in NODES if not n.study_scoped]
 ONTOLOGY_REL_TYPES = [r.type for r in RELS
                       if not NODE_BY_LABEL[r.source].study_scoped and not NODE_BY_LABEL[r.target].study_scoped]
-
-
-def ladybug_ddl() -> list[str]:
-    """`CREATE NODE/REL TABLE IF NOT EXISTS` statements for LadybugDB."""
-    statements = []
-    for node in NODES:
-        props = ", ".join(["uid STRING"] + [f"{name} {kind}" for name, kind in node.properties])
-        statements.append(f"CREATE NODE TABLE IF NOT EXISTS {node.label}({props}, PRIMARY KEY(uid))")
-    for rel in RELS:
-        props = "".join(f", {name} {kind}" for name, kind in rel.properties)
-        statements.append(f"CREATE REL TABLE IF NOT EXISTS {rel.type}(FROM {rel.source} TO {rel.target}{props})")
-    return statements
-
-
-def neo4j_schema() -> list[str]:
-    """Idempotent Neo4j 5 constraints and indexes: a uniqueness constraint on every `uid` but a bulk label's."""
-    statements = []
-    for node in NODES:
-        if node.bulk:
-            continue
-        statements.append(
-            f"CREATE CONSTRAINT {node.label.lower()}_uid IF NOT EXISTS "
-            f"FOR (n:{node.label}) REQUIRE n.uid IS UNIQUE")
-        for prop in node.indexed:
-            statements.append(
-                f"CREATE INDEX {node.label.lower()}_{prop} IF NOT EXISTS FOR (n:{node.label}) ON (n.{prop})")
-    return statements

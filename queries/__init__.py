@@ -18,25 +18,33 @@ A query may name a Python post-processing step of `mmkg.analysis` (co-occurrence
     // option: min_count INTEGER = 1 | drop pairs seen on fewer units
 
 `option` lines have the `param` syntax but are not `$parameters` of the statement: they go to the
-analysis step.  `NamedQuery.parameters` lists both kinds — everything a caller can pass — and
+analysis step; `{metrics}` in a description stands for the registered metrics' names (`mmkg.metrics`).  `NamedQuery.parameters` lists both kinds — everything a caller can pass — and
 `mmkg.Mmkg.query(name, **params)` runs the statement, then the step.
+
+A query may run another file's statement instead of its own (`// statement: cooccurrence`, no body), so
+one statement is written once.  Files marked `// internal: true` (in `internal/`) are the statements the
+library itself runs (`mmkg.Mmkg.rows`): linted like every other, but not endpoints, not commands and not
+listed.  Folders named in `MMKG_QUERY_PATH` (separated by `os.pathsep`) add a user's own named queries.
 """
 from __future__ import annotations
 
 import json
+import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
+from mmkg.cypher_text import parameters as statement_parameters
 from mmkg.errors import NotFoundError, QueryError
+from mmkg.metrics import metric_names
 
 QUERY_DIR = Path(__file__).parent
+INTERNAL_DIR = QUERY_DIR / "internal"
+QUERY_PATH_VARIABLE = "MMKG_QUERY_PATH"
 PARAM_TYPES = {"STRING": str, "INTEGER": int, "FLOAT": float, "BOOLEAN": bool}
 _HEADER = re.compile(r"^//\s*(\w+)\s*:\s*(.*)$")
 _PARAM = re.compile(r"^(\w+)\s+(STRING|INTEGER|FLOAT|BOOLEAN)\s*=\s*(.+?)\s*(?:\|\s*(.*))?$")
-_USED_PARAM = re.compile(r"\$([A-Za-z_]\w*)")
-_STRING_LITERAL = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 
 
 @dataclass(frozen=True)
@@ -78,6 +86,8 @@ class NamedQuery:
     path: Path
     extra: dict = field(default_factory=dict, compare=False)
     analysis: str = ""  # name of the `mmkg.analysis` step that post-processes the statement's rows
+    internal: bool = False  # run by the library itself; not an endpoint, command or listed query
+    statement_of: str = ""  # the query whose statement this one runs ('' = its own body)
 
     @property
     def cypher_parameters(self) -> tuple[Parameter, ...]:
@@ -118,7 +128,8 @@ def parse_query_file(path: Path) -> NamedQuery:
                     default = json.loads(p.group(3))
                 except json.JSONDecodeError:
                     raise QueryError(f"{path}:{number}: default of '{p.group(1)}' is not JSON: {p.group(3)}") from None
-                param = Parameter(p.group(1), p.group(2), None, p.group(4) or "", option=(key == "option"))
+                described = (p.group(4) or "").replace("{metrics}", ", ".join(metric_names()))
+                param = Parameter(p.group(1), p.group(2), None, described, option=(key == "option"))
                 if any(q.name == param.name for q in params):
                     raise QueryError(f"{path}:{number}: parameter '{param.name}' is declared twice")
                 params.append(Parameter(param.name, param.type, param.coerce(default), param.description,
@@ -137,17 +148,17 @@ def parse_query_file(path: Path) -> NamedQuery:
             raise QueryError(f"{path}: header lacks '// {key}: …'")
     if header["name"] != path.stem:
         raise QueryError(f"{path}: header name '{header['name']}' differs from the file name")
-    code = _STRING_LITERAL.sub("''", "\n".join(l for l in cypher.splitlines() if not l.strip().startswith("//")))
-    used = set(_USED_PARAM.findall(code))
-    declared = {p.name for p in params if not p.option}
-    if used != declared:
-        missing, unused = sorted(used - declared), sorted(declared - used)
-        raise QueryError(f"{path}: declared parameters differ from the statement's: "
-                         + "; ".join(filter(None, [missing and f"used but not declared: {', '.join(missing)}",
-                                                   unused and f"declared but not used: {', '.join(unused)}"])))
+    statement_of = header.get("statement", "")
+    if statement_of and cypher:
+        raise QueryError(f"{path}: has a statement of its own and '// statement: {statement_of}'; keep one")
+    if not statement_of:
+        check_parameters(path, cypher, params)
     mode = header.get("mode", "read")
     if mode not in ("read", "write"):
         raise QueryError(f"{path}: mode must be read or write, not '{mode}'")
+    internal = header.get("internal", "false").lower()
+    if internal not in ("true", "false"):
+        raise QueryError(f"{path}: internal must be true or false, not '{internal}'")
     analysis = header.get("analysis", "")
     if analysis:
         from mmkg.analysis import ANALYSES
@@ -156,16 +167,60 @@ def parse_query_file(path: Path) -> NamedQuery:
             raise QueryError(f"{path}: unknown analysis step '{analysis}' (known: {', '.join(sorted(ANALYSES))})")
     elif any(p.option for p in params):
         raise QueryError(f"{path}: declares '// option:' lines but names no '// analysis:' step")
+    known = ("name", "title", "description", "mode", "analysis", "internal", "statement")
     return NamedQuery(name=header["name"], title=header["title"], description=header.get("description", ""),
                       mode=mode, parameters=tuple(params), cypher=cypher, path=path, analysis=analysis,
-                      extra={k: v for k, v in header.items()
-                             if k not in ("name", "title", "description", "mode", "analysis")})
+                      internal=internal == "true", statement_of=statement_of,
+                      extra={k: v for k, v in header.items() if k not in known})
+
+
+def check_parameters(path: Path, cypher: str, params: list[Parameter] | tuple[Parameter, ...]) -> None:
+    """Refuse a statement whose `$parameters` differ from the declared ones."""
+    used = statement_parameters(cypher)
+    declared = {p.name for p in params if not p.option}
+    if used != declared:
+        missing, unused = sorted(used - declared), sorted(declared - used)
+        raise QueryError(f"{path}: declared parameters differ from the statement's: "
+                         + "; ".join(filter(None, [missing and f"used but not declared: {', '.join(missing)}",
+                                                   unused and f"declared but not used: {', '.join(unused)}"])))
+
+
+def query_folders() -> list[Path]:
+    """The package's folder, its internal statements, then the folders of `MMKG_QUERY_PATH`."""
+    extra = [Path(f).expanduser() for f in os.environ.get(QUERY_PATH_VARIABLE, "").split(os.pathsep) if f.strip()]
+    for folder in extra:
+        if not folder.is_dir():
+            raise QueryError(f"{QUERY_PATH_VARIABLE}: {folder} is not a folder")
+    return [QUERY_DIR, INTERNAL_DIR, *extra]
+
+
+@lru_cache(maxsize=1)
+def every_query() -> dict[str, NamedQuery]:
+    """Every query file, public and internal, by name; `// statement:` references resolved."""
+    found: dict[str, NamedQuery] = {}
+    for folder in query_folders():
+        for path in sorted(folder.glob("*.cypher")):
+            query = parse_query_file(path)
+            if query.name in found:
+                raise QueryError(f"{path}: a query named '{query.name}' exists already ({found[query.name].path})")
+            if query.internal != (folder == INTERNAL_DIR):
+                raise QueryError(f"{path}: '// internal: true' marks the files of {INTERNAL_DIR} and only those")
+            found[query.name] = query
+    for name, query in found.items():
+        if query.statement_of:
+            target = found.get(query.statement_of)
+            if target is None or target.statement_of:
+                raise QueryError(f"{query.path}: '// statement: {query.statement_of}' names no query with a "
+                                 "statement of its own")
+            check_parameters(query.path, target.cypher, query.parameters)
+            found[name] = replace(query, cypher=target.cypher)
+    return found
 
 
 @lru_cache(maxsize=1)
 def registry() -> dict[str, NamedQuery]:
-    """Every named query shipped in this folder, by name."""
-    return {q.name: q for q in map(parse_query_file, sorted(QUERY_DIR.glob("*.cypher")))}
+    """The named queries (endpoints, commands, the listed library) by name; internal statements excluded."""
+    return {name: q for name, q in every_query().items() if not q.internal}
 
 
 def get_query(name: str) -> NamedQuery:
@@ -173,3 +228,11 @@ def get_query(name: str) -> NamedQuery:
         return registry()[name]
     except KeyError:
         raise NotFoundError(f"no query named '{name}' (known: {', '.join(sorted(registry()))})") from None
+
+
+def get_statement(name: str) -> NamedQuery:
+    """A named query or an internal statement (what `mmkg.Mmkg.rows` runs)."""
+    try:
+        return every_query()[name]
+    except KeyError:
+        raise NotFoundError(f"no query or internal statement named '{name}'") from None

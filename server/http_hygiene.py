@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from mmkg.errors import error_body
+
 # Pages load scripts, styles and images from this server only (the views inline their network data).
 CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
                            "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
@@ -13,7 +15,7 @@ SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy"
 
 
 async def _send_error(send, status: int, kind: str, message: str) -> None:
-    body = json.dumps({"error": {"kind": kind, "message": message, "details": []}}).encode("utf-8")
+    body = json.dumps(error_body(kind, message)).encode("utf-8")
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
                 + SECURITY_HEADERS})

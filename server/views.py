@@ -14,29 +14,24 @@ In a notebook::
     net = views.cooccurrence_network(kg, unit="segment", metric="jaccard")   # a pyvis Network
     net.show("cooccurrence.html")                                           # one self-contained file
 
-Networks are built from node and edge lists directly (pyvis's `add_edge` scans every existing edge).
+Networks are built from node and edge lists directly (pyvis's `add_edge` scans every existing edge).  Pages are
+rendered by `mmkg.server.render`; the routes that serve them are `mmkg.server.view_routes`.
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import math
 import re
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Callable, Literal
 
 import pandas as pd
-from fastapi import Request
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pyvis.network import Network
 
-from mmkg.errors import MmkgError, NotFoundError, QueryError
+from mmkg.errors import NotFoundError, QueryError
+from mmkg.metrics import view_metrics
 from mmkg.server import view_figures as fig
+from mmkg.server.render import TEMPLATE_DIR, render_page, table
 
-TEMPLATE_DIR = Path(__file__).parent / "templates"
-STATIC_DIR = Path(__file__).parent / "static"
-PYVIS_LIB = Path(__import__("pyvis").__file__).parent / "templates" / "lib" / "vis-9.1.2"
 
 KIND_COLOURS = {
     "pipeline_element": "#3b6591", "aml_threat": "#d62728", "security_threat": "#f28e2b",
@@ -53,10 +48,8 @@ FADED = "#c3cad3"
 PIPELINE_ORDER = ["DataCollection", "DataLabelling", "Data", "DataPreprocessing", "FeatureExtraction", "Database",
                   "Design", "Training", "Model", "Testing", "Deployment", "API", "DeploymentEnvironment", "Cloud"]
 PIPELINE_MAIN = ["DataCollection", "DataLabelling", "Design", "Training", "Model", "Testing", "Deployment"]
-METRICS = {"count": "n_ab", "jaccard": "c_coefficient", "p_b_given_a": "p_b_given_a", "lift": "lift"}
-METRIC_NAMES = {"count": "n_ab (count)", "jaccard": "c-coefficient (Jaccard)", "p_b_given_a": "P(b|a)", "lift": "lift"}
 MAX_EDGES = 150  # a view opens with at most this many edges unless the reader asks for more
-Metric = Literal["count", "jaccard", "p_b_given_a", "lift"]
+Metric = str  # a view name of `mmkg.metrics.view_metrics()`; the routes declare the registered names as enum
 
 
 def units() -> tuple[str, ...]:
@@ -133,114 +126,11 @@ def default_options() -> dict:
     }
 
 
-# ------------------------------------------------------------------------------------------ static assets
-
-ASSET_FILES = {
-    "vis-network.min.js": (PYVIS_LIB / "vis-network.min.js", "text/javascript; charset=utf-8"),
-    "vis-network.css": (PYVIS_LIB / "vis-network.css", "text/css; charset=utf-8"),
-    "mmkg.js": (STATIC_DIR / "mmkg.js", "text/javascript; charset=utf-8"),
-    "mmkg.css": (STATIC_DIR / "mmkg.css", "text/css; charset=utf-8"),
-    "favicon.svg": (STATIC_DIR / "favicon.svg", "image/svg+xml"),
-}
-
-
-@lru_cache(maxsize=None)
-def asset(name: str) -> tuple[bytes, str, str]:
-    """(content, media type, version hash) of a static asset; vis-network is read from pyvis's own copy,
-    with its source-map link removed (the map is not shipped)."""
-    path, media = ASSET_FILES[name]
-    data = path.read_bytes()
-    if name.startswith("vis-network"):
-        data = re.sub(rb"/[/*]#\s*sourceMappingURL=\S*(\s*\*/)?", b"", data)
-    return data, media, hashlib.sha256(data).hexdigest()[:12]
-
-
-def asset_url(name: str) -> str:
-    return f"/static/{name}?v={asset(name)[2]}"
-
-
-# ------------------------------------------------------------------------------------------ page rendering
-
-@lru_cache(maxsize=1)
-def _environment() -> Environment:
-    env = Environment(loader=FileSystemLoader(str(TEMPLATE_DIR)), autoescape=select_autoescape(["html"]))
-    env.globals["asset_url"] = asset_url
-    env.globals["inline_asset"] = lambda name: asset(name)[0].decode("utf-8")
-    return env
-
-
-def render_page(title: str, panels: list[MmkgNetwork] = (), *, provenance: list[str] | None = None,
-                controls: list[dict] | None = None, tables: list[dict] | None = None, intro: str = "",
-                action: str = "", links: list[dict] | None = None, notes: list[str] | None = None,
-                charts: list[dict] | None = None, inline: bool = False, status: str = "") -> str:
-    """One HTML page: header with provenance, controls, notes, charts, network panels with their tables and the
-    drill-down panel, further tables.  `inline` writes the assets into the page (a file outside the server)."""
-    template = _environment().get_template("page.html")
-    data = []
-    for i, p in enumerate(panels):
-        data.append({"id": f"network-{i}", "heading": p.heading, "subtitle": p.subtitle, "legend": p.legend,
-                     "height": p.height, "data": p.panel_data(), "table": p.table, "empty": p.empty,
-                     "search": p.search, "drill": p.drill is not None, "caption": p.caption,
-                     "summary": _summary(p)})
-    return template.render(title=title, panels=data, provenance=provenance or [], controls=controls or [],
-                           tables=tables or [], intro=intro, action=action, links=links or [], notes=notes or [],
-                           charts=charts or [], inline=inline, status=status,
-                           drill=any(p.drill is not None for p in panels))
-
-
-def _summary(net: MmkgNetwork) -> str:
-    if net.empty:
-        return net.empty
-    return (f"{net.heading}: a network of {len(net.nodes)} nodes and {len(net.edges)} links; "
-            "the table below lists the same data.")
-
-
-def error_page(status: int, error: MmkgError | None, message: str, details: list[str] = ()) -> str:
-    """The HTML page of a view that failed: what went wrong and where to go."""
-    return render_page(f"Error {status}", [], intro=message, status=str(status),
-                       notes=list(details), links=[{"href": "/", "text": "all views and queries"}])
-
-
-def provenance_lines(kg, study_id: str | None = None) -> list[str]:
-    """'study: provenance' for one study or every study in the store."""
-    frame = kg.studies()
-    if study_id is not None:
-        frame = frame[frame["study_id"] == study_id]
-    return [f"{row.study_id}: {row.provenance}" for row in frame.itertuples() if isinstance(row.provenance, str)
-            and row.provenance]
-
-
-def _cell(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if isinstance(value, (list, tuple)):
-        return "; ".join(map(str, value))
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    return str(value)
-
-
-def table(title: str, frame: pd.DataFrame, note: str = "") -> dict:
-    rows = [[_cell(v) for v in row] for row in frame.itertuples(index=False)]
-    return {"title": title, "columns": [str(c) for c in frame.columns], "rows": rows, "note": note}
-
-
 # ------------------------------------------------------------------------------------------ shared lookups
-
-_CODE_CONCEPTS = """
-MATCH (k:Code)-[m:MAPS_TO]->(c:Concept) WHERE k.study_id = $study_id
-RETURN k.codebook AS codebook, k.id AS code_id, c.uid AS concept, c.label AS concept_label, c.kind AS kind,
-       m.match AS match
-ORDER BY codebook, code_id, concept"""
-_CONCEPT_RELATIONS = "\nUNION ALL\n".join(
-    f"MATCH (a:Concept)-[:{t}]->(b:Concept) RETURN a.uid AS source, b.uid AS target, '{t}' AS type"
-    for t in ("CONTROLS", "AFFECTS", "MITIGATES", "BROADER"))
-_CODERS = "MATCH (s:Study)-[:HAS_CODER]->(c:Coder) WHERE s.id = $study_id RETURN c.id AS coder ORDER BY coder"
-
 
 def code_kinds(kg, study_id: str) -> dict[tuple[str, str], tuple[str | None, str | None]]:
     """(codebook, code_id) → (concept kind, concept uid); an exact match wins over other matches."""
-    frame = kg.cypher(_CODE_CONCEPTS, {"study_id": study_id})
+    frame = kg.rows("code_concepts", study_id=study_id)
     rank = {"exact": 0, "close": 1, "narrow": 2, "broad": 3, "related": 4}
     frame = frame.assign(rank=frame["match"].map(rank).fillna(9)).sort_values(["rank", "concept"])
     result: dict[tuple[str, str], tuple[str | None, str | None]] = {}
@@ -258,7 +148,7 @@ def study_codebooks(kg, study_id: str) -> list[str]:
 
 
 def coders(kg, study_id: str) -> list[str]:
-    return kg.cypher(_CODERS, {"study_id": study_id})["coder"].tolist()
+    return kg.rows("study_coders", study_id=study_id)["coder"].tolist()
 
 
 def group_styles(codes: pd.DataFrame, codebooks: list[str]) -> dict[tuple[str, str], dict]:
@@ -339,12 +229,13 @@ def cooccurrence_network(kg, study_id: str = "founding", *, unit: str = "segment
     edges (the strongest by `metric`; 0 = no limit), positions from a layout seeded with `seed`."""
     if unit not in units():
         raise QueryError(f"unit must be one of {', '.join(units())}, not '{unit}'")
-    if metric not in METRICS:
-        raise QueryError(f"metric must be one of {', '.join(METRICS)}, not '{metric}'")
+    metrics = view_metrics()
+    if metric not in metrics:
+        raise QueryError(f"metric must be one of {', '.join(metrics)}, not '{metric}'")
     params = _query_params("cooccurrence", {"study_id": study_id, "unit": unit, "min_count": 1,
                                             "codebook": codebook, "coder": coder, "group": group})
     pairs = kg.query("cooccurrence", **params)
-    column = METRICS[metric]
+    column, metric_title = metrics[metric].column, metrics[metric].title
     pairs = pairs[pairs[column].notna()]
     chosen = min_count is None
     threshold = choose_min_count(pairs["n_ab"], max_edges or len(pairs) or 1) if chosen else int(min_count)
@@ -355,7 +246,7 @@ def cooccurrence_network(kg, study_id: str = "founding", *, unit: str = "segment
                                   ascending=[False, False, True, True, True, True]).head(max_edges)
     where = (f"{codebook or 'both codebooks'}{', group ' + group if group else ''}"
              f"{', coder ' + coder if coder else ', analysis codings'}")
-    net = MmkgNetwork(f"Code co-occurrence — {where}; unit: {unit}; edge width: {METRIC_NAMES[metric]}")
+    net = MmkgNetwork(f"Code co-occurrence — {where}; unit: {unit}; edge width: {metric_title}")
     net.options = default_options()
     net.export_name = f"cooccurrence-{study_id}-{unit}-{metric}"
     net.search = True
@@ -415,7 +306,7 @@ def cooccurrence_network(kg, study_id: str = "founding", *, unit: str = "segment
         lines = [f"{row.code_a} {row.label_a} — {row.code_b} {row.label_b}",
                  f"unit: {unit} (N = {int(row.n_units)})",
                  f"n_a = {int(row.n_a)}, n_b = {int(row.n_b)}, n_ab = {int(row.n_ab)}",
-                 f"{METRIC_NAMES[metric]} = {_fmt(value)}", "click: the segments where both occur"]
+                 f"{metric_title} = {_fmt(value)}", "click: the segments where both occur"]
         edges.append({"id": f"e{i}", "from": a, "to": b, "width": widths(value), "title": "\n".join(lines),
                       "drill": {"code_a": a, "code_b": b}, "value_label": _fmt(value)})
     net.nodes, net.edges = nodes, edges
@@ -424,13 +315,13 @@ def cooccurrence_network(kg, study_id: str = "founding", *, unit: str = "segment
     net.node_map = {n["id"]: n for n in nodes}
     statement = (f"{len(edges)} of {len(pairs)} co-occurring pairs are drawn: n_ab ≥ {threshold}"
                  + (" (chosen from the data so that at most " f"{max_edges} pairs are drawn)" if chosen else "")
-                 + (f", the {max_edges} strongest by {METRIC_NAMES[metric]}" if capped else "")
+                 + (f", the {max_edges} strongest by {metric_title}" if capped else "")
                  + ". Change “min. count” or “max. edges” to see more or fewer.")
     net.subtitle = statement
     from mmkg.analysis import UNIT_RULES
 
     net.caption = (f"Code co-occurrence ({study_id}; {where}; unit: {unit} — {UNIT_RULES[unit]}; N = units that can "
-                   f"carry both codes). Node size: {unit}s carrying the code; edge width: {METRIC_NAMES[metric]}; "
+                   f"carry both codes). Node size: {unit}s carrying the code; edge width: {metric_title}; "
                    f"{statement}")
     net.legend = ([{"type": "swatch", "title": "colour: " + ("concept kind" if color_by == "kind" else "code group"),
                     "items": [{"colour": c, "shape": s, "label": t} for t, (c, s) in sorted(used_styles.items())]}]
@@ -438,10 +329,10 @@ def cooccurrence_network(kg, study_id: str = "founding", *, unit: str = "segment
                        "items": [{"colour": "#ffffff", "shape": fig.SHAPES[i % len(fig.SHAPES)], "label": b}
                                  for i, b in enumerate(books) if codebook in ("", b)]}] if color_by == "kind" else [])
                   + [_size_legend(f"node size: {unit}s carrying the code", list(carriers.values()), radius),
-                     _width_legend(f"edge width: {METRIC_NAMES[metric]}", list(shown[column].astype(float)), widths)])
+                     _width_legend(f"edge width: {metric_title}", list(shown[column].astype(float)), widths)])
     frame = shown.sort_values(["n_ab", column, "codebook_a", "code_a"], ascending=[False, False, True, True])
     columns = ["codebook_a", "code_a", "label_a", "codebook_b", "code_b", "label_b", "n_units", "n_a", "n_b",
-               "n_ab", "c_coefficient", "p_b_given_a", "lift"]
+               *(m.column for m in view_metrics().values())]
     net.table = table("The pairs drawn", frame[[c for c in columns if c in frame.columns]],
                       note=f"n_ab: {unit}s where both codes occur; N (n_units): {unit}s counted.")
     return net
@@ -626,7 +517,7 @@ def participant_network(kg, participant_id: str, study_id: str = "founding") -> 
     present = {n["id"] for n in nodes}
     edges = []
     used = set()
-    for rel in kg.cypher(_CONCEPT_RELATIONS).itertuples(index=False):
+    for rel in kg.rows("concept_relations").itertuples(index=False):
         if rel.source in present and rel.target in present:
             label, colour, dashed = RELATION_STYLES[rel.type]
             used.add(rel.type)
@@ -676,8 +567,7 @@ def participant_attributes(kg, participant_id: str, study_id: str) -> pd.DataFra
 # ------------------------------------------------------------------------------------------ comparison
 
 def attribute_names(kg, study_id: str) -> list[str]:
-    return kg.cypher("MATCH (a:Attribute) WHERE a.study_id = $s RETURN DISTINCT a.name AS name ORDER BY name",
-                     {"s": study_id})["name"].tolist()
+    return kg.rows("attribute_names", study_id=study_id)["name"].tolist()
 
 
 def attribute_groups(kg, study_id: str, attribute: str, bins: int = 3) -> list[dict]:
@@ -855,200 +745,3 @@ def comparison_networks(kg, study_id: str = "founding", attribute: str = "works_
                         codebook: str = "interview", min_participants: int = 1) -> list[MmkgNetwork]:
     """The comparison's network panels (see `comparison_figures`)."""
     return comparison_figures(kg, study_id, attribute, codebook, min_participants)["panels"]
-
-
-# ------------------------------------------------------------------------------------------ HTTP routes
-
-def install_view_routes(app, read: Callable) -> None:
-    """GET /, /views/cooccurrence, /views/threat-map, /views/participants/{id}, /views/comparison, /static/…,
-    /favicon.ico.  A view that fails answers an HTML page when the client asks for HTML (a browser), else the
-    API's JSON error shape."""
-    from fastapi import APIRouter, Query
-    from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import HTMLResponse, Response
-    from fastapi.routing import APIRoute
-
-    class HtmlErrorRoute(APIRoute):
-        def get_route_handler(self):
-            handler = super().get_route_handler()
-
-            async def route(request: Request):
-                try:
-                    return await handler(request)
-                except (MmkgError, RequestValidationError) as exc:
-                    if "text/html" not in request.headers.get("accept", ""):
-                        raise
-                    if isinstance(exc, RequestValidationError):
-                        details = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
-                                   for e in exc.errors()]
-                        return HTMLResponse(error_page(422, None, "The page's parameters are invalid.", details),
-                                            status_code=422)
-                    return HTMLResponse(error_page(exc.http_status, exc, str(exc), list(getattr(exc, "details", []))),
-                                        status_code=exc.http_status)
-            return route
-
-    router = APIRouter(route_class=HtmlErrorRoute)
-    html = {"response_model": None, "tags": ["views"],
-            "responses": {200: {"content": {"text/html": {"schema": {"type": "string"}}}, "description": "HTML page"}}}
-    study = Query("founding", max_length=200)
-    seed_param = Query(1, ge=0, le=1_000_000, description="layout seed: the same seed draws the same figure")
-
-    async def page(build: Callable) -> HTMLResponse:
-        return HTMLResponse(await read(build))
-
-    @router.get("/", **html)
-    async def index():
-        """The index page: studies with provenance, links to every view and query."""
-        return await page(index_page)
-
-    @router.get("/views/cooccurrence", **html)
-    async def cooccurrence_view(study_id: str = study, unit: Unit = "segment", metric: Metric = "count",
-                                min_count: str = Query("", max_length=9, pattern=r"^\d*$", description=(
-                                    "smallest n_ab drawn; empty: the smallest that leaves at most max_edges pairs")),
-                                max_edges: int = Query(MAX_EDGES, ge=0, le=100_000, description="0 = no limit"),
-                                codebook: str = Query("interview", max_length=200),
-                                color_by: Literal["kind", "group"] = "kind",
-                                coder: str = Query("", max_length=200), group: str = Query("", max_length=200),
-                                seed: int = seed_param):
-        """Code co-occurrence network: unit, metric, threshold, codebook, code group, coder, layout seed."""
-        args = dict(study_id=study_id, unit=unit, metric=metric, min_count=int(min_count) if min_count else None,
-                    max_edges=max_edges, codebook=codebook, color_by=color_by, coder=coder, group=group, seed=seed)
-
-        def build(kg) -> str:
-            kg.require_study(study_id)
-            net = cooccurrence_network(kg, **args)
-            return render_page("Co-occurrence", [net], provenance=provenance_lines(kg, study_id),
-                               controls=_controls(args, kg, min_count), action="/views/cooccurrence")
-        return await page(build)
-
-    @router.get("/views/threat-map", **html)
-    async def threat_map_view(study_id: str = study, source_kind: SourceKind = "interview"):
-        """The pipeline threat map (after the paper's Figure 1) with participant counts from one kind of source."""
-        def build(kg) -> str:
-            kg.require_study(study_id)
-            net = threat_map_network(kg, study_id, source_kind)
-            controls = [_studies_option(kg, study_id),
-                        _select("source_kind", "counted in", ["interview", "drawing", "other", ""], source_kind,
-                                {"": "interviews and drawings"})]
-            return render_page("Threat map", [net], provenance=provenance_lines(kg, study_id), controls=controls,
-                               action="/views/threat-map")
-        return await page(build)
-
-    @router.get("/views/participants/{participant_id}", **html)
-    async def participant_view(participant_id: str, study_id: str = study):
-        """One participant's mental model: pipeline elements, threats and defenses they name."""
-        def build(kg) -> str:
-            kg.require_study(study_id)
-            net = participant_network(kg, participant_id, study_id)
-            links = [{"href": f"/views/participants/{p}?study_id={study_id}", "text": p}
-                     for p in participant_ids(kg, study_id)]
-            attributes = table(f"Attributes of {participant_id}", participant_attributes(kg, participant_id, study_id))
-            return render_page(f"Participant {participant_id}", [net], provenance=provenance_lines(kg, study_id),
-                               links=links, tables=[attributes])
-        return await page(build)
-
-    @router.get("/views/comparison", **html)
-    async def comparison_view(study_id: str = study, attribute: str = Query("works_in_security", max_length=200),
-                              codebook: str = Query("interview", max_length=200),
-                              min_participants: int = Query(1, ge=1, le=10_000), seed: int = seed_param):
-        """Participant groups compared: AML vs security codes per group, codes each group mentions more."""
-        args = dict(study_id=study_id, attribute=attribute, codebook=codebook, min_participants=min_participants,
-                    seed=seed)
-
-        def build(kg) -> str:
-            kg.require_study(study_id)
-            figures = comparison_figures(kg, **args)
-            return render_page("Comparison", figures["panels"], provenance=provenance_lines(kg, study_id),
-                               charts=[figures["chart"]], controls=_comparison_controls(args, kg),
-                               action="/views/comparison")
-        return await page(build)
-
-    @router.get("/views/{rest:path}", include_in_schema=False)
-    async def unknown_view(rest: str):
-        raise NotFoundError(f"no view '/views/{rest}' (views: cooccurrence, threat-map, participants/<id>, comparison)")
-
-    app.include_router(router)
-
-    @app.get("/static/{name}", include_in_schema=False)
-    async def static_asset(name: str, request: Request, v: str = ""):
-        if name not in ASSET_FILES:
-            raise NotFoundError(f"no static file '{name}'")
-        data, media, version = asset(name)
-        headers = {"ETag": f'"{version}"', "Cache-Control": "public, max-age=31536000, immutable" if v == version
-                   else "public, max-age=300"}
-        if request.headers.get("if-none-match") == f'"{version}"':
-            return Response(status_code=304, headers=headers)
-        return Response(data, media_type=media, headers=headers)
-
-    @app.get("/favicon.ico", include_in_schema=False)
-    async def favicon():
-        data, media, version = asset("favicon.svg")
-        return Response(data, media_type=media, headers={"Cache-Control": "public, max-age=86400"})
-
-
-
-def _select(name: str, label: str, options: list, value: Any, texts: dict | None = None) -> dict:
-    texts = texts or {}
-    return {"name": name, "label": label, "value": "" if value is None else str(value),
-            "options": [{"value": str(o), "text": texts.get(o, str(o))} for o in options]}
-
-
-def _studies_option(kg, value: str) -> dict:
-    return _select("study_id", "study", kg.study_ids(), value)
-
-
-def _controls(args: dict, kg, min_count_text: str) -> list[dict]:
-    study_id = args["study_id"]
-    codes = kg.query("codes", study_id=study_id)
-    books = study_codebooks(kg, study_id)
-    in_book = codes if not args["codebook"] else codes[codes["codebook"] == args["codebook"]]
-    group_rows = sorted(in_book.drop_duplicates("group_label").itertuples(index=False),
-                        key=lambda r: (r.codebook, fig.natural_key(r.group_id)))
-    groups = [""] + [r.group_label for r in group_rows]
-    group_texts = {"": "every group", **{r.group_label: f"{r.group_id} {r.group_label}" for r in group_rows}}
-    return [_studies_option(kg, study_id),
-            _select("codebook", "codebook", books + [""], args["codebook"], {"": "both"}),
-            _select("group", "code group", groups, args["group"], group_texts),
-            _select("coder", "coder", [""] + coders(kg, study_id), args["coder"], {"": "analysis codings"}),
-            _select("unit", "unit", list(units()), args["unit"]),
-            _select("metric", "edge width", list(METRICS), args["metric"], METRIC_NAMES),
-            {"name": "min_count", "label": "min. count", "value": min_count_text, "type": "number", "min": 0,
-             "placeholder": "auto"},
-            {"name": "max_edges", "label": "max. edges", "value": str(args["max_edges"]), "type": "number", "min": 0},
-            _select("color_by", "colour by", ["kind", "group"], args["color_by"],
-                    {"kind": "concept kind", "group": "code group"}),
-            {"name": "seed", "label": "layout seed", "value": str(args["seed"]), "type": "number", "min": 0,
-             "relayout": True}]
-
-
-def _comparison_controls(args: dict, kg) -> list[dict]:
-    names = attribute_names(kg, args["study_id"])
-    return [_studies_option(kg, args["study_id"]),
-            _select("attribute", "participant attribute", names, args["attribute"]),
-            _select("codebook", "codebook", study_codebooks(kg, args["study_id"]) + [""], args["codebook"],
-                    {"": "both"}),
-            {"name": "min_participants", "label": "min. participants", "value": str(args["min_participants"]),
-             "type": "number", "min": 1},
-            {"name": "seed", "label": "layout seed", "value": str(args["seed"]), "type": "number", "min": 0,
-             "relayout": True}]
-
-
-def index_page(kg) -> str:
-    """Links to every view and named query, with each study's provenance."""
-    from mmkg.queries import registry
-
-    studies = kg.studies()
-    first = studies["study_id"].iloc[0] if len(studies) else "founding"
-    people = participant_ids(kg, first) if len(studies) else []
-    links = [{"href": f"/views/cooccurrence?study_id={first}", "text": "Code co-occurrence network"},
-             {"href": f"/views/threat-map?study_id={first}", "text": "Pipeline threat map (after the paper's Figure 1)"},
-             {"href": f"/views/comparison?study_id={first}", "text": "Comparison: works in security vs not"}]
-    links += [{"href": f"/views/participants/{p}?study_id={first}", "text": f"Mental model of {p}"} for p in people[:1]]
-    query_rows = pd.DataFrame([{"query": q.name, "title": q.title, "parameters": ", ".join(p.name for p in q.parameters)}
-                               for q in registry().values() if q.mode == "read"])
-    tables = [table("Studies", studies.drop(columns=[c for c in ("provenance", "description") if c in studies])),
-              table("Named queries (GET /api/queries/<name>; add format=csv for CSV)", query_rows)]
-    links += [{"href": f"/api/queries/{q}", "text": f"query: {q}"} for q in query_rows.get("query", [])]
-    links += [{"href": "/docs", "text": "API documentation (OpenAPI)"}]
-    return render_page("mmkg", [], provenance=provenance_lines(kg), links=links, tables=tables,
-                       intro="A knowledge graph of mental-model codes and threats from qualitative security studies.")

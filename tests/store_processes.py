@@ -26,7 +26,7 @@ def mmkg_cli(*args: object, env: dict[str, str] | None = None, timeout: float = 
 
 def run_cli(*args: object, capsys) -> subprocess.CompletedProcess:
     """Run the real `mmkg` entry point in this process (much faster than a new one); output captured."""
-    from mmkg.server.cli import main
+    from mmkg.cli.main import main
 
     old_argv = sys.argv
     sys.argv = ["mmkg", *map(str, args)]

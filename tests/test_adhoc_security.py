@@ -301,7 +301,7 @@ def neo4j_client(tmp_path_factory):
 
     import mmkg
     from mmkg.config import Settings
-    from mmkg.server.api import create_app
+    from mmkg.server.app import create_app
 
     if not NEO4J_URI:
         pytest.skip("NEO4J_URI is not set: the Neo4j tier needs a server (tools/neo4j-test-server/run.sh)")

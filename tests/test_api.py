@@ -16,7 +16,7 @@ from pydantic import SecretStr
 import mmkg
 from mmkg.config import Settings
 from mmkg.queries import registry
-from mmkg.server.api import create_app
+from mmkg.server.app import create_app
 
 MINI_STUDY = Path(__file__).resolve().parent / "data" / "mini_study"
 TOKEN = "test-upload-token"

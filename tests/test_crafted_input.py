@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from mmkg.config import Settings
-from mmkg.server.api import create_app
+from mmkg.server.app import create_app
 
 from conftest import MINI_STUDY
 import mmkg

@@ -145,7 +145,7 @@ def test_refi_qda_files_load_into_both_stores(stores, shared_dir):
 
 # ------------------------------------------------------------------------------------------ API and views
 def _app(kg_factory):
-    from mmkg.server.api import create_app
+    from mmkg.server.app import create_app
 
     return create_app(Settings(), kg_factory=kg_factory)
 

@@ -1,10 +1,10 @@
-"""Every named query passes Neo4j's own linter (`lintCypherQuery`) with every `$parameter` declared."""
+"""Every named query and internal statement passes Neo4j's own linter (`lintCypherQuery`) with every `$parameter` declared."""
 from __future__ import annotations
 
 import pytest
 
 from cypher_lint import ERROR, lint, linter_available
-from mmkg.queries import registry
+from mmkg.queries import every_query, registry
 
 pytestmark = pytest.mark.skipif(linter_available() is not None, reason=str(linter_available()))
 NEGATIVE = {"syntax": ("MATCH (n RETURN n", {}), "undeclared": ("MATCH (n:Code) WHERE n.id = $id RETURN n", {}),
@@ -14,7 +14,7 @@ NEGATIVE = {"syntax": ("MATCH (n RETURN n", {}), "undeclared": ("MATCH (n:Code) 
 @pytest.fixture(scope="module")
 def diagnostics() -> dict[str, list[dict]]:
     """One linter run over every query file and the negative controls (linting is slow: ~1 s a statement)."""
-    queries = list(registry().values())
+    queries = list(every_query().values())  # named queries and the library's internal statements
     statements = [q.cypher for q in queries] + [s for s, _ in NEGATIVE.values()]
     parameters = [{p.name: p.default for p in q.cypher_parameters} for q in queries] + [p for _, p in NEGATIVE.values()]
     names = [q.name for q in queries] + [f"negative:{n}" for n in NEGATIVE]
@@ -24,6 +24,7 @@ def diagnostics() -> dict[str, list[dict]]:
 def test_every_query_file_lints_without_errors_or_warnings(diagnostics):
     problems = {name: d for name, d in diagnostics.items() if d and not name.startswith("negative:")}
     assert len(diagnostics) >= 12 + len(NEGATIVE)
+    assert any(q.internal for q in every_query().values()) and set(registry()) < set(diagnostics)
     assert not problems, problems
 
 

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from mmkg.config import Settings
-from mmkg.server.api import create_app
+from mmkg.server.app import create_app
 from mmkg.synthetic import synthetic_codings
 
 from store_processes import mmkg_cli

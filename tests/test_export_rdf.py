@@ -51,7 +51,7 @@ def test_founding_export_conforms_and_counts_match(founding_store):
 
 
 def test_cli_writes_turtle_that_conforms(small_store, tmp_path):
-    from mmkg.server.cli import app
+    from mmkg.cli.main import app
 
     output = tmp_path / "atlas.ttl"
     result = CliRunner().invoke(app, ["export", "rdf", "--format", "ttl", "--study", "atlas", "-o", str(output),

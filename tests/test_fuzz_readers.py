@@ -248,7 +248,7 @@ def test_refi_qda_xml_documents_raise_only_mmkg_errors(document):
 @given(data=st.data())
 def test_zipped_study_uploads_raise_only_mmkg_errors(data):
     """The upload path: a zipped study folder, with names, modes and bytes mutated, unpacked then read."""
-    from mmkg.server.api import _unpack
+    from mmkg.server.routers.uploads import _unpack
 
     members = [(f"mini/{p.name}", p.read_bytes(), 0o100644) for p in sorted(MINI_STUDY.iterdir())]
     for _ in range(data.draw(st.integers(1, 3))):

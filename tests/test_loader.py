@@ -16,7 +16,7 @@ import mmkg
 from mmkg.errors import StoreError
 from mmkg.graph import study_graph
 from mmkg.loader import read_and_validate
-from mmkg.server.cli import main as cli_main
+from mmkg.cli.main import main as cli_main
 from mmkg.synthetic import synthetic_codings
 
 from conftest import MINI_STUDY
@@ -243,7 +243,7 @@ def test_large_study_replaced_by_a_different_size_beside_another(founding_store,
         kg.delete_study("big")
         assert kg.study_ids() == ["founding"]
         assert graph_census(kg) == census_before
-    assert store_files(founding_store) == ["<current version>", "CURRENT", "writer.lock"]
+    assert store_files(founding_store) == ["<current version>", "CURRENT", "SCHEMA", "writer.lock"]
 
 
 def test_load_leaves_arrows_default_allocator_as_it_was(founding_store):
@@ -322,7 +322,7 @@ def test_load_killed_midway_leaves_store_loadable(founding_store, tmp_path):
     held or all of the new study."""
     big = tmp_path / "big.csv"
     synthetic_codings(200_000, seed=7, study_id="big").to_csv(big, index=False)
-    command = [sys.executable, "-c", "from mmkg.server.cli import main; main()", "load", str(big), "--store"]
+    command = [sys.executable, "-c", "from mmkg.cli.main import main; main()", "load", str(big), "--store"]
 
     scratch = tmp_path / "scratch"
     started = time.monotonic()
@@ -351,7 +351,7 @@ def test_load_killed_midway_leaves_store_loadable(founding_store, tmp_path):
             assert len(kg.export_codings("big")) == 200_000
         kg.load(MINI_STUDY)
         assert "mini" in kg.study_ids()
-    assert store_files(founding_store) == ["<current version>", "CURRENT", "writer.lock"], \
+    assert store_files(founding_store) == ["<current version>", "CURRENT", "SCHEMA", "writer.lock"], \
         "the next load removes a killed load's leftovers"
 
 

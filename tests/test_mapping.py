@@ -114,7 +114,7 @@ def test_bad_rows_are_named_and_nothing_changes(kg, tmp_path):
 
 
 def test_cli_suggest_apply_show(founding_store, tmp_path):
-    from mmkg.server.cli import app
+    from mmkg.cli.main import app
 
     runner = CliRunner()
     suggestions = tmp_path / "suggested.csv"
@@ -135,9 +135,9 @@ def test_cli_suggest_apply_show(founding_store, tmp_path):
 
 
 def test_cli_suggest_rejects_an_unknown_matcher(founding_store):
-    from mmkg.server.cli import app
+    from mmkg.cli.main import app
 
     result = CliRunner().invoke(app, ["map", "suggest", "founding", "--matcher", "magic",
                                       "--store", str(founding_store)])
-    # `mmkg.server.cli.main` turns the error into a message and an exit code; the runner shows the error itself
+    # `mmkg.cli.main.main` turns the error into a message and an exit code; the runner shows the error itself
     assert isinstance(result.exception, ValidationError) and "unknown matcher 'magic'" in result.exception.message

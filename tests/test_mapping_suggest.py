@@ -96,7 +96,7 @@ def test_labels_that_are_ids_say_why_nothing_was_proposed(store, tmp_path):
 
 
 def test_cli_suggest_explains_an_empty_result(tmp_path):
-    from mmkg.server.cli import app
+    from mmkg.cli.main import app
 
     folder = tmp_path / "ids"
     write_study(folder, "ids", [("C.1", "C.1", "true"), ("C.2", "C.2", "true")])
@@ -167,7 +167,7 @@ def test_semantic_matcher_without_the_extra_says_how_to_install_it(store, tmp_pa
 
 
 def test_cli_suggest_when_every_code_is_mapped(founding_store):
-    from mmkg.server.cli import app
+    from mmkg.cli.main import app
 
     with mmkg.open_store(founding_store) as kg:
         codes = kg.export_codes("founding")

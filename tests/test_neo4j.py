@@ -21,7 +21,7 @@ from mmkg.errors import MmkgError, QueryError
 from mmkg.graph import ontology_graph, study_graph
 from mmkg.loader import read_study, validate
 from mmkg.schema import NODES, RELS
-from mmkg.server.cli import app
+from mmkg.cli.main import app
 
 NEO4J_ONLY = [pytest.param("neo4j", marks=pytest.mark.neo4j)]
 SLOW_READ = "MATCH (a:Segment), (b:Segment), (c:Segment) WHERE a.id < b.id AND b.id < c.id RETURN count(*) AS n"
@@ -158,7 +158,7 @@ def test_the_api_serves_the_graph_and_refuses_writes(backend, tmp_path):
 
 
 def mmkg_app(tmp_path, factory):
-    from mmkg.server.api import create_app
+    from mmkg.server.app import create_app
 
     return create_app(Settings(store=tmp_path / "store"), kg_factory=factory)
 

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from mmkg.graph import ontology_graph, study_graph
 from mmkg.loader import read_study, validate
 from mmkg.schema import NODE_BY_LABEL, NODES, REL_BY_TYPE, RELS
-from mmkg.server.cli import app
+from mmkg.cli.main import app
 
 ID_HEADER = re.compile(r"^(?P<name>\w+):ID\((?P<space>\w+)\)$")
 END_HEADER = re.compile(r"^:(?P<end>START|END)_ID\((?P<space>\w+)\)$")

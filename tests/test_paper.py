@@ -12,7 +12,7 @@ import pytest
 
 import mmkg
 from mmkg.paper import paper_vs_graph
-from mmkg.server.cli import main as cli_main
+from mmkg.cli.main import main as cli_main
 from test_founding_study import SHIPPED_FACTS, STUDY, Study, recompute
 
 CODING_KINDS = {"code_count_codings", "code_count_participants", "cooccurrence", "participants_list", "quote"}

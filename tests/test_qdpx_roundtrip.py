@@ -96,7 +96,7 @@ def round_trip(founding_template, tmp_path_factory):
     """The founding study exported with the CLI, validated, and imported back next to the original."""
     import shutil
 
-    from mmkg.server.cli import app
+    from mmkg.cli.main import app
 
     folder = tmp_path_factory.mktemp("qdpx")
     store = folder / "store"
@@ -138,12 +138,11 @@ def test_round_trip_keeps_analysis_coder_and_provenance(round_trip):
 
 def test_imported_refi_project_round_trips_too(tmp_path):
     """A real export (ATLAS.ti 8.4: pictures, PDFs, video, no cases) → mmkg → .qdpx → mmkg."""
-    from mmkg.loader.refi_qda_export import export_qdpx
 
     with mmkg.open_store(tmp_path / "store") as kg:
         kg.load(ATLAS, study_id="atlas")
-        export_qdpx(kg, "atlas", tmp_path / "atlas.qdpx")
-        export_qdpx(kg, "atlas", tmp_path / "again.qdpx")
+        kg.export_qdpx("atlas", tmp_path / "atlas.qdpx")
+        kg.export_qdpx("atlas", tmp_path / "again.qdpx")
         kg.load(tmp_path / "atlas.qdpx", study_id="atlas-rt")
         first, back = read_study_tables(kg, "atlas"), read_study_tables(kg, "atlas-rt")
     assert schema_errors(tmp_path / "atlas.qdpx") == []

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 import mmkg
 from mmkg.errors import NotFoundError, QueryError
-from mmkg.queries import get_query, parse_query_file, registry
-from mmkg.server.cli import app
+from mmkg.queries import every_query, get_query, get_statement, parse_query_file, registry
+from mmkg.cli.main import app
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDY = ROOT / "studies" / "founding"
@@ -71,6 +71,80 @@ def test_options_are_parameters_but_not_statement_parameters(tmp_path):
     unknown.write_text("// name: unknown\n// title: t\n// analysis: nonsense\nRETURN 1\n")
     with pytest.raises(QueryError, match="unknown analysis step 'nonsense'"):
         parse_query_file(unknown)
+
+
+def test_internal_statements_run_but_are_no_named_queries(kg, founding_template):
+    internal = {name: q for name, q in every_query().items() if q.internal}
+    assert {"study_ids", "code_concepts", "participant_attributes", "study_codes"} <= set(internal)
+    assert not set(internal) & set(registry())
+    for name, q in internal.items():
+        assert q.path.parent.name == "internal" and q.mode == "read", name
+        assert not kg.rows(name).empty, f"{name} returned no rows on the shipped study"
+    assert kg.rows("study_ids")["id"].tolist() == ["founding"]
+    with pytest.raises(NotFoundError, match="no query named 'study_ids'"):
+        kg.query("study_ids")
+    refused = runner.invoke(app, ["query", "code_concepts", "--store", str(founding_template)])
+    assert isinstance(refused.exception, NotFoundError) and "no query named 'code_concepts'" in str(refused.exception)
+    listing = runner.invoke(app, ["queries", "--format", "json"])
+    assert not {q["name"] for q in json.loads(listing.stdout)} & set(internal)
+
+
+def test_one_statement_is_written_once():
+    bodies = [q.cypher for q in every_query().values() if not q.statement_of]
+    assert len(bodies) == len(set(bodies))
+    assert get_query("code_neighbourhood").statement_of == "cooccurrence"
+    assert get_query("code_neighbourhood").cypher == get_query("cooccurrence").cypher
+    assert get_statement("code_concepts").internal
+
+
+def test_a_statement_reference_and_a_body_of_its_own_are_refused(tmp_path):
+    both = tmp_path / "both.cypher"
+    both.write_text("// name: both\n// title: t\n// statement: cooccurrence\nRETURN 1\n")
+    with pytest.raises(QueryError, match="has a statement of its own and '// statement: cooccurrence'"):
+        parse_query_file(both)
+    marked = tmp_path / "marked.cypher"
+    marked.write_text("// name: marked\n// title: t\n// internal: maybe\nRETURN 1\n")
+    with pytest.raises(QueryError, match="internal must be true or false"):
+        parse_query_file(marked)
+
+
+@pytest.fixture
+def own_queries(tmp_path, monkeypatch):
+    """A user's folder of named queries on MMKG_QUERY_PATH (the registry re-read before and after)."""
+    folder = tmp_path / "my-queries"
+    folder.mkdir()
+    monkeypatch.setenv("MMKG_QUERY_PATH", str(folder))
+    every_query.cache_clear(), registry.cache_clear()
+    yield folder
+    monkeypatch.delenv("MMKG_QUERY_PATH")
+    every_query.cache_clear(), registry.cache_clear()
+
+
+def test_a_users_query_folder_adds_named_queries(own_queries, founding_template):
+    (own_queries / "big_codebooks.cypher").write_text(
+        "// name: big_codebooks\n// title: Codes per codebook\n// description: How many codes each codebook has.\n"
+        "// param: study_id STRING = \"founding\" | study\n// mode: read\n"
+        "MATCH (k:Code) WHERE k.study_id = $study_id RETURN k.codebook AS codebook, count(*) AS codes "
+        "ORDER BY codebook;\n")
+    listing = runner.invoke(app, ["queries", "--format", "json"])
+    assert "big_codebooks" in {q["name"] for q in json.loads(listing.stdout)}
+    result = runner.invoke(app, ["query", "big_codebooks", "--store", str(founding_template), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    codes = pd.read_csv(STUDY / "codes.csv", dtype=str)
+    assert {r["codebook"]: r["codes"] for r in json.loads(result.stdout)} == codes["codebook"].value_counts().to_dict()
+
+
+def test_a_users_query_cannot_shadow_a_shipped_one(own_queries):
+    (own_queries / "codes.cypher").write_text("// name: codes\n// title: mine\nRETURN 1 AS one\n")
+    with pytest.raises(QueryError, match="a query named 'codes' exists already"):
+        registry()
+
+
+def test_a_query_that_says_read_cannot_write(own_queries, founding_store):
+    (own_queries / "sneaky.cypher").write_text("// name: sneaky\n// title: t\n// mode: read\n"
+                                               "CREATE (c:Coder {uid: 'x', id: 'x', study_id: 'founding'}) RETURN 1 AS one\n")
+    with mmkg.open_store(founding_store) as graph, pytest.raises(QueryError):
+        graph.query("sneaky")
 
 
 def test_every_query_runs_with_its_defaults_through_the_cli(founding_template):

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from mmkg.config import Settings
-from mmkg.server.api import create_app
+from mmkg.server.app import create_app
 
 
 @pytest.fixture(scope="module")

@@ -141,7 +141,7 @@ def test_the_servers_graph_moves_to_a_new_version_while_a_request_still_reads_th
     """GraphHolder: a request in flight keeps its version to the end; the next request reads the new one;
     the old one is closed when its last request ends."""
     from mmkg.config import Settings
-    from mmkg.server.api import GraphHolder, default_factory
+    from mmkg.server.holder import GraphHolder, default_factory
 
     holder = GraphHolder(default_factory(Settings(store=founding_store)))
     try:

@@ -16,13 +16,13 @@ import pytest
 
 import mmkg
 from mmkg.errors import StoreBusyError, StoreError
-from mmkg.store.embedded import LEGACY_FILE, POINTER_FILE, current_database_file, writer_lock
+from mmkg.store.embedded import LEGACY_FILE, POINTER_FILE, SCHEMA_FILE, current_database_file, writer_lock
 from mmkg.synthetic import synthetic_codings
 
 from conftest import MINI_STUDY
 from store_processes import clean_env, lock_holder, mmkg_cli, start_mmkg
 
-TIDY = ["<current version>", POINTER_FILE, "writer.lock"]
+TIDY = ["<current version>", POINTER_FILE, SCHEMA_FILE, "writer.lock"]
 
 
 def store_files(store: Path) -> list[str]:

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 import mmkg
 from mmkg.config import Settings
 from mmkg.server import views
-from mmkg.server.api import create_app
+from mmkg.server.app import create_app
 
 LOCAL = "http://127.0.0.1"
 

@@ -5,7 +5,7 @@ from typing import Callable, Protocol
 
 import pandas as pd
 
-from mmkg.graph import GraphRows
+from mmkg.models import GraphRows
 
 Progress = Callable[[str, int, int], None]  # (step, done, total)
 
@@ -28,8 +28,8 @@ class GraphStore(Protocol):
     name: str
     read_only: bool
 
-    def execute(self, cypher: str, params: dict | None = None) -> pd.DataFrame:
-        """Run one Cypher statement and return its rows."""
+    def execute(self, cypher: str, params: dict | None = None, *, read: bool = False) -> pd.DataFrame:
+        """Run one Cypher statement and return its rows (`read`: in a read transaction, which refuses writes)."""
 
     def execute_read(self, cypher: str, params: dict | None = None, *, timeout_s: float | None = None,
                      max_rows: int | None = None) -> pd.DataFrame:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 
+from mmkg.cypher_text import TOKEN as _TOKEN
 from mmkg.errors import QueryError
 
 # LadybugDB function name (lower case) -> Neo4j function name.
@@ -42,10 +43,6 @@ WRAPPED_FUNCTIONS = {"label": "labels({arg})[0]",
 VARIABLE_ARGUMENT = {"list_sort"}
 _VARIABLE = re.compile(r"\s*[A-Za-z_]\w*\s*")
 
-_TOKEN = re.compile(r"""
-    (?P<skip>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|`[^`]*`|//[^\n]*|/\*.*?\*/)  # literals, names, comments
-  | (?P<call>(?<![\w.$])(?P<name>[A-Za-z_]\w*)\s*\()                        # a function call
-""", re.VERBOSE | re.DOTALL)
 
 
 def to_neo4j(cypher: str) -> str:
@@ -57,8 +54,8 @@ def to_neo4j(cypher: str) -> str:
             continue
         out.append(cypher[position:match.start()])
         position = match.end()
-        if match.group("skip"):
-            out.append(match.group("skip"))
+        if match.group("skip") or match.group("parameter"):
+            out.append(match.group(0))
             continue
         name = match.group("name")
         key = name.lower()

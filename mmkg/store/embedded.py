@@ -36,11 +36,13 @@ import pandas as pd
 import pyarrow as pa
 
 from mmkg.errors import NoSpaceError, QueryError, StoreBusyError, StoreError
-from mmkg.graph import GraphRows
-from mmkg.schema import NODE_BY_LABEL, NODES, REL_BY_TYPE, RELS, STUDY_NODE_LABELS, ladybug_ddl
+from mmkg.models import GraphRows
+from mmkg.schema import NODE_BY_LABEL, NODES, REL_BY_TYPE, RELS, SCHEMA_VERSION, STUDY_NODE_LABELS
+from mmkg.store.ddl import ladybug_ddl
 from mmkg.store import Progress, StepTicker
 
 POINTER_FILE = "CURRENT"  # names the published version
+SCHEMA_FILE = "SCHEMA"  # the schema version (`mmkg.schema.SCHEMA_VERSION`) the store's graph was written with
 LOCK_FILE = "writer.lock"  # held by the one writer; says who it is
 STAGING_FOLDER = "staging"  # a writer's new database file before it is published
 LEGACY_FILE = "graph.lbug"  # the single database file of stores written before versions were published
@@ -73,6 +75,30 @@ def current_database_file(store_path: str | Path) -> tuple[Path, str]:
     if not VERSION_NAME.match(name):
         raise StoreError(f"{pointer}: does not name a database file of this store ({name[:80]!r})")
     return folder / name, name
+
+
+def read_schema_version(store_path: str | Path) -> int | None:
+    """The schema version recorded in the store folder (`SCHEMA`), None for a store from before the stamp."""
+    try:
+        text = (Path(store_path) / SCHEMA_FILE).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StoreError(f"{Path(store_path) / SCHEMA_FILE}: cannot read the schema version ({exc.strerror})") from None
+    if not text.isdigit():
+        raise StoreError(f"{Path(store_path) / SCHEMA_FILE}: not a schema version: {text[:40]!r}")
+    return int(text)
+
+
+def write_schema_version(store_path: str | Path) -> None:
+    """Record `SCHEMA_VERSION` in the store folder (one rename; a store that cannot be written keeps none)."""
+    target = Path(store_path) / SCHEMA_FILE
+    staged = target.with_name(f"{SCHEMA_FILE}.{os.getpid()}.tmp")
+    try:
+        staged.write_text(f"{SCHEMA_VERSION}\n", encoding="utf-8")
+        os.replace(staged, target)
+    except OSError:
+        staged.unlink(missing_ok=True)
 
 
 def store_exists(store_path: str | Path) -> bool:
@@ -249,9 +275,11 @@ class EmbeddedStore:
         else:
             self._tidy()
         self._db, self._conn, self.version = self._open_current()
-        if not self._tables_exist():
+        try:
+            self._check_schema()
+        except StoreError:
             self.close()
-            raise StoreError(f"{self.path}: store has no mmkg schema")
+            raise
 
     # --- versions ----------------------------------------------------------------------------------------
     def latest_version(self) -> str:
@@ -315,6 +343,7 @@ class EmbeddedStore:
                     for statement in ladybug_ddl():
                         conn.execute(statement)
                 self._publish(staged, adopt=False)
+                write_schema_version(self.path)
             except (OSError, RuntimeError) as exc:
                 raise _write_failure(self.path, exc, "creating the store") from None
             finally:
@@ -403,13 +432,42 @@ class EmbeddedStore:
         else:
             _close_quietly(conn, db)
 
-    def _tables_exist(self) -> bool:
-        tables = self._conn.execute("CALL show_tables() RETURN name").get_as_df()
-        return {n.label for n in NODES} <= set(tables["name"])
+    def _missing_schema(self) -> list[str]:
+        """The tables and `Table.property`s of `mmkg.schema` that the open version's graph does not have."""
+        tables = set(self._conn.execute("CALL show_tables() RETURN name").get_as_df()["name"])
+        missing = []
+        for table, properties in [*((n.label, n.properties) for n in NODES), *((r.type, r.properties) for r in RELS)]:
+            if table not in tables:
+                missing.append(table)
+                continue
+            have = set(self._conn.execute(f"CALL table_info('{table}') RETURN name").get_as_df()["name"])
+            missing += [f"{table}.{name}" for name, _ in properties if name not in have]
+        return missing
+
+    def _check_schema(self) -> None:
+        """Refuse a store written by another version of mmkg's schema (`SCHEMA_VERSION`) with a message that
+        says what to do; a store from before the stamp whose graph has the whole schema gets the stamp."""
+        stamp = read_schema_version(self.path)
+        if stamp is not None and stamp > SCHEMA_VERSION:
+            raise StoreError(f"{self.path}: the store was written by a newer mmkg (schema version {stamp}; this "
+                             f"mmkg knows version {SCHEMA_VERSION}): upgrade mmkg to open it")
+        missing = self._missing_schema()
+        if len(missing) == len(NODES) + len(RELS):
+            raise StoreError(f"{self.path}: store has no mmkg schema")
+        if missing:
+            raise StoreError(
+                f"{self.path}: the store was written by an older mmkg (schema version "
+                f"{stamp if stamp is not None else 'from before versions were recorded'}; this mmkg has version "
+                f"{SCHEMA_VERSION}) and its graph lacks {', '.join(missing[:8])}{' …' if len(missing) > 8 else ''}. "
+                "Nothing was changed: load your studies into a new store (`mmkg load SOURCE --store NEW_FOLDER`)",
+                details=[f"missing: {m}" for m in missing])
+        if stamp != SCHEMA_VERSION and not self.read_only:
+            write_schema_version(self.path)
 
     # --- reads -------------------------------------------------------------------------------------------
-    def execute(self, cypher: str, params: dict | None = None) -> pd.DataFrame:
-        """Run one statement on the open version; a failure becomes `QueryError` with the store's own message."""
+    def execute(self, cypher: str, params: dict | None = None, *, read: bool = False) -> pd.DataFrame:
+        """Run one statement on the open version; a failure becomes `QueryError` with the store's own message.
+        `read` changes nothing here: every version is open read-only, loads write through their own copy."""
         with self._lock:
             try:
                 result = self._conn.execute(cypher, params or {})

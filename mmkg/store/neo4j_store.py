@@ -1,7 +1,7 @@
 """The Neo4j 5 store: the same graph and queries on a Neo4j server, through the official `neo4j` driver.
 
 - One driver per store, created in `Neo4jStore.connect` and injected; every session names its database.
-- Constraints and indexes come from `mmkg.schema.neo4j_schema()` (the schema LadybugDB's tables come
+- Constraints and indexes come from `mmkg.store.ddl.neo4j_schema()` (the schema LadybugDB's tables come
   from) plus the staging schema below, created idempotently when a store is opened read-write.
 - Reads that must not write (`execute_read`, behind `/api/cypher`) run in a read transaction with a
   server-side timeout: Neo4j itself refuses writes there.
@@ -37,7 +37,7 @@ import logging
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -45,8 +45,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mmkg.errors import ConfigError, QueryError, QueryLimitError, StoreError
-from mmkg.graph import GraphRows
-from mmkg.schema import BOOL, FLOAT, INT, NODE_BY_LABEL, NODES, RELS, NodeTable, RelTable, neo4j_schema
+from mmkg.models import GraphRows
+from mmkg.schema import BOOL, FLOAT, INT, NODE_BY_LABEL, NODES, RELS, NodeTable, RelTable
+from mmkg.store.ddl import neo4j_schema
 from mmkg.store import Progress, StepTicker
 from mmkg.store.dialect import to_neo4j
 
@@ -351,15 +352,19 @@ class Neo4jStore:
 
     name = "neo4j"
 
-    def __init__(self, driver, database: str, *, read_only: bool = False):
+    def __init__(self, driver, database: str, *, read_only: bool = False,
+                 shipped_ontology: Callable[[], GraphRows] | None = None):
         self._driver = driver
         self.database = database
         self.read_only = read_only
+        # builds the shipped ontology's rows when a switch finds none (another writer removed it meanwhile);
+        # injected by `mmkg.api.open_store`, because the store does not depend on the graph builder
+        self._shipped_ontology = shipped_ontology
         self.sent: set[str] = set()  # the store's own statements (checked against `statements()`)
 
     @classmethod
     def connect(cls, uri: str, user: str, password: str, database: str = "neo4j", *,
-                read_only: bool = False) -> "Neo4jStore":
+                read_only: bool = False, shipped_ontology: Callable[[], GraphRows] | None = None) -> "Neo4jStore":
         """Create the one driver, check that the server answers, and (read-write) create the schema."""
         import neo4j
         from neo4j.exceptions import AuthError, ConfigurationError, Neo4jError, ServiceUnavailable
@@ -375,7 +380,7 @@ class Neo4jStore:
         except (ValueError, ConfigurationError) as exc:
             raise ConfigError(f"NEO4J_URI '{uri}' is not a Neo4j URI ({exc}); use bolt://host:7687 or "
                               "neo4j://host:7687") from None
-        store = cls(driver, database, read_only=read_only)
+        store = cls(driver, database, read_only=read_only, shipped_ontology=shipped_ontology)
         try:
             driver.verify_connectivity()
             with store._session(read=True) as session:
@@ -416,16 +421,17 @@ class Neo4jStore:
                                      f"{statement}") from None
 
     # --- reads -------------------------------------------------------------------------------------------
-    def execute(self, cypher: str, params: dict | None = None) -> pd.DataFrame:
-        """Run one statement (in a read transaction when the store is read-only)."""
+    def execute(self, cypher: str, params: dict | None = None, *, read: bool = False) -> pd.DataFrame:
+        """Run one statement (in a read transaction when `read` or the store is read-only)."""
         text = to_neo4j(cypher)
+        read = read or self.read_only
 
         def work(tx) -> pd.DataFrame:
             return _frame(tx.run(text, params or {}), None)
 
         def run() -> pd.DataFrame:
-            with self._session() as session:
-                return (session.execute_read if self.read_only else session.execute_write)(work)
+            with self._session(read=read) as session:
+                return (session.execute_read if read else session.execute_write)(work)
 
         return self._call(run)
 
@@ -585,10 +591,8 @@ class Neo4jStore:
             children = len(rows.rels.get(BULK_CHILD.type, ()))
             _expect(bulk["children"] or 0, children, f"staged {BULK_CHILD.type} relationships")
             merged = ontology
-            if merged is None and self._single(tx, HAS_ONTOLOGY) == 0:
-                from mmkg.graph import ontology_graph
-
-                merged = ontology_graph()
+            if merged is None and self._shipped_ontology is not None and self._single(tx, HAS_ONTOLOGY) == 0:
+                merged = self._shipped_ontology()
             if merged is not None:
                 self._merge_ontology(tx, merged)
             for rel in CONCEPT_LINKS:

@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from mmkg.server.cli import DelayedProgress, Neo4jOption, StoreOption, app, open_kg, show
+from mmkg.cli.app import DelayedProgress, Neo4jOption, StoreOption, app, open_kg, show
 
 
 def store_is_empty(store: Optional[Path], neo4j: Optional[str]) -> bool:
@@ -28,7 +28,7 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="Interface to lis
     import uvicorn
 
     from mmkg.config import Settings
-    from mmkg.server.api import create_app
+    from mmkg.server.app import create_app
 
     if store_is_empty(store, neo4j):
         with open_kg(store, neo4j) as kg, DelayedProgress("loading the founding study", delay_s=0.0) as progress:

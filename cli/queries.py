@@ -7,13 +7,13 @@ from typing import List, Optional
 import pandas as pd
 import typer
 
-from mmkg.server.cli import Neo4jOption, StoreOption, app, open_kg, print_frame, show, write_frame
+from mmkg.cli.app import (Neo4jOption, StoreOption, app, check_format, format_option, open_kg, print_frame, show,
+                          write_frame)
 
-FORMATS = ("table", "csv", "json")
 
 
 @app.command("queries")
-def list_queries(fmt: str = typer.Option("table", "--format", help="table, csv or json.")) -> None:
+def list_queries(fmt: str = format_option()) -> None:
     """List the named queries: name, title and parameters (type = default)."""
     from mmkg.queries import registry
 
@@ -25,14 +25,14 @@ def list_queries(fmt: str = typer.Option("table", "--format", help="table, csv o
         print_frame(frame.drop(columns=["description"]), title="Named queries",
                     caption="Run one with: mmkg query NAME -p key=value …  (details: mmkg query NAME --help-query)")
     else:
-        write_frame(frame, None, _check_format(fmt))
+        write_frame(frame, None, check_format(fmt))
 
 
 @app.command("query")
 def run_query(name: str = typer.Argument(..., help="Query name (see `mmkg queries`)."),
               param: List[str] = typer.Option([], "-p", "--param", help="key=value, repeatable; types and "
                                               "defaults as in `mmkg queries`."),
-              fmt: str = typer.Option("table", "--format", help="table, csv or json."),
+              fmt: str = format_option(),
               output: Optional[Path] = typer.Option(None, "-o", "--output", help="File to write (csv/json); "
                                                     "'-' or omitted: standard output."),
               help_query: bool = typer.Option(False, "--help-query", help="Describe the query and its "
@@ -42,7 +42,7 @@ def run_query(name: str = typer.Argument(..., help="Query name (see `mmkg querie
     from mmkg.queries import get_query
 
     named = get_query(name)
-    fmt = _check_format(fmt)
+    fmt = check_format(fmt)
     if help_query:
         _describe(named)
         return
@@ -61,12 +61,6 @@ def run_query(name: str = typer.Argument(..., help="Query name (see `mmkg querie
                 caption=", ".join(f"{k} = {v!r}" for k, v in params.items()) or None)
     for study_id, line in provenance:
         show((f"{study_id}: {line}", "dim"))
-
-
-def _check_format(fmt: str) -> str:
-    if fmt not in FORMATS:
-        raise typer.BadParameter(f"unknown format '{fmt}' (use {', '.join(FORMATS)})", param_hint="--format")
-    return fmt
 
 
 def _parse_params(items: list[str]) -> dict[str, str]:

@@ -6,11 +6,11 @@ from typing import Optional
 
 import typer
 
-from mmkg.server.cli import Neo4jOption, StoreOption, app, open_kg, print_frame, show, write_frame
+from mmkg.cli.app import Neo4jOption, StoreOption, app, format_option, open_kg, print_frame, show, write_frame
 
 
 @app.command()
-def paper(fmt: str = typer.Option("table", "--format", help="table, csv or json."),
+def paper(fmt: str = format_option(),
           output: Optional[Path] = typer.Option(None, "-o", "--output", help="File for csv/json; default stdout."),
           study: str = typer.Option("founding", "--study", help="The study loaded from the founding paper."),
           store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:

@@ -1,4 +1,4 @@
-"""CLI commands for linking studies: `mmkg map …`, `mmkg export rdf|qdpx|neo4j-import`."""
+"""CLI commands for linking a study to the shared ontology: `mmkg map suggest|apply|show`."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,8 +6,7 @@ from typing import Optional
 
 import typer
 
-from mmkg.server.cli import (Neo4jOption, StoreOption, app, export_app, open_kg, print_frame, print_warnings,
-                             show, write_frame)
+from mmkg.cli.app import Neo4jOption, StoreOption, app, open_kg, print_frame, show, write_frame
 
 map_app = typer.Typer(help="Map a study's codes onto the shared ontology (suggest, apply, show).",
                       no_args_is_help=True)
@@ -78,44 +77,3 @@ def map_show(study: str = typer.Argument(..., help="Study id."),
         write_frame(frame, output, "csv")
     else:
         print_frame(frame, title=f"Mapping of {study} onto the ontology")
-
-
-@export_app.command("rdf")
-def export_rdf_command(output: Path = typer.Option(..., "-o", "--output", help="File to write."),
-                       fmt: str = typer.Option("ttl", "--format", help="ttl (Turtle) or jsonld (JSON-LD)."),
-                       study: str = typer.Option("", "--study", help="Only this study (default: every study)."),
-                       store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
-    """The ontology plus instance data as RDF, conforming to ontology/shapes.ttl."""
-    from mmkg.export_rdf import export_rdf
-
-    with open_kg(store, neo4j, read_only=True) as kg:
-        export_rdf(kg, output, fmt, study)
-    show(f"wrote {output}", err=True)
-
-
-@export_app.command("qdpx")
-def export_qdpx_command(study: str = typer.Option(..., "--study", help="Study to export."),
-                        output: Path = typer.Option(..., "-o", "--output", help=".qdpx file to write."),
-                        store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
-    """A REFI-QDA project (codes, sources, selections, codings, coders, cases) for other QDA tools."""
-    from mmkg.loader.refi_qda_export import export_qdpx
-
-    with open_kg(store, neo4j, read_only=True) as kg:
-        warnings = export_qdpx(kg, study, output)
-    show(f"wrote {output}", err=True)
-    print_warnings(warnings)
-
-
-@export_app.command("neo4j-import")
-def export_neo4j_import_command(
-        directory: Path = typer.Argument(..., help="Folder to write the CSV files and import.sh into."),
-        store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
-    """Node and relationship CSVs for `neo4j-admin database import full` (big corpora), plus import.sh."""
-    from mmkg.store.neo4j_import import IMPORT_SCRIPT, export_neo4j_import
-
-    with open_kg(store, neo4j, read_only=True) as kg:
-        files = export_neo4j_import(kg, directory)
-    nodes = sum(f.rows for f in files if f.kind == "nodes")
-    rels = sum(f.rows for f in files if f.kind == "relationships")
-    show(f"wrote {len(files)} files ({nodes:,} nodes, {rels:,} relationships) to {directory}; "
-         f"import into a stopped Neo4j with: sh {directory / IMPORT_SCRIPT}")

@@ -1,12 +1,12 @@
-"""The `mmkg` command line: a thin layer over `mmkg.api` that parses options and formats output."""
+"""The `mmkg` command line's Typer apps, shared options and output helpers, and the `load` and `studies`
+commands; the other commands live beside it (`mmkg.cli.main` assembles them)."""
 from __future__ import annotations
 
-import os
 import re
 import sys
 import threading
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import pandas as pd
 import typer
@@ -120,14 +120,32 @@ def print_frame(frame: pd.DataFrame, title: str | None = None, caption: str | No
     console.print(table)
 
 
+# The file formats a table is written in, registered once: `--format` options, their help and their check
+# come from here (`table` = printed in the terminal, for the commands that print).
+FRAME_WRITERS: dict[str, Callable[[pd.DataFrame], str]] = {
+    "csv": lambda frame: frame.to_csv(index=False, lineterminator="\n"),
+    "json": lambda frame: frame.to_json(orient="records", force_ascii=False, indent=1) + "\n",
+}
+TABLE = "table"
+
+
+def check_format(fmt: str, *, printable: bool = True) -> str:
+    """`fmt` when it is a registered output format (or `table` for a command that prints), else a usage error."""
+    known = [TABLE, *FRAME_WRITERS] if printable else list(FRAME_WRITERS)
+    if fmt not in known:
+        raise typer.BadParameter(f"unknown format '{fmt}' (use {', '.join(known)})", param_hint="--format")
+    return fmt
+
+
+def format_option(*, printable: bool = True):
+    """The `--format` option of a command that writes a table (`printable`: it can also print one)."""
+    known = [TABLE, *FRAME_WRITERS] if printable else list(FRAME_WRITERS)
+    return typer.Option(known[0], "--format", help=f"{', '.join(known[:-1])} or {known[-1]}.")
+
+
 def write_frame(frame: pd.DataFrame, output: Optional[Path], fmt: str) -> None:
-    """Write a DataFrame as CSV or JSON to a file, or to standard output for `-`/None."""
-    if fmt == "csv":
-        text = frame.to_csv(index=False, lineterminator="\n")
-    elif fmt == "json":
-        text = frame.to_json(orient="records", force_ascii=False, indent=1) + "\n"
-    else:
-        raise typer.BadParameter(f"unknown format '{fmt}'", param_hint="--format")
+    """Write a DataFrame in a registered format (`FRAME_WRITERS`) to a file, or to standard output for `-`/None."""
+    text = FRAME_WRITERS[check_format(fmt, printable=False)](frame)
     if output is None or str(output) == "-":
         sys.stdout.write(text)
     else:
@@ -172,54 +190,3 @@ def studies(store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOpt
     for row in frame.itertuples():
         if row.provenance:
             show((f"{row.study_id}: {row.provenance}", "dim"))
-
-
-@export_app.command("codings")
-def export_codings(output: Optional[Path] = typer.Option(None, "-o", "--output", help="File to write; '-' or "
-                                                         "omitted: standard output."),
-                   fmt: str = typer.Option("csv", "--format", help="csv or json."),
-                   study: str = typer.Option("", "--study", help="Only this study (default: every study)."),
-                   store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
-    """One row per coding: study, participant, source, segment, code, codebook, coder."""
-    with open_kg(store, neo4j, read_only=True) as kg:
-        write_frame(kg.export_codings(study), output, fmt)
-
-
-@export_app.command("codes")
-def export_codes(output: Optional[Path] = typer.Option(None, "-o", "--output", help="File to write; '-' or "
-                                                       "omitted: standard output."),
-                 fmt: str = typer.Option("csv", "--format", help="csv or json."),
-                 study: str = typer.Option("", "--study", help="Only this study (default: every study)."),
-                 store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
-    """One row per code: label, parent (group or parent code), codable, codebook."""
-    with open_kg(store, neo4j, read_only=True) as kg:
-        write_frame(kg.export_codes(study), output, fmt)
-
-
-# Commands of the other layers register themselves on `app` / `export_app` when imported.
-from mmkg.server import cli_paper, cli_queries, cli_serve, cli_studies  # noqa: E402,F401
-
-
-def main() -> None:
-    """Entry point: every `MmkgError` becomes one message on stderr and its exit code, never a traceback."""
-    try:
-        app()
-    except MmkgError as exc:
-        show(("Error:", "bold red"), " ", exc.message, err=True, soft_wrap=True)
-        for detail in exc.details:
-            show(f"  - {detail}", err=True, soft_wrap=True)
-        sys.exit(exc.exit_code)
-    except BrokenPipeError:  # the reader of our output went away (`| head`): stop quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(141)
-    except OSError as exc:  # a file the command was asked to read or write (-o, a folder …)
-        where = f"{exc.filename}: " if exc.filename else ""
-        show(("Error:", "bold red"), " ", f"{where}{exc.strerror or exc}", err=True, soft_wrap=True)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        err_console.print("interrupted")
-        sys.exit(130)
-
-
-if __name__ == "__main__":
-    main()

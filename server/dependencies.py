@@ -1,0 +1,39 @@
+"""FastAPI dependencies of the routers: the graph holder, the settings and a reader of the graph."""
+from __future__ import annotations
+
+from typing import Any, Awaitable, Callable
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+
+from mmkg.api import Mmkg
+from mmkg.config import Settings
+from mmkg.server.holder import GraphHolder
+
+GraphReader = Callable[[Callable[[Mmkg], Any]], Awaitable[Any]]
+
+
+def holder(request: Request) -> GraphHolder:
+    """The graph the app holds (`create_app` puts it on `app.state`)."""
+    return request.app.state.holder
+
+
+def settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def reader_of(graphs: GraphHolder) -> GraphReader:
+    """`await read(compute)` runs `compute(kg)` in the thread pool under the holder's read lock."""
+    async def read(compute: Callable[[Mmkg], Any]) -> Any:
+        def run() -> Any:
+            with graphs.reading() as kg:
+                return compute(kg)
+
+        return await run_in_threadpool(run)
+
+    return read
+
+
+def graph_reader(request: Request) -> GraphReader:
+    """The dependency form of `reader_of`."""
+    return reader_of(holder(request))

@@ -1,0 +1,60 @@
+"""Frames as response bodies: JSON-ready records, the `QueryResult` body, CSV, and the provenance of a result."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+from fastapi import Request
+
+from mmkg.api import Mmkg
+
+
+def clean(value: Any) -> Any:
+    """A JSON-ready Python value (NaN → None, numpy scalars → Python)."""
+    if value is None:
+        return None
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return value.item() if hasattr(value, "item") else value
+
+
+def records(frame: pd.DataFrame) -> list[dict]:
+    return [{k: clean(v) for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def _frame_json(frame: pd.DataFrame) -> str:
+    return frame.to_json(orient="records", date_format="iso", default_handler=str, force_ascii=False)
+
+
+def result_provenance(kg: Mmkg, params: dict, frame: pd.DataFrame) -> dict[str, str]:
+    """Provenance lines of the studies a result speaks about (its study_id column, else its parameter)."""
+    studies = kg.query("studies").set_index("study_id")["provenance"].fillna("")
+    if "study_id" in frame.columns:
+        wanted = set(frame["study_id"].dropna().astype(str))
+    elif params.get("study_id"):
+        wanted = {params["study_id"]}
+    else:
+        wanted = set(studies.index)
+    return {study: studies[study] for study in sorted(wanted) if study in studies.index and studies[study]}
+
+
+def query_json(name: str, params: dict, frame: pd.DataFrame, provenance: dict[str, str]) -> bytes:
+    """The `QueryResult` body, built without a per-row Python round trip."""
+    head = json.dumps({"query": name, "parameters": params, "provenance": provenance,
+                       "columns": [str(c) for c in frame.columns]}, default=str, ensure_ascii=False)
+    return (head[:-1] + ', "rows": ' + _frame_json(frame) + "}").encode("utf-8")
+
+
+def frame_csv(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
+def wants_csv(request: Request, fmt: str | None) -> bool:
+    if fmt is not None:
+        return fmt == "csv"
+    accept = request.headers.get("accept", "")
+    return "text/csv" in accept and "application/json" not in accept

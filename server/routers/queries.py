@@ -1,0 +1,81 @@
+"""The named queries: the list, one route per read query (typed parameters in OpenAPI), JSON or CSV."""
+from __future__ import annotations
+
+import json
+from inspect import Parameter as SigParameter, Signature
+from typing import Callable, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from mmkg.api import Mmkg
+from mmkg.errors import NotFoundError
+from mmkg.queries import PARAM_TYPES, NamedQuery, get_query, registry
+from mmkg.server.dependencies import graph_reader
+from mmkg.server.models import QueryInfo, QueryResult
+from mmkg.server.responses import frame_csv, query_json, result_provenance, wants_csv
+
+
+def read_queries() -> list[NamedQuery]:
+    return [q for q in registry().values() if q.mode == "read"]
+
+
+def queries_router() -> APIRouter:
+    """The routes of the named queries registered now (shipped ones and those of MMKG_QUERY_PATH)."""
+    router = APIRouter(tags=["queries"])
+
+    @router.get("/api/queries", response_model=list[QueryInfo])
+    async def list_queries():
+        """The named queries with their typed parameters and defaults."""
+        return [{"name": q.name, "title": q.title, "description": q.description, "path": f"/api/queries/{q.name}",
+                 "parameters": [{"name": p.name, "type": p.type, "default": p.default, "description": p.description}
+                                for p in q.parameters]} for q in read_queries()]
+
+    for named in read_queries():
+        router.add_api_route(f"/api/queries/{named.name}", _query_endpoint(named, run_named), methods=["GET"],
+                             summary=named.title, description=named.description,
+                             operation_id=f"query_{named.name}", response_model=QueryResult,
+                             responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}},
+                                              "description": "rows as JSON (default) or CSV"}})
+
+    @router.get("/api/queries/{name}", include_in_schema=False)
+    async def unknown_query(name: str):
+        get_query(name)  # raises NotFoundError naming the known queries
+        raise NotFoundError(f"query '{name}' is not a read query and cannot run over HTTP")
+
+    return router
+
+
+async def run_named(request: Request, named: NamedQuery, given: dict, fmt: str | None) -> Response:
+    """Run one named query with the given parameters; JSON (`QueryResult`) or CSV."""
+    params = named.bind({k: v for k, v in given.items() if v is not None})
+    csv = wants_csv(request, fmt)
+
+    def compute(kg: Mmkg) -> bytes:
+        frame = kg.query(named.name, **params)
+        return frame_csv(frame) if csv else query_json(named.name, params, frame,
+                                                         result_provenance(kg, params, frame))
+
+    body = await graph_reader(request)(compute)
+    if csv:
+        return Response(body, media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'inline; filename="{named.name}.csv"'})
+    return Response(body, media_type="application/json")
+
+
+def _query_endpoint(named: NamedQuery, run_named) -> Callable:
+    """An endpoint whose signature carries the query's typed parameters, so OpenAPI documents them."""
+    async def endpoint(request: Request, **kwargs):
+        fmt = kwargs.pop("format")
+        return await run_named(request, named, kwargs, fmt)
+
+    parameters = [SigParameter("request", SigParameter.POSITIONAL_OR_KEYWORD, annotation=Request)]
+    for p in named.parameters:
+        parameters.append(SigParameter(
+            p.name, SigParameter.KEYWORD_ONLY, annotation=PARAM_TYPES[p.type] | None,
+            default=Query(None, description=f"{p.description} (default: {json.dumps(p.default)})".strip())))
+    parameters.append(SigParameter("format", SigParameter.KEYWORD_ONLY, annotation=Literal["json", "csv"] | None,
+                                   default=Query(None, description="json (default) or csv; also Accept: text/csv")))
+    endpoint.__signature__ = Signature(parameters)
+    endpoint.__name__ = f"query_{named.name}"
+    return endpoint
