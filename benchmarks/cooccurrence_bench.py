@@ -12,10 +12,11 @@ by DuckDB from the same CSV.  For every size and unit, best of `--repeat`:
 
 - **mmkg**: `kg.query("cooccurrence", study_id="synthetic", unit=UNIT)` in process — the fetches, passages of
   overlapping selections (segment unit), n_a, n_b, n_ab, N per pair, every metric and the code labels;
-- **store limit** (baseline a): what the store and scipy cannot go below for the same work — the same MATCH
-  patterns the query reads (the codings pattern; at the segment unit also the selections pattern) returning only
-  `count(*)`, plus scipy's XᵀX of the units × codes incidence built from integer arrays already in memory (at the
-  segment unit, the passages' incidence: an upper bound of the work, since chains are counted pair by pair);
+- **store limit** (baseline a): what the store and scipy cannot go below for the same work — every statement the
+  query runs (`mmkg.analysis.unit_statements`: codings, code keys, segments with their source and, at the segment
+  unit, positions, sources; and the code index) with its RETURN replaced by `count(*)`, so the same MATCH work,
+  plus scipy's XᵀX of the units × codes incidence built from integer arrays already in memory (at the segment
+  unit, the passages' incidence: an upper bound of the work, since chains are counted pair by pair);
 - **DuckDB** (baseline b): DuckDB's query time for the same table from the same CSV (loaded into DuckDB first;
   the load is printed apart): n_ab, n_a, n_b, N and the c-coefficient per pair — at the segment unit with the
   passages found by a window over each source's ranges and pairs of overlapping ranges within a passage.
@@ -40,6 +41,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 import mmkg
+from mmkg.analysis import unit_statements
 from mmkg.queries import get_query
 
 STUDY = "synthetic"
@@ -99,10 +101,8 @@ def count_only(cypher: str) -> str:
 
 
 def store_patterns(unit: str) -> list[str]:
-    patterns = [count_only(get_query("cooccurrence").cypher)]
-    if unit == "segment":
-        patterns.append(count_only(get_query("selections").cypher))
-    return patterns
+    """Every statement the query runs at `unit` (the code index and the analysis step's fetches), as counts."""
+    return [count_only(get_query("code_index").cypher)] + [count_only(s) for s in unit_statements(unit)]
 
 
 def passages_of(frame: pd.DataFrame) -> np.ndarray:

@@ -104,13 +104,19 @@ def unit_table(codings: pd.DataFrame, segments: pd.DataFrame, sources: pd.DataFr
 
     `codings`: segment, code_uid (the chosen codings); `segments`: source, segment, start, end, x, y, width,
     height; `sources`: study_id, participant, source, kind; `codes`: code_uid, study_id, codebook (every code
-    of the studies, in the order wanted).
+    of the studies, in the order wanted).  Segment and source keys may be uids or integer node keys.
     """
     _check_unit(unit)
     codes = codes.reset_index(drop=True)
-    n_codes = len(codes)
     code_of_row = _lookup(codings["code_uid"], codes["code_uid"])
-    position_of_row = _lookup(codings["segment"], segments["segment"])
+    return _unit_table(code_of_row, codings["segment"], segments, sources, codes, unit, proximity)
+
+
+def _unit_table(code_of_row: np.ndarray, segment_of_coding: pd.Series, segments: pd.DataFrame,
+                sources: pd.DataFrame, codes: pd.DataFrame, unit: str, proximity: float) -> UnitTable:
+    """`unit_table` with each coding's code given as its position in `codes` (-1: not among them)."""
+    n_codes = len(codes)
+    position_of_row = _lookup(segment_of_coding, segments["segment"])
     if (position_of_row < 0).any():
         raise QueryError("a coded segment has no source in the graph")
     keep = code_of_row >= 0
@@ -235,7 +241,22 @@ def fetch_passage_table(kg, study_id: str, coder: str = "") -> tuple[pd.DataFram
 
 
 def _lookup(values: pd.Series, keys: pd.Series) -> np.ndarray:
-    """Position of every value among `keys` (-1 where absent), by Arrow's hash lookup."""
+    """Position of every value among `keys` (-1 where absent; the first where a key repeats): integer keys
+    through an array indexed by key, strings by Arrow's hash lookup."""
+    values, keys = np.asarray(values), np.asarray(keys)
+    if values.dtype.kind in "iu" and keys.dtype.kind in "iu":
+        values, keys = values.astype(np.int64, copy=False), keys.astype(np.int64, copy=False)
+        if len(keys) == 0 or len(values) == 0:
+            return np.full(len(values), -1, dtype=np.int64)
+        low = min(int(keys.min()), int(values.min()))
+        span = max(int(keys.max()), int(values.max())) - low + 1
+        if span <= 4 * (len(keys) + len(values)) + 1024:  # node keys are dense offsets: one array lookup
+            table = np.full(span, -1, dtype=np.int64)
+            table[keys[::-1] - low] = np.arange(len(keys) - 1, -1, -1, dtype=np.int64)
+            return table[values - low]
+        unique = ~pd.Index(keys).duplicated(keep="first")
+        where = pd.Index(keys[unique]).get_indexer(values)
+        return np.where(where >= 0, np.flatnonzero(unique)[where], -1)
     found = pc.index_in(pa.array(values, type=pa.large_string()), value_set=pa.array(keys, type=pa.large_string()))
     return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
@@ -562,11 +583,36 @@ def normalise_coders(coder: str) -> str:
     return ",".join(c.strip() for c in str(coder).split(",") if c.strip())
 
 
+# What `fetch_unit_table` reads: integer node keys (LadybugDB's node offsets; `mmkg.store.dialect` makes them
+# Neo4j's ids), since turning a million uid strings into Python objects cost most of a co-occurrence query.
+# Only the codes (a few hundred) are named by uid.  The codings' MATCH is that of queries/cooccurrence.cypher.
+CODING_KEYS = """MATCH (g:Segment)-[c:CODED_AS]->(k:Code)
+WITH g, k, c.analysis AS analysis, c.coder AS coder
+WHERE ($study_id = '' OR g.study_id = $study_id)
+  AND (($coder = '' AND analysis) OR (',' + $coder + ',') CONTAINS (',' + coder + ','))
+RETURN offset(id(g)) AS segment, offset(id(k)) AS code"""
+CODE_KEYS = """MATCH (k:Code) WHERE $study_id = '' OR k.study_id = $study_id
+RETURN offset(id(k)) AS code, k.uid AS code_uid"""
+SEGMENT_KEYS = """MATCH (src:Source)-[:HAS_SEGMENT]->(g:Segment)
+WITH src, g, g.study_id AS study
+WHERE $study_id = '' OR study = $study_id
+RETURN offset(id(src)) AS source, offset(id(g)) AS segment{positions}"""
+POSITIONS = ", g.start_pos AS start, g.end_pos AS `end`, g.x AS x, g.y AS y, g.width AS width, g.height AS height"
+SOURCE_KEYS = """MATCH (p:Participant)-[:HAS_SOURCE]->(src:Source)
+WHERE $study_id = '' OR p.study_id = $study_id
+RETURN p.study_id AS study_id, p.uid AS participant, offset(id(src)) AS source, src.kind AS kind
+ORDER BY study_id, p.id, src.id"""
+
+
+def unit_statements(unit: str) -> list[str]:
+    """The statements `fetch_unit_table` runs at `unit` (benchmarks/ time the store's part of them)."""
+    return [CODING_KEYS, CODE_KEYS, SEGMENT_KEYS.format(positions=POSITIONS if unit in SEGMENT_UNITS else ""),
+            SOURCE_KEYS]
+
+
 def fetch_unit_table(kg, study_id: str, unit: str, coder: str = "", proximity: float = 0.0,
                      codes: pd.DataFrame | None = None) -> UnitTable:
     """The unit table of every code of the study (or of every study) for the chosen coder(s)."""
-    from mmkg.queries import get_query
-
     _check_unit(unit)
     if proximity < 0:
         raise QueryError(f"parameter 'proximity' must not be negative, got {proximity}")
@@ -574,10 +620,17 @@ def fetch_unit_table(kg, study_id: str, unit: str, coder: str = "", proximity: f
         raise QueryError("parameter 'proximity' applies to the segment unit only")
     codes = _codes(kg, study_id) if codes is None else codes
     codes = codes.sort_values(["study_id", "codebook", "code_id"]).reset_index(drop=True)
-    codings = kg.cypher(get_query("cooccurrence").cypher, {"study_id": study_id, "coder": normalise_coders(coder)})
-    segments = kg.query("selections", study_id=study_id)
-    sources = kg.query("sources", study_id=study_id)
-    return unit_table(codings, segments, sources, codes, unit, proximity)
+    codings_cypher, codes_cypher, segments_cypher, sources_cypher = unit_statements(unit)
+    params = {"study_id": study_id}
+    codings = kg.cypher(codings_cypher, {**params, "coder": normalise_coders(coder)})
+    code_keys = kg.cypher(codes_cypher, params)
+    position_of_key = _lookup(code_keys["code_uid"], codes["code_uid"])
+    key_of_row = _lookup(codings["code"], code_keys["code"])
+    code_of_row = np.where(key_of_row >= 0, position_of_key[key_of_row], -1) if len(position_of_key) else \
+        np.full(len(codings), -1, dtype=np.int64)
+    segments = kg.cypher(segments_cypher, params)
+    sources = kg.cypher(sources_cypher, params)
+    return _unit_table(code_of_row, codings["segment"], segments, sources, codes, unit, proximity)
 
 
 def _pair_frame(table: UnitTable, pairs: pd.DataFrame) -> pd.DataFrame:
