@@ -48,6 +48,8 @@ STUDY = "synthetic"
 UNITS = ("segment", "source", "participant")
 STYLES = ("one selection", "one per code", "nested or shifted", "chain")
 
+MMKG = str(Path(sys.executable).with_name("mmkg"))  # the installed command, as a user runs it
+
 
 def overlapping_codings(n_codings: int, *, n_codes: int = 120, n_participants: int = 200, seed: int = 0,
                         study_id: str = STUDY) -> pd.DataFrame:
@@ -234,7 +236,7 @@ def main() -> None:
             frame = overlapping_codings(size)
             frame.to_csv(csv, index=False)
             store = Path(tmp) / "store"
-            subprocess.run([sys.executable, "-m", "mmkg.server.cli", "load", str(csv), "--store", str(store)],
+            subprocess.run([MMKG, "load", str(csv), "--store", str(store)],
                            check=True, stdout=subprocess.DEVNULL)
             con = duckdb.connect()
             t_duck_load, _ = best_of(1, lambda: con.execute(
