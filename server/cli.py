@@ -106,8 +106,17 @@ def _cell(value) -> str:
     return "" if pd.isna(value) else (f"{value:.3g}" if isinstance(value, float) else clean(value))
 
 
+TERMINAL_ROWS = 200  # a table in the terminal shows this many rows; CSV and JSON output has them all
+
+
 def print_frame(frame: pd.DataFrame, title: str | None = None, caption: str | None = None) -> None:
-    """Print a DataFrame as a table in the terminal; cells, headers, title and caption print as plain text."""
+    """Print a DataFrame as a table in the terminal (its first `TERMINAL_ROWS` rows, with a note saying how to
+    get all of them); cells, headers, title and caption print as plain text."""
+    total = len(frame)
+    if total > TERMINAL_ROWS:
+        frame = frame.head(TERMINAL_ROWS)
+        note = f"first {TERMINAL_ROWS:,} of {total:,} rows shown; all of them: --format csv (or json), or -o FILE"
+        caption = f"{caption}\n{note}" if caption else note
     table = Table(title=plain(title) if title is not None else None,
                   caption=plain(caption) if caption is not None else None, caption_justify="left")
     for column in frame.columns:
