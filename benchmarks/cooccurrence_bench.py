@@ -102,9 +102,10 @@ def count_only(cypher: str) -> str:
     return "RETURN".join(body) + "RETURN count(*) AS n"
 
 
-def store_patterns(unit: str) -> list[str]:
+def store_patterns(unit: str) -> list[tuple[str, dict]]:
     """Every statement the query runs at `unit` (the code index and the analysis step's fetches), as counts."""
-    return [count_only(get_query("code_index").cypher)] + [count_only(s) for s in unit_statements(unit)]
+    return [(count_only(get_query("code_index").cypher), {"study_id": STUDY})] + \
+        [(count_only(cypher), params) for cypher, params in unit_statements(unit, STUDY)]
 
 
 def passages_of(frame: pd.DataFrame) -> np.ndarray:
@@ -246,8 +247,8 @@ def main() -> None:
             with mmkg.open_store(store, read_only=True) as kg:
                 for unit in args.units:
                     t_mmkg, mine = best_of(args.repeat, lambda: kg.query("cooccurrence", study_id=STUDY, unit=unit))
-                    t_count, _ = best_of(args.repeat, lambda: [kg.cypher(p, {"study_id": STUDY, "coder": ""})
-                                                               for p in store_patterns(unit)])
+                    t_count, _ = best_of(args.repeat, lambda: [kg.cypher(cypher, params)
+                                                               for cypher, params in store_patterns(unit)])
                     unit_of_row, code_of_row, codes = integer_arrays(frame, unit, passage)
                     t_xtx, joint = best_of(args.repeat, lambda: xtx(unit_of_row, code_of_row, len(codes)))
                     t_duck, theirs = best_of(args.repeat, lambda: duckdb_cooccurrence(con, unit))

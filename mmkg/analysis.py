@@ -585,29 +585,36 @@ def normalise_coders(coder: str) -> str:
 
 # What `fetch_unit_table` reads: integer node keys (LadybugDB's node offsets; `mmkg.store.dialect` makes them
 # Neo4j's ids), since turning a million uid strings into Python objects cost most of a co-occurrence query.
-# Only the codes (a few hundred) are named by uid.  The codings' MATCH is that of queries/cooccurrence.cypher.
+# Only the codes (a few hundred) are named by uid.  The codings are those of queries/cooccurrence.cypher, with
+# the filters written for the parameters given: the generic `($study_id = '' OR …)` form costs the store
+# several times the match itself, per row.
 CODING_KEYS = """MATCH (g:Segment)-[c:CODED_AS]->(k:Code)
-WITH g, k, c.analysis AS analysis, c.coder AS coder
-WHERE ($study_id = '' OR g.study_id = $study_id)
-  AND (($coder = '' AND analysis) OR (',' + $coder + ',') CONTAINS (',' + coder + ','))
+WHERE {where}
 RETURN offset(id(g)) AS segment, offset(id(k)) AS code"""
-CODE_KEYS = """MATCH (k:Code) WHERE $study_id = '' OR k.study_id = $study_id
+CODE_KEYS = """MATCH (k:Code) {where}
 RETURN offset(id(k)) AS code, k.uid AS code_uid"""
-SEGMENT_KEYS = """MATCH (src:Source)-[:HAS_SEGMENT]->(g:Segment)
-WITH src, g, g.study_id AS study
-WHERE $study_id = '' OR study = $study_id
+SEGMENT_KEYS = """MATCH (src:Source)-[:HAS_SEGMENT]->(g:Segment) {where}
 RETURN offset(id(src)) AS source, offset(id(g)) AS segment{positions}"""
 POSITIONS = ", g.start_pos AS start, g.end_pos AS `end`, g.x AS x, g.y AS y, g.width AS width, g.height AS height"
-SOURCE_KEYS = """MATCH (p:Participant)-[:HAS_SOURCE]->(src:Source)
-WHERE $study_id = '' OR p.study_id = $study_id
+SOURCE_KEYS = """MATCH (p:Participant)-[:HAS_SOURCE]->(src:Source) {where}
 RETURN p.study_id AS study_id, p.uid AS participant, offset(id(src)) AS source, src.kind AS kind
 ORDER BY study_id, p.id, src.id"""
 
 
-def unit_statements(unit: str) -> list[str]:
-    """The statements `fetch_unit_table` runs at `unit` (benchmarks/ time the store's part of them)."""
-    return [CODING_KEYS, CODE_KEYS, SEGMENT_KEYS.format(positions=POSITIONS if unit in SEGMENT_UNITS else ""),
-            SOURCE_KEYS]
+def unit_statements(unit: str, study_id: str, coder: str = "") -> list[tuple[str, dict]]:
+    """The statements (with their parameters) `fetch_unit_table` runs: codings, code keys, segments, sources.
+    `coder`: comma-separated coders ('' = the analysis codings). benchmarks/ time the store's part of them."""
+    coders = [c for c in normalise_coders(coder).split(",") if c]
+    one = {"study_id": study_id} if study_id else {}
+
+    def where(variable: str) -> str:
+        return f"WHERE {variable}.study_id = $study_id" if study_id else ""
+    coding_filter = " AND ".join((["g.study_id = $study_id"] if study_id else [])
+                                 + (["c.coder IN $coders"] if coders else ["c.analysis"]))
+    return [(CODING_KEYS.format(where=coding_filter), {**one, **({"coders": coders} if coders else {})}),
+            (CODE_KEYS.format(where=where("k")), one),
+            (SEGMENT_KEYS.format(where=where("g"), positions=POSITIONS if unit in SEGMENT_UNITS else ""), one),
+            (SOURCE_KEYS.format(where=where("p")), one)]
 
 
 def fetch_unit_table(kg, study_id: str, unit: str, coder: str = "", proximity: float = 0.0,
@@ -620,9 +627,9 @@ def fetch_unit_table(kg, study_id: str, unit: str, coder: str = "", proximity: f
         raise QueryError("parameter 'proximity' applies to the segment unit only")
     codes = _codes(kg, study_id) if codes is None else codes
     codes = codes.sort_values(["study_id", "codebook", "code_id"]).reset_index(drop=True)
-    codings_cypher, codes_cypher, segments_cypher, sources_cypher = unit_statements(unit)
-    params = {"study_id": study_id}
-    codings = kg.cypher(codings_cypher, {**params, "coder": normalise_coders(coder)})
+    (codings_cypher, codings_params), (codes_cypher, params), (segments_cypher, _), (sources_cypher, _) = \
+        unit_statements(unit, study_id, coder)
+    codings = kg.cypher(codings_cypher, codings_params)
     code_keys = kg.cypher(codes_cypher, params)
     position_of_key = _lookup(code_keys["code_uid"], codes["code_uid"])
     key_of_row = _lookup(codings["code"], code_keys["code"])
