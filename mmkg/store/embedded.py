@@ -240,11 +240,12 @@ class _OpenVersion:
         self.db, self.token = db, token
         self.idle = [conn]
         self.busy = 0
-        self.retired = False
+        self.retired = self.closed = False
 
     def close(self) -> None:
         _close_quietly(*self.idle, self.db)
         self.idle = []
+        self.closed = True
 
 
 class EmbeddedStore:
