@@ -1,27 +1,37 @@
-"""Co-occurrence at 10^4, 10^5, 10^6 codings: mmkg's `cooccurrence` query against bare scipy XᵀX baselines.
+"""Co-occurrence at 10^6 (and 10^7) codings, every unit, against two same-input baselines measured in the same run.
 
-    python benchmarks/cooccurrence_bench.py [--sizes 10000 100000 1000000] [--repeat 3]
+    pip install -e '.[bench]'
+    python benchmarks/cooccurrence_bench.py [--sizes 1000000 10000000] [--repeat 3] [--units segment source participant]
 
-A synthetic text study (`overlapping_codings` below: 120 codes with Zipf-like frequencies, 200 participants
-with one transcript each) whose passages are coded the ways real QDA exports are: one selection carrying
-every code (ATLAS.ti), one selection per code over the same range (NVivo), selections per code nested in or
-partly overlapping one another, chains of overlaps that are not all pairwise, and passages that touch the
-next one (end == start, not overlapping).  Loaded into a temporary embedded store; measured in the same run,
-best of `--repeat`:
+The input: a synthetic text study (`overlapping_codings` below: 120 codes with Zipf-like frequencies, 200
+participants with one transcript each) whose passages are coded the ways real QDA exports are — one selection
+carrying every code (ATLAS.ti), one selection per code over the same range (NVivo), selections per code nested in
+or partly overlapping one another, chains of overlaps that are not all pairwise, passages touching the next one
+(end == start: no overlap).  Written to one CSV, loaded by `mmkg load` into a temporary embedded store, and read
+by DuckDB from the same CSV.  For every size and unit, best of `--repeat`:
 
-- *segment baseline* (what the issue asks to compare with): one bare Cypher fetch of (segment uid, code uid),
-  `pd.factorize`, a scipy CSR matrix and XᵀX — co-occurrence when two codes sit on the *same segment*, the
-  exact-segment count mmkg used before overlap (it finds nothing where NVivo put each code on its own
-  selection);
-- *mmkg segment*: `kg.query("cooccurrence", unit="segment")` — the fetches of codings, selections and sources,
-  passages of overlapping selections by a sort/sweep per source, n_ab of codes whose selections are the same
-  or overlap, N per pair, every metric (c-coefficient, P(b|a), P(a|b), lift, Fisher's p for small counts,
-  imbalance flag) and code labels;
-- *participant baseline* / *mmkg participant*: the same at the participant unit (n_ab checked equal).
+- **mmkg**: `kg.query("cooccurrence", study_id="synthetic", unit=UNIT)` in process — the fetches, passages of
+  overlapping selections (segment unit), n_a, n_b, n_ab, N per pair, every metric and the code labels;
+- **store limit** (baseline a): what the store and scipy cannot go below for the same work — every statement the
+  query runs (`mmkg.store.keys.unit_statements`: codings, code keys, segments with their source and, at the segment
+  unit, positions, sources; and the code index) with its RETURN replaced by `count(*)`, so the same MATCH work,
+  plus scipy's XᵀX of the units × codes incidence built from integer arrays already in memory (at the segment
+  unit, the passages' incidence: an upper bound of the work, since chains are counted pair by pair);
+- **DuckDB** (baseline b): DuckDB's query time for the same table from the same CSV (loaded into DuckDB first;
+  the load is printed apart): n_ab, n_a, n_b, N and the c-coefficient per pair — at the segment unit with the
+  passages found by a window over each source's ranges and pairs of overlapping ranges within a passage.
+
+Checks (the run stops when one fails): DuckDB's n_ab, n_a, n_b and N equal mmkg's for every pair at every unit;
+at the source and participant units the store-limit XᵀX equals mmkg's n_ab too.  The ratios printed are
+mmkg ÷ baseline; the load average of the machine is printed with every row.
 """
 from __future__ import annotations
 
 import argparse
+import os
+import re
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,17 +41,19 @@ import pandas as pd
 import scipy.sparse as sp
 
 import mmkg
+from mmkg.analysis import SEGMENT_UNITS
+from mmkg.store.keys import unit_statements
+from mmkg.queries import get_query
 
-BASELINE = {
-    "segment": "MATCH (g:Segment)-[c:CODED_AS]->(k:Code) RETURN g.uid AS unit, k.uid AS code",
-    "participant": "MATCH (p:Participant)-[:HAS_SOURCE]->(:Source)-[:HAS_SEGMENT]->(:Segment)-[c:CODED_AS]->(k:Code) "
-                   "RETURN p.uid AS unit, k.uid AS code",
-}
+STUDY = "synthetic"
+UNITS = ("segment", "source", "participant")
 STYLES = ("one selection", "one per code", "nested or shifted", "chain")
+
+MMKG = str(Path(sys.executable).with_name("mmkg"))  # the installed command, as a user runs it
 
 
 def overlapping_codings(n_codings: int, *, n_codes: int = 120, n_participants: int = 200, seed: int = 0,
-                        study_id: str = "synthetic") -> pd.DataFrame:
+                        study_id: str = STUDY) -> pd.DataFrame:
     """A codings table of about `n_codings` rows whose selections overlap as in real exports (docstring)."""
     rng = np.random.default_rng(seed)
     weights = 1.0 / np.arange(1, n_codes + 1) ** 1.1
@@ -84,15 +96,97 @@ def overlapping_codings(n_codings: int, *, n_codes: int = 120, n_participants: i
     })
 
 
-def baseline(kg, unit: str) -> tuple[np.ndarray, pd.Index]:
-    rows = kg.cypher(BASELINE[unit])
-    u, _ = pd.factorize(rows["unit"])
-    k, codes = pd.factorize(rows["code"])
-    x = sp.csr_matrix((np.ones(len(u), dtype=np.int64), (u, k)), shape=(u.max() + 1, len(codes)))
-    x.data[:] = 1  # a unit carries a code or not
-    return (x.T @ x).toarray(), codes
+# ------------------------------------------------------------------------------------------ baseline (a)
+def count_only(cypher: str) -> str:
+    """The statement with its RETURN (and ORDER BY) replaced by `RETURN count(*)`: the same MATCH work."""
+    body = re.split(r"\bRETURN\b", cypher.rstrip().rstrip(";"), flags=re.IGNORECASE)[:-1]
+    return "RETURN".join(body) + "RETURN count(*) AS n"
 
 
+def store_patterns(unit: str) -> list[tuple[str, dict]]:
+    """Every statement the query runs at `unit` (the code index and the analysis step's fetches), as counts."""
+    return [(count_only(get_query("code_index").cypher), {"study_id": STUDY})] + \
+        [(count_only(cypher), params) for cypher, params in unit_statements(STUDY, [], positions=unit in SEGMENT_UNITS)]
+
+
+def passages_of(frame: pd.DataFrame) -> np.ndarray:
+    """Passage of every coding row: within a source, ranges sorted by start; a new passage starts where a range
+    starts at or after the furthest end before it (connected components of strict overlap, positive ranges)."""
+    order = np.lexsort((frame["end"].to_numpy(), frame["start"].to_numpy(), frame["source_id"].to_numpy()))
+    source = frame["source_id"].to_numpy()[order]
+    start, end = frame["start"].to_numpy()[order], frame["end"].to_numpy()[order]
+    new_source = np.r_[True, source[1:] != source[:-1]]
+    passage = np.empty(len(order), dtype=np.int64)
+    number, reach = -1, 0
+    for i in range(len(order)):  # once per size, outside every timing
+        if new_source[i] or start[i] >= reach:
+            number += 1
+            reach = end[i]
+        else:
+            reach = max(reach, end[i])
+        passage[i] = number
+    out = np.empty_like(passage)
+    out[order] = passage
+    return out
+
+
+def integer_arrays(frame: pd.DataFrame, unit: str, passage: np.ndarray) -> tuple[np.ndarray, np.ndarray, pd.Index]:
+    key = {"source": frame["source_id"], "participant": frame["participant_id"]}.get(unit)
+    unit_of_row = passage if key is None else pd.factorize(key)[0]
+    code_of_row, codes = pd.factorize(frame["code_id"], sort=True)
+    return np.ascontiguousarray(unit_of_row, dtype=np.int64), np.ascontiguousarray(code_of_row, dtype=np.int64), codes
+
+
+def xtx(unit_of_row: np.ndarray, code_of_row: np.ndarray, n_codes: int) -> np.ndarray:
+    matrix = sp.csr_matrix((np.ones(len(unit_of_row), dtype=np.int64), (unit_of_row, code_of_row)),
+                           shape=(int(unit_of_row.max()) + 1, n_codes))
+    matrix.sum_duplicates()
+    matrix.data[:] = 1
+    return (matrix.T @ matrix).toarray()
+
+
+# ------------------------------------------------------------------------------------------ baseline (b)
+PAIRS_SQL = """
+WITH pairs AS ({pairs}),
+     carried AS (SELECT codebook, code_id, count(DISTINCT unit) AS n FROM units GROUP BY ALL),
+     total AS (SELECT count(DISTINCT unit) AS n_units FROM units)
+SELECT p.codebook_a, p.code_a, p.codebook_b, p.code_b, total.n_units, a.n AS n_a, b.n AS n_b, p.n_ab,
+       p.n_ab / (a.n + b.n - p.n_ab) AS c_coefficient
+FROM pairs p JOIN carried a ON a.codebook = p.codebook_a AND a.code_id = p.code_a
+             JOIN carried b ON b.codebook = p.codebook_b AND b.code_id = p.code_b, total
+"""
+UNIT_PAIRS = """SELECT a.codebook AS codebook_a, a.code_id AS code_a, b.codebook AS codebook_b, b.code_id AS code_b,
+       count(*) AS n_ab
+FROM units a JOIN units b ON a.unit = b.unit AND (a.codebook, a.code_id) < (b.codebook, b.code_id) GROUP BY ALL"""
+SEGMENT_PAIRS = """SELECT a.codebook AS codebook_a, a.code_id AS code_a, b.codebook AS codebook_b, b.code_id AS code_b,
+       count(DISTINCT a.unit) AS n_ab
+FROM units a JOIN units b ON a.unit = b.unit AND (a.codebook, a.code_id) < (b.codebook, b.code_id)
+     AND a.start < b."end" AND b.start < a."end" GROUP BY ALL"""
+
+
+def duckdb_units(unit: str) -> str:
+    if unit == "segment":
+        return """CREATE OR REPLACE TEMP TABLE units AS
+WITH ranges AS (SELECT DISTINCT source_id, start, "end" FROM codings),
+     reach AS (SELECT *, max("end") OVER (PARTITION BY source_id ORDER BY start, "end"
+                                          ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before FROM ranges),
+     numbered AS (SELECT source_id, start, "end",
+                         sum(CASE WHEN before IS NULL OR start >= before THEN 1 ELSE 0 END)
+                           OVER (PARTITION BY source_id ORDER BY start, "end" ROWS UNBOUNDED PRECEDING) AS passage
+                  FROM reach)
+SELECT c.codebook, c.code_id, c.start, c."end", n.source_id || '/' || n.passage AS unit
+FROM codings c JOIN numbered n USING (source_id, start, "end")"""
+    column = {"source": "source_id", "participant": "participant_id"}[unit]
+    return f"CREATE OR REPLACE TEMP TABLE units AS SELECT DISTINCT {column} AS unit, codebook, code_id FROM codings"
+
+
+def duckdb_cooccurrence(con, unit: str) -> pd.DataFrame:
+    con.execute(duckdb_units(unit))
+    pairs = SEGMENT_PAIRS if unit == "segment" else UNIT_PAIRS
+    return con.execute(PAIRS_SQL.format(pairs=pairs)).df()
+
+
+# ------------------------------------------------------------------------------------------ the run
 def best_of(repeat: int, fn):
     times, result = [], None
     for _ in range(repeat):
@@ -102,34 +196,73 @@ def best_of(repeat: int, fn):
     return min(times), result
 
 
+def load_average() -> str:
+    return "{:.1f}".format(os.getloadavg()[0])
+
+
+KEY = ["codebook_a", "code_a", "codebook_b", "code_b"]
+COUNTS = ["n_units", "n_a", "n_b", "n_ab"]
+
+
+def check_equal(mine: pd.DataFrame, theirs: pd.DataFrame, what: str) -> None:
+    left = mine[KEY + COUNTS].sort_values(KEY, ignore_index=True)
+    right = theirs[KEY + COUNTS].astype({c: np.int64 for c in COUNTS}).sort_values(KEY, ignore_index=True)
+    if len(left) != len(right) or not (left.to_numpy() == right.to_numpy()).all():
+        merged = left.merge(right, on=KEY, how="outer", suffixes=("_mmkg", "_other"), indicator=True)
+        bad = merged[(merged["_merge"] != "both") | (merged["n_ab_mmkg"] != merged["n_ab_other"])]
+        raise SystemExit(f"{what}: results differ from mmkg's ({len(left)} vs {len(right)} pairs):\n{bad.head(10)}")
+
+
+def check_matrix(mine: pd.DataFrame, joint: np.ndarray, codes: pd.Index, what: str) -> None:
+    ia, ib = codes.get_indexer(mine["code_a"]), codes.get_indexer(mine["code_b"])
+    got = np.zeros_like(joint)
+    got[ia, ib] = mine["n_ab"].to_numpy()
+    upper = np.triu_indices(len(codes), k=1)
+    if not (got[upper] == joint[upper]).all():
+        raise SystemExit(f"{what}: XᵀX differs from mmkg's n_ab")
+
+
 def main() -> None:
+    import duckdb
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--units", nargs="+", default=list(UNITS), choices=UNITS)
     args = parser.parse_args()
-    print(f"{'codings':>10} {'unit':>12} {'pairs':>6} {'baseline pairs':>14} {'baseline s':>11} {'mmkg s':>8} "
-          f"{'ratio':>6} n_ab equal")
+    print(f"{'codings':>10} {'unit':>11} {'pairs':>6} {'mmkg s':>8} {'limit s':>8} {'(count':>7} {'XᵀX)':>6} "
+          f"{'×limit':>7} {'duckdb s':>9} {'×duckdb':>8} {'load':>5}  checks  (best of {args.repeat})")
     for size in args.sizes:
         with tempfile.TemporaryDirectory() as tmp:
             csv = Path(tmp) / "codings.csv"
-            overlapping_codings(size).to_csv(csv, index=False)
-            with mmkg.open_store(Path(tmp) / "store") as kg:
-                kg.load(csv)
-                for unit in ("segment", "participant"):
-                    t_base, (joint, codes) = best_of(args.repeat, lambda: baseline(kg, unit))
-                    t_mmkg, pairs = best_of(args.repeat, lambda: kg.query("cooccurrence", study_id="synthetic",
-                                                                          unit=unit))
-                    base_pairs = int((np.triu(joint, k=1) > 0).sum())
-                    equal = "-"
-                    if unit == "participant":  # same units: the counts must agree
-                        position = {c.rsplit("/", 1)[-1]: i for i, c in enumerate(codes)}
-                        got = np.zeros_like(joint)
-                        ia, ib = pairs["code_a"].map(position).to_numpy(), pairs["code_b"].map(position).to_numpy()
-                        got[ia, ib] = got[ib, ia] = pairs["n_ab"].to_numpy()
-                        upper = np.triu_indices(len(codes), k=1)
-                        equal = str(bool((got[upper] == joint[upper]).all()))
-                    print(f"{size:>10,} {unit:>12} {len(pairs):>6} {base_pairs:>14} {t_base:>11.3f} {t_mmkg:>8.3f} "
-                          f"{t_mmkg / t_base:>6.2f} {equal}", flush=True)
+            frame = overlapping_codings(size)
+            frame.to_csv(csv, index=False)
+            store = Path(tmp) / "store"
+            subprocess.run([MMKG, "load", str(csv), "--store", str(store)],
+                           check=True, stdout=subprocess.DEVNULL)
+            con = duckdb.connect()
+            t_duck_load, _ = best_of(1, lambda: con.execute(
+                f"CREATE TABLE codings AS SELECT * FROM read_csv('{csv}', header=true)"))
+            print(f"{'':>10} DuckDB read of the CSV into a table: {t_duck_load:.2f} s (not in the ratios)", flush=True)
+            passage = passages_of(frame)
+            with mmkg.open_store(store, read_only=True) as kg:
+                for unit in args.units:
+                    t_mmkg, mine = best_of(args.repeat, lambda: kg.query("cooccurrence", study_id=STUDY, unit=unit))
+                    t_count, _ = best_of(args.repeat, lambda: [kg.cypher(cypher, params)
+                                                               for cypher, params in store_patterns(unit)])
+                    unit_of_row, code_of_row, codes = integer_arrays(frame, unit, passage)
+                    t_xtx, joint = best_of(args.repeat, lambda: xtx(unit_of_row, code_of_row, len(codes)))
+                    t_duck, theirs = best_of(args.repeat, lambda: duckdb_cooccurrence(con, unit))
+                    check_equal(mine, theirs, f"{size:,} {unit}: DuckDB")
+                    checks = "duckdb="
+                    if unit != "segment":
+                        check_matrix(mine, joint, codes, f"{size:,} {unit}: store limit")
+                        checks += " XᵀX="
+                    limit = t_count + t_xtx
+                    print(f"{size:>10,} {unit:>11} {len(mine):>6} {t_mmkg:>8.3f} {limit:>8.3f} {t_count:>7.3f} "
+                          f"{t_xtx:>6.3f} {t_mmkg / limit:>7.2f} {t_duck:>9.3f} {t_mmkg / t_duck:>8.2f} "
+                          f"{load_average():>5}  {checks}", flush=True)
+            con.close()
 
 
 if __name__ == "__main__":

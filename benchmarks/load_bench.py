@@ -1,78 +1,143 @@
-"""End-to-end load of a codings CSV (read, validate, build graph rows, COPY, count checks) against a bare
-LadybugDB COPY of the same rows.
+"""`mmkg load` of a codings CSV against a bare LadybugDB COPY of the same CSV into the same graph tables.
 
-    python benchmarks/load_bench.py [--sizes 10000 100000 1000000] [--repeat 3]
+    python benchmarks/load_bench.py [--sizes 1000000 10000000] [--repeat 3]
 
-Target at 10^6 codings: >= 200,000 codings/s end to end.  The bare COPY writes the CSV's rows, already in a
-DataFrame, into one node table with the CSV's columns: the store's raw speed on this machine.  Each size is
-measured `--repeat` times, alternating mmkg and bare COPY; the median is printed with the slowest and fastest
-rate.
+Both are whole processes started the same way, alternating, measured in the same run (wall time and peak RSS
+from the kernel's accounting of the child):
+
+- **mmkg**: `mmkg load CODINGS.csv --store EMPTY` — read, validate, graph rows, the new version, its count checks,
+  the publish;
+- **bare COPY** (the baseline): a Python process that imports only `ladybug`, creates mmkg's tables
+  (`mmkg.schema.ladybug_ddl`, written to a file beforehand) in an empty database file and fills the study's
+  participants, sources, segments, codes, coders and the relationships between them with one
+  `COPY … FROM (LOAD FROM 'CODINGS.csv' …)` per table: LadybugDB's own CSV reader, no validation, no checks.
+
+Checks: after both, every one of those tables holds the same number of rows in the two database files.
+Peak memory is also given as a multiple of the CSV's size.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-import ladybug
-import pandas as pd
-
-import mmkg
+from mmkg.store.ddl import ladybug_ddl
 from mmkg.synthetic import synthetic_codings
 
+TABLES = ["Participant", "Source", "Segment", "Code", "Coder", "HAS_PARTICIPANT", "HAS_SOURCE", "HAS_SEGMENT",
+          "CODED_AS", "HAS_CODER"]
 
-def bare_copy(frame: pd.DataFrame, folder: Path) -> float:
-    db = ladybug.Database(str(folder / "bare.lbug"))
-    conn = ladybug.Connection(db)
-    columns = ", ".join(f"`{c}` STRING" for c in frame.columns if c != "row")
-    conn.execute(f"CREATE NODE TABLE Coding(row INT64, {columns}, PRIMARY KEY(row))")
-    frame = frame.astype(str).assign(row=range(len(frame)))[["row"] + [c for c in frame.columns]]
+# The rows mmkg writes for a codings CSV (mmkg.graph.study_graph), spelt as LadybugDB COPY subqueries.
+BARE_COPY = r'''
+import json, sys
+import ladybug
+
+ddl, database, csv, study = json.load(open(sys.argv[1]))
+db = ladybug.Database(database)
+conn = ladybug.Connection(db)
+for statement in ddl:
+    conn.execute(statement)
+S = "CAST(NULL AS STRING)"
+rows = f"LOAD FROM '{csv}' (header=true) WHERE study_id = '{study}'"
+conn.execute(f"CREATE (:Study {{uid: '{study}', id: '{study}', study_id: '{study}'}})")
+copies = {
+    "Participant": f"{rows} RETURN DISTINCT study_id + '/participant/' + participant_id, study_id, participant_id, "
+                   f"{S}, false",
+    "Source": f"{rows} RETURN DISTINCT study_id + '/source/' + source_id, study_id, source_id, source_kind, {S}",
+    "Segment": f"{rows} RETURN DISTINCT study_id + '/segment/' + segment_id, study_id, segment_id, "
+               "CAST(start AS INT64), CAST(`end` AS INT64), CAST(NULL AS DOUBLE), CAST(NULL AS DOUBLE), "
+               f"CAST(NULL AS DOUBLE), CAST(NULL AS DOUBLE), false, {S}, {S}",
+    "Code": f"{rows} RETURN DISTINCT study_id + '/code/' + codebook + '/' + code_id, study_id, codebook, code_id, "
+            f"code_id, code_id, {S}, true",
+    "Coder": f"{rows} RETURN DISTINCT study_id + '/coder/' + coder, study_id, coder",
+    "HAS_PARTICIPANT": f"{rows} RETURN DISTINCT study_id, study_id + '/participant/' + participant_id",
+    "HAS_SOURCE": f"{rows} RETURN DISTINCT study_id + '/participant/' + participant_id, "
+                  "study_id + '/source/' + source_id",
+    "HAS_SEGMENT": f"{rows} RETURN DISTINCT study_id + '/source/' + source_id, study_id + '/segment/' + segment_id",
+    "CODED_AS": f"{rows} RETURN study_id + '/segment/' + segment_id, "
+                "study_id + '/code/' + codebook + '/' + code_id, coder, true",
+    "HAS_CODER": f"{rows} RETURN DISTINCT study_id, study_id + '/coder/' + coder",
+}
+for table, query in copies.items():
+    conn.execute(f"COPY {table} FROM ({query})")
+conn.close()
+db.close()
+'''
+
+MMKG = str(Path(sys.executable).with_name("mmkg"))  # the installed command, as a user runs it
+
+
+def run(command: list[str]) -> tuple[float, int]:
+    """Wall seconds and peak RSS (bytes) of one whole child process."""
     started = time.perf_counter()
-    conn.execute("COPY Coding FROM $frame", {"frame": frame})
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(command)} failed with exit code {os.waitstatus_to_exitcode(status)}")
+    return seconds, usage.ru_maxrss * 1024
+
+
+def table_counts(database: Path) -> dict[str, int]:
+    import ladybug
+
+    db = ladybug.Database(str(database), read_only=True)
+    conn = ladybug.Connection(db)
+    counts = {}
+    for table in TABLES:
+        pattern = f"()-[n:{table}]->()" if table.isupper() else f"(n:{table})"
+        counts[table] = int(conn.execute(f"MATCH {pattern} RETURN count(*)").get_as_df().iloc[0, 0])
     conn.close()
     db.close()
-    return seconds
+    return counts
 
 
-def mmkg_load(frame: pd.DataFrame, folder: Path) -> float:
-    """Seconds for `kg.load` of the frame as a codings CSV into a store that already holds the founding study."""
-    csv = folder / "codings.csv"
-    frame.to_csv(csv, index=False)
-    with mmkg.open_store(folder / "store") as kg:
-        kg.load(None)  # the ontology and the founding study first, as in a user's store
-        started = time.perf_counter()
-        report = kg.load(csv)
-        seconds = time.perf_counter() - started
-    assert report.codings == len(frame)
-    return seconds
-
-
-def rates(size: int, seconds: list[float]) -> str:
-    """Median, slowest and fastest codings/s."""
-    per_second = sorted(size / s for s in seconds)
-    return f"{size / statistics.median(seconds):>10,.0f} {per_second[0]:>10,.0f} {per_second[-1]:>10,.0f}"
+def published(store: Path) -> Path:
+    return store / (store / "CURRENT").read_text().strip()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000])
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    print(f"{'codings':>10} {'mmkg load s':>12} {'codings/s':>10} {'slowest':>10} {'fastest':>10} "
-          f"{'bare COPY s':>12} {'codings/s':>10} {'slowest':>10} {'fastest':>10}   (median of {args.repeat})")
+    print(f"{'codings':>10} {'CSV MB':>7} {'mmkg s':>7} {'bare s':>7} {'ratio':>6} {'mmkg GB':>8} {'×CSV':>5} "
+          f"{'bare GB':>8} {'×CSV':>5} {'load':>5} counts equal  (median of {args.repeat}; peak RSS: the largest)")
     for size in args.sizes:
-        frame = synthetic_codings(size)
-        loads, copies = [], []
-        for _ in range(args.repeat):
-            with tempfile.TemporaryDirectory() as tmp:
-                loads.append(mmkg_load(frame, Path(tmp)))
-            with tempfile.TemporaryDirectory() as tmp:
-                copies.append(bare_copy(frame, Path(tmp)))
-        print(f"{size:>10,} {statistics.median(loads):>12.2f} {rates(size, loads)} "
-              f"{statistics.median(copies):>12.2f} {rates(size, copies)}", flush=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            csv = folder / "codings.csv"
+            synthetic_codings(size).to_csv(csv, index=False)
+            csv_bytes = csv.stat().st_size
+            script = folder / "bare_copy.py"
+            script.write_text(BARE_COPY)
+            mine, bare, mine_rss, bare_rss, loads = [], [], 0, 0, []
+            for attempt in range(args.repeat):
+                store, database = folder / f"store-{attempt}", folder / f"bare-{attempt}.lbug"
+                job = folder / "job.json"
+                job.write_text(json.dumps([ladybug_ddl(), str(database), str(csv), "synthetic"]))
+                seconds, rss = run([MMKG, "load", str(csv), "--store", str(store)])
+                mine.append(seconds)
+                mine_rss = max(mine_rss, rss)
+                seconds, rss = run([sys.executable, str(script), str(job)])
+                bare.append(seconds)
+                bare_rss = max(bare_rss, rss)
+                loads.append(os.getloadavg()[0])
+                ours, theirs = table_counts(published(store)), table_counts(database)
+                if ours != theirs:
+                    raise SystemExit(f"{size:,}: the tables differ: mmkg {ours}, bare COPY {theirs}")
+                for leftover in (published(store), database):
+                    leftover.unlink()
+            t_mine, t_bare = statistics.median(mine), statistics.median(bare)
+            print(f"{size:>10,} {csv_bytes / 1e6:>7.1f} {t_mine:>7.2f} {t_bare:>7.2f} {t_mine / t_bare:>6.2f} "
+                  f"{mine_rss / 1e9:>8.2f} {mine_rss / csv_bytes:>5.1f} {bare_rss / 1e9:>8.2f} "
+                  f"{bare_rss / csv_bytes:>5.1f} {statistics.median(loads):>5.1f} True", flush=True)
 
 
 if __name__ == "__main__":

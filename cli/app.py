@@ -6,17 +6,20 @@ import re
 import sys
 import threading
 from pathlib import Path
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from mmkg.api import Mmkg, open_store
 from mmkg.errors import MmkgError
+
+if TYPE_CHECKING:  # pandas and the library load when a command needs them: `mmkg --help` starts without them
+    import pandas as pd
+
+    from mmkg.api import Mmkg
 
 app = typer.Typer(help="mmkg — a knowledge graph of mental-model codes and threats.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -35,6 +38,8 @@ Neo4jOption = typer.Option(None, "--neo4j", envvar="NEO4J_URI", help="Use the Ne
 
 def open_kg(store: Optional[Path], neo4j: Optional[str], read_only: bool = False) -> Mmkg:
     """Open the graph the CLI options point at (`read_only` for commands that only read)."""
+    from mmkg.api import open_store
+
     return open_store(store, neo4j_uri=neo4j, read_only=read_only)
 
 
@@ -103,11 +108,22 @@ class DelayedProgress:
 def _cell(value) -> str:
     if isinstance(value, (list, tuple)):
         return "; ".join(map(_cell, value))
+    import pandas as pd
+
     return "" if pd.isna(value) else (f"{value:.3g}" if isinstance(value, float) else clean(value))
 
 
+TERMINAL_ROWS = 200  # a table in the terminal shows this many rows; CSV and JSON output has them all
+
+
 def print_frame(frame: pd.DataFrame, title: str | None = None, caption: str | None = None) -> None:
-    """Print a DataFrame as a table in the terminal; cells, headers, title and caption print as plain text."""
+    """Print a DataFrame as a table in the terminal (its first `TERMINAL_ROWS` rows, with a note saying how to
+    get all of them); cells, headers, title and caption print as plain text."""
+    total = len(frame)
+    if total > TERMINAL_ROWS:
+        frame = frame.head(TERMINAL_ROWS)
+        note = f"first {TERMINAL_ROWS:,} of {total:,} rows shown; all of them: --format csv (or json), or -o FILE"
+        caption = f"{caption}\n{note}" if caption else note
     table = Table(title=plain(title) if title is not None else None,
                   caption=plain(caption) if caption is not None else None, caption_justify="left")
     for column in frame.columns:

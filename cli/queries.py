@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
-import pandas as pd
 import typer
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from mmkg.cli.app import (Neo4jOption, StoreOption, app, check_format, format_option, open_kg, print_frame, show,
                           write_frame)
@@ -20,6 +22,8 @@ def list_queries(fmt: str = format_option()) -> None:
     rows = [{"name": q.name, "title": q.title,
              "parameters": ", ".join(f"{p.name} {p.type.lower()} = {p.default!r}" for p in q.parameters),
              "description": q.description} for q in registry().values()]
+    import pandas as pd
+
     frame = pd.DataFrame(rows, columns=["name", "title", "parameters", "description"])
     if fmt == "table":
         print_frame(frame.drop(columns=["description"]), title="Named queries",
@@ -96,6 +100,8 @@ def _provenance(kg, frame: pd.DataFrame, params: dict) -> list[tuple[str, str]]:
 def _describe(named) -> None:
     show((named.name, "bold"), f" — {named.title}")
     show(named.description)
+    import pandas as pd
+
     frame = pd.DataFrame([{"parameter": p.name, "type": p.type.lower(), "default": repr(p.default),
                            "kind": "analysis option" if p.option else "$parameter", "description": p.description}
                           for p in named.parameters], columns=["parameter", "type", "default", "kind", "description"])

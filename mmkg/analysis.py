@@ -61,6 +61,7 @@ from mmkg import overlap
 from mmkg.errors import NotFoundError, QueryError
 from mmkg.metrics import METRICS, metric_names, resolve_metric
 from mmkg.models import GraphReader
+from mmkg.store.keys import unit_statements
 
 SEGMENT_UNITS = ("segment", "exact")
 PAIR_KEY_COLUMNS = ["study_id", "unit", "codebook_a", "code_a", "label_a", "codebook_b", "code_b", "label_b"]
@@ -109,13 +110,19 @@ def unit_table(codings: pd.DataFrame, segments: pd.DataFrame, sources: pd.DataFr
 
     `codings`: segment, code_uid (the chosen codings); `segments`: source, segment, start, end, x, y, width,
     height; `sources`: study_id, participant, source, kind; `codes`: code_uid, study_id, codebook (every code
-    of the studies, in the order wanted).
+    of the studies, in the order wanted).  Segment and source keys may be uids or integer node keys.
     """
     _check_unit(unit)
     codes = codes.reset_index(drop=True)
-    n_codes = len(codes)
     code_of_row = _lookup(codings["code_uid"], codes["code_uid"])
-    position_of_row = _lookup(codings["segment"], segments["segment"])
+    return _unit_table(code_of_row, codings["segment"], segments, sources, codes, unit, proximity)
+
+
+def _unit_table(code_of_row: np.ndarray, segment_of_coding: pd.Series, segments: pd.DataFrame,
+                sources: pd.DataFrame, codes: pd.DataFrame, unit: str, proximity: float) -> UnitTable:
+    """`unit_table` with each coding's code given as its position in `codes` (-1: not among them)."""
+    n_codes = len(codes)
+    position_of_row = _lookup(segment_of_coding, segments["segment"])
     if (position_of_row < 0).any():
         raise QueryError("a coded segment has no source in the graph")
     keep = code_of_row >= 0
@@ -238,7 +245,22 @@ def fetch_passage_table(kg: GraphReader, study_id: str, coder: str = "") -> tupl
 
 
 def _lookup(values: pd.Series, keys: pd.Series) -> np.ndarray:
-    """Position of every value among `keys` (-1 where absent), by Arrow's hash lookup."""
+    """Position of every value among `keys` (-1 where absent; the first where a key repeats): integer keys
+    through an array indexed by key, strings by Arrow's hash lookup."""
+    values, keys = np.asarray(values), np.asarray(keys)
+    if values.dtype.kind in "iu" and keys.dtype.kind in "iu":
+        values, keys = values.astype(np.int64, copy=False), keys.astype(np.int64, copy=False)
+        if len(keys) == 0 or len(values) == 0:
+            return np.full(len(values), -1, dtype=np.int64)
+        low = min(int(keys.min()), int(values.min()))
+        span = max(int(keys.max()), int(values.max())) - low + 1
+        if span <= 4 * (len(keys) + len(values)) + 1024:  # node keys are dense offsets: one array lookup
+            table = np.full(span, -1, dtype=np.int64)
+            table[keys[::-1] - low] = np.arange(len(keys) - 1, -1, -1, dtype=np.int64)
+            return table[values - low]
+        unique = ~pd.Index(keys).duplicated(keep="first")
+        where = pd.Index(keys[unique]).get_indexer(values)
+        return np.where(where >= 0, np.flatnonzero(unique)[where], -1)
     found = pc.index_in(pa.array(values, type=pa.large_string()), value_set=pa.array(keys, type=pa.large_string()))
     return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
@@ -571,10 +593,18 @@ def fetch_unit_table(kg: GraphReader, study_id: str, unit: str, coder: str = "",
         raise QueryError("parameter 'proximity' applies to the segment unit only")
     codes = _codes(kg, study_id) if codes is None else codes
     codes = codes.sort_values(["study_id", "codebook", "code_id"]).reset_index(drop=True)
-    codings = kg.rows("cooccurrence", study_id=study_id, coder=normalise_coders(coder))
-    segments = kg.query("selections", study_id=study_id)
-    sources = kg.query("sources", study_id=study_id)
-    return unit_table(codings, segments, sources, codes, unit, proximity)
+    coders = [c for c in normalise_coders(coder).split(",") if c]
+    (codings_cypher, codings_params), (codes_cypher, params), (segments_cypher, _), (sources_cypher, _) = \
+        unit_statements(study_id, coders, positions=unit in SEGMENT_UNITS)
+    codings = kg.cypher(codings_cypher, codings_params)
+    code_keys = kg.cypher(codes_cypher, params)
+    position_of_key = _lookup(code_keys["code_uid"], codes["code_uid"])
+    key_of_row = _lookup(codings["code"], code_keys["code"])
+    code_of_row = np.where(key_of_row >= 0, position_of_key[key_of_row], -1) if len(position_of_key) else \
+        np.full(len(codings), -1, dtype=np.int64)
+    segments = kg.cypher(segments_cypher, params)
+    sources = kg.cypher(sources_cypher, params)
+    return _unit_table(code_of_row, codings["segment"], segments, sources, codes, unit, proximity)
 
 
 def _pair_frame(table: UnitTable, pairs: pd.DataFrame) -> pd.DataFrame:

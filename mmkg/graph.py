@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mmkg.models import GraphRows, ValidStudy
-from mmkg.schema import NODE_BY_LABEL, REL_BY_TYPE
+from mmkg.schema import NODE_BY_LABEL, REL_BY_TYPE, STUDY_COUNTS
 
 
 def uid(study_id: str, kind: str, *parts) -> pd.Series | str:
@@ -102,6 +102,8 @@ def study_graph(study: ValidStudy) -> GraphRows:
     m = study.concept_map
     rows.rels["MAPS_TO"] = pd.DataFrame({"from": uid(s, "code", m["codebook"], m["code_id"]), "to": m["concept"],
                                          "match": m["match"], "note": _text(m["note"])})
+    for name, table in STUDY_COUNTS.items():  # the study's metadata: `studies` reads these, never recounts
+        rows.nodes["Study"][name] = len(rows.nodes.get(table, rows.rels.get(table, ())))
     for name, frame in rows.nodes.items():
         rows.nodes[name] = _nodes(name, frame)
     for name, frame in rows.rels.items():

@@ -48,6 +48,10 @@ class GraphReader(Protocol):
         """A named query with its analysis step."""
         ...
 
+    def cypher(self, text: str, params: dict | None = None) -> pd.DataFrame:
+        """The rows of a statement the store package built (`mmkg.store.keys`)."""
+        ...
+
     def require_study(self, study_id: str) -> None:
         """Raise `NotFoundError` when the study is not in the graph."""
         ...

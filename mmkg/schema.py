@@ -47,7 +47,9 @@ class RelTable:
 NODES: tuple[NodeTable, ...] = (
     NodeTable("Study", (("id", STRING), ("title", STRING), ("description", STRING),
                         ("citation", STRING), ("provenance", STRING), ("codebooks", STRING),
-                        ("analysis_coder", STRING), ("origin", STRING), ("study_id", STRING)),
+                        ("analysis_coder", STRING), ("origin", STRING), ("study_id", STRING),
+                        # written at load (STUDY_COUNTS), so listing studies never counts their rows
+                        ("participants", INT), ("sources", INT), ("codes", INT), ("codings", INT)),
               indexed=("id",)),
     NodeTable("Participant", (("study_id", STRING), ("id", STRING), ("label", STRING),
                               ("synthetic", BOOL)), indexed=("study_id", "id")),
@@ -92,6 +94,8 @@ RELS: tuple[RelTable, ...] = (
 )
 
 NODE_BY_LABEL = {n.label: n for n in NODES}
+# Study property -> the rows of a study's graph it counts (nodes or relationships); see mmkg.graph.study_graph
+STUDY_COUNTS = {"participants": "Participant", "sources": "HAS_SOURCE", "codes": "Code", "codings": "CODED_AS"}
 REL_BY_TYPE = {r.type: r for r in RELS}
 STUDY_NODE_LABELS = [n.label for n in NODES if n.study_scoped]
 ONTOLOGY_NODE_LABELS = [n.label for n in NODES if not n.study_scoped]

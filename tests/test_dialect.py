@@ -31,6 +31,13 @@ def test_label_is_a_string_in_ladybug_and_a_list_in_neo4j(ladybug):
     assert to_neo4j(cypher) == "MATCH (k:Code) RETURN labels(k)[0] AS kind LIMIT 1"
 
 
+def test_offset_of_id_is_an_integer_key_in_ladybug_and_neo4js_id(ladybug):
+    cypher = "MATCH (k:Code) RETURN offset(id(k)) AS key, k.uid AS uid"
+    keys = ladybug.cypher(cypher)
+    assert keys["key"].dtype.kind == "i" and keys["key"].is_unique and len(keys) == keys["uid"].nunique() > 1
+    assert to_neo4j(cypher) == "MATCH (k:Code) RETURN id(k) AS key, k.uid AS uid"
+
+
 def test_to_double_is_ladybugs_tofloat(ladybug):
     with pytest.raises(QueryError, match="(?i)tofloat"):
         ladybug.cypher("RETURN toFloat(3) AS x")

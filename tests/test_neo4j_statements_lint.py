@@ -83,7 +83,10 @@ def _problems(diagnostics: dict[str, list[dict]], statements: dict[str, str], se
 
 
 def store_statements() -> dict[str, str]:
-    return {f"store[{i}]": text for i, text in enumerate(neo4j_store.statements())}
+    from mmkg.store import keys
+
+    return {**{f"store[{i}]": text for i, text in enumerate(neo4j_store.statements())},
+            **{f"keys[{i}]": to_neo4j(text) for i, text in enumerate(keys.statements())}}
 
 
 def export_statements() -> dict[str, str]:
@@ -140,3 +143,13 @@ def test_the_linter_catches_ladybug_only_functions_and_broken_syntax(linted):
     assert len(bad) == len(BAD) and all(any(d["severity"] == 1 for d in found) for found in bad.values()), bad
     shimmed, shimmed_found = _subset(linted, "shimmed")
     assert len(shimmed) == 2 and not _problems(shimmed_found, shimmed)
+
+
+def test_the_integer_key_fetches_lint_without_errors(linted):
+    """`mmkg.store.keys` (co-occurrence's integer-key fetches): no error; the one warning allowed is Neo4j 5's
+    deprecation of `id()`, which they use on purpose (integer keys; `elementId` is a string)."""
+    statements, found = _subset(linted, "keys")
+    assert len(statements) >= 8
+    problems = [p for p in _problems(found, statements) if "id" not in p.split(" in: ")[0].split(": ", 1)[1]
+                or "deprecated" not in p.lower()]
+    assert not problems, "\n".join(problems)

@@ -15,7 +15,7 @@ from mmkg.cli.main import app as cli
 from mmkg.errors import StoreError
 from mmkg.graph_tables import read_study_tables
 from mmkg.queries import every_query
-from mmkg.schema import NODES, RELS, SCHEMA_VERSION
+from mmkg.schema import NODES, RELS, SCHEMA_VERSION, STUDY_COUNTS
 from mmkg.store.embedded import SCHEMA_FILE, current_database_file, read_schema_version
 
 runner = CliRunner()
@@ -74,9 +74,9 @@ def test_a_store_from_before_the_stamp_with_the_whole_schema_gets_the_stamp(stor
 
 
 # Properties the read-back derives instead of reading: keys, the study they belong to, flags the loader
-# computes from other columns, and `Attribute`'s typed copy of its value.
+# computes from other columns, `Attribute`'s typed copy of its value and a study's counts (written at load).
 DERIVED = {"uid", "study_id", "Study.id", "Participant.synthetic", "Attribute.participant_id", "Attribute.value_num",
-           "Coder.id", "CODED_AS.analysis", "Study.origin"}
+           "Coder.id", "CODED_AS.analysis", "Study.origin", *(f"Study.{name}" for name in STUDY_COUNTS)}
 
 
 def test_the_read_back_of_a_study_returns_every_property_the_schema_gives_a_study():

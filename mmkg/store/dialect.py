@@ -20,6 +20,10 @@ The differences handled (each has a test on the embedded side in tests/test_dial
    variable (e.g. `WITH collect(x) AS xs … RETURN list_sort(xs)`): inside the subquery an aggregate would
    aggregate something else.  Strings sort by code point on both stores (they differ only between
    characters above U+FFFF and those in U+E000–U+FFFF).
+6. `offset(id(n))` — an integer key of a node, unique within its label and stable while a version is open: in
+   LadybugDB the node's offset in its table (`id(n)` is a table-and-offset pair there); Neo4j has no `offset`
+   and its `id(n)` is already an integer.  Rewritten to `id(n)`.  The analysis steps fetch these instead of
+   uid strings; never store or show them.
 
 Not shimmed, so queries avoid them (both stores differ and no rewrite is safe): list indexing (`list[1]`
 is the first element in LadybugDB, the second in Neo4j — use `min`/`max`/`collect` or `UNWIND`),
@@ -37,7 +41,7 @@ from mmkg.errors import QueryError
 # LadybugDB function name (lower case) -> Neo4j function name.
 RENAMED_FUNCTIONS = {"to_double": "toFloat", "to_int64": "toInteger", "string": "toString"}
 # LadybugDB function -> Neo4j expression template around the argument text.
-WRAPPED_FUNCTIONS = {"label": "labels({arg})[0]",
+WRAPPED_FUNCTIONS = {"label": "labels({arg})[0]", "offset": "{arg}",
                      "list_sort": "COLLECT {{ UNWIND {arg} AS _mmkg_item RETURN _mmkg_item ORDER BY _mmkg_item }}"}
 # Wrapped functions whose argument must be a plain variable name.
 VARIABLE_ARGUMENT = {"list_sort"}

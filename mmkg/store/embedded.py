@@ -37,7 +37,7 @@ import pyarrow as pa
 
 from mmkg.errors import NoSpaceError, QueryError, StoreBusyError, StoreError
 from mmkg.models import GraphRows
-from mmkg.schema import NODE_BY_LABEL, NODES, REL_BY_TYPE, RELS, SCHEMA_VERSION, STUDY_NODE_LABELS
+from mmkg.schema import NODE_BY_LABEL, NODES, REL_BY_TYPE, RELS, SCHEMA_VERSION, STUDY_COUNTS, STUDY_NODE_LABELS
 from mmkg.store.ddl import ladybug_ddl
 from mmkg.store import Progress, StepTicker
 
@@ -253,6 +253,27 @@ def _busy_message(folder: Path, holder: dict) -> str:
 
 # --------------------------------------------------------------------------------------- the store
 
+IDLE_CONNECTIONS = 8  # read-only connections kept open per version; more are opened while more threads read
+
+
+class _OpenVersion:
+    """One published version open read-only: its database, a pool of idle connections and the reads using it.
+
+    Reads take a connection of their own, so threads read in parallel; a version that was replaced is closed
+    when its last read returns its connection."""
+
+    def __init__(self, db, conn, token: str):
+        self.db, self.token = db, token
+        self.idle = [conn]
+        self.busy = 0
+        self.retired = self.closed = False
+
+    def close(self) -> None:
+        _close_quietly(*self.idle, self.db)
+        self.idle = []
+        self.closed = True
+
+
 class EmbeddedStore:
     """LadybugDB in folder `path`: the newest published version, open read-only; writes publish new ones.
 
@@ -267,15 +288,20 @@ class EmbeddedStore:
         self.read_only = read_only
         self.write_wait_s = write_wait_s
         self.version: str | None = None
-        self._lock = threading.RLock()
-        self._db = self._conn = None
+        self._pool_guard = threading.Lock()  # held only to hand out and take back connections
+        self._refresh_lock = threading.Lock()
+        self._write_lock = threading.RLock()  # this object's loads one after another
+        self._open: _OpenVersion | None = None
+        self._db = self._conn = None  # the open version's database and first connection (None once closed)
         self._watch = _PointerWatch(self.path)
         if not (self.path / POINTER_FILE).exists():
             self._initialise()
         else:
             self._tidy()
-        self._db, self._conn, self.version = self._open_current()
+        self._adopt(*self._open_current())
         try:
+            if self._has_study_tables() and not self._has_study_counts():
+                self._add_study_counts()
             self._check_schema()
         except StoreError:
             self.close()
@@ -292,7 +318,7 @@ class EmbeddedStore:
 
     def refresh(self) -> bool:
         """Reopen on the newest published version when this one is stale; True when it reopened."""
-        with self._lock:
+        with self._refresh_lock:
             if not self.is_stale():
                 return False
             self._adopt(*self._open_current())
@@ -317,9 +343,42 @@ class EmbeddedStore:
         raise StoreError(f"{self.path}: new versions were published faster than one could be opened; try again")
 
     def _adopt(self, db, conn, token: str) -> None:
-        old = (self._conn, self._db)
-        self._db, self._conn, self.version = db, conn, token
-        _close_quietly(*old)
+        """Read the version `db` from now on; the one it replaces closes when its last read ends."""
+        with self._pool_guard:
+            old, self._open = self._open, _OpenVersion(db, conn, token)
+            self._db, self._conn, self.version = db, conn, token
+            self._retire(old)
+
+    def _retire(self, version: _OpenVersion | None) -> None:
+        if version is not None:
+            version.retired = True
+            if version.busy == 0:
+                version.close()
+
+    @contextmanager
+    def _connection(self) -> Iterator:
+        """A connection of the open version for one read, taken from (and given back to) its pool."""
+        import ladybug
+
+        with self._pool_guard:
+            version = self._open
+            if version is None:
+                raise StoreError(f"{self.path}: the store is closed")
+            conn = version.idle.pop() if version.idle else None
+            version.busy += 1
+        try:
+            if conn is None:
+                conn = ladybug.Connection(version.db)
+            yield conn
+        finally:
+            with self._pool_guard:
+                version.busy -= 1
+                if conn is not None and not version.retired and len(version.idle) < IDLE_CONNECTIONS:
+                    version.idle.append(conn)
+                elif conn is not None:
+                    _close_quietly(conn)
+                if version.retired and version.busy == 0:
+                    version.close()
 
     def _initialise(self) -> None:
         """Create the store, or upgrade one written by an earlier mmkg (one `graph.lbug`), under the lock."""
@@ -434,14 +493,15 @@ class EmbeddedStore:
 
     def _missing_schema(self) -> list[str]:
         """The tables and `Table.property`s of `mmkg.schema` that the open version's graph does not have."""
-        tables = set(self._conn.execute("CALL show_tables() RETURN name").get_as_df()["name"])
-        missing = []
-        for table, properties in [*((n.label, n.properties) for n in NODES), *((r.type, r.properties) for r in RELS)]:
-            if table not in tables:
-                missing.append(table)
-                continue
-            have = set(self._conn.execute(f"CALL table_info('{table}') RETURN name").get_as_df()["name"])
-            missing += [f"{table}.{name}" for name, _ in properties if name not in have]
+        with self._connection() as conn:
+            tables = set(conn.execute("CALL show_tables() RETURN name").get_as_df()["name"])
+            missing = []
+            for table, properties in [*((n.label, n.properties) for n in NODES), *((r.type, r.properties) for r in RELS)]:
+                if table not in tables:
+                    missing.append(table)
+                    continue
+                have = _columns(conn, table)
+                missing += [f"{table}.{name}" for name, _ in properties if name not in have]
         return missing
 
     def _check_schema(self) -> None:
@@ -464,13 +524,48 @@ class EmbeddedStore:
         if stamp != SCHEMA_VERSION and not self.read_only:
             write_schema_version(self.path)
 
+    def _has_study_tables(self) -> bool:
+        with self._connection() as conn:
+            return "Study" in set(conn.execute("CALL show_tables() RETURN name").get_as_df()["name"])
+
+    def _has_study_counts(self) -> bool:
+        with self._connection() as conn:
+            return set(STUDY_COUNTS) <= _columns(conn, "Study")
+
+    def _add_study_counts(self) -> None:
+        """Upgrade a store written before studies carried their counts (`mmkg.schema.STUDY_COUNTS`): count each
+        study's rows once and publish that as a new version, like any write (a kill leaves the old version)."""
+        try:
+            with self._write_lock, writer_lock(self.path, wait_s=max(self.write_wait_s, 10.0)):
+                self.refresh()
+                if self._has_study_counts():
+                    return  # another process upgraded it meanwhile
+                self._collect()
+                staging = self._fresh_staging()
+                staged = staging / _version_name(_generation(self.version) + 1)
+                try:
+                    _copy_file(current_database_file(self.path)[0], staged)
+                    with _writable(staged) as conn:
+                        _write_study_counts(conn)
+                    self._publish(staged)
+                except (OSError, RuntimeError, MemoryError, StoreError) as exc:
+                    raise _write_failure(self.path, exc, "adding the studies' counts") from None
+                finally:
+                    shutil.rmtree(staging, ignore_errors=True)
+                self._collect()
+        except StoreError as exc:
+            self.close()
+            raise StoreError(f"{self.path}: this store was written by an earlier mmkg and needs a one-time upgrade "
+                             f"(the studies' counts), which failed: {exc.message}") from None
+
     # --- reads -------------------------------------------------------------------------------------------
     def execute(self, cypher: str, params: dict | None = None, *, read: bool = False) -> pd.DataFrame:
         """Run one statement on the open version; a failure becomes `QueryError` with the store's own message.
-        `read` changes nothing here: every version is open read-only, loads write through their own copy."""
-        with self._lock:
+        Threads read in parallel, each on a connection of its own.  `read` changes nothing here: every version
+        is open read-only, loads write through their own copy."""
+        with self._connection() as conn:
             try:
-                result = self._conn.execute(cypher, params or {})
+                result = conn.execute(cypher, params or {})
             except RuntimeError as exc:
                 hint = " (the graph changes only through loads)" if "read-only" in str(exc).lower() else ""
                 raise QueryError(f"query failed: {exc}{hint}") from None
@@ -480,11 +575,11 @@ class EmbeddedStore:
     def execute_read(self, cypher: str, params: dict | None = None, *, timeout_s: float | None = None,
                      max_rows: int | None = None) -> pd.DataFrame:
         """Run a statement that must not write: every version is open read-only, so the store refuses writes."""
-        with self._lock:
+        with self._connection() as conn:
             if timeout_s:
-                self._conn.set_query_timeout(int(timeout_s * 1000))
+                conn.set_query_timeout(int(timeout_s * 1000))
             try:
-                result = self._conn.execute(cypher, params or {})
+                result = conn.execute(cypher, params or {})
                 frame = _take(result, max_rows)
             except RuntimeError as exc:
                 message = str(exc)
@@ -493,7 +588,7 @@ class EmbeddedStore:
                 raise QueryError(f"query refused or failed: {message}") from None
             finally:
                 if timeout_s:
-                    self._conn.set_query_timeout(0)
+                    conn.set_query_timeout(0)
         return frame
 
     def has_ontology(self) -> bool:
@@ -519,7 +614,7 @@ class EmbeddedStore:
 
     def _write(self, study_id: str, rows: GraphRows | None, ontology: GraphRows | None,
                progress: Progress | None) -> dict[str, int]:
-        with self._lock, self.writing():
+        with self._write_lock, self.writing():
             self.refresh()  # decide on, and copy, the newest version
             if ontology is not None and self.has_ontology():
                 ontology = None  # another load added it since the caller looked
@@ -543,8 +638,9 @@ class EmbeddedStore:
         """Rebuild the database file when the study replaced or the study written outweighs what the store
         keeps: LadybugDB deletes relationships one by one (~20k/s), and appending to tables is far slower
         than filling empty ones. Sizes are in segments, which scale with codings."""
-        total = _count(self._conn, "MATCH (n:Segment) RETURN count(n) AS n", None)
-        replaced = _count(self._conn, "MATCH (n:Segment) WHERE n.study_id = $s RETURN count(n) AS n", study_id)
+        with self._connection() as conn:
+            total = _count(conn, "MATCH (n:Segment) RETURN count(n) AS n", None)
+            replaced = _count(conn, "MATCH (n:Segment) WHERE n.study_id = $s RETURN count(n) AS n", study_id)
         written = len(rows.nodes.get("Segment", ())) if rows is not None else 0
         kept = total - replaced
         return replaced > REBUILD_THRESHOLD or (written > REBUILD_THRESHOLD and written > kept)
@@ -612,12 +708,15 @@ class EmbeddedStore:
         return kept
 
     def _frame(self, cypher: str, study_id: str | None) -> pd.DataFrame:
-        return self._conn.execute(cypher, {"s": study_id} if study_id is not None else {}).get_as_df()
+        with self._connection() as conn:
+            return conn.execute(cypher, {"s": study_id} if study_id is not None else {}).get_as_df()
 
     def close(self) -> None:
-        with self._lock:
-            _close_quietly(self._conn, self._db)
+        """Close the store; reads still running finish on their version, which closes after the last one."""
+        with self._pool_guard:
+            old, self._open = self._open, None
             self._conn = self._db = None
+            self._retire(old)
 
 
 # --------------------------------------------------------------------------------------- helpers
@@ -717,6 +816,34 @@ def _write_failure(folder: Path, exc: BaseException, doing: str) -> StoreError:
         return StoreError(f"{folder}: {doing} failed in the database engine, on the new version before it was "
                           f"published: {text}")
     return StoreError(f"{folder}: {doing} failed: {text}")
+
+
+# How a store written before studies carried their counts counts them, once (the `studies` query then reads them)
+_COUNT_STUDIES = """MATCH (s:Study)
+OPTIONAL MATCH (s)-[:HAS_PARTICIPANT]->(p:Participant)
+WITH s, count(p) AS participants
+OPTIONAL MATCH (s)-[:HAS_PARTICIPANT]->(:Participant)-[:HAS_SOURCE]->(src:Source)
+WITH s, participants, count(src) AS sources
+OPTIONAL MATCH (k:Code) WHERE k.study_id = s.id
+WITH s, participants, sources, count(k) AS codes
+OPTIONAL MATCH (:Segment {study_id: s.id})-[c:CODED_AS]->(:Code)
+RETURN s.id AS id, participants, sources, codes, count(c) AS codings"""
+
+
+def _columns(conn, table: str) -> set[str]:
+    return set(conn.execute(f"CALL table_info('{table}') RETURN name").get_as_df()["name"])
+
+
+def _write_study_counts(conn) -> None:
+    present = _columns(conn, "Study")
+    for name in STUDY_COUNTS:
+        if name not in present:
+            conn.execute(f"ALTER TABLE Study ADD {name} INT64")
+    counts = conn.execute(_COUNT_STUDIES).get_as_df()
+    assignments = ", ".join(f"s.{name} = ${name}" for name in STUDY_COUNTS)
+    for row in counts.to_dict("records"):
+        conn.execute(f"MATCH (s:Study) WHERE s.id = $id SET {assignments}",
+                     {"id": row["id"], **{name: int(row[name]) for name in STUDY_COUNTS}})
 
 
 def _create_missing_tables(conn) -> None:
