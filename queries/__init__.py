@@ -137,7 +137,8 @@ def parse_query_file(path: Path) -> NamedQuery:
             raise QueryError(f"{path}: header lacks '// {key}: …'")
     if header["name"] != path.stem:
         raise QueryError(f"{path}: header name '{header['name']}' differs from the file name")
-    code = _STRING_LITERAL.sub("''", "\n".join(l for l in cypher.splitlines() if not l.strip().startswith("//")))
+    code = _STRING_LITERAL.sub("''", "\n".join(line for line in cypher.splitlines()
+                                                if not line.strip().startswith("//")))
     used = set(_USED_PARAM.findall(code))
     declared = {p.name for p in params if not p.option}
     if used != declared:

@@ -20,10 +20,12 @@ import shutil
 import tempfile
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager, nullcontext
-from inspect import Parameter as SigParameter, Signature
+from inspect import Parameter as SigParameter
+from inspect import Signature
 from pathlib import Path
-from typing import Any, Callable, Iterator, Literal
+from typing import Any, Literal
 
 import pandas as pd
 from fastapi import FastAPI, Query, Request
@@ -31,14 +33,23 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
-from starlette.middleware.gzip import GZipMiddleware
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.gzip import GZipMiddleware
 
 import mmkg
 from mmkg.api import Mmkg, open_store
 from mmkg.config import Settings
-from mmkg.errors import (LoadError, MmkgError, NoSpaceError, NotFoundError, StoreBusyError, StoreError,
-                         TooLargeError, UnauthorizedError, UploadsDisabledError)
+from mmkg.errors import (
+    LoadError,
+    MmkgError,
+    NoSpaceError,
+    NotFoundError,
+    StoreBusyError,
+    StoreError,
+    TooLargeError,
+    UnauthorizedError,
+    UploadsDisabledError,
+)
 from mmkg.queries import PARAM_TYPES, NamedQuery, get_query, registry
 
 log = logging.getLogger("mmkg.server")
@@ -217,7 +228,7 @@ class GraphHolder:
             kg.close()
 
     def load(self, source: Path, study_id: str | None,
-             prepare: Callable[[], Path] | None = None) -> "mmkg.api.LoadReport":
+             prepare: Callable[[], Path] | None = None) -> mmkg.api.LoadReport:
         """Load `source` as a new version under the store's writer lock; `prepare()` (unpacking a zip) runs
         under that lock too and returns the source to load. One upload at a time: a second one, or one that
         meets another process's load, is refused (`StoreBusyError`) without waiting."""
@@ -778,7 +789,7 @@ def _unpack(upload: Path, workdir: Path) -> Path:
     """Write the files a study folder has (study.json and its CSV tables) out of a zipped study into
     `workdir`; return the folder. The whole archive is checked first (`SafeArchive`: member count, names,
     links and devices, clashes, sizes and ratios per member and in total); nothing else is extracted."""
-    from mmkg.loader.refi_qda import MiB, ArchiveLimits, SafeArchive
+    from mmkg.loader.refi_qda import ArchiveLimits, MiB, SafeArchive
     from mmkg.loader.study_folder import META_FILE, TABLE_FILES
 
     limits = ArchiveLimits(max_members=1_000, max_total_uncompressed=512 * MiB)

@@ -6,7 +6,6 @@ import re
 import sys
 import threading
 from pathlib import Path
-from typing import Optional
 
 import pandas as pd
 import typer
@@ -33,7 +32,7 @@ Neo4jOption = typer.Option(None, "--neo4j", envvar="NEO4J_URI", help="Use the Ne
                            show_default=False)
 
 
-def open_kg(store: Optional[Path], neo4j: Optional[str], read_only: bool = False) -> Mmkg:
+def open_kg(store: Path | None, neo4j: str | None, read_only: bool = False) -> Mmkg:
     """Open the graph the CLI options point at (`read_only` for commands that only read)."""
     return open_store(store, neo4j_uri=neo4j, read_only=read_only)
 
@@ -73,7 +72,7 @@ class DelayedProgress:
         self.timer = threading.Timer(delay_s, self._show)
         self.timer.daemon = True
 
-    def __enter__(self) -> "DelayedProgress":
+    def __enter__(self) -> DelayedProgress:
         self.timer.start()
         return self
 
@@ -120,7 +119,7 @@ def print_frame(frame: pd.DataFrame, title: str | None = None, caption: str | No
     console.print(table)
 
 
-def write_frame(frame: pd.DataFrame, output: Optional[Path], fmt: str) -> None:
+def write_frame(frame: pd.DataFrame, output: Path | None, fmt: str) -> None:
     """Write a DataFrame as CSV or JSON to a file, or to standard output for `-`/None."""
     if fmt == "csv":
         text = frame.to_csv(index=False, lineterminator="\n")
@@ -139,10 +138,10 @@ def write_frame(frame: pd.DataFrame, output: Optional[Path], fmt: str) -> None:
 
 
 @app.command()
-def load(source: Optional[Path] = typer.Argument(None, help="A study folder, a codings .csv or a REFI-QDA "
+def load(source: Path | None = typer.Argument(None, help="A study folder, a codings .csv or a REFI-QDA "
                                                  ".qdpx/.qdc file; omitted: the shipped founding study."),
-         study_id: Optional[str] = typer.Option(None, "--study-id", help="Load under this study id."),
-         store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
+         study_id: str | None = typer.Option(None, "--study-id", help="Load under this study id."),
+         store: Path | None = StoreOption, neo4j: str | None = Neo4jOption) -> None:
     """Validate a study, then write it to the graph in one step (all or nothing)."""
     with open_kg(store, neo4j) as kg, DelayedProgress(f"loading {source or 'the founding study'}") as progress:
         report = kg.load(source, study_id=study_id, progress=progress)
@@ -161,7 +160,7 @@ def print_warnings(warnings: list[str]) -> None:
 
 
 @app.command()
-def studies(store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
+def studies(store: Path | None = StoreOption, neo4j: str | None = Neo4jOption) -> None:
     """List the studies in the graph with their counts and provenance."""
     with open_kg(store, neo4j, read_only=True) as kg:
         frame = kg.studies()
@@ -175,22 +174,22 @@ def studies(store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOpt
 
 
 @export_app.command("codings")
-def export_codings(output: Optional[Path] = typer.Option(None, "-o", "--output", help="File to write; '-' or "
+def export_codings(output: Path | None = typer.Option(None, "-o", "--output", help="File to write; '-' or "
                                                          "omitted: standard output."),
                    fmt: str = typer.Option("csv", "--format", help="csv or json."),
                    study: str = typer.Option("", "--study", help="Only this study (default: every study)."),
-                   store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
+                   store: Path | None = StoreOption, neo4j: str | None = Neo4jOption) -> None:
     """One row per coding: study, participant, source, segment, code, codebook, coder."""
     with open_kg(store, neo4j, read_only=True) as kg:
         write_frame(kg.export_codings(study), output, fmt)
 
 
 @export_app.command("codes")
-def export_codes(output: Optional[Path] = typer.Option(None, "-o", "--output", help="File to write; '-' or "
+def export_codes(output: Path | None = typer.Option(None, "-o", "--output", help="File to write; '-' or "
                                                        "omitted: standard output."),
                  fmt: str = typer.Option("csv", "--format", help="csv or json."),
                  study: str = typer.Option("", "--study", help="Only this study (default: every study)."),
-                 store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
+                 store: Path | None = StoreOption, neo4j: str | None = Neo4jOption) -> None:
     """One row per code: label, parent (group or parent code), codable, codebook."""
     with open_kg(store, neo4j, read_only=True) as kg:
         write_frame(kg.export_codes(study), output, fmt)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import pandas as pd
 import typer
@@ -30,14 +29,14 @@ def list_queries(fmt: str = typer.Option("table", "--format", help="table, csv o
 
 @app.command("query")
 def run_query(name: str = typer.Argument(..., help="Query name (see `mmkg queries`)."),
-              param: List[str] = typer.Option([], "-p", "--param", help="key=value, repeatable; types and "
+              param: list[str] = typer.Option([], "-p", "--param", help="key=value, repeatable; types and "
                                               "defaults as in `mmkg queries`."),
               fmt: str = typer.Option("table", "--format", help="table, csv or json."),
-              output: Optional[Path] = typer.Option(None, "-o", "--output", help="File to write (csv/json); "
+              output: Path | None = typer.Option(None, "-o", "--output", help="File to write (csv/json); "
                                                     "'-' or omitted: standard output."),
               help_query: bool = typer.Option(False, "--help-query", help="Describe the query and its "
                                               "parameters instead of running it."),
-              store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
+              store: Path | None = StoreOption, neo4j: str | None = Neo4jOption) -> None:
     """Run a named query with parameters; print a table or write CSV/JSON."""
     from mmkg.queries import get_query
 

@@ -2,12 +2,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
-from mmkg.server.cli import (Neo4jOption, StoreOption, app, export_app, open_kg, print_frame, print_warnings,
-                             show, write_frame)
+from mmkg.server.cli import (
+    Neo4jOption,
+    StoreOption,
+    app,
+    export_app,
+    open_kg,
+    print_frame,
+    print_warnings,
+    show,
+    write_frame,
+)
 
 map_app = typer.Typer(help="Map a study's codes onto the shared ontology (suggest, apply, show).",
                       no_args_is_help=True)
@@ -16,7 +24,7 @@ app.add_typer(map_app, name="map")
 
 @map_app.command("suggest")
 def map_suggest(study: str = typer.Argument(..., help="Study id."),
-                output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the review table as CSV "
+                output: Path | None = typer.Option(None, "-o", "--output", help="Write the review table as CSV "
                                                       "here (review it, then `mmkg map apply`)."),
                 top: int = typer.Option(3, "--top", help="Candidates per code: the proposal and top-1 marked "
                                         "alternatives (alternative_<i> columns, never applied)."),
@@ -27,7 +35,7 @@ def map_suggest(study: str = typer.Argument(..., help="Study id."),
                 matcher: str = typer.Option("auto", "--matcher", help="string (words only), semantic (words and "
                                             "sentence embeddings; needs mmkg[semantic]) or auto (semantic when "
                                             "installed)."),
-                store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
+                store: Path | None = StoreOption, neo4j: str | None = Neo4jOption) -> None:
     """Propose one ontology concept per code, with marked alternatives and a reason where there is no
     proposal. Applies nothing: the table works as-is with `mmkg map apply`."""
     from mmkg.mapping import suggest
@@ -54,7 +62,7 @@ def map_apply(study: str = typer.Argument(..., help="Study id."),
               file: Path = typer.Argument(..., help="Reviewed mapping CSV: codebook, code_id, concept, match[, note]."),
               merge: bool = typer.Option(False, "--merge", help="Keep current mappings of codes the file does not "
                                          "mention (default: the file is the study's whole mapping)."),
-              store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
+              store: Path | None = StoreOption, neo4j: str | None = Neo4jOption) -> None:
     """Validate a reviewed mapping table and apply it atomically; report codes left unmapped."""
     from mmkg.mapping import apply_mapping
 
@@ -67,8 +75,8 @@ def map_apply(study: str = typer.Argument(..., help="Study id."),
 
 @map_app.command("show")
 def map_show(study: str = typer.Argument(..., help="Study id."),
-             output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write as CSV instead of printing."),
-             store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
+             output: Path | None = typer.Option(None, "-o", "--output", help="Write as CSV instead of printing."),
+             store: Path | None = StoreOption, neo4j: str | None = Neo4jOption) -> None:
     """The study's code → concept mapping."""
     from mmkg.mapping import show_mapping
 
@@ -84,7 +92,7 @@ def map_show(study: str = typer.Argument(..., help="Study id."),
 def export_rdf_command(output: Path = typer.Option(..., "-o", "--output", help="File to write."),
                        fmt: str = typer.Option("ttl", "--format", help="ttl (Turtle) or jsonld (JSON-LD)."),
                        study: str = typer.Option("", "--study", help="Only this study (default: every study)."),
-                       store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
+                       store: Path | None = StoreOption, neo4j: str | None = Neo4jOption) -> None:
     """The ontology plus instance data as RDF, conforming to ontology/shapes.ttl."""
     from mmkg.export_rdf import export_rdf
 
@@ -96,7 +104,7 @@ def export_rdf_command(output: Path = typer.Option(..., "-o", "--output", help="
 @export_app.command("qdpx")
 def export_qdpx_command(study: str = typer.Option(..., "--study", help="Study to export."),
                         output: Path = typer.Option(..., "-o", "--output", help=".qdpx file to write."),
-                        store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
+                        store: Path | None = StoreOption, neo4j: str | None = Neo4jOption) -> None:
     """A REFI-QDA project (codes, sources, selections, codings, coders, cases) for other QDA tools."""
     from mmkg.loader.refi_qda_export import export_qdpx
 
@@ -109,7 +117,7 @@ def export_qdpx_command(study: str = typer.Option(..., "--study", help="Study to
 @export_app.command("neo4j-import")
 def export_neo4j_import_command(
         directory: Path = typer.Argument(..., help="Folder to write the CSV files and import.sh into."),
-        store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
+        store: Path | None = StoreOption, neo4j: str | None = Neo4jOption) -> None:
     """Node and relationship CSVs for `neo4j-admin database import full` (big corpora), plus import.sh."""
     from mmkg.store.neo4j_import import IMPORT_SCRIPT, export_neo4j_import
 

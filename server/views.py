@@ -22,9 +22,10 @@ import hashlib
 import json
 import math
 import re
-from functools import lru_cache
+from collections.abc import Callable
+from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import pandas as pd
 from fastapi import Request
@@ -144,7 +145,7 @@ ASSET_FILES = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def asset(name: str) -> tuple[bytes, str, str]:
     """(content, media type, version hash) of a static asset; vis-network is read from pyvis's own copy,
     with its source-map link removed (the map is not shipped)."""
@@ -302,7 +303,7 @@ def _node(node_id: str, label: str, *, colour: str, radius: float, x: float, y: 
 
 def _darker(colour: str, factor: float = 0.7) -> str:
     c = colour.lstrip("#")
-    return "#%02x%02x%02x" % tuple(int(int(c[i:i + 2], 16) * factor) for i in (0, 2, 4))
+    return "#" + "".join(f"{int(int(c[i:i + 2], 16) * factor):02x}" for i in (0, 2, 4))
 
 
 def _size_legend(title: str, values: list[float], scale: Callable[[float], float], fmt=_fmt) -> dict:
@@ -631,9 +632,11 @@ def participant_network(kg, participant_id: str, study_id: str = "founding") -> 
             label, colour, dashed = RELATION_STYLES[rel.type]
             used.add(rel.type)
             edges.append({"from": rel.source, "to": rel.target, "label": label, "color": {"color": colour},
-                          "dashes": dashed, "width": 1.5, "smooth": {"enabled": True, "type": "curvedCW", "roundness": 0.15},
+                          "dashes": dashed, "width": 1.5,
+                          "smooth": {"enabled": True, "type": "curvedCW", "roundness": 0.15},
                           "font": {"color": fig.TEXT, "size": 12},
-                          "title": f"{labels.get(rel.source, rel.source)} {label} {labels.get(rel.target, rel.target)}"})
+                          "title": f"{labels.get(rel.source, rel.source)} {label} "
+                                   f"{labels.get(rel.target, rel.target)}"})
     net = build_network(nodes, edges, heading=f"Mental model of {participant_id}", directed=True,
                         options=default_options(), height="620px")
     net.subtitle = ("Concepts the participant's interview and drawing are coded with: pipeline elements in the "
@@ -1041,10 +1044,12 @@ def index_page(kg) -> str:
     first = studies["study_id"].iloc[0] if len(studies) else "founding"
     people = participant_ids(kg, first) if len(studies) else []
     links = [{"href": f"/views/cooccurrence?study_id={first}", "text": "Code co-occurrence network"},
-             {"href": f"/views/threat-map?study_id={first}", "text": "Pipeline threat map (after the paper's Figure 1)"},
+             {"href": f"/views/threat-map?study_id={first}",
+              "text": "Pipeline threat map (after the paper's Figure 1)"},
              {"href": f"/views/comparison?study_id={first}", "text": "Comparison: works in security vs not"}]
     links += [{"href": f"/views/participants/{p}?study_id={first}", "text": f"Mental model of {p}"} for p in people[:1]]
-    query_rows = pd.DataFrame([{"query": q.name, "title": q.title, "parameters": ", ".join(p.name for p in q.parameters)}
+    query_rows = pd.DataFrame([{"query": q.name, "title": q.title,
+                                "parameters": ", ".join(p.name for p in q.parameters)}
                                for q in registry().values() if q.mode == "read"])
     tables = [table("Studies", studies.drop(columns=[c for c in ("provenance", "description") if c in studies])),
               table("Named queries (GET /api/queries/<name>; add format=csv for CSV)", query_rows)]

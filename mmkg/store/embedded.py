@@ -28,9 +28,9 @@ import shutil
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import pandas as pd
 import pyarrow as pa
@@ -147,7 +147,7 @@ def writer_lock(folder: Path, *, wait_s: float = 0.0) -> Iterator[None]:
 
 def _take_os_lock(folder: Path, deadline: float):
     try:
-        handle = open(folder / LOCK_FILE, "a+", encoding="utf-8")
+        handle = open(folder / LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115 - held for the lock's life
     except OSError as exc:
         raise StoreError(f"{folder}: cannot write to the store folder ({exc.strerror}); loads need a "
                          "writable store folder") from None
@@ -339,7 +339,7 @@ class EmbeddedStore:
         except OSError:
             return False
         current = _read_pointer_name(self.path)
-        return any(n == STAGING_FOLDER or n.endswith(".tmp") or n == LEGACY_FILE
+        return any(n in (STAGING_FOLDER, LEGACY_FILE) or n.endswith(".tmp")
                    or (n.startswith("graph-") and not n.startswith(current or "\0")) for n in names)
 
     def _collect(self) -> None:

@@ -35,9 +35,9 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -107,7 +107,8 @@ SWEEP_STAGED = f"MATCH (n:{STAGING}) WHERE n.mmkg_load = $load WITH n LIMIT $lim
 SWEEP_RETIRED_BULK = (f"MATCH (:{RETIRED})-[:{BULK_PARENT.type}]->(n:{BULK.label}) "
                       "WITH n LIMIT $limit DETACH DELETE n RETURN count(*) AS n")
 SWEEP_RETIRED = f"MATCH (n:{RETIRED}) WITH n LIMIT $limit DETACH DELETE n RETURN count(*) AS n"
-SWITCHED = f"MATCH (m:{LOAD} {{load_id: $load}}) WHERE m.state = 'staging' SET m.state = 'switched' RETURN count(m) AS n"
+SWITCHED = (f"MATCH (m:{LOAD} {{load_id: $load}}) WHERE m.state = 'staging' SET m.state = 'switched' "
+            "RETURN count(m) AS n")
 
 
 def staging_schema() -> list[str]:
@@ -212,8 +213,8 @@ def count_ontology_statement(label: str) -> str:
 
 def statements() -> list[str]:
     """Every statement the store sends on its own behalf (schema, load, sweep, delete, clear)."""
-    return [*OBSOLETE_SCHEMA, *neo4j_schema(), *staging_schema(), AWAIT_INDEXES, PING, HAS_ONTOLOGY, CLEAR_RELS, CLEAR_NODES,
-            BEGIN_LOAD, TAKE_LEASE, END_LOAD, LOAD_STATE, LOADS, TAKE_ABANDONED_LEASE, STAGED_LOADS,
+    return [*OBSOLETE_SCHEMA, *neo4j_schema(), *staging_schema(), AWAIT_INDEXES, PING, HAS_ONTOLOGY, CLEAR_RELS,
+            CLEAR_NODES, BEGIN_LOAD, TAKE_LEASE, END_LOAD, LOAD_STATE, LOADS, TAKE_ABANDONED_LEASE, STAGED_LOADS,
             SWEEP_STAGED_BULK, SWEEP_STAGED, SWEEP_RETIRED_BULK, SWEEP_RETIRED, SWITCHED,
             *(stage_nodes_statement(n) for n in SMALL_NODES),
             *(stage_rels_statement(r) for r in SMALL_RELS),
@@ -359,7 +360,7 @@ class Neo4jStore:
 
     @classmethod
     def connect(cls, uri: str, user: str, password: str, database: str = "neo4j", *,
-                read_only: bool = False) -> "Neo4jStore":
+                read_only: bool = False) -> Neo4jStore:
         """Create the one driver, check that the server answers, and (read-write) create the schema."""
         import neo4j
         from neo4j.exceptions import AuthError, ConfigurationError, Neo4jError, ServiceUnavailable
@@ -559,7 +560,8 @@ class Neo4jStore:
             self.sent.add(batch.statement)
             record = self._record(tx.run(batch.statement, batch.params))
             if record["n"] != batch.rows or (batch.children is not None and record["children"] != batch.children):
-                found = f"{record['n']:,}" + (f" with {record['children']:,} codings" if batch.children is not None else "")
+                found = f"{record['n']:,}" + (f" with {record['children']:,} codings"
+                                              if batch.children is not None else "")
                 wanted = f"{batch.rows:,}" + (f" with {batch.children:,} codings" if batch.children is not None else "")
                 raise StoreError(f"staging {batch.what}: Neo4j wrote {found} where {wanted} were sent (an endpoint "
                                  "was missing); the load was abandoned and the graph is as it was")
@@ -581,7 +583,8 @@ class Neo4jStore:
                 counts[node.label] = _expect(self._single(tx, count_staged_statement(node.label), load=load),
                                              expected, f"staged {node.label} nodes")
             bulk = self._record_of(tx, count_staged_bulk_statement(), load=load)
-            counts[BULK.label] = _expect(bulk["nodes"], len(rows.nodes.get(BULK.label, ())), f"staged {BULK.label} nodes")
+            counts[BULK.label] = _expect(bulk["nodes"], len(rows.nodes.get(BULK.label, ())),
+                                         f"staged {BULK.label} nodes")
             children = len(rows.rels.get(BULK_CHILD.type, ()))
             _expect(bulk["children"] or 0, children, f"staged {BULK_CHILD.type} relationships")
             merged = ontology
@@ -782,8 +785,14 @@ def _translated(exc: Exception, timeout_s: float | None) -> Exception:
 
 def _translate(exc: Exception, timeout_s: float | None) -> StoreError | QueryError | None:
     """The mmkg error for a driver or server error (None: not a Neo4j error)."""
-    from neo4j.exceptions import (DriverError, IncompleteCommit, Neo4jError, ServiceUnavailable, SessionExpired,
-                                  TransientError)
+    from neo4j.exceptions import (
+        DriverError,
+        IncompleteCommit,
+        Neo4jError,
+        ServiceUnavailable,
+        SessionExpired,
+        TransientError,
+    )
 
     if isinstance(exc, IncompleteCommit):
         return StoreError(f"lost the connection to Neo4j while it committed ({exc}): the outcome is unknown; "
@@ -819,7 +828,8 @@ def _graph_value(value):
                 "_DST": value.end_node.element_id if value.end_node else None,
                 "_LABEL": value.type, "_ID": value.element_id, **dict(value)}
     if isinstance(value, Path):
-        return {"_NODES": [_graph_value(n) for n in value.nodes], "_RELS": [_graph_value(r) for r in value.relationships]}
+        return {"_NODES": [_graph_value(n) for n in value.nodes],
+                "_RELS": [_graph_value(r) for r in value.relationships]}
     if isinstance(value, list):
         return [_graph_value(v) for v in value]
     if isinstance(value, dict):
