@@ -19,9 +19,9 @@ import pytest
 
 from mmkg.adhoc.pool import Limits, WorkerPool
 from mmkg.adhoc.runner import AdhocCypher, _parser_bytes
-from mmkg.store.embedded import current_database_file
 from mmkg.config import Settings
 from mmkg.errors import QueryError, QueryRefusedError
+from mmkg.store.embedded import current_database_file
 
 PROBE = Path(__file__).with_name("sandbox_probe.py")
 LIMITS = Limits(timeout_s=3.0, max_rows=100, max_bytes=100_000)

@@ -15,12 +15,12 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from overlap_reference import passage_ids, reference
 from scipy.stats import fisher_exact
 from sklearn.metrics import cohen_kappa_score
 
 import mmkg
 from mmkg.analysis import presence_agreement
-from overlap_reference import passage_ids, reference
 
 CODEBOOKS = {"interview": ["A.1", "A.2", "B.1", "B.2", "C.1"], "drawing": ["A.1", "D.1", "D.2"],
              "general": ["G.1", "G.2"]}

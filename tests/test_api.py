@@ -108,7 +108,8 @@ def test_studies_participants_codes_and_concepts(client):
 
     codes = client.get("/api/studies/founding/codes").json()
     stealing = next(c for c in codes if c["codebook"] == "interview" and c["code_id"] == "A.3")
-    assert {"concept": "ModelStealing", "kind": "aml_threat", "match": "exact"}.items() <= stealing["concepts"][0].items()
+    expected = {"concept": "ModelStealing", "kind": "aml_threat", "match": "exact"}
+    assert expected.items() <= stealing["concepts"][0].items()
 
     threats = client.get("/api/concepts", params={"kind": "aml_threat"}).json()
     assert threats and {c["kind"] for c in threats} == {"aml_threat"}
@@ -198,7 +199,8 @@ def test_cypher_reads_with_row_and_time_limits(client):
     started = time.perf_counter()
     # ~17 s without a limit (762³ segment triples)
     slow = client.post("/api/cypher", json={"cypher": "MATCH (a:Segment), (b:Segment), (c:Segment) "
-                                                      "WHERE a.id + b.id + c.id = 'x' RETURN count(*)", "timeout_s": 0.3})
+                                                      "WHERE a.id + b.id + c.id = 'x' RETURN count(*)",
+                                            "timeout_s": 0.3})
     assert "time limit" in assert_error(slow, 400, "query_limit")["message"]
     assert time.perf_counter() - started < 5
 
@@ -279,7 +281,8 @@ def assert_offline_page(html: str) -> None:
     lowered = html.lower()
     for needle in OFFLINE_FORBIDDEN:
         assert needle not in lowered, needle
-    assert not re.search(r"<script src=\"(?!/static/)|<link rel=\"stylesheet\" href=\"(?!/static/)", lowered)  # same-origin assets only
+    # same-origin assets only
+    assert not re.search(r"<script src=\"(?!/static/)|<link rel=\"stylesheet\" href=\"(?!/static/)", lowered)
     assert "not the authors" in html  # the provenance line
 
 

@@ -13,15 +13,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import MINI_STUDY
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
+from store_processes import lock_holder, run_cli
 
+import mmkg
 from mmkg.config import Settings
 from mmkg.server.api import create_app
-
-from conftest import MINI_STUDY
-import mmkg
-from store_processes import lock_holder, run_cli
 
 TOKEN = "crafted-token"
 MiB = 1024 * 1024
@@ -150,8 +149,8 @@ ZIP_CASES = {
     "duplicate": (lambda: mini_members() + [("mini/codes.csv", b"codebook\n")], 400, "appears twice"),
     "duplicate-by-case": (lambda: mini_members() + [("mini/CODES.csv", b"codebook\n")], 400, "appears twice"),
     "duplicate-by-separator": (lambda: mini_members() + [("mini\\codes.csv", b"codebook\n")], 400, "appears twice"),
-    "duplicate-by-unicode-form": (lambda: [("mini/caf\u00e9.txt", b"1"), ("mini/cafe\u0301.txt", b"2")] + mini_members(),
-                                  400, "appears twice"),
+    "duplicate-by-unicode-form": (lambda: [("mini/caf\u00e9.txt", b"1"), ("mini/cafe\u0301.txt", b"2")]
+                                  + mini_members(), 400, "appears twice"),
     "control-character-name": (lambda: mini_members() + [("mini/\x1b[31mred", b"x")], 400, "control characters"),
     "zip-slip": (lambda: mini_members() + [("../evil.csv", b"x")], 400, "zip slip"),
     "absolute": (lambda: mini_members() + [("/etc/evil.csv", b"x")], 400, "absolute path"),
@@ -294,7 +293,8 @@ def test_markup_and_escapes_in_every_study_field_print_as_plain_text(founding_st
 
     assert_shown_plainly(run_cli("map", "show", "mini", "--store", founding_store, capsys=capsys))
     for command in (["studies"], ["query", "studies"], ["query", "codes", "-p", "study_id=mini"],
-                    ["query", "participants", "-p", "study_id=mini"], ["query", "code_frequencies", "-p", "study_id=mini"],
+                    ["query", "participants", "-p", "study_id=mini"],
+                    ["query", "code_frequencies", "-p", "study_id=mini"],
                     ["query", "codings", "-p", "study_id=mini"]):
         done = run_cli(*command, "--store", founding_store, capsys=capsys)
         assert_shown_plainly(done)

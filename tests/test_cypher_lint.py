@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import pytest
-
 from cypher_lint import ERROR, lint, linter_available
+
 from mmkg.queries import registry
 
 pytestmark = pytest.mark.skipif(linter_available() is not None, reason=str(linter_available()))

@@ -12,13 +12,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
+from store_processes import mmkg_cli
+from test_store_processes import TIDY, store_files, studies_csv
 
 from mmkg.config import Settings
 from mmkg.server.api import create_app
 from mmkg.synthetic import synthetic_codings
-
-from store_processes import mmkg_cli
-from test_store_processes import TIDY, store_files, studies_csv
 
 MiB = 1024 * 1024
 TOKEN = "disk-full-token"

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from overlap_reference import passage_ids
 
 from mmkg.studies.generate_founding import DEFAULT_SEED, generate
-from overlap_reference import passage_ids
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDY = ROOT / "studies" / "founding"
@@ -361,7 +361,8 @@ def test_selections_look_like_qda_exports(study):
         lambda ids: len({(spans.loc[i, "start"], spans.loc[i, "end"]) for i in ids}))
     assert (shapes == 1).any() and (shapes > 1).any()  # identical ranges (NVivo) and nested / shifted ones
     # coders: some selections of their own, with boundaries unlike the consensus'
-    own = study.all[study.all["coder"].isin(["coder1", "coder2"]) & ~study.all["segment_id"].isin(set(cons["segment_id"]))]
+    coders = study.all["coder"].isin(["coder1", "coder2"])
+    own = study.all[coders & ~study.all["segment_id"].isin(set(cons["segment_id"]))]
     assert own["segment_id"].nunique() > 200
     # consensus passages of one transcript never overlap; some touch (end == start)
     extent = cons[cons["codebook"] == "interview"].assign(

@@ -13,14 +13,13 @@ import warnings
 import zipfile
 from pathlib import Path
 
+from conftest import MINI_STUDY
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from mmkg.errors import MmkgError
 from mmkg.loader import read_and_validate
 from mmkg.loader.refi_qda import ArchiveLimits, read_refi_qda
-
-from conftest import MINI_STUDY
 
 HERE = Path(__file__).resolve().parent
 REFI_PROJECT = HERE / "data" / "refi-qda" / "atlasti-8.4-refi-standard-project.qdpx"
@@ -230,11 +229,12 @@ def test_refi_qda_reader_raises_only_mmkg_errors(payload, suffix):
 
 
 @FUZZ
-@given(document=st.one_of(st.binary(max_size=300), st.text(max_size=300).map(lambda t: t.encode("utf-8", "surrogatepass")),
+@given(document=st.one_of(st.binary(max_size=300),
+                          st.text(max_size=300).map(lambda t: t.encode("utf-8", "surrogatepass")),
                           st.sampled_from([b"<?xml version='1.0' encoding='latin-1'?><Project/>",
                                            b"<?xml version='1.0' encoding='nonsense'?><Project/>",
                                            b'<Project xmlns="urn:QDA-XML:project:1.0" name="[/dim]"/>',
-                                           b'<CodeBook xmlns="urn:QDA-XML:codebook:1.0"><Codes><Code guid="x"/></Codes></CodeBook>',
+                                           b'<CodeBook xmlns="urn:QDA-XML:codebook:1.0"><Codes><Code guid="x"/></Codes></CodeBook>',  # noqa: E501 - data kept on one line
                                            b"\xff\xfe<\x00P\x00/\x00>\x00", b"<a>" * 300])))
 def test_refi_qda_xml_documents_raise_only_mmkg_errors(document):
     with tempfile.TemporaryDirectory() as tmp:

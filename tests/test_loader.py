@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import MINI_STUDY
 
 import mmkg
 from mmkg.errors import StoreError
@@ -18,8 +19,6 @@ from mmkg.graph import study_graph
 from mmkg.loader import read_and_validate
 from mmkg.server.cli import main as cli_main
 from mmkg.synthetic import synthetic_codings
-
-from conftest import MINI_STUDY
 
 
 def run_cli(*args: str, capsys) -> tuple[int, str, str]:

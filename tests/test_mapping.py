@@ -8,8 +8,14 @@ from typer.testing import CliRunner
 import mmkg
 from mmkg.errors import ValidationError
 from mmkg.loader import shipped_study_path
-from mmkg.mapping import (apply_mapping, evaluate_suggestions, gold_from_concept_map, show_mapping, suggest,
-                          unmapped_codes)
+from mmkg.mapping import (
+    apply_mapping,
+    evaluate_suggestions,
+    gold_from_concept_map,
+    show_mapping,
+    suggest,
+    unmapped_codes,
+)
 
 
 @pytest.fixture

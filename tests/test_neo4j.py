@@ -11,11 +11,11 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import MINI_STUDY, NEO4J_URI, open_backend
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 import mmkg
-from conftest import MINI_STUDY, NEO4J_URI, open_backend
 from mmkg.config import Settings
 from mmkg.errors import MmkgError, QueryError
 from mmkg.graph import ontology_graph, study_graph

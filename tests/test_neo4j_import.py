@@ -108,12 +108,13 @@ def test_neo4j_admin_imports_the_export_and_it_answers_like_an_online_load(tmp_p
     import os
     import socket
 
-    import mmkg
     from conftest import NEO4J_URI, ROOT, open_backend
-    from mmkg.queries import registry
-    from mmkg.synthetic import synthetic_codings
     from test_cross_store import differences
     from test_neo4j import snapshot
+
+    import mmkg
+    from mmkg.queries import registry
+    from mmkg.synthetic import synthetic_codings
 
     server = ROOT / "tools" / "neo4j-test-server"
     codings = tmp_path / "synthetic.csv"

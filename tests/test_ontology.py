@@ -11,8 +11,19 @@ import pytest
 from rdflib import Graph, Namespace, URIRef
 from rdflib.namespace import OWL, RDF, RDFS, SKOS
 
-from mmkg.ontology import (COLUMNS, CONCEPT_KINDS, CONCEPT_SCHEME, FIGURE1_COLLECTION, MMKG, ONTOLOGY_IRI,
-                           ONTOLOGY_PATH, RELATION_PROPERTIES, concept_tables, load_ontology, resolve_concept)
+from mmkg.ontology import (
+    COLUMNS,
+    CONCEPT_KINDS,
+    CONCEPT_SCHEME,
+    FIGURE1_COLLECTION,
+    MMKG,
+    ONTOLOGY_IRI,
+    ONTOLOGY_PATH,
+    RELATION_PROPERTIES,
+    concept_tables,
+    load_ontology,
+    resolve_concept,
+)
 from mmkg.tables import MATCH_TYPES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,7 +93,8 @@ def test_every_mmkg_predicate_and_type_is_declared(graph):
         set(graph.subjects(RDF.type, OWL.DatatypeProperty)) | set(graph.subjects(RDF.type, OWL.AnnotationProperty))
     declared_classes = set(graph.subjects(RDF.type, OWL.Class))
     undeclared = {p for p in graph.predicates() if str(p).startswith(str(MMKG)) and p not in declared_properties}
-    undeclared |= {c for c in graph.objects(None, RDF.type) if str(c).startswith(str(MMKG)) and c not in declared_classes}
+    undeclared |= {c for c in graph.objects(None, RDF.type)
+                   if str(c).startswith(str(MMKG)) and c not in declared_classes}
     assert not undeclared, f"used but not declared: {sorted(undeclared)}"
 
 

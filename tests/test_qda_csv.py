@@ -1,4 +1,5 @@
-"""Taguette's highlights CSV export loads through its documented column mapping; mmkg's own codings table stays the default."""
+"""Taguette's highlights CSV export loads through its documented column mapping; mmkg's own codings table stays
+the default."""
 from __future__ import annotations
 
 import csv

@@ -102,7 +102,8 @@ def round_trip(founding_template, tmp_path_factory):
     store = folder / "store"
     shutil.copytree(founding_template, store)
     output = folder / "founding.qdpx"
-    result = CliRunner().invoke(app, ["export", "qdpx", "--study", "founding", "-o", str(output), "--store", str(store)])
+    result = CliRunner().invoke(app, ["export", "qdpx", "--study", "founding", "-o", str(output),
+                                      "--store", str(store)])
     assert result.exit_code == 0, result.output
     kg = mmkg.open_store(store)
     report = kg.load(output, study_id="founding-rt")

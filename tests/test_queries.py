@@ -97,9 +97,8 @@ def test_cli_writes_csv_files_and_reports_bad_parameters(founding_template, tmp_
     assert done.exit_code == 0, done.output
     frame = pd.read_csv(out)
     assert len(frame) and (frame["n_ab"] >= 3).all() and set(frame["unit"]) == {"participant"}
-    with pytest.raises(QueryError, match="unit"):
-        with mmkg.open_store(founding_template, read_only=True) as kg:
-            kg.query("cooccurrence", unit="paragraph")
+    with pytest.raises(QueryError, match="unit"), mmkg.open_store(founding_template, read_only=True) as kg:
+        kg.query("cooccurrence", unit="paragraph")
     bad = runner.invoke(app, ["query", "cooccurrence", "-p", "min_count=many", "--store", str(founding_template)])
     assert bad.exit_code != 0
 
@@ -181,17 +180,20 @@ def test_agreement_matches_the_papers_counts(kg):
 
 def test_agreement_per_code_against_scikit_learn(kg, csv_study):
     """Units: passages of the two coders' overlapping selections (tests/overlap_reference.py) × code."""
+    from overlap_reference import passage_ids
     from sklearn.metrics import cohen_kappa_score
 
-    from overlap_reference import passage_ids
-
     rows = kg.query("agreement", level="code", codebook="drawing")
-    c = csv_study["all"][(csv_study["all"]["codebook"] == "drawing") & csv_study["all"]["coder"].isin(["coder1", "coder2"])]
+    every = csv_study["all"]
+    c = every[(every["codebook"] == "drawing") & every["coder"].isin(["coder1", "coder2"])]
     segments = pd.read_csv(STUDY / "segments.csv", dtype=str, keep_default_na=False).set_index("segment_id")
     ids = sorted(set(c["segment_id"]))
-    selections = [{"source": segments.loc[i, "source_id"], "codes": set(), "source_kind": "",
-                   **({"kind": "region", "geometry": tuple(int(segments.loc[i, k]) for k in ("x", "y", "width", "height"))}
-                      if segments.loc[i, "x"] else {"kind": "whole", "geometry": (i,)})} for i in ids]
+    def where(i):
+        if not segments.loc[i, "x"]:
+            return {"kind": "whole", "geometry": (i,)}
+        return {"kind": "region", "geometry": tuple(int(segments.loc[i, k]) for k in ("x", "y", "width", "height"))}
+
+    selections = [{"source": segments.loc[i, "source_id"], "codes": set(), "source_kind": "", **where(i)} for i in ids]
     passage = dict(zip(ids, passage_ids(selections)))
     units = sorted(set(passage.values()))
     c = c.assign(passage=c["segment_id"].map(passage))
@@ -218,7 +220,8 @@ def test_code_frequencies_filter_by_participant_attribute_and_group(kg, csv_stud
     mine = c[c["participant_id"].isin(security) & (c["codebook"] == "interview") & c["code_id"].str.startswith("A.")]
     got = kg.query("code_frequencies", attribute="works_in_security", attribute_value="TRUE",
                    codebook="interview", code_group="AML attacks")
-    assert dict(zip(got["code_id"], got["participants"])) == mine.groupby("code_id")["participant_id"].nunique().to_dict()
+    expected = mine.groupby("code_id")["participant_id"].nunique().to_dict()
+    assert dict(zip(got["code_id"], got["participants"])) == expected
 
 
 def test_security_vs_aml_per_participant_matches_the_csv(kg, csv_study):

@@ -6,19 +6,17 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import pytest
-
-import mmkg
-from mmkg.store.embedded import STAGING_FOLDER
-from mmkg.synthetic import synthetic_codings
-
 from conftest import MINI_STUDY
 from live_server import live_server
 from store_processes import mmkg_cli, start_mmkg
 from test_store_processes import TIDY, store_files, studies_csv
+
+import mmkg
+from mmkg.store.embedded import STAGING_FOLDER
+from mmkg.synthetic import synthetic_codings
 
 POLLED = ("/api/studies", "/api/queries/code_frequencies?study_id=founding", "/api/queries/threat_map")
 PICKUP_S = 5.0

@@ -13,14 +13,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import MINI_STUDY
+from store_processes import clean_env, lock_holder, mmkg_cli, start_mmkg
 
 import mmkg
 from mmkg.errors import StoreBusyError, StoreError
 from mmkg.store.embedded import LEGACY_FILE, POINTER_FILE, current_database_file, writer_lock
 from mmkg.synthetic import synthetic_codings
-
-from conftest import MINI_STUDY
-from store_processes import clean_env, lock_holder, mmkg_cli, start_mmkg
 
 TIDY = ["<current version>", POINTER_FILE, "writer.lock"]
 
@@ -91,9 +90,8 @@ def test_a_second_writer_is_refused_naming_the_holder_and_a_killed_holder_frees_
         assert "nothing was written" in message and "Wait for that load to finish" in message, message
         assert "Traceback" not in refused.stderr
         assert list(studies_csv(founding_store)["study_id"]) == ["founding"], "readers go on meanwhile"
-        with pytest.raises(StoreBusyError, match=f"process {holder.pid}"):
-            with mmkg.open_store(founding_store) as kg:
-                kg.load(MINI_STUDY)
+        with pytest.raises(StoreBusyError, match=f"process {holder.pid}"), mmkg.open_store(founding_store) as kg:
+            kg.load(MINI_STUDY)
         holder.send_signal(signal.SIGKILL)  # the kernel drops the lock with the process: no stale lock
         holder.wait()
         assert store_files(founding_store) == before
