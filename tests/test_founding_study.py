@@ -19,7 +19,6 @@ from mmkg.studies.generate_founding import DEFAULT_SEED, generate
 ROOT = Path(__file__).resolve().parents[1]
 STUDY = ROOT / "studies" / "founding"
 SPEC = ROOT / "studies" / "founding_spec"
-SHARED_PAPER = Path(__file__).resolve().parents[2] / "shared" / "paper"
 GENERATED = ["study.json", "groups.csv", "codes.csv", "participants.csv", "sources.csv", "segments.csv",
              "codings.csv", "PROVENANCE.md"]
 CODING_KINDS = ("code_count_codings", "code_count_participants", "cooccurrence", "participants_list", "quote")
@@ -215,19 +214,17 @@ def test_evasion_and_poisoning_hardly_cooccur_with_security_threats(study):
     assert worst <= 1
 
 
-@pytest.mark.skipif(not SHARED_PAPER.is_dir(), reason="shared/paper (the project's paper transcription) is not "
-                    "beside the repository; the shipped copy studies/founding_spec/paper-facts.json is tested instead")
-def test_exact_facts_of_shared_transcription_reproduced(study):
-    shared = _facts(SHARED_PAPER / "paper-facts.json")
+def test_exact_facts_of_shared_transcription_reproduced(study, shared_dir):
+    """Without ../shared this skips; the shipped copy studies/founding_spec/paper-facts.json is tested instead."""
+    shared = _facts(shared_dir / "paper" / "paper-facts.json")
     revised = _revised(shared)
     failed = [(f["id"], recompute(f, study)[0]) for f in _coding_facts(revised, "exact") if not recompute(f, study)[1]]
     assert failed == []
     assert shared == TRANSCRIPTION, "studies/founding_spec/paper-facts.json is out of date with shared/paper"
 
 
-@pytest.mark.skipif(not SHARED_PAPER.is_dir(), reason="shared/paper (the paper's text) is not beside the repository")
-def test_segment_texts_are_published_quotes(study):
-    paper = (SHARED_PAPER / "000_35637a59e1c22f1e.txt").read_text(encoding="utf-8")
+def test_segment_texts_are_published_quotes(study, shared_dir):
+    paper = (shared_dir / "paper" / "000_35637a59e1c22f1e.txt").read_text(encoding="utf-8")
 
     def norm(s: str) -> str:
         s = s.replace("\u2019", "'").replace("\u201c", " ").replace("\u201d", " ").replace('"', " ")

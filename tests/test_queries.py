@@ -17,7 +17,6 @@ from mmkg.server.cli import app
 ROOT = Path(__file__).resolve().parents[1]
 STUDY = ROOT / "studies" / "founding"
 SHIPPED_FACTS = ROOT / "studies" / "founding_spec" / "paper-facts.json"
-SHARED_FACTS = Path(__file__).resolve().parents[2] / "shared" / "paper" / "paper-facts.json"
 BOOK = {"I": "interview", "D": "drawing"}
 runner = CliRunner()
 
@@ -146,10 +145,9 @@ def test_section_4_1_1_cooccurrences_on_the_shipped_facts(kg):
         _check_cooccurrence_fact(kg, fact)
 
 
-def test_cooccurrence_facts_of_the_shared_paper(kg):
-    if not SHARED_FACTS.is_file():
-        pytest.skip(f"{SHARED_FACTS} is absent: this check needs the project's shared material")
-    for fact in _pairwise_cooccurrence_facts(json.loads(SHARED_FACTS.read_text(encoding="utf-8"))):
+def test_cooccurrence_facts_of_the_shared_paper(kg, shared_dir):
+    facts = json.loads((shared_dir / "paper" / "paper-facts.json").read_text(encoding="utf-8"))
+    for fact in _pairwise_cooccurrence_facts(facts):
         _check_cooccurrence_fact(kg, fact)
 
 
