@@ -1,6 +1,8 @@
 """One error root for mmkg, mapped in one place to CLI exit codes and to the HTTP JSON error shape."""
 from __future__ import annotations
 
+from typing import Any
+
 
 class MmkgError(Exception):
     """Root of every error mmkg raises on purpose; its message is meant for the user."""
@@ -19,7 +21,7 @@ class MmkgError(Exception):
             return self.message
         return self.message + "\n" + "\n".join(f"  - {d}" for d in self.details)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The one JSON error shape of the HTTP API."""
         return {"error": {"kind": self.kind, "message": self.message, "details": self.details}}
 
