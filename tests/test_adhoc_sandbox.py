@@ -54,6 +54,7 @@ def probe(store: Path, statements: list[str]) -> tuple[dict, list[dict], int]:
     return lines[0], lines[1:], done.returncode
 
 
+@pytest.mark.slow
 def test_raw_file_network_extension_and_setting_statements_fail_inside_the_sandbox(places):
     store, outside, canary, token = places
     statements = [
@@ -108,6 +109,7 @@ def test_workers_check_statements_themselves(pool):
     assert pool.layers["seccomp"] is True
 
 
+@pytest.mark.slow
 def test_the_wall_clock_kills_a_query_the_engine_does_not_interrupt(pool):
     pool.run("RETURN 1 AS x", {}, "ladybug", LIMITS)  # a worker is up: time only the query
     started = time.monotonic()

@@ -133,6 +133,7 @@ def test_every_read_query_is_listed_with_its_parameters_and_documented(client):
             assert openapi_types[p.type] in types, (name, p.name, schema)
 
 
+@pytest.mark.slow
 def test_named_query_as_json_and_csv_matches_the_python_api(client, founding_store):
     body = client.get("/api/queries/codes", params={"study_id": "founding"}).json()
     csv_by_param = client.get("/api/queries/codes", params={"format": "csv"})
@@ -171,6 +172,7 @@ WRITES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", sorted(WRITES))
 def test_cypher_writes_are_refused_and_the_store_is_unchanged(founding_store, kind):
     before = counts(founding_store)
@@ -182,6 +184,7 @@ def test_cypher_writes_are_refused_and_the_store_is_unchanged(founding_store, ki
     assert counts(founding_store) == before
 
 
+@pytest.mark.slow
 def test_cypher_reads_with_row_and_time_limits(client):
     body = client.post("/api/cypher", json={"cypher": "MATCH (k:Code) RETURN k.id AS id ORDER BY id",
                                             "max_rows": 5}).json()
@@ -223,6 +226,7 @@ def test_uploads_are_off_without_a_token(client):
     assert_error(response, 403, "uploads_disabled")
 
 
+@pytest.mark.slow
 def test_upload_needs_the_bearer_token(upload_client):
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}):
         response = upload_client.post("/api/studies", params={"filename": "s.zip"},
@@ -231,6 +235,7 @@ def test_upload_needs_the_bearer_token(upload_client):
     assert [s["study_id"] for s in upload_client.get("/api/studies").json()] == ["founding"]
 
 
+@pytest.mark.slow
 def test_upload_a_zipped_study_folder_loads_it(upload_client, founding_store):
     assert len(upload_client.get("/api/studies").json()) == 1  # cached before the upload
     response = upload_client.post("/api/studies", params={"filename": "mini.zip"},
@@ -290,6 +295,7 @@ def test_index_page_links_views_and_queries(client):
         assert f'href="{href}' in response.text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", ["/views/cooccurrence", "/views/cooccurrence?unit=segment&metric=jaccard",
                                   "/views/threat-map", "/views/participants/P1", "/views/comparison"])
 def test_views_are_offline_pages_with_provenance(client, path):

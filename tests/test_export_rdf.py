@@ -50,6 +50,7 @@ def test_founding_export_conforms_and_counts_match(founding_store):
     assert "not the authors' data" in provenance
 
 
+@pytest.mark.slow
 def test_cli_writes_turtle_that_conforms(small_store, tmp_path):
     from mmkg.server.cli import app
 
@@ -71,6 +72,7 @@ def test_jsonld_export_parses_back_to_the_same_graph(small_store, tmp_path):
     assert len(parsed) == len(turtle) and conforms(parsed)[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("break_it", ["drop appliesCode", "start after end", "unknown match type",
                                       "segment in no source"])
 def test_shapes_reject_broken_data(small_store, break_it):

@@ -163,6 +163,7 @@ def test_regenerating_with_default_seed_is_byte_identical(tmp_path):
     assert b"\r" not in (tmp_path / "codings.csv").read_bytes()
 
 
+@pytest.mark.slow
 def test_generation_is_deterministic_per_seed_and_seed_matters(tmp_path):
     generate(tmp_path / "a", seed=7)
     generate(tmp_path / "b", seed=7)
@@ -171,6 +172,7 @@ def test_generation_is_deterministic_per_seed_and_seed_matters(tmp_path):
     assert (tmp_path / "a" / "codings.csv").read_bytes() != (STUDY / "codings.csv").read_bytes()
 
 
+@pytest.mark.slow
 def test_another_seed_still_reproduces_every_exact_fact(tmp_path):
     generate(tmp_path, seed=11)
     st = Study(tmp_path)

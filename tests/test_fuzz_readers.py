@@ -13,6 +13,7 @@ import warnings
 import zipfile
 from pathlib import Path
 
+import pytest
 from conftest import MINI_STUDY
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
@@ -101,6 +102,7 @@ def _codings_csv() -> str:
     return CODINGS_CSV
 
 
+@pytest.mark.slow
 @FUZZ
 @given(data=st.data())
 def test_codings_csv_reader_raises_only_mmkg_errors(data):
@@ -111,6 +113,7 @@ def test_codings_csv_reader_raises_only_mmkg_errors(data):
         _check(lambda: read_and_validate(path))
 
 
+@pytest.mark.slow
 @FUZZ
 @given(data=st.data())
 def test_taguette_csv_reader_raises_only_mmkg_errors(data):
@@ -127,6 +130,7 @@ META_VALUES = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow
                         st.lists(CELL, max_size=3), st.dictionaries(CELL, CELL, max_size=3))
 
 
+@pytest.mark.slow
 @FUZZ
 @given(data=st.data())
 def test_study_folder_reader_raises_only_mmkg_errors(data):
@@ -219,6 +223,7 @@ def mutated_project(draw) -> bytes:
     return data
 
 
+@pytest.mark.slow
 @FUZZ
 @given(payload=mutated_project(), suffix=st.sampled_from([".qdpx", ".qde", ".qdc"]))
 def test_refi_qda_reader_raises_only_mmkg_errors(payload, suffix):
@@ -244,6 +249,7 @@ def test_refi_qda_xml_documents_raise_only_mmkg_errors(document):
             _check(lambda: read_refi_qda(path, limits=ArchiveLimits()))
 
 
+@pytest.mark.slow
 @FUZZ
 @given(data=st.data())
 def test_zipped_study_uploads_raise_only_mmkg_errors(data):

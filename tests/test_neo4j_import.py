@@ -71,6 +71,7 @@ def test_every_relationship_id_resolves_to_a_node_id(exported):
         assert not dangling, f"{path.name}: ids without a node: {sorted(dangling)[:5]}"
 
 
+@pytest.mark.slow
 def test_the_export_holds_exactly_the_graph_rows_with_typed_values(exported):
     rows = study_graph(validate(read_study(None)))
     ontology = ontology_graph()

@@ -122,10 +122,12 @@ def test_required_classes_and_properties_exist(graph):
         assert (MMKG[sub], RDFS.subClassOf, MMKG.Source) in graph
 
 
+@pytest.mark.slow
 def test_owl_rl_closure_is_consistent():
     assert owl_rl_problems(fresh_graph()) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("planted", [
     (MMKG.ModelStealing, RDF.type, MMKG.SecurityThreat),   # AML and non-AML threat are disjoint
     (MMKG.Model, MMKG.controls, MMKG.Training),             # a pipeline element cannot be a threat
@@ -232,6 +234,7 @@ def atlas_path(request) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_atlas_ids_exist_in_atlas_yaml(graph, atlas_path):
     import yaml
 

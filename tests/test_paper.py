@@ -47,6 +47,7 @@ def listed(store) -> dict[str, dict]:
         return {r["id"]: r for r in paper_vs_graph(kg).to_dict("records")}
 
 
+@pytest.mark.slow
 def test_paper_json_lists_every_fact_with_paper_value_graph_value_and_match(store, capsys):
     rows = json.loads(cli_json(capsys, "paper", "--store", str(store), "--format", "json"))
     assert [r["id"] for r in rows] == [f["id"] for f in SHIPPED_FACTS]
@@ -62,6 +63,7 @@ def test_paper_json_lists_every_fact_with_paper_value_graph_value_and_match(stor
             assert row["note"], f"{row['id']} does not match and gives no reason"
 
 
+@pytest.mark.slow
 def test_every_exact_fact_matches_or_states_why(listed):
     for fact in SHIPPED_FACTS:
         row = listed[fact["id"]]
@@ -217,6 +219,7 @@ def test_threat_map_counts_follow_the_papers_text(listed, store):
         assert set(kg.query("threat_map")["counted_in"]) == {"interview sources"}
 
 
+@pytest.mark.slow
 def test_paper_table_shows_provenance_and_the_not_answerable(store, capsys):
     out = " ".join(cli_json(capsys, "paper", "--store", str(store)).split())
     assert "not the authors' data" in out
@@ -233,6 +236,7 @@ def _load_changed(tmp_path, change) -> mmkg.Mmkg:
     return kg
 
 
+@pytest.mark.slow
 def test_a_changed_degree_breaks_the_table1_facts(tmp_path):
     def change(folder):
         people = pd.read_csv(folder / "participants.csv", dtype=str, keep_default_na=False)
@@ -245,6 +249,7 @@ def test_a_changed_degree_breaks_the_table1_facts(tmp_path):
         assert rows.loc[ident, "status"] == "mismatch", ident
 
 
+@pytest.mark.slow
 def test_one_missing_code_of_several_breaks_the_fact(tmp_path):
     """P20's evasion quote loses its confusion code; P14's regularisation loses 'on purpose'."""
     def change(folder):

@@ -28,6 +28,7 @@ def write_csv(path, rows):
     return path
 
 
+@pytest.mark.slow
 def test_taguette_highlights_load_into_the_graph(kg, tmp_path):
     path = write_csv(tmp_path / "taguette_highlights.csv", HIGHLIGHTS)
     report = kg.load(path, study_id="tag-study")

@@ -72,6 +72,7 @@ def test_options_are_parameters_but_not_statement_parameters(tmp_path):
         parse_query_file(unknown)
 
 
+@pytest.mark.slow
 def test_every_query_runs_with_its_defaults_through_the_cli(founding_template):
     for name in registry():
         result = runner.invoke(app, ["query", name, "--store", str(founding_template), "--format", "json"])
@@ -176,6 +177,7 @@ def test_agreement_matches_the_papers_counts(kg):
     assert (books["cohen_kappa"] > facts["agree-kappa-threshold"]).all()
 
 
+@pytest.mark.slow
 def test_agreement_per_code_against_scikit_learn(kg, csv_study):
     """Units: passages of the two coders' overlapping selections (tests/overlap_reference.py) × code."""
     from overlap_reference import passage_ids

@@ -8,6 +8,8 @@ from refi_census import census
 
 import mmkg
 
+pytestmark = pytest.mark.slow  # a module fixture loads several whole studies
+
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "external" / "refi-qda"
 LOCAL = Path(__file__).resolve().parent / "data" / "refi-qda" / "atlasti-8.4-refi-standard-project.qdpx"
 SHARED_FILES = sorted(SHARED.glob("*.qdpx")) if SHARED.is_dir() else []

@@ -92,6 +92,7 @@ def refi_store(tmp_path_factory):
     return mmkg.open_store(tmp_path_factory.mktemp("overlap-refi") / "store")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", REFI_FILES or ["(none)"])
 @pytest.mark.parametrize("unit", ["segment", "exact"])
 def test_segment_cooccurrence_of_every_real_refi_export_equals_the_reference(shared_dir, refi_store, name, unit):
@@ -103,6 +104,7 @@ def test_segment_cooccurrence_of_every_real_refi_export_equals_the_reference(sha
     assert graph_pairs(refi_store, study_id, unit=unit) == expected
 
 
+@pytest.mark.slow
 def test_nvivo_exports_give_segment_cooccurrence(shared_dir, refi_store):
     """NVivo writes one selection per code per passage: only overlap finds its co-occurrences."""
     folder = shared_dir / "external" / "refi-qda"
@@ -285,6 +287,7 @@ def _derive(base: tuple, how: str, k: int) -> tuple:
             "shift": (x + k, y + k, w, h), "touch": (x + w, y, k, h)}[how]
 
 
+@pytest.mark.slow
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(layout=layouts(), proximity=st.sampled_from([0, 0, 3]))
 def test_generated_layouts_equal_the_reference(generated_store, layout, proximity):

@@ -135,6 +135,7 @@ def _post_quietly(url: str, payload: bytes) -> None:
         pass  # the server died under it
 
 
+@pytest.mark.slow
 def test_the_servers_graph_moves_to_a_new_version_while_a_request_still_reads_the_old(founding_store):
     """GraphHolder: a request in flight keeps its version to the end; the next request reads the new one;
     the old one is closed when its last request ends."""
