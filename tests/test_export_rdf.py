@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyshacl  # in the test extra: a missing pyshacl is a broken install, not a skip
 import pytest
 from rdflib import Graph, Literal
 from rdflib.namespace import DCTERMS, RDF, XSD
@@ -12,7 +13,6 @@ import mmkg
 from mmkg.export_rdf import export_graph, shapes_graph
 from mmkg.ontology import MMKG
 
-pyshacl = pytest.importorskip("pyshacl")
 ATLAS = Path(__file__).resolve().parent / "data" / "refi-qda" / \
     "atlasti-8.4-refi-standard-project.qdpx"
 
