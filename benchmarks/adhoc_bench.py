@@ -69,11 +69,10 @@ def library_level(store: Path, repeat: int) -> dict[str, float]:
 
 def http_level(store: Path, repeat: int, seconds: float) -> dict[str, float]:
     import httpx
-
     from live_server import live_server
 
     results = {}
-    with live_server(store, env={"MMKG_CYPHER_PER_CLIENT": "8", "MMKG_CYPHER_TIMEOUT_S": "2"}) as base:
+    with live_server(store, env={"MMKG_CYPHER_PER_CLIENT": "8", "MMKG_CYPHER_TIMEOUT_S": "2"}) as base:  # noqa: SIM117
         with httpx.Client(base_url=base, timeout=30) as http:
             http.post("/api/cypher", json={"cypher": SIMPLE})
             results["ad-hoc POST"] = p50_ms(timed(lambda i: http.post("/api/cypher", json={"cypher": SIMPLE}), repeat))

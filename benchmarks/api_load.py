@@ -71,8 +71,8 @@ def main() -> int:
     port = free_port()
     mmkg_cli = Path(sys.executable).with_name("mmkg")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MMKG_", "NEO4J_"))}
-    server = subprocess.Popen([str(mmkg_cli), "serve", "--host", "127.0.0.1", "--port", str(port), "--store", str(store)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    command = [str(mmkg_cli), "serve", "--host", "127.0.0.1", "--port", str(port), "--store", str(store)]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         import httpx
 

@@ -42,8 +42,8 @@ import scipy.sparse as sp
 
 import mmkg
 from mmkg.analysis import SEGMENT_UNITS
-from mmkg.store.keys import unit_statements
 from mmkg.queries import get_query
+from mmkg.store.keys import unit_statements
 
 STUDY = "synthetic"
 UNITS = ("segment", "source", "participant")
@@ -197,7 +197,7 @@ def best_of(repeat: int, fn):
 
 
 def load_average() -> str:
-    return "{:.1f}".format(os.getloadavg()[0])
+    return f"{os.getloadavg()[0]:.1f}"
 
 
 KEY = ["codebook_a", "code_a", "codebook_b", "code_b"]

@@ -90,7 +90,7 @@ def measure(store: Path, study: str, label: str, repeat: int) -> None:
                 break
             except OSError:
                 if server.poll() is not None:
-                    raise SystemExit("mmkg serve stopped before it answered")
+                    raise SystemExit("mmkg serve stopped before it answered") from None
                 time.sleep(0.2)
         url = f"{base}/api/queries/cooccurrence?study_id={study}&study_id={study}"
         with mmkg.open_store(store, read_only=True) as kg:

@@ -29,8 +29,7 @@ import pandas as pd
 
 import mmkg
 from mmkg.loader import shipped_study_path
-from mmkg.mapping import (evaluate_suggestions, gold_from_concept_map, semantic_available, suggest,
-                          words, _concepts)
+from mmkg.mapping import _concepts, evaluate_suggestions, gold_from_concept_map, semantic_available, suggest, words
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAPHRASE = ROOT / "tests" / "data" / "paraphrase_study"
@@ -78,12 +77,11 @@ def main() -> None:
     if "semantic" in args.matcher and "semantic" not in matchers:
         print("semantic matcher skipped: the mmkg[semantic] extra is not installed")
     results = []
-    with tempfile.TemporaryDirectory() as tmp:
-        with mmkg.open_store(Path(tmp) / "store") as kg:
-            golds = load_studies(kg, Path(tmp))
-            for matcher in matchers:
-                for study_id, gold in golds.items():
-                    results.append(evaluate(kg, study_id, gold, matcher, args.min_score))
+    with tempfile.TemporaryDirectory() as tmp, mmkg.open_store(Path(tmp) / "store") as kg:
+        golds = load_studies(kg, Path(tmp))
+        for matcher in matchers:
+            for study_id, gold in golds.items():
+                results.append(evaluate(kg, study_id, gold, matcher, args.min_score))
     print(f"{'study':<18} {'matcher':<9} {'codes':>5} {'gold':>5} {'top-1':>13} {'top-3':>13} "
           f"{'abstain':>11} {'literal':>7} {'s':>6}")
     for r in results:

@@ -77,12 +77,14 @@ def main() -> None:
             loads.append(os.getloadavg()[0])
         print(f"large study {args.large:,} codings, small study {args.small:,} codings; load average "
               f"{statistics.median(loads):.1f}; median of {args.repeat}")
-        print(f"{'step':>8} {'beside s':>9} {'alone s':>8} {'ratio':>6} {'beside GB':>10} {'alone GB':>9}  counts checked")
+        print(f"{'step':>8} {'beside s':>9} {'alone s':>8} {'ratio':>6} {'beside GB':>10} {'alone GB':>9}"
+              "  counts checked")
         for step in ("reload", "delete"):
             mine, base = results[(step, "beside")], results[(step, "alone")]
             t_mine, t_base = statistics.median(s for s, _ in mine), statistics.median(s for s, _ in base)
-            print(f"{step:>8} {t_mine:>9.2f} {t_base:>8.2f} {t_mine / t_base:>6.2f} {max(r for _, r in mine) / 1e9:>10.2f} "
-                  f"{max(r for _, r in base) / 1e9:>9.2f}  True", flush=True)
+            peak_mine, peak_base = max(r for _, r in mine) / 1e9, max(r for _, r in base) / 1e9
+            print(f"{step:>8} {t_mine:>9.2f} {t_base:>8.2f} {t_mine / t_base:>6.2f} {peak_mine:>10.2f} "
+                  f"{peak_base:>9.2f}  True", flush=True)
 
 
 if __name__ == "__main__":

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -36,7 +37,7 @@ Neo4jOption = typer.Option(None, "--neo4j", envvar="NEO4J_URI", help="Use the Ne
                            show_default=False)
 
 
-def open_kg(store: Optional[Path], neo4j: Optional[str], read_only: bool = False) -> Mmkg:
+def open_kg(store: Path | None, neo4j: str | None, read_only: bool = False) -> Mmkg:
     """Open the graph the CLI options point at (`read_only` for commands that only read)."""
     from mmkg.api import open_store
 
@@ -78,7 +79,7 @@ class DelayedProgress:
         self.timer = threading.Timer(delay_s, self._show)
         self.timer.daemon = True
 
-    def __enter__(self) -> "DelayedProgress":
+    def __enter__(self) -> DelayedProgress:
         self.timer.start()
         return self
 
@@ -159,7 +160,7 @@ def format_option(*, printable: bool = True):
     return typer.Option(known[0], "--format", help=f"{', '.join(known[:-1])} or {known[-1]}.")
 
 
-def write_frame(frame: pd.DataFrame, output: Optional[Path], fmt: str) -> None:
+def write_frame(frame: pd.DataFrame, output: Path | None, fmt: str) -> None:
     """Write a DataFrame in a registered format (`FRAME_WRITERS`) to a file, or to standard output for `-`/None."""
     text = FRAME_WRITERS[check_format(fmt, printable=False)](frame)
     if output is None or str(output) == "-":
@@ -173,10 +174,10 @@ def write_frame(frame: pd.DataFrame, output: Optional[Path], fmt: str) -> None:
 
 
 @app.command()
-def load(source: Optional[Path] = typer.Argument(None, help="A study folder, a codings .csv or a REFI-QDA "
+def load(source: Path | None = typer.Argument(None, help="A study folder, a codings .csv or a REFI-QDA "
                                                  ".qdpx/.qdc file; omitted: the shipped founding study."),
-         study_id: Optional[str] = typer.Option(None, "--study-id", help="Load under this study id."),
-         store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
+         study_id: str | None = typer.Option(None, "--study-id", help="Load under this study id."),
+         store: Path | None = StoreOption, neo4j: str | None = Neo4jOption) -> None:
     """Validate a study, then write it to the graph in one step (all or nothing)."""
     with open_kg(store, neo4j) as kg, DelayedProgress(f"loading {source or 'the founding study'}") as progress:
         report = kg.load(source, study_id=study_id, progress=progress)
@@ -195,7 +196,7 @@ def print_warnings(warnings: list[str]) -> None:
 
 
 @app.command()
-def studies(store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
+def studies(store: Path | None = StoreOption, neo4j: str | None = Neo4jOption) -> None:
     """List the studies in the graph with their counts and provenance."""
     with open_kg(store, neo4j, read_only=True) as kg:
         frame = kg.studies()

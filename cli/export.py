@@ -2,31 +2,29 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
-from mmkg.cli.app import (Neo4jOption, StoreOption, export_app, format_option, open_kg, print_warnings, show,
-                          write_frame)
+from mmkg.cli.app import Neo4jOption, StoreOption, export_app, format_option, open_kg, print_warnings, show, write_frame
 
 
 @export_app.command("codings")
-def export_codings(output: Optional[Path] = typer.Option(None, "-o", "--output", help="File to write; '-' or "
+def export_codings(output: Path | None = typer.Option(None, "-o", "--output", help="File to write; '-' or "
                                                          "omitted: standard output."),
                    fmt: str = format_option(printable=False),
                    study: str = typer.Option("", "--study", help="Only this study (default: every study)."),
-                   store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
+                   store: Path | None = StoreOption, neo4j: str | None = Neo4jOption) -> None:
     """One row per coding: study, participant, source, segment, code, codebook, coder."""
     with open_kg(store, neo4j, read_only=True) as kg:
         write_frame(kg.export_codings(study), output, fmt)
 
 
 @export_app.command("codes")
-def export_codes(output: Optional[Path] = typer.Option(None, "-o", "--output", help="File to write; '-' or "
+def export_codes(output: Path | None = typer.Option(None, "-o", "--output", help="File to write; '-' or "
                                                        "omitted: standard output."),
                  fmt: str = format_option(printable=False),
                  study: str = typer.Option("", "--study", help="Only this study (default: every study)."),
-                 store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
+                 store: Path | None = StoreOption, neo4j: str | None = Neo4jOption) -> None:
     """One row per code: label, parent (group or parent code), codable, codebook."""
     with open_kg(store, neo4j, read_only=True) as kg:
         write_frame(kg.export_codes(study), output, fmt)
@@ -36,7 +34,7 @@ def export_codes(output: Optional[Path] = typer.Option(None, "-o", "--output", h
 def export_rdf_command(output: Path = typer.Option(..., "-o", "--output", help="File to write."),
                        fmt: str = typer.Option("ttl", "--format", help="ttl (Turtle) or jsonld (JSON-LD)."),
                        study: str = typer.Option("", "--study", help="Only this study (default: every study)."),
-                       store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
+                       store: Path | None = StoreOption, neo4j: str | None = Neo4jOption) -> None:
     """The ontology plus instance data as RDF, conforming to ontology/shapes.ttl."""
     from mmkg.export_rdf import export_rdf
 
@@ -48,7 +46,7 @@ def export_rdf_command(output: Path = typer.Option(..., "-o", "--output", help="
 @export_app.command("qdpx")
 def export_qdpx_command(study: str = typer.Option(..., "--study", help="Study to export."),
                         output: Path = typer.Option(..., "-o", "--output", help=".qdpx file to write."),
-                        store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
+                        store: Path | None = StoreOption, neo4j: str | None = Neo4jOption) -> None:
     """A REFI-QDA project (codes, sources, selections, codings, coders, cases) for other QDA tools."""
     with open_kg(store, neo4j, read_only=True) as kg:
         warnings = kg.export_qdpx(study, output)
@@ -59,7 +57,7 @@ def export_qdpx_command(study: str = typer.Option(..., "--study", help="Study to
 @export_app.command("neo4j-import")
 def export_neo4j_import_command(
         directory: Path = typer.Argument(..., help="Folder to write the CSV files and import.sh into."),
-        store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
+        store: Path | None = StoreOption, neo4j: str | None = Neo4jOption) -> None:
     """Node and relationship CSVs for `neo4j-admin database import full` (big corpora), plus import.sh."""
     from mmkg.store.neo4j_import import IMPORT_SCRIPT, export_neo4j_import
 

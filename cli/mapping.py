@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -15,7 +14,7 @@ app.add_typer(map_app, name="map")
 
 @map_app.command("suggest")
 def map_suggest(study: str = typer.Argument(..., help="Study id."),
-                output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the review table as CSV "
+                output: Path | None = typer.Option(None, "-o", "--output", help="Write the review table as CSV "
                                                       "here (review it, then `mmkg map apply`)."),
                 top: int = typer.Option(3, "--top", help="Candidates per code: the proposal and top-1 marked "
                                         "alternatives (alternative_<i> columns, never applied)."),
@@ -26,7 +25,7 @@ def map_suggest(study: str = typer.Argument(..., help="Study id."),
                 matcher: str = typer.Option("auto", "--matcher", help="string (words only), semantic (words and "
                                             "sentence embeddings; needs mmkg[semantic]) or auto (semantic when "
                                             "installed)."),
-                store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
+                store: Path | None = StoreOption, neo4j: str | None = Neo4jOption) -> None:
     """Propose one ontology concept per code, with marked alternatives and a reason where there is no
     proposal. Applies nothing: the table works as-is with `mmkg map apply`."""
     from mmkg.mapping import suggest
@@ -53,7 +52,7 @@ def map_apply(study: str = typer.Argument(..., help="Study id."),
               file: Path = typer.Argument(..., help="Reviewed mapping CSV: codebook, code_id, concept, match[, note]."),
               merge: bool = typer.Option(False, "--merge", help="Keep current mappings of codes the file does not "
                                          "mention (default: the file is the study's whole mapping)."),
-              store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
+              store: Path | None = StoreOption, neo4j: str | None = Neo4jOption) -> None:
     """Validate a reviewed mapping table and apply it atomically; report codes left unmapped."""
     from mmkg.mapping import apply_mapping
 
@@ -66,8 +65,8 @@ def map_apply(study: str = typer.Argument(..., help="Study id."),
 
 @map_app.command("show")
 def map_show(study: str = typer.Argument(..., help="Study id."),
-             output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write as CSV instead of printing."),
-             store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
+             output: Path | None = typer.Option(None, "-o", "--output", help="Write as CSV instead of printing."),
+             store: Path | None = StoreOption, neo4j: str | None = Neo4jOption) -> None:
     """The study's code → concept mapping."""
     from mmkg.mapping import show_mapping
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -11,9 +10,9 @@ from mmkg.cli.app import Neo4jOption, StoreOption, app, format_option, open_kg, 
 
 @app.command()
 def paper(fmt: str = format_option(),
-          output: Optional[Path] = typer.Option(None, "-o", "--output", help="File for csv/json; default stdout."),
+          output: Path | None = typer.Option(None, "-o", "--output", help="File for csv/json; default stdout."),
           study: str = typer.Option("founding", "--study", help="The study loaded from the founding paper."),
-          store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
+          store: Path | None = StoreOption, neo4j: str | None = Neo4jOption) -> None:
     """Every figure of the founding paper: paper value, graph value, match — or why the graph cannot answer it."""
     from mmkg.paper import paper_vs_graph
 

@@ -2,16 +2,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, List, Optional
+from typing import TYPE_CHECKING
 
 import typer
 
 if TYPE_CHECKING:
     import pandas as pd
 
-from mmkg.cli.app import (Neo4jOption, StoreOption, app, check_format, format_option, open_kg, print_frame, show,
-                          write_frame)
-
+from mmkg.cli.app import (
+    Neo4jOption,
+    StoreOption,
+    app,
+    check_format,
+    format_option,
+    open_kg,
+    print_frame,
+    show,
+    write_frame,
+)
 
 
 @app.command("queries")
@@ -34,14 +42,14 @@ def list_queries(fmt: str = format_option()) -> None:
 
 @app.command("query")
 def run_query(name: str = typer.Argument(..., help="Query name (see `mmkg queries`)."),
-              param: List[str] = typer.Option([], "-p", "--param", help="key=value, repeatable; types and "
+              param: list[str] = typer.Option([], "-p", "--param", help="key=value, repeatable; types and "
                                               "defaults as in `mmkg queries`."),
               fmt: str = format_option(),
-              output: Optional[Path] = typer.Option(None, "-o", "--output", help="File to write (csv/json); "
+              output: Path | None = typer.Option(None, "-o", "--output", help="File to write (csv/json); "
                                                     "'-' or omitted: standard output."),
               help_query: bool = typer.Option(False, "--help-query", help="Describe the query and its "
                                               "parameters instead of running it."),
-              store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
+              store: Path | None = StoreOption, neo4j: str | None = Neo4jOption) -> None:
     """Run a named query with parameters; print a table or write CSV/JSON."""
     from mmkg.queries import get_query
 

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from mmkg.cli.app import DelayedProgress, Neo4jOption, StoreOption, app, open_kg, show
 
 
-def store_is_empty(store: Optional[Path], neo4j: Optional[str]) -> bool:
+def store_is_empty(store: Path | None, neo4j: str | None) -> bool:
     """True when the store holds no study (an embedded store that does not exist yet counts as empty)."""
     from mmkg.config import Settings
     from mmkg.store.embedded import store_exists
@@ -23,7 +22,7 @@ def store_is_empty(store: Optional[Path], neo4j: Optional[str]) -> bool:
 @app.command()
 def serve(host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (0.0.0.0 = every one)."),
           port: int = typer.Option(8000, "--port", help="TCP port."),
-          store: Optional[Path] = StoreOption, neo4j: Optional[str] = Neo4jOption) -> None:
+          store: Path | None = StoreOption, neo4j: str | None = Neo4jOption) -> None:
     """Serve the API (/docs) and the network views (/) — on an empty store, load the shipped study first."""
     import uvicorn
 

@@ -1,13 +1,14 @@
 """Readers that turn study files into validated tables: study folders, codings CSV, REFI-QDA."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from mmkg.errors import LoadError
 from mmkg.loader.validate import ValidStudy, validate
 from mmkg.tables import StudyTables
+
 
 @dataclass(frozen=True)
 class Reader:

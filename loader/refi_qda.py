@@ -190,8 +190,9 @@ class SafeArchive:
                 self.members[key] = info
             folders.update(parents)
         if total > limits.ratio_min_bytes and total > limits.max_ratio * max(len(data), 1):
-            raise TooLargeError(f"{path}: members add up to {total:,} bytes uncompressed, {total / max(len(data), 1):.0f} "
-                                f"times the archive's size; the limit is {limits.max_ratio:.0f}:1 (a zip bomb?)")
+            raise TooLargeError(f"{path}: members add up to {total:,} bytes uncompressed, "
+                                f"{total / max(len(data), 1):.0f} times the archive's size; "
+                                f"the limit is {limits.max_ratio:.0f}:1 (a zip bomb?)")
         self.files = {key: info for key, info in self.members.items() if key in files}
 
     def find_project(self) -> str:

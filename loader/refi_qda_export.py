@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import io
 import uuid
-import zipfile
 import xml.etree.ElementTree as ET
+import zipfile
 from pathlib import Path
 
 import pandas as pd

@@ -9,10 +9,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mmkg.errors import ValidationError
-from mmkg.models import ValidStudy
 from mmkg.loader.csv_files import ROW_COLUMN
-from mmkg.tables import (ATTRIBUTE_TYPES, COLUMNS, MATCH_TYPES, REQUIRED_COLUMNS, SOURCE_KINDS,
-                         StudyMeta, StudyTables)
+from mmkg.models import ValidStudy
+from mmkg.tables import ATTRIBUTE_TYPES, COLUMNS, MATCH_TYPES, REQUIRED_COLUMNS, SOURCE_KINDS, StudyMeta, StudyTables
 
 STUDY_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 MAX_ROWS_PER_PROBLEM = 10
@@ -42,7 +41,8 @@ class _Problems:
             self.messages.append(f"{self.file(table)}, {_where(row)}, column {column}: {describe(row)}")
         if len(bad) > MAX_ROWS_PER_PROBLEM:
             self.messages.append(
-                f"{self.file(table)}: … and {len(bad) - MAX_ROWS_PER_PROBLEM} more rows with that problem in column {column}")
+                f"{self.file(table)}: … and {len(bad) - MAX_ROWS_PER_PROBLEM} more rows with that problem "
+                f"in column {column}")
 
 
 def _where(row) -> str:

@@ -26,8 +26,9 @@ For a pair of codes a, b of one study:
 - `n_a`, `n_b`: units among those N carrying a, b; `n_ab` (the *count*): units where a and b co-occur;
 - `c_coefficient` = Jaccard = n_ab / (n_a + n_b − n_ab) (ATLAS.ti's c-coefficient);
 - `p_b_given_a` = n_ab / n_a, `p_a_given_b` = n_ab / n_b, `lift` = n_ab·N / (n_a·n_b);
-- `fisher_p`: two-sided Fisher's exact test (`scipy.stats.fisher_exact`, vectorised here: equal to ~1e-8 relative) on the 2×2 table
-  [[n_ab, n_a−n_ab], [n_b−n_ab, N−n_a−n_b+n_ab]] when n_ab ≤ `fisher_max_count` (small counts), else NaN;
+- `fisher_p`: two-sided Fisher's exact test (`scipy.stats.fisher_exact`, vectorised here: equal to ~1e-8
+  relative) on the 2×2 table [[n_ab, n_a−n_ab], [n_b−n_ab, N−n_a−n_b+n_ab]] when n_ab ≤ `fisher_max_count`
+  (small counts), else NaN;
 - `imbalanced`: one code is more than `imbalance_ratio` (default 5) times as frequent as the other (ATLAS.ti:
   "more than 5 times").
 
@@ -47,8 +48,8 @@ coders a and b, and Krippendorff's α (nominal) over every compared coder.  The 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -632,7 +633,10 @@ def _cooccurrence(kg, named, params: dict, options: dict) -> pd.DataFrame:
     partner = resolve_codes(chosen, options["code_b"], "code_b") if options["code_b"] else None
     if focus is None and partner is not None:
         focus, partner = partner, None
-    as_mask = (lambda m: None if m is None else codes["code_uid"].isin(chosen.loc[m, "code_uid"]).to_numpy())
+
+    def as_mask(m):
+        return None if m is None else codes["code_uid"].isin(chosen.loc[m, "code_uid"]).to_numpy()
+
     pairs = cooccurrence_table(table, mask=mask, focus=as_mask(focus), partner=as_mask(partner),
                                min_count=options["min_count"], fisher_max_count=options["fisher_max_count"],
                                imbalance_ratio=options["imbalance_ratio"])

@@ -42,7 +42,7 @@ class Mmkg:
         self.store = store
 
     # -- lifecycle ------------------------------------------------------------------------------------
-    def __enter__(self) -> "Mmkg":
+    def __enter__(self) -> Mmkg:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -162,7 +162,8 @@ class Mmkg:
         if study_id not in self.study_ids():
             from mmkg.errors import NotFoundError
 
-            raise NotFoundError(f"no study '{study_id}' in the store (studies: {', '.join(self.study_ids()) or 'none'})")
+            known = ", ".join(self.study_ids()) or "none"
+            raise NotFoundError(f"no study '{study_id}' in the store (studies: {known})")
 
 
 @contextmanager

@@ -1,8 +1,10 @@
 """One error root for mmkg, mapped in one place to CLI exit codes and to the HTTP JSON error shape."""
 from __future__ import annotations
 
+from typing import Any
 
-def error_body(kind: str, message: str, details: list[str] | None = None) -> dict:
+
+def error_body(kind: str, message: str, details: list[str] | None = None) -> dict[str, Any]:
     """The one JSON error shape: `{"error": {"kind", "message", "details"}}` (the API builds every error body here)."""
     return {"error": {"kind": kind, "message": message, "details": list(details or [])}}
 
@@ -24,7 +26,7 @@ class MmkgError(Exception):
             return self.message
         return self.message + "\n" + "\n".join(f"  - {d}" for d in self.details)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The one JSON error shape of the HTTP API."""
         return error_body(self.kind, self.message, self.details)
 

@@ -11,6 +11,7 @@ import pandas as pd
 from mmkg.models import GraphReader
 from mmkg.tables import COLUMNS, StudyMeta, StudyTables
 
+
 def _cells(frame: pd.DataFrame, table: str) -> pd.DataFrame:
     """Cells as strings (numbers without a trailing `.0` where whole), missing as None, rows sorted."""
     frame = frame.reindex(columns=COLUMNS[table]).astype(object)

@@ -50,8 +50,8 @@ _PHRASES = [
 ]
 _BOUND_PREFIX = re.compile(r"\b(re|pre|de|co|non|sub|multi|anti|self|in)-(?=[a-z])")
 _BRITISH = re.compile(r"(?<=[a-z]{3})is(e|es|ed|ing|ation|ations|er|ers)\b")
-_ID_LIKE = re.compile(r"^[\W_]*([a-z]{0,3}|code|tag|cat|item|node)[\W_]*\d[\w.\-]*$|^[0-9a-f]{8}(-?[0-9a-f]{4}){3}-?[0-9a-f]{12}$",
-                      re.IGNORECASE)
+_ID_LIKE = re.compile(r"^[\W_]*([a-z]{0,3}|code|tag|cat|item|node)[\W_]*\d[\w.\-]*$"
+                      r"|^[0-9a-f]{8}(-?[0-9a-f]{4}){3}-?[0-9a-f]{12}$", re.IGNORECASE)
 
 
 @dataclass
@@ -497,8 +497,8 @@ def check_mapping(frame: pd.DataFrame, codes: pd.DataFrame, where: str) -> pd.Da
         if uid is None:
             problems.append(f"{where}, row {row}, column concept: '{concept}' is not a concept of the mmkg ontology")
         if match not in MATCH_TYPES:
-            problems.append(f"{where}, row {row}, column match: '{_cell(record.get('match')) or ''}' is not a SKOS match "
-                            f"type (allowed: {', '.join(MATCH_TYPES)})")
+            problems.append(f"{where}, row {row}, column match: '{_cell(record.get('match')) or ''}' is not a SKOS "
+                            f"match type (allowed: {', '.join(MATCH_TYPES)})")
         key = (codebook, code_id, uid)
         if uid is not None and key in seen:
             problems.append(f"{where}, row {row}: maps code '{code_id}' to '{uid}' again (first on row {seen[key]})")

@@ -7,8 +7,8 @@ computed by `mmkg.analysis.pair_metrics` itself: `n_ab` (the count) and `fisher_
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

@@ -227,7 +227,8 @@ def _coding_fact(fact: dict, g: _Graph) -> _Answer:
         return _answer(shown, all(compare(n, fact["value"]) for n in counts.values()), "code_frequencies",
                        "; ".join(f"{k}: {v} codings" for k, v in counts.items()))
     if kind == "cooccurrence" and fact["unit"] == "codings":
-        carrying = [q for q in g.passages.index if g.together(q, positive) and not (negated & g.passages.loc[q, "codes"])]
+        carrying = [q for q in g.passages.index
+                    if g.together(q, positive) and not (negated & g.passages.loc[q, "codes"])]
         n = len(carrying)
         if len(positive) == 2 and not negated:  # n_ab of the named query
             n = g.pairs.get(frozenset(positive), 0)
@@ -237,7 +238,8 @@ def _coding_fact(fact: dict, g: _Graph) -> _Answer:
     holders = {p for p in g.participant_codes if _holds(fact, g, p)}
     scope = " in one passage" if fact.get("scope") == "segment" else ""
     return _participant_fact(fact, g, holders, "codings" + (" (passages)" if scope else ""),
-                             _by_code(fact, g) + (f"; holders{scope}: " + " ".join(sorted(holders, key=lambda p: int(p[1:])))))
+                             _by_code(fact, g) + f"; holders{scope}: "
+                             + " ".join(sorted(holders, key=lambda p: int(p[1:]))))
 
 
 def _quote_fact(fact: dict, g: _Graph) -> _Answer:
@@ -293,7 +295,8 @@ def _row_expected(fact: dict) -> dict:
     level = lambda v: KNOWLEDGE[v.strip("'")]  # noqa: E731
     return {"company": "" if cells["company"] == "None" else cells["company"], "domain": cells["domain"].strip(),
             "experience_years": float(cells["exp"]), "ml_knowledge": level(cells["ML"]),
-            "sec_knowledge": level(cells["Sec"]), "aml_knowledge": level(cells["AML"]), "degree": cells["degree"].strip()}
+            "sec_knowledge": level(cells["Sec"]), "aml_knowledge": level(cells["AML"]),
+            "degree": cells["degree"].strip()}
 
 
 def _statistic_fact(fact: dict, rule: dict, g: _Graph) -> _Answer:

@@ -18,7 +18,8 @@ A query may name a Python post-processing step of `mmkg.analysis` (co-occurrence
     // option: min_count INTEGER = 1 | drop pairs seen on fewer units
 
 `option` lines have the `param` syntax but are not `$parameters` of the statement: they go to the
-analysis step; `{metrics}` in a description stands for the registered metrics' names (`mmkg.metrics`).  `NamedQuery.parameters` lists both kinds — everything a caller can pass — and
+analysis step; `{metrics}` in a description stands for the registered metrics' names (`mmkg.metrics`).
+`NamedQuery.parameters` lists both kinds — everything a caller can pass — and
 `mmkg.Mmkg.query(name, **params)` runs the statement, then the step.
 
 A query may run another file's statement instead of its own (`// statement: cooccurrence`, no body), so

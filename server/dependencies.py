@@ -1,7 +1,8 @@
 """FastAPI dependencies of the routers: the graph holder, the settings and a reader of the graph."""
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool

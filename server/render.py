@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ ASSET_FILES = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def asset(name: str) -> tuple[bytes, str, str]:
     """(content, media type, version hash) of a static asset; vis-network is read from pyvis's own copy,
     with its source-map link removed (the map is not shipped)."""

@@ -18,8 +18,8 @@ from scipy.spatial import cKDTree
 # so that fitting the drawing keeps labels at their nominal size.
 BOX_WIDTH, BOX_HEIGHT = 990.0, 520.0
 FONT_SIZE = 14
-CHAR_WIDTH = 0.56
-MAX_SPREAD = 5000  # beyond this many nodes labels cannot all be legible anyway: no label pass  # average glyph width of a system sans-serif, in font sizes
+CHAR_WIDTH = 0.56  # average glyph width of a system sans-serif, in font sizes
+MAX_SPREAD = 5000  # beyond this many nodes labels cannot all be legible anyway: no label pass
 TEXT = "#1f2933"  # label colour: 14.5:1 on white
 MUTED = "#52606d"  # secondary text: 6.4:1 on white
 
@@ -54,7 +54,8 @@ def label_width(label: str, font_size: float = FONT_SIZE) -> float:
 
 def layout(node_ids: list[str], edges: list[tuple[str, str, float]], *, seed: int = 1,
            labels: dict[str, str] | None = None, radius: dict[str, float] | None = None,
-           box: tuple[float, float] = (BOX_WIDTH, BOX_HEIGHT), font_size: float = FONT_SIZE) -> dict[str, tuple[float, float]]:
+           box: tuple[float, float] = (BOX_WIDTH, BOX_HEIGHT),
+           font_size: float = FONT_SIZE) -> dict[str, tuple[float, float]]:
     """Positions (x, y) in CSS pixels for `node_ids`: each connected component laid out by a seeded spring
     layout, the components packed in rows (largest first) to fill `box`, then overlapping labels pushed apart.
 
@@ -207,7 +208,7 @@ def diverging(value: float, limit: float) -> str:
     neutral, blue, orange = (0xd9, 0xdd, 0xe2), (0x2b, 0x6c, 0xb0), (0xd9, 0x5f, 0x0e)
     end = orange if t > 0 else blue
     mix = [round(n + (e - n) * abs(t)) for n, e in zip(neutral, end)]
-    return "#%02x%02x%02x" % tuple(mix)
+    return "#" + "".join(f"{v:02x}" for v in mix)
 
 
 # ------------------------------------------------------------------------------------------ contrast

@@ -1,7 +1,8 @@
 """The HTTP routes of the views (`/`, `/views/…`, `/static/…`): parameters, controls and the index page."""
 from __future__ import annotations
 
-from typing import Any, Callable, Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 import pandas as pd
 from fastapi import Request
@@ -10,9 +11,22 @@ from mmkg.errors import MmkgError, NotFoundError
 from mmkg.metrics import view_metrics
 from mmkg.server import view_figures as fig
 from mmkg.server.render import ASSET_FILES, asset, error_page, provenance_lines, render_page, table
-from mmkg.server.views import (MAX_EDGES, Metric, SourceKind, Unit, attribute_names, comparison_figures, coders,
-                               cooccurrence_network, participant_attributes, participant_ids, participant_network,
-                               study_codebooks, threat_map_network, units)
+from mmkg.server.views import (
+    MAX_EDGES,
+    Metric,
+    SourceKind,
+    Unit,
+    attribute_names,
+    coders,
+    comparison_figures,
+    cooccurrence_network,
+    participant_attributes,
+    participant_ids,
+    participant_network,
+    study_codebooks,
+    threat_map_network,
+    units,
+)
 
 # ------------------------------------------------------------------------------------------ HTTP routes
 
@@ -202,10 +216,12 @@ def index_page(kg) -> str:
     first = studies["study_id"].iloc[0] if len(studies) else "founding"
     people = participant_ids(kg, first) if len(studies) else []
     links = [{"href": f"/views/cooccurrence?study_id={first}", "text": "Code co-occurrence network"},
-             {"href": f"/views/threat-map?study_id={first}", "text": "Pipeline threat map (after the paper's Figure 1)"},
+             {"href": f"/views/threat-map?study_id={first}",
+              "text": "Pipeline threat map (after the paper's Figure 1)"},
              {"href": f"/views/comparison?study_id={first}", "text": "Comparison: works in security vs not"}]
     links += [{"href": f"/views/participants/{p}?study_id={first}", "text": f"Mental model of {p}"} for p in people[:1]]
-    query_rows = pd.DataFrame([{"query": q.name, "title": q.title, "parameters": ", ".join(p.name for p in q.parameters)}
+    query_rows = pd.DataFrame([{"query": q.name, "title": q.title,
+                                "parameters": ", ".join(p.name for p in q.parameters)}
                                for q in registry().values() if q.mode == "read"])
     tables = [table("Studies", studies.drop(columns=[c for c in ("provenance", "description") if c in studies])),
               table("Named queries (GET /api/queries/<name>; add format=csv for CSV)", query_rows)]

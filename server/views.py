@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import pandas as pd
 from pyvis.network import Network
@@ -31,7 +32,6 @@ from mmkg.errors import NotFoundError, QueryError
 from mmkg.metrics import view_metrics
 from mmkg.server import view_figures as fig
 from mmkg.server.render import TEMPLATE_DIR, render_page, table
-
 
 KIND_COLOURS = {
     "pipeline_element": "#3b6591", "aml_threat": "#d62728", "security_threat": "#f28e2b",
@@ -192,7 +192,7 @@ def _node(node_id: str, label: str, *, colour: str, radius: float, x: float, y: 
 
 def _darker(colour: str, factor: float = 0.7) -> str:
     c = colour.lstrip("#")
-    return "#%02x%02x%02x" % tuple(int(int(c[i:i + 2], 16) * factor) for i in (0, 2, 4))
+    return "#" + "".join(f"{int(int(c[i:i + 2], 16) * factor):02x}" for i in (0, 2, 4))
 
 
 def _size_legend(title: str, values: list[float], scale: Callable[[float], float], fmt=_fmt) -> dict:
@@ -522,9 +522,11 @@ def participant_network(kg, participant_id: str, study_id: str = "founding") -> 
             label, colour, dashed = RELATION_STYLES[rel.type]
             used.add(rel.type)
             edges.append({"from": rel.source, "to": rel.target, "label": label, "color": {"color": colour},
-                          "dashes": dashed, "width": 1.5, "smooth": {"enabled": True, "type": "curvedCW", "roundness": 0.15},
+                          "dashes": dashed, "width": 1.5,
+                          "smooth": {"enabled": True, "type": "curvedCW", "roundness": 0.15},
                           "font": {"color": fig.TEXT, "size": 12},
-                          "title": f"{labels.get(rel.source, rel.source)} {label} {labels.get(rel.target, rel.target)}"})
+                          "title": f"{labels.get(rel.source, rel.source)} {label} "
+                                   f"{labels.get(rel.target, rel.target)}"})
     net = build_network(nodes, edges, heading=f"Mental model of {participant_id}", directed=True,
                         options=default_options(), height="620px")
     net.subtitle = ("Concepts the participant's interview and drawing are coded with: pipeline elements in the "

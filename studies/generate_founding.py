@@ -426,7 +426,7 @@ def place(passages, rng) -> None:
     by_source = defaultdict(list)
     for q in passages:
         by_source[(q["p"], q["book"])].append(q)
-    for (p, book), items in sorted(by_source.items()):
+    for (_p, book), items in sorted(by_source.items()):
         if book == "interview":
             cursor = rng.randint(0, 400)
             gap_before = 10 ** 9
@@ -492,7 +492,7 @@ def render(passages, rows, rng):
     consensus in the passage's style; each coder either on the consensus selections or on selections of
     their own, a little wider or narrower (never reaching a neighbouring passage)."""
     by_passage = defaultdict(lambda: defaultdict(list))
-    for passage_id, book, code, coder in rows:
+    for passage_id, _book, code, coder in rows:
         by_passage[passage_id][coder].append(code)
     segments, codings = [], []
     for q in passages:

@@ -34,7 +34,7 @@ class CommitCutter:
         with self._lock:
             self._fragment, self._forward, self.cut = fragment, forward_commit, None
 
-    def __enter__(self) -> "CommitCutter":
+    def __enter__(self) -> CommitCutter:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -38,7 +38,8 @@ def mmkg_schema() -> dict:
     """Labels, relationship types and property keys of mmkg's graph, in the linter's DbSchema shape."""
     from mmkg.schema import NODES, RELS
 
-    keys = {"uid"} | {name for n in NODES for name, _ in n.properties} | {name for r in RELS for name, _ in r.properties}
+    keys = {"uid"} | {name for n in NODES for name, _ in n.properties}
+    keys |= {name for r in RELS for name, _ in r.properties}
     return {"labels": [n.label for n in NODES], "relationshipTypes": [r.type for r in RELS],
             "propertyKeys": sorted(keys)}
 

@@ -7,9 +7,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 
@@ -29,7 +29,7 @@ def live_server(store: Path, env: dict[str, str] | None = None, timeout_s: float
     command = [str(MMKG), "serve", "--host", "127.0.0.1", "--port", str(port), "--store", str(store)]
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("MMKG_", "NEO4J_"))}
     environment.update(env or {})
-    log = open(Path(store).parent / f"serve-{port}.log", "w+")
+    log = open(Path(store).parent / f"serve-{port}.log", "w+")  # noqa: SIM115 - the server writes it until it stops
     process = subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT,
                                start_new_session=True)
     base = f"http://127.0.0.1:{port}"

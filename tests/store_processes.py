@@ -4,9 +4,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 MMKG = Path(sys.executable).with_name("mmkg")
 

@@ -19,9 +19,9 @@ import pytest
 
 from mmkg.adhoc.pool import Limits, WorkerPool
 from mmkg.adhoc.runner import AdhocCypher, _parser_bytes
-from mmkg.store.embedded import current_database_file
 from mmkg.config import Settings
 from mmkg.errors import QueryError, QueryRefusedError
+from mmkg.store.embedded import current_database_file
 
 PROBE = Path(__file__).with_name("sandbox_probe.py")
 LIMITS = Limits(timeout_s=3.0, max_rows=100, max_bytes=100_000)
@@ -54,6 +54,7 @@ def probe(store: Path, statements: list[str]) -> tuple[dict, list[dict], int]:
     return lines[0], lines[1:], done.returncode
 
 
+@pytest.mark.slow
 def test_raw_file_network_extension_and_setting_statements_fail_inside_the_sandbox(places):
     store, outside, canary, token = places
     statements = [
@@ -108,6 +109,7 @@ def test_workers_check_statements_themselves(pool):
     assert pool.layers["seccomp"] is True
 
 
+@pytest.mark.slow
 def test_the_wall_clock_kills_a_query_the_engine_does_not_interrupt(pool):
     pool.run("RETURN 1 AS x", {}, "ladybug", LIMITS)  # a worker is up: time only the query
     started = time.monotonic()

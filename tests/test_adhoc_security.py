@@ -17,7 +17,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from live_server import live_server
 
 TIMEOUT_S = 3.0
@@ -103,7 +102,7 @@ def refused_attempts(canary: str, leak: str, folder: str) -> dict[str, str]:
         "keyword_glued_to_float": f"RETURN 1.5e3LOAD FROM '{canary}' RETURN *",
         "nested_block_comment": f"/* /* */ COPY (MATCH (c:Code) RETURN c.id) TO '{leak}' */ RETURN 1",
         "comment_end_inside_string": f"RETURN '*/' AS x /* ' */ COPY (MATCH (c:Code) RETURN c.id) TO '{leak}'",
-        "escaped_quote_string": f"RETURN 'a\\' COPY (MATCH (c:Code) RETURN c.id) TO \\'{leak}\\' //' AS x; LOAD FROM '{canary}' RETURN *",
+        "escaped_quote_string": f"RETURN 'a\\' COPY (MATCH (c:Code) RETURN c.id) TO \\'{leak}\\' //' AS x; LOAD FROM '{canary}' RETURN *",  # noqa: E501 - data kept on one line
         "fullwidth_keyword": f"ＣＯＰＹ (MATCH (c:Code) RETURN c.id) TO '{leak}'",
         "zero_width_space": f"MATCH (c:Code) RETURN c.id\u200b; COPY (MATCH (c:Code) RETURN c.id) TO '{leak}'",
         "unterminated_comment": "MATCH (c:Code) RETURN c.id /* COPY",
@@ -326,7 +325,8 @@ def test_hostile_statement_is_refused_on_neo4j(neo4j_client, name):
 
 @pytest.mark.neo4j
 def test_neo4j_reads_run_with_limits(neo4j_client):
-    read = neo4j_client.post("/api/cypher", json={"cypher": "MATCH (p:Participant) RETURN label(p) AS kind, count(*) AS n"})
+    read = neo4j_client.post("/api/cypher",
+                             json={"cypher": "MATCH (p:Participant) RETURN label(p) AS kind, count(*) AS n"})
     assert read.status_code == 200 and read.json()["rows"] == [{"kind": "Participant", "n": 15}], read.text
     many = neo4j_client.post("/api/cypher", json={"cypher": "UNWIND range(1, 100000) AS x RETURN x"}).json()
     assert many.get("truncated_by") == "rows" and many.get("row_count") == MAX_ROWS, str(many)[:500]

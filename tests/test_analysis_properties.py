@@ -15,12 +15,12 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from overlap_reference import passage_ids, reference
 from scipy.stats import fisher_exact
 from sklearn.metrics import cohen_kappa_score
 
 import mmkg
 from mmkg.analysis import presence_agreement
-from overlap_reference import passage_ids, reference
 
 CODEBOOKS = {"interview": ["A.1", "A.2", "B.1", "B.2", "C.1"], "drawing": ["A.1", "D.1", "D.2"],
              "general": ["G.1", "G.2"]}
@@ -166,6 +166,7 @@ def store(tmp_path_factory):
         yield kg, tmp_path_factory.mktemp("prop-files")
 
 
+@pytest.mark.slow
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(study=studies())
 def test_cooccurrence_at_every_unit_and_agreement_match_the_reference(store, study):
@@ -179,6 +180,7 @@ def test_cooccurrence_at_every_unit_and_agreement_match_the_reference(store, stu
         assert_same(got, reference_pairs(segments, codings, unit), unit)
 
 
+@pytest.mark.slow
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(study=studies(), data=st.data())
 def test_every_metric_at_every_unit_is_unchanged_by_filters_that_do_not_touch_the_pair(store, study, data):
@@ -241,6 +243,7 @@ def _check_agreement(kg, segments: pd.DataFrame, codings: pd.DataFrame) -> None:
         _close(row["krippendorff_alpha"], _alpha(ratings))
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(st.integers(2, 4).flatmap(lambda m: st.lists(st.lists(st.integers(0, 1), min_size=m, max_size=m),
                                                      min_size=1, max_size=40)))
@@ -279,6 +282,7 @@ def tables(draw):
     return draw(st.integers(max(0, n_a + n_b - total), min(n_a, n_b))), total, n_a, n_b
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(st.lists(tables(), min_size=1, max_size=20))
 def test_vectorised_fisher_matches_scipy(batch):

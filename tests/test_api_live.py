@@ -2,14 +2,11 @@
 from __future__ import annotations
 
 import io
-import shutil
 import zipfile
 from pathlib import Path
 
 import httpx
 import pytest
-
-import mmkg
 from live_server import live_server
 
 MINI_STUDY = Path(__file__).resolve().parent / "data" / "mini_study"

@@ -25,6 +25,7 @@ def compose_config(password: str | None) -> subprocess.CompletedProcess:
                           cwd=ROOT, timeout=60)
 
 
+@pytest.mark.slow
 def test_compose_file_is_valid_and_wires_neo4j_and_the_api():
     done = compose_config("a-test-password")
     assert done.returncode == 0, done.stderr
@@ -41,6 +42,7 @@ def test_compose_file_is_valid_and_wires_neo4j_and_the_api():
     assert api["environment"]["NEO4J_PASSWORD"] == "a-test-password"
 
 
+@pytest.mark.slow
 def test_compose_refuses_to_start_without_a_password():
     done = compose_config(None)
     assert done.returncode != 0 and "NEO4J_PASSWORD" in done.stderr

@@ -13,15 +13,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import MINI_STUDY
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
+from store_processes import lock_holder, run_cli
 
+import mmkg
 from mmkg.config import Settings
 from mmkg.server.app import create_app
-
-from conftest import MINI_STUDY
-import mmkg
-from store_processes import lock_holder, run_cli
 
 TOKEN = "crafted-token"
 MiB = 1024 * 1024
@@ -59,6 +58,7 @@ def assert_clean_failure(done, code: int, *fragments: str) -> str:
 
 # ------------------------------------------------------------------------------------------ numbers
 
+@pytest.mark.slow
 @pytest.mark.parametrize("value,reason", [
     ("99999999999999999999999", "is out of range"),
     ("9223372036854775808", "is out of range"),
@@ -150,8 +150,8 @@ ZIP_CASES = {
     "duplicate": (lambda: mini_members() + [("mini/codes.csv", b"codebook\n")], 400, "appears twice"),
     "duplicate-by-case": (lambda: mini_members() + [("mini/CODES.csv", b"codebook\n")], 400, "appears twice"),
     "duplicate-by-separator": (lambda: mini_members() + [("mini\\codes.csv", b"codebook\n")], 400, "appears twice"),
-    "duplicate-by-unicode-form": (lambda: [("mini/caf\u00e9.txt", b"1"), ("mini/cafe\u0301.txt", b"2")] + mini_members(),
-                                  400, "appears twice"),
+    "duplicate-by-unicode-form": (lambda: [("mini/caf\u00e9.txt", b"1"), ("mini/cafe\u0301.txt", b"2")]
+                                  + mini_members(), 400, "appears twice"),
     "control-character-name": (lambda: mini_members() + [("mini/\x1b[31mred", b"x")], 400, "control characters"),
     "zip-slip": (lambda: mini_members() + [("../evil.csv", b"x")], 400, "zip slip"),
     "absolute": (lambda: mini_members() + [("/etc/evil.csv", b"x")], 400, "absolute path"),
@@ -180,6 +180,7 @@ def upload(client, payload: bytes, filename: str = "study.zip"):
                        headers={"Authorization": f"Bearer {TOKEN}"})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(ZIP_CASES))
 def test_every_zip_oddity_in_an_upload_is_refused_clearly_and_leaves_nothing(case, upload_client):
     members, status, fragment = ZIP_CASES[case]
@@ -193,12 +194,14 @@ def test_every_zip_oddity_in_an_upload_is_refused_clearly_and_leaves_nothing(cas
     assert [s["study_id"] for s in upload_client.get("/api/studies").json()] == ["founding"]
 
 
+@pytest.mark.slow
 def test_the_same_study_zipped_plainly_loads(upload_client):
     response = upload(upload_client, zip_of(mini_members() + [("mini/notes/", b""), ("mini/notes/a.txt", b"x")]))
     assert response.status_code == 201, response.text
     assert list(upload_client.temporary.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_a_zip_bomb_is_not_unpacked_while_another_process_writes(upload_client, founding_store):
     """Uploads are unpacked under the store's writer lock: while another process holds it, an upload is
     refused before a byte of it is decompressed."""
@@ -214,6 +217,7 @@ QDPX_CASES = {k: v for k, v in ZIP_CASES.items() if k not in ("no-study", "two-s
 QDPX_CASES["total-size-ratio"] = (lambda: mini_members() + bomb_members(1000), 413, "times the archive's size")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(QDPX_CASES))
 def test_every_zip_oddity_in_a_qdpx_is_a_load_error(case, founding_store, tmp_path, capsys):
     members, status, fragment = QDPX_CASES[case]
@@ -234,6 +238,7 @@ def test_a_qdpx_with_more_members_than_the_limit_is_refused_before_parsing(found
 
 # ------------------------------------------------------------------------------------------ -o paths
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command,where", [
     (command, where) for command in (["export", "codings"], ["export", "codes"], ["query", "codes", "--format", "csv"],
                                      ["paper", "--format", "json"])
@@ -286,6 +291,7 @@ def assert_shown_plainly(done) -> None:
         assert "Traceback" not in stream
 
 
+@pytest.mark.slow
 def test_markup_and_escapes_in_every_study_field_print_as_plain_text(founding_store, tmp_path, capsys):
     folder = hostile_study(tmp_path)
     loaded = run_cli("load", folder, "--store", founding_store, capsys=capsys)
@@ -294,7 +300,8 @@ def test_markup_and_escapes_in_every_study_field_print_as_plain_text(founding_st
 
     assert_shown_plainly(run_cli("map", "show", "mini", "--store", founding_store, capsys=capsys))
     for command in (["studies"], ["query", "studies"], ["query", "codes", "-p", "study_id=mini"],
-                    ["query", "participants", "-p", "study_id=mini"], ["query", "code_frequencies", "-p", "study_id=mini"],
+                    ["query", "participants", "-p", "study_id=mini"],
+                    ["query", "code_frequencies", "-p", "study_id=mini"],
                     ["query", "codings", "-p", "study_id=mini"]):
         done = run_cli(*command, "--store", founding_store, capsys=capsys)
         assert_shown_plainly(done)

@@ -14,10 +14,10 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import NEO4J_URI, SHARED, open_backend
 from fastapi.testclient import TestClient
 
 import mmkg
-from conftest import NEO4J_URI, SHARED, open_backend
 from mmkg.config import Settings
 from mmkg.errors import MmkgError
 from mmkg.queries import registry

@@ -94,6 +94,7 @@ def linked(founding_store, tmp_path):
     kg.close()
 
 
+@pytest.mark.slow
 def test_suggestions_find_the_concepts_and_mapping_applies(linked):
     kg = linked
     suggested = suggest_mappings(kg, "second", top=1)
@@ -104,6 +105,7 @@ def test_suggestions_find_the_concepts_and_mapping_applies(linked):
     assert report.mappings == 4 and report.unmapped["label"].tolist() == ["Threats"]
 
 
+@pytest.mark.slow
 def test_concept_frequencies_side_by_side(linked):
     kg = linked
     apply_mapping(kg, "second", suggest_mappings(kg, "second", top=1))
@@ -122,6 +124,7 @@ def test_concept_frequencies_side_by_side(linked):
     assert wide.loc["ModelStealing", "founding"] == founding.loc["ModelStealing", "participants"]
 
 
+@pytest.mark.slow
 def test_studies_mentioning_and_pooled_cooccurrence(linked):
     kg = linked
     apply_mapping(kg, "second", suggest_mappings(kg, "second", top=1))

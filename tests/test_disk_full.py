@@ -12,13 +12,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
+from store_processes import mmkg_cli
+from test_store_processes import TIDY, store_files, studies_csv
 
 from mmkg.config import Settings
 from mmkg.server.app import create_app
 from mmkg.synthetic import synthetic_codings
-
-from store_processes import mmkg_cli
-from test_store_processes import TIDY, store_files, studies_csv
 
 MiB = 1024 * 1024
 TOKEN = "disk-full-token"
@@ -67,6 +66,7 @@ def assert_true_disk_full_message(text: str) -> None:
         assert false_claim not in message, message
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path,free_mib", CASES)
 def test_a_load_that_fills_the_disk_says_so_and_changes_nothing(path, free_mib, small_disk, founding_template,
                                                                tmp_path):
@@ -91,6 +91,7 @@ def test_a_load_that_fills_the_disk_says_so_and_changes_nothing(path, free_mib, 
     assert store_files(store) == TIDY
 
 
+@pytest.mark.slow
 def test_an_upload_that_fills_the_disk_is_refused_and_the_server_goes_on(small_disk, founding_template, tmp_path,
                                                                        monkeypatch):
     store = small_disk / "store"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -42,6 +43,7 @@ def determined_tables(draw):
     return frame, keys
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(tables(), st.booleans())
 def test_duplicated_rows_matches_pandas(table, determined_by_first):
@@ -52,6 +54,7 @@ def test_duplicated_rows_matches_pandas(table, determined_by_first):
     assert found.tolist() == expected.tolist()
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(determined_tables())
 def test_duplicated_rows_when_the_first_key_determines_the_rest(table):
@@ -60,6 +63,7 @@ def test_duplicated_rows_when_the_first_key_determines_the_rest(table):
     assert duplicated_rows(frame, keys, determined_by_first=True).tolist() == expected.tolist()
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(tables())
 def test_row_codes_are_equal_exactly_when_rows_are(table):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyshacl  # in the test extra: a missing pyshacl is a broken install, not a skip
 import pytest
 from rdflib import Graph, Literal
 from rdflib.namespace import DCTERMS, RDF, XSD
@@ -12,7 +13,6 @@ import mmkg
 from mmkg.export_rdf import export_graph, shapes_graph
 from mmkg.ontology import MMKG
 
-pyshacl = pytest.importorskip("pyshacl")
 ATLAS = Path(__file__).resolve().parent / "data" / "refi-qda" / \
     "atlasti-8.4-refi-standard-project.qdpx"
 
@@ -50,6 +50,7 @@ def test_founding_export_conforms_and_counts_match(founding_store):
     assert "not the authors' data" in provenance
 
 
+@pytest.mark.slow
 def test_cli_writes_turtle_that_conforms(small_store, tmp_path):
     from mmkg.cli.main import app
 
@@ -71,6 +72,7 @@ def test_jsonld_export_parses_back_to_the_same_graph(small_store, tmp_path):
     assert len(parsed) == len(turtle) and conforms(parsed)[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("break_it", ["drop appliesCode", "start after end", "unknown match type",
                                       "segment in no source"])
 def test_shapes_reject_broken_data(small_store, break_it):

@@ -12,14 +12,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from overlap_reference import passage_ids
 
 from mmkg.studies.generate_founding import DEFAULT_SEED, generate
-from overlap_reference import passage_ids
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDY = ROOT / "studies" / "founding"
 SPEC = ROOT / "studies" / "founding_spec"
-SHARED_PAPER = Path(__file__).resolve().parents[2] / "shared" / "paper"
 GENERATED = ["study.json", "groups.csv", "codes.csv", "participants.csv", "sources.csv", "segments.csv",
              "codings.csv", "PROVENANCE.md"]
 CODING_KINDS = ("code_count_codings", "code_count_participants", "cooccurrence", "participants_list", "quote")
@@ -164,6 +163,7 @@ def test_regenerating_with_default_seed_is_byte_identical(tmp_path):
     assert b"\r" not in (tmp_path / "codings.csv").read_bytes()
 
 
+@pytest.mark.slow
 def test_generation_is_deterministic_per_seed_and_seed_matters(tmp_path):
     generate(tmp_path / "a", seed=7)
     generate(tmp_path / "b", seed=7)
@@ -172,6 +172,7 @@ def test_generation_is_deterministic_per_seed_and_seed_matters(tmp_path):
     assert (tmp_path / "a" / "codings.csv").read_bytes() != (STUDY / "codings.csv").read_bytes()
 
 
+@pytest.mark.slow
 def test_another_seed_still_reproduces_every_exact_fact(tmp_path):
     generate(tmp_path, seed=11)
     st = Study(tmp_path)
@@ -215,19 +216,17 @@ def test_evasion_and_poisoning_hardly_cooccur_with_security_threats(study):
     assert worst <= 1
 
 
-@pytest.mark.skipif(not SHARED_PAPER.is_dir(), reason="shared/paper (the project's paper transcription) is not "
-                    "beside the repository; the shipped copy studies/founding_spec/paper-facts.json is tested instead")
-def test_exact_facts_of_shared_transcription_reproduced(study):
-    shared = _facts(SHARED_PAPER / "paper-facts.json")
+def test_exact_facts_of_shared_transcription_reproduced(study, shared_dir):
+    """Without ../shared this skips; the shipped copy studies/founding_spec/paper-facts.json is tested instead."""
+    shared = _facts(shared_dir / "paper" / "paper-facts.json")
     revised = _revised(shared)
     failed = [(f["id"], recompute(f, study)[0]) for f in _coding_facts(revised, "exact") if not recompute(f, study)[1]]
     assert failed == []
     assert shared == TRANSCRIPTION, "studies/founding_spec/paper-facts.json is out of date with shared/paper"
 
 
-@pytest.mark.skipif(not SHARED_PAPER.is_dir(), reason="shared/paper (the paper's text) is not beside the repository")
-def test_segment_texts_are_published_quotes(study):
-    paper = (SHARED_PAPER / "000_35637a59e1c22f1e.txt").read_text(encoding="utf-8")
+def test_segment_texts_are_published_quotes(study, shared_dir):
+    paper = (shared_dir / "paper" / "000_35637a59e1c22f1e.txt").read_text(encoding="utf-8")
 
     def norm(s: str) -> str:
         s = s.replace("\u2019", "'").replace("\u201c", " ").replace("\u201d", " ").replace('"', " ")
@@ -361,7 +360,8 @@ def test_selections_look_like_qda_exports(study):
         lambda ids: len({(spans.loc[i, "start"], spans.loc[i, "end"]) for i in ids}))
     assert (shapes == 1).any() and (shapes > 1).any()  # identical ranges (NVivo) and nested / shifted ones
     # coders: some selections of their own, with boundaries unlike the consensus'
-    own = study.all[study.all["coder"].isin(["coder1", "coder2"]) & ~study.all["segment_id"].isin(set(cons["segment_id"]))]
+    coders = study.all["coder"].isin(["coder1", "coder2"])
+    own = study.all[coders & ~study.all["segment_id"].isin(set(cons["segment_id"]))]
     assert own["segment_id"].nunique() > 200
     # consensus passages of one transcript never overlap; some touch (end == start)
     extent = cons[cons["codebook"] == "interview"].assign(

@@ -13,14 +13,14 @@ import warnings
 import zipfile
 from pathlib import Path
 
+import pytest
+from conftest import MINI_STUDY
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from mmkg.errors import MmkgError
 from mmkg.loader import read_and_validate
 from mmkg.loader.refi_qda import ArchiveLimits, read_refi_qda
-
-from conftest import MINI_STUDY
 
 HERE = Path(__file__).resolve().parent
 REFI_PROJECT = HERE / "data" / "refi-qda" / "atlasti-8.4-refi-standard-project.qdpx"
@@ -102,6 +102,7 @@ def _codings_csv() -> str:
     return CODINGS_CSV
 
 
+@pytest.mark.slow
 @FUZZ
 @given(data=st.data())
 def test_codings_csv_reader_raises_only_mmkg_errors(data):
@@ -112,6 +113,7 @@ def test_codings_csv_reader_raises_only_mmkg_errors(data):
         _check(lambda: read_and_validate(path))
 
 
+@pytest.mark.slow
 @FUZZ
 @given(data=st.data())
 def test_taguette_csv_reader_raises_only_mmkg_errors(data):
@@ -128,6 +130,7 @@ META_VALUES = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow
                         st.lists(CELL, max_size=3), st.dictionaries(CELL, CELL, max_size=3))
 
 
+@pytest.mark.slow
 @FUZZ
 @given(data=st.data())
 def test_study_folder_reader_raises_only_mmkg_errors(data):
@@ -220,6 +223,7 @@ def mutated_project(draw) -> bytes:
     return data
 
 
+@pytest.mark.slow
 @FUZZ
 @given(payload=mutated_project(), suffix=st.sampled_from([".qdpx", ".qde", ".qdc"]))
 def test_refi_qda_reader_raises_only_mmkg_errors(payload, suffix):
@@ -230,11 +234,12 @@ def test_refi_qda_reader_raises_only_mmkg_errors(payload, suffix):
 
 
 @FUZZ
-@given(document=st.one_of(st.binary(max_size=300), st.text(max_size=300).map(lambda t: t.encode("utf-8", "surrogatepass")),
+@given(document=st.one_of(st.binary(max_size=300),
+                          st.text(max_size=300).map(lambda t: t.encode("utf-8", "surrogatepass")),
                           st.sampled_from([b"<?xml version='1.0' encoding='latin-1'?><Project/>",
                                            b"<?xml version='1.0' encoding='nonsense'?><Project/>",
                                            b'<Project xmlns="urn:QDA-XML:project:1.0" name="[/dim]"/>',
-                                           b'<CodeBook xmlns="urn:QDA-XML:codebook:1.0"><Codes><Code guid="x"/></Codes></CodeBook>',
+                                           b'<CodeBook xmlns="urn:QDA-XML:codebook:1.0"><Codes><Code guid="x"/></Codes></CodeBook>',  # noqa: E501 - data kept on one line
                                            b"\xff\xfe<\x00P\x00/\x00>\x00", b"<a>" * 300])))
 def test_refi_qda_xml_documents_raise_only_mmkg_errors(document):
     with tempfile.TemporaryDirectory() as tmp:
@@ -244,6 +249,7 @@ def test_refi_qda_xml_documents_raise_only_mmkg_errors(document):
             _check(lambda: read_refi_qda(path, limits=ArchiveLimits()))
 
 
+@pytest.mark.slow
 @FUZZ
 @given(data=st.data())
 def test_zipped_study_uploads_raise_only_mmkg_errors(data):

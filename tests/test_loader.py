@@ -11,15 +11,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import MINI_STUDY
 
 import mmkg
+from mmkg.cli.main import main as cli_main
 from mmkg.errors import StoreError
 from mmkg.graph import study_graph
 from mmkg.loader import read_and_validate
-from mmkg.cli.main import main as cli_main
 from mmkg.synthetic import synthetic_codings
-
-from conftest import MINI_STUDY
 
 
 def run_cli(*args: str, capsys) -> tuple[int, str, str]:
@@ -118,6 +117,7 @@ BROKEN_FOLDERS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case_id, breaker, fragments", BROKEN_FOLDERS, ids=[c[0] for c in BROKEN_FOLDERS])
 def test_broken_study_is_refused_and_store_unchanged(case_id, breaker, fragments, founding_store,
                                                      shipped_study, tmp_path, capsys):
@@ -147,6 +147,7 @@ def test_all_problems_are_reported_at_once(shipped_study, tmp_path):
     assert "nothing was written" in caught.value.message
 
 
+@pytest.mark.slow
 def test_shipped_study_exports_15_participants_with_both_sources(tmp_path, capsys):
     store, output = tmp_path / "store", tmp_path / "codings.csv"
     code, out, _ = run_cli("load", "--store", str(store), capsys=capsys)
@@ -178,6 +179,7 @@ def test_export_codes_lists_every_code(founding_store, shipped_study, tmp_path, 
     assert (merged["label"] == merged["label_shipped"]).all()
 
 
+@pytest.mark.slow
 def test_loading_twice_gives_the_same_graph(founding_store):
     with mmkg.open_store(founding_store) as kg:
         before = kg.export_codings(), kg.export_codes(), kg.studies()
@@ -187,6 +189,7 @@ def test_loading_twice_gives_the_same_graph(founding_store):
         pd.testing.assert_frame_equal(old, new)
 
 
+@pytest.mark.slow
 def test_changed_study_replaces_only_itself(founding_store, tmp_path):
     mini = tmp_path / "mini"
     shutil.copytree(MINI_STUDY, mini)
@@ -217,6 +220,7 @@ def graph_census(kg: mmkg.Mmkg) -> dict[str, int]:
     return census
 
 
+@pytest.mark.slow
 def test_large_study_replaced_by_a_different_size_beside_another(founding_store, tmp_path):
     """Large loads and deletes rebuild the database file; what is written and kept must come out exactly."""
     first, second = tmp_path / "first.csv", tmp_path / "second.csv"
@@ -246,6 +250,7 @@ def test_large_study_replaced_by_a_different_size_beside_another(founding_store,
     assert store_files(founding_store) == ["<current version>", "CURRENT", "SCHEMA", "writer.lock"]
 
 
+@pytest.mark.slow
 def test_load_leaves_arrows_default_allocator_as_it_was(founding_store):
     import pyarrow as pa
 
@@ -255,6 +260,7 @@ def test_load_leaves_arrows_default_allocator_as_it_was(founding_store):
     assert pa.default_memory_pool().backend_name == before
 
 
+@pytest.mark.slow
 def test_codings_table_round_trip(founding_store, tmp_path, capsys):
     first, second = tmp_path / "first.csv", tmp_path / "second.csv"
     empty_store = tmp_path / "empty"
@@ -265,6 +271,7 @@ def test_codings_table_round_trip(founding_store, tmp_path, capsys):
     assert first.read_bytes() == second.read_bytes()
 
 
+@pytest.mark.slow
 def test_codings_table_rows_that_disagree_about_a_segment_are_refused(founding_store, tmp_path, capsys):
     table = tmp_path / "codings.csv"
     before = export(founding_store)
@@ -282,6 +289,7 @@ def test_codings_table_rows_that_disagree_about_a_segment_are_refused(founding_s
     pd.testing.assert_frame_equal(export(founding_store), before)
 
 
+@pytest.mark.slow
 def test_failure_while_writing_rolls_back(founding_store, tmp_path):
     """A write that fails midway (a coding pointing at a segment that is not there) leaves the store as it was."""
     mini = read_and_validate(MINI_STUDY)
@@ -297,6 +305,7 @@ def test_failure_while_writing_rolls_back(founding_store, tmp_path):
         pd.testing.assert_frame_equal(kg.export_codings(), before)
 
 
+@pytest.mark.slow
 def test_failure_while_rebuilding_leaves_store_and_folder_as_they_were(founding_store, tmp_path):
     """A large study is written into a new database file first; when that write fails, the live file is kept."""
     big = tmp_path / "big.csv"
@@ -365,6 +374,7 @@ def test_study_json_declares_attribute_without_column(tmp_path):
         read_and_validate(folder)
 
 
+@pytest.mark.slow
 def test_missing_attribute_values_stay_missing(tmp_path):
     with mmkg.open_store(tmp_path / "store") as kg:
         kg.load(MINI_STUDY)

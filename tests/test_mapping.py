@@ -8,8 +8,14 @@ from typer.testing import CliRunner
 import mmkg
 from mmkg.errors import ValidationError
 from mmkg.loader import shipped_study_path
-from mmkg.mapping import (apply_mapping, evaluate_suggestions, gold_from_concept_map, show_mapping, suggest,
-                          unmapped_codes)
+from mmkg.mapping import (
+    apply_mapping,
+    evaluate_suggestions,
+    gold_from_concept_map,
+    show_mapping,
+    suggest,
+    unmapped_codes,
+)
 
 
 @pytest.fixture
@@ -24,6 +30,7 @@ def maps_to(kg) -> pd.DataFrame:
                      "m.match AS match ORDER BY code, concept")
 
 
+@pytest.mark.slow
 def test_suggestions_recover_the_founding_mapping_and_write_nothing(kg):
     before = maps_to(kg)
     suggestions = suggest(kg, "founding", top=3, include_mapped=True, matcher="string")
@@ -46,6 +53,7 @@ def test_suggestions_recover_the_founding_mapping_and_write_nothing(kg):
     assert set(proposals["match"]) <= {"exact", "close"}
 
 
+@pytest.mark.slow
 def test_suggest_skips_mapped_codes_by_default(kg):
     suggestions = suggest(kg, "founding", min_score=0, matcher="string")
     shown = show_mapping(kg, "founding")
@@ -56,6 +64,7 @@ def test_suggest_skips_mapped_codes_by_default(kg):
     assert f"{len(mapped)} code(s) already mapped were left out" in suggestions.summary()
 
 
+@pytest.mark.slow
 def test_applying_the_suggestions_as_they_are_maps_each_code_once(kg):
     """The review table goes to `apply` unchanged: each code gets its one proposal, alternatives are ignored."""
     suggestions = suggest(kg, "founding", include_mapped=True, matcher="string")
@@ -71,6 +80,7 @@ def test_applying_the_suggestions_as_they_are_maps_each_code_once(kg):
     assert unproposed == set(zip(report.unmapped["codebook"], report.unmapped["code_id"]))
 
 
+@pytest.mark.slow
 def test_apply_replaces_the_mapping_atomically_and_reports_unmapped(kg):
     codings_before = len(kg.export_codings("founding"))
     table = pd.DataFrame([
@@ -87,6 +97,7 @@ def test_apply_replaces_the_mapping_atomically_and_reports_unmapped(kg):
     assert len(kg.export_codings("founding")) == codings_before  # only the mapping changed
 
 
+@pytest.mark.slow
 def test_apply_with_merge_keeps_other_mappings(kg):
     before = len(show_mapping(kg, "founding"))
     apply_mapping(kg, "founding", pd.DataFrame([{"codebook": "interview", "code_id": "G.1", "concept": "Model",
@@ -113,6 +124,7 @@ def test_bad_rows_are_named_and_nothing_changes(kg, tmp_path):
     assert maps_to(kg).equals(before)
 
 
+@pytest.mark.slow
 def test_cli_suggest_apply_show(founding_store, tmp_path):
     from mmkg.cli.main import app
 

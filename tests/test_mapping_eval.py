@@ -51,6 +51,7 @@ def measure(kg, golds, study_id: str, matcher: str) -> dict:
     return result
 
 
+@pytest.mark.slow
 def test_the_gold_tables_name_known_codes_and_concepts(studies):
     from mmkg.ontology import resolve_concept
 
@@ -65,6 +66,7 @@ def test_the_gold_tables_name_known_codes_and_concepts(studies):
     assert len(paraphrase) == len(read_csv(PARAPHRASE / "codes.csv")) and (paraphrase["concept"] == "").sum() >= 10
 
 
+@pytest.mark.slow
 def test_string_matcher_floor_on_the_founding_codes(studies):
     kg, golds = studies
     result = measure(kg, golds, "founding-unmapped", "string")
@@ -73,6 +75,7 @@ def test_string_matcher_floor_on_the_founding_codes(studies):
     assert result["abstain"] >= 0.85
 
 
+@pytest.mark.slow
 def test_string_matcher_floor_on_paraphrased_codes(studies):
     kg, golds = studies
     result = measure(kg, golds, "paraphrase", "string")

@@ -63,6 +63,7 @@ def test_labels_that_are_ids(label, is_id):
     assert label_is_id(label, "x") is is_id
 
 
+@pytest.mark.slow
 def test_uncodable_and_category_codes_are_listed_with_reasons(store, tmp_path):
     write_study(tmp_path / "own", "own", [
         ("1", "attacks", "false"), ("2", "model extraction", "true"), ("3", "organization", "true"),
@@ -82,6 +83,7 @@ def test_uncodable_and_category_codes_are_listed_with_reasons(store, tmp_path):
     assert "1 (uncodable categories)" in summary and "1 (absences)" in summary
 
 
+@pytest.mark.slow
 def test_labels_that_are_ids_say_why_nothing_was_proposed(store, tmp_path):
     write_study(tmp_path / "ids", "ids", [("C.1", "C.1", "true"), ("C.2", "C.2", "true"),
                                           ("C.3", "C.3", "true", "Model extraction: copying a model by querying it"),
@@ -95,6 +97,7 @@ def test_labels_that_are_ids_say_why_nothing_was_proposed(store, tmp_path):
     assert "2 (labels that are ids)" in suggestions.summary() and "1 (labels without words)" in suggestions.summary()
 
 
+@pytest.mark.slow
 def test_cli_suggest_explains_an_empty_result(tmp_path):
     from mmkg.cli.main import app
 
@@ -112,6 +115,7 @@ def test_cli_suggest_explains_an_empty_result(tmp_path):
     assert table["concept"].isna().all() and table["reason"].str.contains("is an id").all()
 
 
+@pytest.mark.slow
 def test_reloading_a_study_keeps_its_applied_mapping(store, tmp_path):
     folder = tmp_path / "mini"
     shutil.copytree(MINI, folder)
@@ -137,6 +141,7 @@ def test_reloading_a_study_keeps_its_applied_mapping(store, tmp_path):
     assert "dropped 1" in warning and "interview:C.4.1 → CodeBreach" in warning and "mmkg map apply" in warning
 
 
+@pytest.mark.slow
 def test_a_concept_map_in_the_file_replaces_the_applied_one_with_a_warning(store, tmp_path):
     folder = tmp_path / "mini"
     shutil.copytree(MINI, folder)
@@ -153,6 +158,7 @@ def test_a_concept_map_in_the_file_replaces_the_applied_one_with_a_warning(store
     assert not any("mapping" in w for w in store.load(folder).warnings)
 
 
+@pytest.mark.slow
 def test_semantic_matcher_without_the_extra_says_how_to_install_it(store, tmp_path):
     from mmkg.errors import MmkgError
     from mmkg.mapping import semantic_available
@@ -166,6 +172,7 @@ def test_semantic_matcher_without_the_extra_says_how_to_install_it(store, tmp_pa
     assert suggest(store, "own").matcher == "string"  # auto falls back to words
 
 
+@pytest.mark.slow
 def test_cli_suggest_when_every_code_is_mapped(founding_store):
     from mmkg.cli.main import app
 

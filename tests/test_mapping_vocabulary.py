@@ -40,6 +40,7 @@ def test_alternative_labels_resolve_to_their_concept():
             assert resolve_concept(label) == uid, label
 
 
+@pytest.mark.slow
 def test_each_label_scores_its_own_concept_first():
     """A code labelled with any name of a concept gets that concept (or an equal score) as best match."""
     wrong = []

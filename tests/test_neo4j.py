@@ -11,17 +11,17 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import MINI_STUDY, NEO4J_URI, open_backend
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 import mmkg
-from conftest import MINI_STUDY, NEO4J_URI, open_backend
+from mmkg.cli.main import app
 from mmkg.config import Settings
 from mmkg.errors import MmkgError, QueryError
 from mmkg.graph import ontology_graph, study_graph
 from mmkg.loader import read_study, validate
 from mmkg.schema import NODES, RELS
-from mmkg.cli.main import app
 
 NEO4J_ONLY = [pytest.param("neo4j", marks=pytest.mark.neo4j)]
 SLOW_READ = "MATCH (a:Segment), (b:Segment), (c:Segment) WHERE a.id < b.id AND b.id < c.id RETURN count(*) AS n"
@@ -69,6 +69,7 @@ def reopen_read_only(backend: str, kg, tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ load
+@pytest.mark.slow
 def test_load_writes_every_row_and_loading_again_changes_nothing(kg):
     expected = study_graph(validate(read_study(None)))
     report = kg.load()
@@ -83,6 +84,7 @@ def test_load_writes_every_row_and_loading_again_changes_nothing(kg):
     assert snapshot(kg) == first
 
 
+@pytest.mark.slow
 def test_a_failed_load_leaves_the_graph_as_it_was(founding_kg):
     before = snapshot(founding_kg)
     rows = study_graph(validate(read_study(None)))
@@ -94,6 +96,7 @@ def test_a_failed_load_leaves_the_graph_as_it_was(founding_kg):
     assert snapshot(founding_kg) == before
 
 
+@pytest.mark.slow
 def test_deleting_a_study_keeps_the_others_and_the_ontology(kg):
     kg.load()
     founding_only = snapshot(kg)
@@ -105,6 +108,7 @@ def test_deleting_a_study_keeps_the_others_and_the_ontology(kg):
 
 
 # ------------------------------------------------------------------------------------------ queries
+@pytest.mark.slow
 def test_every_named_query_gives_the_embedded_answer(founding_kg, founding_template):
     from mmkg.queries import registry
 
@@ -118,6 +122,7 @@ def test_every_named_query_gives_the_embedded_answer(founding_kg, founding_templ
 
 
 # ------------------------------------------------------------------------------------------ read-only
+@pytest.mark.slow
 def test_read_transactions_refuse_writes_and_stop_at_the_time_limit(backend, founding_kg, tmp_path):
     before = snapshot(founding_kg)
     graph = reopen_read_only(backend, founding_kg, tmp_path)
@@ -136,6 +141,7 @@ def test_read_transactions_refuse_writes_and_stop_at_the_time_limit(backend, fou
 
 
 # ------------------------------------------------------------------------------------------ API and CLI
+@pytest.mark.slow
 def test_the_api_serves_the_graph_and_refuses_writes(backend, tmp_path):
     graph = open_backend(backend, tmp_path)
     graph.load()
@@ -163,6 +169,7 @@ def mmkg_app(tmp_path, factory):
     return create_app(Settings(store=tmp_path / "store"), kg_factory=factory)
 
 
+@pytest.mark.slow
 def test_the_cli_loads_and_lists_studies(backend, tmp_path):
     open_backend(backend, tmp_path).close()  # an empty graph
     where = ["--store", str(tmp_path / "store")] if backend == "ladybug" else ["--neo4j", NEO4J_URI]

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from mmkg.cli.main import app
 from mmkg.graph import ontology_graph, study_graph
 from mmkg.loader import read_study, validate
 from mmkg.schema import NODE_BY_LABEL, NODES, REL_BY_TYPE, RELS
-from mmkg.cli.main import app
 
 ID_HEADER = re.compile(r"^(?P<name>\w+):ID\((?P<space>\w+)\)$")
 END_HEADER = re.compile(r"^:(?P<end>START|END)_ID\((?P<space>\w+)\)$")
@@ -71,6 +71,7 @@ def test_every_relationship_id_resolves_to_a_node_id(exported):
         assert not dangling, f"{path.name}: ids without a node: {sorted(dangling)[:5]}"
 
 
+@pytest.mark.slow
 def test_the_export_holds_exactly_the_graph_rows_with_typed_values(exported):
     rows = study_graph(validate(read_study(None)))
     ontology = ontology_graph()
@@ -108,12 +109,13 @@ def test_neo4j_admin_imports_the_export_and_it_answers_like_an_online_load(tmp_p
     import os
     import socket
 
-    import mmkg
     from conftest import NEO4J_URI, ROOT, open_backend
-    from mmkg.queries import registry
-    from mmkg.synthetic import synthetic_codings
     from test_cross_store import differences
     from test_neo4j import snapshot
+
+    import mmkg
+    from mmkg.queries import registry
+    from mmkg.synthetic import synthetic_codings
 
     server = ROOT / "tools" / "neo4j-test-server"
     codings = tmp_path / "synthetic.csv"

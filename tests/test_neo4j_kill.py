@@ -16,11 +16,10 @@ import sys
 import time
 
 import pytest
-
-import mmkg
 from conftest import MINI_STUDY, NEO4J_URI, ROOT, open_backend
-from mmkg.synthetic import synthetic_codings
 from test_neo4j_store import NOTHING_LEFT, leftovers
+
+from mmkg.synthetic import synthetic_codings
 
 pytestmark = [pytest.mark.neo4j, pytest.mark.slow]
 
@@ -85,7 +84,8 @@ def test_a_load_killed_at_random_points_leaves_the_old_study_and_the_next_load_c
             os.kill(child.pid, signal.SIGKILL)
             child.wait()
             lines += child.stdout.readlines()  # what it printed between the last line read and the kill
-            store_steps = [x.split()[0].split("/") for x in lines if x[:1].isdigit() and not x.startswith(("0/1", "1/1"))]
+            store_steps = [x.split()[0].split("/") for x in lines
+                           if x[:1].isdigit() and not x.startswith(("0/1", "1/1"))]
             finished_staging = any(int(done) >= int(total) - 2 for done, total in store_steps)  # it may have switched
             where = f"kill {kill + 1} (seed {seed}): after {lines[-1].strip()!r}"
             state = study_state(kg)

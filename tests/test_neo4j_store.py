@@ -10,15 +10,15 @@ import time
 
 import pandas as pd
 import pytest
-
-import mmkg
 from bolt_proxy import CommitCutter
 from conftest import MINI_STUDY, NEO4J_URI, open_backend
+from test_neo4j import snapshot
+
+import mmkg
 from mmkg.errors import MmkgError, QueryError, StoreError
 from mmkg.graph import ontology_graph, study_graph
 from mmkg.loader import read_study, validate
 from mmkg.store import neo4j_store
-from test_neo4j import snapshot
 
 pytestmark = pytest.mark.neo4j
 
@@ -271,7 +271,8 @@ def test_two_first_loads_at_once_both_keep_their_concept_links(neo4j_kg):
     expected = len(study_graph(validate(read_study(None))).rels["MAPS_TO"])
     links = neo4j_kg.cypher("MATCH (k:Code)-[m:MAPS_TO]->(:Concept) RETURN k.study_id AS s, count(m) AS n ORDER BY s")
     assert links.to_dict("records") == [{"s": "founding", "n": expected}, {"s": "founding-copy", "n": expected}]
-    assert neo4j_kg.cypher("MATCH (c:Concept) RETURN count(c) AS n")["n"].iloc[0] == len(ontology_graph().nodes["Concept"])
+    concepts = neo4j_kg.cypher("MATCH (c:Concept) RETURN count(c) AS n")["n"].iloc[0]
+    assert concepts == len(ontology_graph().nodes["Concept"])
     assert leftovers(neo4j_kg) == NOTHING_LEFT
 
 

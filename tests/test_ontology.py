@@ -11,16 +11,25 @@ import pytest
 from rdflib import Graph, Namespace, URIRef
 from rdflib.namespace import OWL, RDF, RDFS, SKOS
 
-from mmkg.ontology import (COLUMNS, CONCEPT_KINDS, CONCEPT_SCHEME, FIGURE1_COLLECTION, MMKG, ONTOLOGY_IRI,
-                           ONTOLOGY_PATH, RELATION_PROPERTIES, concept_tables, load_ontology, resolve_concept)
+from mmkg.ontology import (
+    COLUMNS,
+    CONCEPT_KINDS,
+    CONCEPT_SCHEME,
+    FIGURE1_COLLECTION,
+    MMKG,
+    ONTOLOGY_IRI,
+    ONTOLOGY_PATH,
+    RELATION_PROPERTIES,
+    concept_tables,
+    load_ontology,
+    resolve_concept,
+)
 from mmkg.tables import MATCH_TYPES
 
 REPO = Path(__file__).resolve().parents[1]
 CONCEPT_MAP_PATH = REPO / "studies" / "founding" / "concept_map.csv"
 CODES_PATH = REPO / "studies" / "founding" / "codes.csv"
-SHARED = Path(os.environ.get("MMKG_SHARED_DIR", REPO.parent / "shared"))
-ATLAS_PATH = Path(os.environ.get("MMKG_ATLAS_YAML", SHARED / "external" / "mitre-atlas" / "ATLAS.yaml"))
-PAPER_CODEBOOK_PATH = SHARED / "paper" / "codebook.json"
+ATLAS_IN_SHARED = Path("external") / "mitre-atlas" / "ATLAS.yaml"
 
 # owlrl writes inconsistencies as `[] a err:ErrorMessage ; err:error "…"` into the closure
 OWLRL_ERR = Namespace("http://www.daml.org/2002/03/agents/agent-ont#")
@@ -82,7 +91,8 @@ def test_every_mmkg_predicate_and_type_is_declared(graph):
         set(graph.subjects(RDF.type, OWL.DatatypeProperty)) | set(graph.subjects(RDF.type, OWL.AnnotationProperty))
     declared_classes = set(graph.subjects(RDF.type, OWL.Class))
     undeclared = {p for p in graph.predicates() if str(p).startswith(str(MMKG)) and p not in declared_properties}
-    undeclared |= {c for c in graph.objects(None, RDF.type) if str(c).startswith(str(MMKG)) and c not in declared_classes}
+    undeclared |= {c for c in graph.objects(None, RDF.type)
+                   if str(c).startswith(str(MMKG)) and c not in declared_classes}
     assert not undeclared, f"used but not declared: {sorted(undeclared)}"
 
 
@@ -112,10 +122,12 @@ def test_required_classes_and_properties_exist(graph):
         assert (MMKG[sub], RDFS.subClassOf, MMKG.Source) in graph
 
 
+@pytest.mark.slow
 def test_owl_rl_closure_is_consistent():
     assert owl_rl_problems(fresh_graph()) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("planted", [
     (MMKG.ModelStealing, RDF.type, MMKG.SecurityThreat),   # AML and non-AML threat are disjoint
     (MMKG.Model, MMKG.controls, MMKG.Training),             # a pipeline element cannot be a threat
@@ -211,12 +223,22 @@ def test_shared_goals_are_reified_and_agree_with_shortcut(graph):
         assert frozenset((MMKG[a], MMKG[b])) in pairs, (a, b)
 
 
-def test_atlas_ids_exist_in_atlas_yaml(graph):
-    if not ATLAS_PATH.is_file():
-        pytest.skip(f"MITRE ATLAS data not found at {ATLAS_PATH} (set MMKG_ATLAS_YAML)")
+@pytest.fixture
+def atlas_path(request) -> Path:
+    """MMKG_ATLAS_YAML, else ../shared's copy (skips only without ../shared; a missing copy there fails)."""
+    if os.environ.get("MMKG_ATLAS_YAML"):
+        path = Path(os.environ["MMKG_ATLAS_YAML"])
+    else:
+        path = request.getfixturevalue("shared_dir") / ATLAS_IN_SHARED
+    assert path.is_file(), f"MITRE ATLAS data not found at {path}"
+    return path
+
+
+@pytest.mark.slow
+def test_atlas_ids_exist_in_atlas_yaml(graph, atlas_path):
     import yaml
 
-    data = yaml.safe_load(ATLAS_PATH.read_text(encoding="utf-8"))
+    data = yaml.safe_load(atlas_path.read_text(encoding="utf-8"))
     names = {}
     for matrix in data["matrices"]:
         for section, folder in (("techniques", "techniques"), ("mitigations", "mitigations")):
@@ -228,7 +250,7 @@ def test_atlas_ids_exist_in_atlas_yaml(graph):
     assert used <= set(terms), f"matched but not described: {used - set(terms)}"
     for term in terms:
         notation = str(graph.value(term, SKOS.notation))
-        assert notation in names, f"{notation} is not in {ATLAS_PATH.name}"
+        assert notation in names, f"{notation} is not in {atlas_path.name}"
         name, folder = names[notation]
         assert str(term) == f"https://atlas.mitre.org/{folder}/{notation}"
         assert str(graph.value(term, RDFS.label)) == name
@@ -314,16 +336,17 @@ def test_resolve_concept_accepts_uid_iri_curie_and_labels(tables):
 
 # ------------------------------------------------------------------------------------ concept map
 
-def founding_code_ids() -> set[tuple[str, str]] | None:
-    """(codebook, code_id) pairs of the founding study: the shipped codes.csv, else the paper's codebook."""
-    if CODES_PATH.is_file():
-        codes = pd.read_csv(CODES_PATH, dtype=str, keep_default_na=False)
-        return set(zip(codes["codebook"], codes["code_id"]))
-    if PAPER_CODEBOOK_PATH.is_file():
-        book = json.loads(PAPER_CODEBOOK_PATH.read_text(encoding="utf-8"))
-        ids = {(name, code["id"]) for name in ("interview", "drawing") for g in book[name] for code in g["codes"]}
-        return ids | {("interview", "H"), ("interview", "I")}  # the two codable group headers
-    return None
+def founding_code_ids() -> set[tuple[str, str]]:
+    """(codebook, code_id) pairs of the founding study's shipped codes.csv."""
+    codes = pd.read_csv(CODES_PATH, dtype=str, keep_default_na=False)
+    return set(zip(codes["codebook"], codes["code_id"]))
+
+
+def papers_code_ids(shared_dir: Path) -> set[tuple[str, str]]:
+    """(codebook, code_id) pairs of the paper's codebook (../shared/paper/codebook.json)."""
+    book = json.loads((shared_dir / "paper" / "codebook.json").read_text(encoding="utf-8"))
+    ids = {(name, code["id"]) for name in ("interview", "drawing") for g in book[name] for code in g["codes"]}
+    return ids | {("interview", "H"), ("interview", "I")}  # the two codable group headers
 
 
 def test_concept_map_shape_and_values(concept_map):
@@ -341,10 +364,12 @@ def test_every_concept_in_concept_map_resolves(concept_map):
 
 def test_concept_map_codes_exist_in_the_codebook(concept_map):
     known = founding_code_ids()
-    if known is None:
-        pytest.skip("neither studies/founding/codes.csv nor the paper's codebook.json is available")
     unknown = [(b, c) for b, c in zip(concept_map["codebook"], concept_map["code_id"]) if (b, c) not in known]
     assert unknown == []
+
+
+def test_the_shipped_codebook_is_the_papers(shared_dir):
+    assert founding_code_ids() == papers_code_ids(shared_dir)
 
 
 def test_exact_interview_mappings_agree_with_the_code_group(concept_map, tables):
@@ -362,8 +387,6 @@ def test_exact_interview_mappings_agree_with_the_code_group(concept_map, tables)
 def test_attack_and_pipeline_codes_are_all_mapped(concept_map):
     """Every interview AML-attack, threat, defense and pipeline code (groups A-E) has a concept."""
     known = founding_code_ids()
-    if known is None:
-        pytest.skip("codebook not available")
     wanted = {(b, c) for b, c in known if b == "interview" and c[0] in "ABCDE" and "." in c} - {("interview", "B.8")}
     mapped = set(zip(concept_map["codebook"], concept_map["code_id"]))
     assert sorted(wanted - mapped) == []

@@ -1,4 +1,5 @@
-"""Taguette's highlights CSV export loads through its documented column mapping; mmkg's own codings table stays the default."""
+"""Taguette's highlights CSV export loads through its documented column mapping; mmkg's own codings table stays
+the default."""
 from __future__ import annotations
 
 import csv
@@ -27,6 +28,7 @@ def write_csv(path, rows):
     return path
 
 
+@pytest.mark.slow
 def test_taguette_highlights_load_into_the_graph(kg, tmp_path):
     path = write_csv(tmp_path / "taguette_highlights.csv", HIGHLIGHTS)
     report = kg.load(path, study_id="tag-study")

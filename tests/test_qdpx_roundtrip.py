@@ -12,6 +12,8 @@ from typer.testing import CliRunner
 import mmkg
 from mmkg.graph_tables import read_study_tables
 
+pytestmark = pytest.mark.slow  # a module fixture exports the founding study, validates and imports it back
+
 DATA = Path(__file__).resolve().parent / "data" / "refi-qda"
 XSD = DATA / "Project-mrt2019.xsd"  # MIT, REFI 2019; see tests/data/refi-qda/README.md
 ATLAS = DATA / "atlasti-8.4-refi-standard-project.qdpx"
@@ -102,7 +104,8 @@ def round_trip(founding_template, tmp_path_factory):
     store = folder / "store"
     shutil.copytree(founding_template, store)
     output = folder / "founding.qdpx"
-    result = CliRunner().invoke(app, ["export", "qdpx", "--study", "founding", "-o", str(output), "--store", str(store)])
+    result = CliRunner().invoke(app, ["export", "qdpx", "--study", "founding", "-o", str(output),
+                                      "--store", str(store)])
     assert result.exit_code == 0, result.output
     kg = mmkg.open_store(store)
     report = kg.load(output, study_id="founding-rt")

@@ -10,14 +10,13 @@ import pytest
 from typer.testing import CliRunner
 
 import mmkg
+from mmkg.cli.main import app
 from mmkg.errors import NotFoundError, QueryError
 from mmkg.queries import every_query, get_query, get_statement, parse_query_file, registry
-from mmkg.cli.main import app
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDY = ROOT / "studies" / "founding"
 SHIPPED_FACTS = ROOT / "studies" / "founding_spec" / "paper-facts.json"
-SHARED_FACTS = Path(__file__).resolve().parents[2] / "shared" / "paper" / "paper-facts.json"
 BOOK = {"I": "interview", "D": "drawing"}
 runner = CliRunner()
 
@@ -142,11 +141,13 @@ def test_a_users_query_cannot_shadow_a_shipped_one(own_queries):
 
 def test_a_query_that_says_read_cannot_write(own_queries, founding_store):
     (own_queries / "sneaky.cypher").write_text("// name: sneaky\n// title: t\n// mode: read\n"
-                                               "CREATE (c:Coder {uid: 'x', id: 'x', study_id: 'founding'}) RETURN 1 AS one\n")
+                                               "CREATE (c:Coder {uid: 'x', id: 'x', study_id: 'founding'}) "
+                                               "RETURN 1 AS one\n")
     with mmkg.open_store(founding_store) as graph, pytest.raises(QueryError):
         graph.query("sneaky")
 
 
+@pytest.mark.slow
 def test_every_query_runs_with_its_defaults_through_the_cli(founding_template):
     for name in registry():
         result = runner.invoke(app, ["query", name, "--store", str(founding_template), "--format", "json"])
@@ -171,9 +172,8 @@ def test_cli_writes_csv_files_and_reports_bad_parameters(founding_template, tmp_
     assert done.exit_code == 0, done.output
     frame = pd.read_csv(out)
     assert len(frame) and (frame["n_ab"] >= 3).all() and set(frame["unit"]) == {"participant"}
-    with pytest.raises(QueryError, match="unit"):
-        with mmkg.open_store(founding_template, read_only=True) as kg:
-            kg.query("cooccurrence", unit="paragraph")
+    with pytest.raises(QueryError, match="unit"), mmkg.open_store(founding_template, read_only=True) as kg:
+        kg.query("cooccurrence", unit="paragraph")
     bad = runner.invoke(app, ["query", "cooccurrence", "-p", "min_count=many", "--store", str(founding_template)])
     assert bad.exit_code != 0
 
@@ -221,10 +221,9 @@ def test_section_4_1_1_cooccurrences_on_the_shipped_facts(kg):
         _check_cooccurrence_fact(kg, fact)
 
 
-def test_cooccurrence_facts_of_the_shared_paper(kg):
-    if not SHARED_FACTS.is_file():
-        pytest.skip(f"{SHARED_FACTS} is absent: this check needs the project's shared material")
-    for fact in _pairwise_cooccurrence_facts(json.loads(SHARED_FACTS.read_text(encoding="utf-8"))):
+def test_cooccurrence_facts_of_the_shared_paper(kg, shared_dir):
+    facts = json.loads((shared_dir / "paper" / "paper-facts.json").read_text(encoding="utf-8"))
+    for fact in _pairwise_cooccurrence_facts(facts):
         _check_cooccurrence_fact(kg, fact)
 
 
@@ -253,19 +252,23 @@ def test_agreement_matches_the_papers_counts(kg):
     assert (books["cohen_kappa"] > facts["agree-kappa-threshold"]).all()
 
 
+@pytest.mark.slow
 def test_agreement_per_code_against_scikit_learn(kg, csv_study):
     """Units: passages of the two coders' overlapping selections (tests/overlap_reference.py) × code."""
+    from overlap_reference import passage_ids
     from sklearn.metrics import cohen_kappa_score
 
-    from overlap_reference import passage_ids
-
     rows = kg.query("agreement", level="code", codebook="drawing")
-    c = csv_study["all"][(csv_study["all"]["codebook"] == "drawing") & csv_study["all"]["coder"].isin(["coder1", "coder2"])]
+    every = csv_study["all"]
+    c = every[(every["codebook"] == "drawing") & every["coder"].isin(["coder1", "coder2"])]
     segments = pd.read_csv(STUDY / "segments.csv", dtype=str, keep_default_na=False).set_index("segment_id")
     ids = sorted(set(c["segment_id"]))
-    selections = [{"source": segments.loc[i, "source_id"], "codes": set(), "source_kind": "",
-                   **({"kind": "region", "geometry": tuple(int(segments.loc[i, k]) for k in ("x", "y", "width", "height"))}
-                      if segments.loc[i, "x"] else {"kind": "whole", "geometry": (i,)})} for i in ids]
+    def where(i):
+        if not segments.loc[i, "x"]:
+            return {"kind": "whole", "geometry": (i,)}
+        return {"kind": "region", "geometry": tuple(int(segments.loc[i, k]) for k in ("x", "y", "width", "height"))}
+
+    selections = [{"source": segments.loc[i, "source_id"], "codes": set(), "source_kind": "", **where(i)} for i in ids]
     passage = dict(zip(ids, passage_ids(selections)))
     units = sorted(set(passage.values()))
     c = c.assign(passage=c["segment_id"].map(passage))
@@ -292,7 +295,8 @@ def test_code_frequencies_filter_by_participant_attribute_and_group(kg, csv_stud
     mine = c[c["participant_id"].isin(security) & (c["codebook"] == "interview") & c["code_id"].str.startswith("A.")]
     got = kg.query("code_frequencies", attribute="works_in_security", attribute_value="TRUE",
                    codebook="interview", code_group="AML attacks")
-    assert dict(zip(got["code_id"], got["participants"])) == mine.groupby("code_id")["participant_id"].nunique().to_dict()
+    expected = mine.groupby("code_id")["participant_id"].nunique().to_dict()
+    assert dict(zip(got["code_id"], got["participants"])) == expected
 
 
 def test_security_vs_aml_per_participant_matches_the_csv(kg, csv_study):

@@ -4,11 +4,11 @@ embedded store rebuilds its database file for a large study (there, LadybugDB 0.
 from __future__ import annotations
 
 import pytest
+from test_cross_store import differences
 
 import mmkg
 from mmkg.queries import registry
 from mmkg.synthetic import synthetic_codings
-from test_cross_store import differences
 
 pytestmark = pytest.mark.slow
 

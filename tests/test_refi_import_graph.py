@@ -4,9 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from refi_census import census
 
 import mmkg
-from refi_census import census
+
+pytestmark = pytest.mark.slow  # a module fixture loads several whole studies
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "external" / "refi-qda"
 LOCAL = Path(__file__).resolve().parent / "data" / "refi-qda" / "atlasti-8.4-refi-standard-project.qdpx"
@@ -92,10 +94,12 @@ def test_code_nesting_in_graph_equals_xml(loaded):
 
 
 def test_hostile_files_leave_the_store_unchanged(tmp_path):
-    """Every hostile file of the reader tests that trips with default limits is refused by `kg.load`, graph untouched."""
+    """Every hostile file of the reader tests that trips with default limits is refused by `kg.load`, graph
+    untouched."""
+    from test_refi_qda import hostile_cases
+
     from mmkg.errors import LoadError
     from mmkg.loader.refi_qda import ArchiveLimits
-    from test_refi_qda import hostile_cases
 
     def snapshot(kg):
         return kg.cypher("MATCH (n) RETURN count(n) AS nodes").iloc[0, 0], \

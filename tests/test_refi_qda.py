@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 import io
-import zipfile
 import xml.etree.ElementTree as ET
+import zipfile
 from pathlib import Path
 
 import pytest
+from refi_census import NS, census  # noqa: F401  (tests/ is on sys.path)
 
 from mmkg.errors import LoadError
 from mmkg.loader.refi_qda import ArchiveLimits, read_refi_qda
-from refi_census import NS, census  # noqa: F401  (tests/ is on sys.path)
 
 HERE = Path(__file__).resolve().parent
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "external" / "refi-qda"
@@ -215,7 +215,7 @@ CASES_PROJECT = """
   </PictureSource>
 </Sources>
 <Extension xmlns="urn:example:vendor"><Secret/></Extension>
-"""
+"""  # noqa: E501 - XML kept as a tool writes it
 
 
 def test_cases_variables_users_and_text(tmp_path):
@@ -311,37 +311,44 @@ def hostile_cases(tmp: Path):
     small = ArchiveLimits(max_members=5, max_total_uncompressed=10_000)
     cases = []
 
-    def add(what, path, needle, limits=ArchiveLimits()):
-        cases.append((what, path, limits, needle))
+    def add(what, path, needle, limits=None):
+        cases.append((what, path, limits or ArchiveLimits(), needle))
 
-    add("zip bomb by ratio", write_qdpx(tmp / "bomb.qdpx", {"project.qde": VALID_QDE, "sources/z.txt": b"\0" * (4 * 2**20)}),
+    add("zip bomb by ratio",
+        write_qdpx(tmp / "bomb.qdpx", {"project.qde": VALID_QDE, "sources/z.txt": b"\0" * (4 * 2**20)}),
         "compression ratio")
-    add("too many members", write_qdpx(tmp / "many.qdpx", {"project.qde": VALID_QDE, **{f"sources/{i}.txt": "x" for i in range(6)}}),
+    add("too many members",
+        write_qdpx(tmp / "many.qdpx", {"project.qde": VALID_QDE, **{f"sources/{i}.txt": "x" for i in range(6)}}),
         "members", small)
-    add("too large uncompressed", write_qdpx(tmp / "big.qdpx", {"project.qde": VALID_QDE, "sources/a.txt": "y" * 20_000}),
+    add("too large uncompressed",
+        write_qdpx(tmp / "big.qdpx", {"project.qde": VALID_QDE, "sources/a.txt": "y" * 20_000}),
         "uncompressed", small)
     add("zip slip", write_qdpx(tmp / "slip.qdpx", {"project.qde": VALID_QDE, "../evil.txt": "x"}), "..")
     add("absolute path", write_qdpx(tmp / "abs.qdpx", {"project.qde": VALID_QDE, "/etc/evil": "x"}), "absolute")
     add("drive path", write_qdpx(tmp / "drive.qdpx", {"project.qde": VALID_QDE, "C:/evil": "x"}), "absolute")
-    add("DTD", write_qdpx(tmp / "dtd.qdpx", {"project.qde": DTD_HEADER + '<!DOCTYPE Project []>' + VALID_QDE.split("\n", 1)[1]}),
+    add("DTD",
+        write_qdpx(tmp / "dtd.qdpx",
+                   {"project.qde": DTD_HEADER + '<!DOCTYPE Project []>' + VALID_QDE.split("\n", 1)[1]}),
         "DTD")
     add("external entity", write_qdpx(tmp / "xxe.qdpx", {"project.qde": DTD_HEADER +
         '<!DOCTYPE p [<!ENTITY x SYSTEM "file:///etc/passwd">]><Project xmlns="urn:QDA-XML:project:1.0" name="&x;"/>'}),
         "DTD")
-    laughs = "".join(f'<!ENTITY l{i} "{"&l%d;" % (i - 1) * 10}">' for i in range(1, 10))
+    laughs = "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10))
     add("billion laughs", write_qdpx(tmp / "laughs.qdpx", {"project.qde": DTD_HEADER +
         f'<!DOCTYPE p [<!ENTITY l0 "lol">{laughs}]><Project xmlns="urn:QDA-XML:project:1.0" name="&l9;"/>'}), "DTD")
     add("huge attribute", write_qdpx(tmp / "attr.qdpx", {"project.qde": project_xml("", name="a" * (2**20 + 1))},
                                         zipfile.ZIP_STORED),
         "attribute name")
-    add("invalid UTF-8", write_qdpx(tmp / "utf8.qdpx", {"project.qde": VALID_QDE.encode().replace(b"Built", b"Bu\xffilt")}),
+    add("invalid UTF-8",
+        write_qdpx(tmp / "utf8.qdpx", {"project.qde": VALID_QDE.encode().replace(b"Built", b"Bu\xffilt")}),
         "UTF-8")
     (tmp / "notzip.qdpx").write_text("this is not a zip")
     add("not a zip", tmp / "notzip.qdpx", "zip")
     add("no .qde", write_qdpx(tmp / "noqde.qdpx", {"sources/a.txt": "x"}), ".qde")
     add(".qde only in a folder", write_qdpx(tmp / "nested.qdpx", {"inner/project.qde": VALID_QDE}), "inner/project.qde")
     add("two .qde", write_qdpx(tmp / "two.qdpx", {"project.qde": VALID_QDE, "Other.qde": VALID_QDE}), "2 .qde")
-    add("wrong namespace", write_qdpx(tmp / "ns.qdpx", {"project.qde": VALID_QDE.replace("project:1.0", "project:9.9")}),
+    add("wrong namespace",
+        write_qdpx(tmp / "ns.qdpx", {"project.qde": VALID_QDE.replace("project:1.0", "project:9.9")}),
         "urn:QDA-XML:project:9.9")
     add("no namespace", write_qdpx(tmp / "nons.qdpx", {"project.qde": '<Project name="x"/>'}), "no namespace")
     add("malformed XML", write_qdpx(tmp / "broken.qdpx", {"project.qde": VALID_QDE[:-5]}), "not well-formed")

@@ -6,7 +6,6 @@ import shutil
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from mmkg.config import Settings

@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from overlap_reference import reference
 
 import mmkg
-from overlap_reference import reference
 
 NS = "{urn:QDA-XML:project:1.0}"
 KIND_OF_SOURCE = {"TextSource": "interview", "PictureSource": "drawing", "PDFSource": "other",
@@ -92,6 +92,7 @@ def refi_store(tmp_path_factory):
     return mmkg.open_store(tmp_path_factory.mktemp("overlap-refi") / "store")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", REFI_FILES or ["(none)"])
 @pytest.mark.parametrize("unit", ["segment", "exact"])
 def test_segment_cooccurrence_of_every_real_refi_export_equals_the_reference(shared_dir, refi_store, name, unit):
@@ -103,6 +104,7 @@ def test_segment_cooccurrence_of_every_real_refi_export_equals_the_reference(sha
     assert graph_pairs(refi_store, study_id, unit=unit) == expected
 
 
+@pytest.mark.slow
 def test_nvivo_exports_give_segment_cooccurrence(shared_dir, refi_store):
     """NVivo writes one selection per code per passage: only overlap finds its co-occurrences."""
     folder = shared_dir / "external" / "refi-qda"
@@ -138,8 +140,8 @@ def write_study(folder: Path, study_id: str, selections: list[dict]) -> None:
     pd.DataFrame([{"codebook": b, "group_id": "G", "label": "g", "parent_group_id": ""} for b in BOOKS]) \
         .to_csv(folder / "groups.csv", index=False)
     pd.DataFrame([{"codebook": b, "code_id": c, "label": f"{b} {c}", "group_id": "G", "parent_code_id": "",
-                   "codable": "true", "preferred_label": "", "definition": ""} for b, cs in BOOKS.items() for c in cs]) \
-        .to_csv(folder / "codes.csv", index=False)
+                   "codable": "true", "preferred_label": "", "definition": ""}
+                  for b, cs in BOOKS.items() for c in cs]).to_csv(folder / "codes.csv", index=False)
     pd.DataFrame({"participant_id": participants, "label": participants}).to_csv(folder / "participants.csv",
                                                                                  index=False)
     pd.DataFrame([{"source_id": s, "participant_id": s.split("-")[0], "kind": k, "title": s} for s, k in sources]) \
@@ -209,7 +211,8 @@ def test_hand_made_study_counts_what_a_person_counts(generated_store):
         pair(i("A.2"), i("A.3")): 2,  # P1 nested; P2 identical selections
         pair(i("A.1"), i("B.1")): 1, pair(i("A.2"), i("B.1")): 1,  # partial overlap
         pair(i("B.1"), x("X.1")): 1,  # one selection
-        pair(i("A.1"), x("X.2")): 1, pair(i("A.2"), x("X.2")): 1, pair(i("A.3"), x("X.2")): 1,  # P2's overlapping ranges
+        # P2's overlapping ranges
+        pair(i("A.1"), x("X.2")): 1, pair(i("A.2"), x("X.2")): 1, pair(i("A.3"), x("X.2")): 1,
         pair(d("D.1"), d("D.2")): 2,  # identical regions; the whole drawing of P2
         pair(d("D.1"), d("D.3")): 2,  # nested; the two-code region
         pair(d("D.2"), d("D.3")): 1,
@@ -229,7 +232,8 @@ def test_hand_made_study_counts_what_a_person_counts(generated_store):
     # exact: only identical selections (and one selection's own codes) count
     exact = graph_pairs(kg, "hand", unit="exact")
     assert {pair: v[0] for pair, v in exact.items()} == {
-        pair(i("A.1"), i("A.2")): 2, pair(i("A.2"), i("A.3")): 1, pair(i("B.1"), x("X.1")): 1, pair(i("A.1"), x("X.2")): 1,
+        pair(i("A.1"), i("A.2")): 2, pair(i("A.2"), i("A.3")): 1, pair(i("B.1"), x("X.1")): 1,
+        pair(i("A.1"), x("X.2")): 1,
         pair(d("D.1"), d("D.2")): 2, pair(d("D.1"), d("D.3")): 1}
     # proximity 1: touching ranges co-occur (B.1 [8,20) and A.3 [20,30)); regions are unaffected
     near = graph_pairs(kg, "hand", unit="segment", proximity=1)
@@ -283,6 +287,7 @@ def _derive(base: tuple, how: str, k: int) -> tuple:
             "shift": (x + k, y + k, w, h), "touch": (x + w, y, k, h)}[how]
 
 
+@pytest.mark.slow
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(layout=layouts(), proximity=st.sampled_from([0, 0, 3]))
 def test_generated_layouts_equal_the_reference(generated_store, layout, proximity):

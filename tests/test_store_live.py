@@ -6,19 +6,17 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import pytest
-
-import mmkg
-from mmkg.store.embedded import STAGING_FOLDER
-from mmkg.synthetic import synthetic_codings
-
 from conftest import MINI_STUDY
 from live_server import live_server
 from store_processes import mmkg_cli, start_mmkg
 from test_store_processes import TIDY, store_files, studies_csv
+
+import mmkg
+from mmkg.store.embedded import STAGING_FOLDER
+from mmkg.synthetic import synthetic_codings
 
 POLLED = ("/api/studies", "/api/queries/code_frequencies?study_id=founding", "/api/queries/threat_map")
 PICKUP_S = 5.0
@@ -137,6 +135,7 @@ def _post_quietly(url: str, payload: bytes) -> None:
         pass  # the server died under it
 
 
+@pytest.mark.slow
 def test_the_servers_graph_moves_to_a_new_version_while_a_request_still_reads_the_old(founding_store):
     """GraphHolder: a request in flight keeps its version to the end; the next request reads the new one;
     the old one is closed when its last request ends."""

@@ -13,14 +13,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import MINI_STUDY
+from store_processes import clean_env, lock_holder, mmkg_cli, start_mmkg
 
 import mmkg
 from mmkg.errors import StoreBusyError, StoreError
 from mmkg.store.embedded import LEGACY_FILE, POINTER_FILE, SCHEMA_FILE, current_database_file, writer_lock
 from mmkg.synthetic import synthetic_codings
-
-from conftest import MINI_STUDY
-from store_processes import clean_env, lock_holder, mmkg_cli, start_mmkg
 
 TIDY = ["<current version>", POINTER_FILE, SCHEMA_FILE, "writer.lock"]
 
@@ -38,6 +37,7 @@ def studies_csv(store: Path) -> pd.DataFrame:
     return pd.read_csv(io.StringIO(done.stdout))
 
 
+@pytest.mark.slow
 def test_a_reader_keeps_its_version_until_it_refreshes(founding_store):
     reader = mmkg.open_store(founding_store, read_only=True)
     try:
@@ -59,6 +59,7 @@ def test_a_reader_keeps_its_version_until_it_refreshes(founding_store):
         reader.close()
 
 
+@pytest.mark.slow
 def test_a_notebook_holding_the_store_locks_out_no_command(founding_store, tmp_path):
     """`open_store(S)` as in a notebook, kept open while the CLI loads, lists, queries and exports; the
     notebook's own load afterwards keeps what the CLI wrote."""
@@ -81,6 +82,7 @@ def test_a_notebook_holding_the_store_locks_out_no_command(founding_store, tmp_p
     assert list(studies_csv(founding_store)["study_id"]) == ["founding", "mini", "second"]
 
 
+@pytest.mark.slow
 def test_a_second_writer_is_refused_naming_the_holder_and_a_killed_holder_frees_the_lock(founding_store):
     before = store_files(founding_store)
     with lock_holder(founding_store) as holder:
@@ -91,9 +93,8 @@ def test_a_second_writer_is_refused_naming_the_holder_and_a_killed_holder_frees_
         assert "nothing was written" in message and "Wait for that load to finish" in message, message
         assert "Traceback" not in refused.stderr
         assert list(studies_csv(founding_store)["study_id"]) == ["founding"], "readers go on meanwhile"
-        with pytest.raises(StoreBusyError, match=f"process {holder.pid}"):
-            with mmkg.open_store(founding_store) as kg:
-                kg.load(MINI_STUDY)
+        with pytest.raises(StoreBusyError, match=f"process {holder.pid}"), mmkg.open_store(founding_store) as kg:
+            kg.load(MINI_STUDY)
         holder.send_signal(signal.SIGKILL)  # the kernel drops the lock with the process: no stale lock
         holder.wait()
         assert store_files(founding_store) == before
@@ -102,6 +103,7 @@ def test_a_second_writer_is_refused_naming_the_holder_and_a_killed_holder_frees_
     assert list(studies_csv(founding_store)["study_id"]) == ["founding", "mini"]
 
 
+@pytest.mark.slow
 def test_a_load_waits_for_the_lock_when_asked_to(founding_store):
     with lock_holder(founding_store, hold_s=1.5):
         waited = mmkg_cli("load", MINI_STUDY, "--store", founding_store, env=clean_env(MMKG_WRITE_WAIT_S="60"))
@@ -132,6 +134,7 @@ def test_the_writer_lock_is_reentrant_in_a_process_and_exclusive_between_threads
         pass
 
 
+@pytest.mark.slow
 def test_read_only_opens_create_nothing(tmp_path):
     missing = tmp_path / "nowhere"
     with pytest.raises(StoreError, match="no mmkg store here yet"):
@@ -142,6 +145,7 @@ def test_read_only_opens_create_nothing(tmp_path):
     assert not missing.exists()
 
 
+@pytest.mark.slow
 def test_a_store_of_an_earlier_mmkg_with_a_pending_wal_is_recovered_by_a_read_only_command(founding_store,
                                                                                         tmp_path):
     """An earlier mmkg kept one `graph.lbug` and wrote it in place; a crash left its WAL, and read-only opens

@@ -55,6 +55,7 @@ def networks(kg) -> dict[str, views.MmkgNetwork]:
     return nets
 
 
+@pytest.mark.slow
 def test_default_threshold_is_the_smallest_count_that_leaves_at_most_150_pairs(kg):
     for unit in views.units():
         for codebook in ("interview", "drawing", ""):
@@ -66,6 +67,7 @@ def test_default_threshold_is_the_smallest_count_that_leaves_at_most_150_pairs(k
             assert f"n_ab ≥ {threshold}" in net.subtitle and "at most 150" in net.subtitle
 
 
+@pytest.mark.slow
 def test_a_threshold_given_is_kept_and_max_edges_caps_the_strongest(kg):
     pairs = kg.query("cooccurrence", unit="participant", codebook="")
     net = views.cooccurrence_network(kg, unit="participant", codebook="", min_count=1, max_edges=0)
@@ -113,6 +115,7 @@ def test_groups_get_distinct_colours_within_a_codebook_and_codebooks_distinct_sh
     assert len({g for _, g in styles}) >= 17
 
 
+@pytest.mark.slow
 def test_every_label_has_at_least_4_5_to_1_contrast(kg):
     for name, net in networks(kg).items():
         for node in net.nodes:

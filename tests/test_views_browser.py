@@ -16,9 +16,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from defusedxml import ElementTree
-
 from chromium_cdp import Chromium, chromium_path
+from defusedxml import ElementTree
 from live_server import live_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -175,7 +174,7 @@ def test_clicking_a_node_and_an_edge_lists_the_segments_of_the_named_query(brows
       const a = n.getPositions([e.from])[e.from], b = n.getPositions([e.to])[e.to];
       const p = n.canvasToDOM({x: (a.x + b.x) / 2, y: (a.y + b.y) / 2});
       const r = n.body.container.getBoundingClientRect();
-      return {x: p.x + r.left, y: p.y + r.top + window.scrollY, id: e.id, hit: n.getEdgeAt(p), node: n.getNodeAt(p) ?? null}; })()""")
+      return {x: p.x + r.left, y: p.y + r.top + window.scrollY, id: e.id, hit: n.getEdgeAt(p), node: n.getNodeAt(p) ?? null}; })()""")  # noqa: E501 - data kept on one line
     assert point["hit"] == point["id"] and point["node"] is None
     click_at(browser, point["x"], point["y"])
     shown = panel_rows(browser)
@@ -375,7 +374,8 @@ def test_an_attack_and_a_participants_concept_list_their_segments(browser, serve
     base, store = server
     show(browser, base + "/views/threat-map")
     attack = browser.evaluate("mmkgNetworks[0].body.data.nodes.get().find(n => n.label.startsWith('poisoning')).id")
-    codes = browser.evaluate(f"mmkgNetworks[0].body.data.nodes.get({json.dumps(attack)}).drill.calls.map(c => c.code_a)")
+    node = f"mmkgNetworks[0].body.data.nodes.get({json.dumps(attack)})"
+    codes = browser.evaluate(f"{node}.drill.calls.map(c => c.code_a)")
     point = node_point(browser, attack)
     assert point["hit"] == attack
     click_at(browser, point["x"], point["y"])

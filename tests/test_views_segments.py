@@ -84,6 +84,7 @@ def run_cli(store: Path, *params: str) -> list[dict]:
     return json.loads(done.stdout)
 
 
+@pytest.mark.slow
 def test_model_stealing_and_code_breach_give_the_papers_six_segments(founding_template, study):
     facts = json.loads((shipped_study_path().parent / "founding_spec" / "paper-facts.json").read_text("utf-8"))
     fact = next(f for f in facts if f["id"] == "cooc-modelstealing-codebreach")
@@ -105,6 +106,7 @@ def test_model_stealing_and_code_breach_give_the_papers_six_segments(founding_te
         assert row["coder"] == study["meta"]["analysis_coder"]
 
 
+@pytest.mark.slow
 def test_one_code_lists_every_segment_carrying_it(founding_template, study):
     rows = run_cli(founding_template, "code_a=interview:C.4")
     expected = {r["segment_id"] for r in study["codings"] if (r["codebook"], r["code_id"]) == ("interview", "C.4")}

@@ -18,14 +18,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from mmkg.adhoc.statement import CheckedStatement, Dialect
-from mmkg.errors import (BusyError, QueryError, QueryLimitError, QueryRefusedError, SandboxUnavailableError,
-                         StoreError)
+from mmkg.errors import BusyError, QueryError, QueryLimitError, QueryRefusedError, SandboxUnavailableError, StoreError
 
 log = logging.getLogger("mmkg.adhoc")
 KILL_GRACE_S = 1.0  # the engine's own timeout fires first; the kill is the limit that cannot be talked around

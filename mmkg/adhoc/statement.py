@@ -58,7 +58,7 @@ FUNCTIONS: dict[str, frozenset[str]] = {"ladybug": LADYBUG_FUNCTIONS, "neo4j": N
 # Words that start a statement mmkg refuses; only used to word the refusal (the grammar decides).
 REFUSED_WORDS = {
     "CREATE", "MERGE", "SET", "DELETE", "DETACH", "REMOVE", "DROP", "ALTER", "FOREACH", "COPY", "LOAD",
-    "EXPORT", "IMPORT", "ATTACH", "DETACH", "USE", "INSTALL", "UNINSTALL", "UPDATE", "BEGIN", "COMMIT",
+    "EXPORT", "IMPORT", "ATTACH", "USE", "INSTALL", "UNINSTALL", "UPDATE", "BEGIN", "COMMIT",
     "ROLLBACK", "CHECKPOINT", "SHOW", "TERMINATE", "GRANT", "REVOKE", "DENY", "START", "STOP", "EXPLAIN",
     "PROFILE", "FINISH", "INSERT",
 }
@@ -71,7 +71,7 @@ class CheckedStatement:
     text: str
     parameters: dict[str, Any]
 
-    def with_parameters(self, given: dict[str, Any] | None) -> "CheckedStatement":
+    def with_parameters(self, given: dict[str, Any] | None) -> CheckedStatement:
         """The statement with the client's parameters added to the lifted literals (names checked)."""
         for name in given or {}:
             if not isinstance(name, str) or not _PARAMETER_NAME.match(name) or name.startswith(LITERAL_PARAMETER):

@@ -1,7 +1,8 @@
 """Graph stores: the embedded LadybugDB store (default) and Neo4j, behind one small interface."""
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 import pandas as pd
 

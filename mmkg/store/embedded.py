@@ -28,9 +28,9 @@ import shutil
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import pandas as pd
 import pyarrow as pa
@@ -38,8 +38,8 @@ import pyarrow as pa
 from mmkg.errors import NoSpaceError, QueryError, StoreBusyError, StoreError
 from mmkg.models import GraphRows
 from mmkg.schema import NODE_BY_LABEL, NODES, REL_BY_TYPE, RELS, SCHEMA_VERSION, STUDY_COUNTS, STUDY_NODE_LABELS
-from mmkg.store.ddl import ladybug_ddl
 from mmkg.store import Progress, StepTicker
+from mmkg.store.ddl import ladybug_ddl
 
 POINTER_FILE = "CURRENT"  # names the published version
 SCHEMA_FILE = "SCHEMA"  # the schema version (`mmkg.schema.SCHEMA_VERSION`) the store's graph was written with
@@ -173,7 +173,7 @@ def writer_lock(folder: Path, *, wait_s: float = 0.0) -> Iterator[None]:
 
 def _take_os_lock(folder: Path, deadline: float):
     try:
-        handle = open(folder / LOCK_FILE, "a+", encoding="utf-8")
+        handle = open(folder / LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115 - held for the lock's life
     except OSError as exc:
         raise StoreError(f"{folder}: cannot write to the store folder ({exc.strerror}); loads need a "
                          "writable store folder") from None
@@ -427,7 +427,7 @@ class EmbeddedStore:
         except OSError:
             return False
         current = _read_pointer_name(self.path)
-        return any(n == STAGING_FOLDER or n.endswith(".tmp") or n == LEGACY_FILE
+        return any(n in (STAGING_FOLDER, LEGACY_FILE) or n.endswith(".tmp")
                    or (n.startswith("graph-") and not n.startswith(current or "\0")) for n in names)
 
     def _collect(self) -> None:
@@ -496,7 +496,8 @@ class EmbeddedStore:
         with self._connection() as conn:
             tables = set(conn.execute("CALL show_tables() RETURN name").get_as_df()["name"])
             missing = []
-            for table, properties in [*((n.label, n.properties) for n in NODES), *((r.type, r.properties) for r in RELS)]:
+            tables_of_schema = [*((n.label, n.properties) for n in NODES), *((r.type, r.properties) for r in RELS)]
+            for table, properties in tables_of_schema:
                 if table not in tables:
                     missing.append(table)
                     continue

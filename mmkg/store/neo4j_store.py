@@ -35,9 +35,9 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -47,8 +47,8 @@ import pyarrow.compute as pc
 from mmkg.errors import ConfigError, QueryError, QueryLimitError, StoreError
 from mmkg.models import GraphRows
 from mmkg.schema import BOOL, FLOAT, INT, NODE_BY_LABEL, NODES, RELS, NodeTable, RelTable
-from mmkg.store.ddl import neo4j_schema
 from mmkg.store import Progress, StepTicker
+from mmkg.store.ddl import neo4j_schema
 from mmkg.store.dialect import to_neo4j
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,8 @@ SWEEP_STAGED = f"MATCH (n:{STAGING}) WHERE n.mmkg_load = $load WITH n LIMIT $lim
 SWEEP_RETIRED_BULK = (f"MATCH (:{RETIRED})-[:{BULK_PARENT.type}]->(n:{BULK.label}) "
                       "WITH n LIMIT $limit DETACH DELETE n RETURN count(*) AS n")
 SWEEP_RETIRED = f"MATCH (n:{RETIRED}) WITH n LIMIT $limit DETACH DELETE n RETURN count(*) AS n"
-SWITCHED = f"MATCH (m:{LOAD} {{load_id: $load}}) WHERE m.state = 'staging' SET m.state = 'switched' RETURN count(m) AS n"
+SWITCHED = (f"MATCH (m:{LOAD} {{load_id: $load}}) WHERE m.state = 'staging' SET m.state = 'switched' "
+            "RETURN count(m) AS n")
 
 
 def staging_schema() -> list[str]:
@@ -213,7 +214,8 @@ def count_ontology_statement(label: str) -> str:
 
 def statements() -> list[str]:
     """Every statement the store sends on its own behalf (schema, load, sweep, delete, clear)."""
-    return [*OBSOLETE_SCHEMA, *neo4j_schema(), *staging_schema(), AWAIT_INDEXES, PING, HAS_ONTOLOGY, CLEAR_RELS, CLEAR_NODES,
+    return [*OBSOLETE_SCHEMA, *neo4j_schema(), *staging_schema(), AWAIT_INDEXES, PING, HAS_ONTOLOGY,
+            CLEAR_RELS, CLEAR_NODES,
             BEGIN_LOAD, TAKE_LEASE, END_LOAD, LOAD_STATE, LOADS, TAKE_ABANDONED_LEASE, STAGED_LOADS,
             SWEEP_STAGED_BULK, SWEEP_STAGED, SWEEP_RETIRED_BULK, SWEEP_RETIRED, SWITCHED,
             *(stage_nodes_statement(n) for n in SMALL_NODES),
@@ -364,7 +366,7 @@ class Neo4jStore:
 
     @classmethod
     def connect(cls, uri: str, user: str, password: str, database: str = "neo4j", *,
-                read_only: bool = False, shipped_ontology: Callable[[], GraphRows] | None = None) -> "Neo4jStore":
+                read_only: bool = False, shipped_ontology: Callable[[], GraphRows] | None = None) -> Neo4jStore:
         """Create the one driver, check that the server answers, and (read-write) create the schema."""
         import neo4j
         from neo4j.exceptions import AuthError, ConfigurationError, Neo4jError, ServiceUnavailable
@@ -565,8 +567,9 @@ class Neo4jStore:
             self.sent.add(batch.statement)
             record = self._record(tx.run(batch.statement, batch.params))
             if record["n"] != batch.rows or (batch.children is not None and record["children"] != batch.children):
-                found = f"{record['n']:,}" + (f" with {record['children']:,} codings" if batch.children is not None else "")
-                wanted = f"{batch.rows:,}" + (f" with {batch.children:,} codings" if batch.children is not None else "")
+                with_children = batch.children is not None
+                found = f"{record['n']:,}" + (f" with {record['children']:,} codings" if with_children else "")
+                wanted = f"{batch.rows:,}" + (f" with {batch.children:,} codings" if with_children else "")
                 raise StoreError(f"staging {batch.what}: Neo4j wrote {found} where {wanted} were sent (an endpoint "
                                  "was missing); the load was abandoned and the graph is as it was")
 
@@ -587,7 +590,8 @@ class Neo4jStore:
                 counts[node.label] = _expect(self._single(tx, count_staged_statement(node.label), load=load),
                                              expected, f"staged {node.label} nodes")
             bulk = self._record_of(tx, count_staged_bulk_statement(), load=load)
-            counts[BULK.label] = _expect(bulk["nodes"], len(rows.nodes.get(BULK.label, ())), f"staged {BULK.label} nodes")
+            counts[BULK.label] = _expect(bulk["nodes"], len(rows.nodes.get(BULK.label, ())),
+                                         f"staged {BULK.label} nodes")
             children = len(rows.rels.get(BULK_CHILD.type, ()))
             _expect(bulk["children"] or 0, children, f"staged {BULK_CHILD.type} relationships")
             merged = ontology
@@ -786,8 +790,14 @@ def _translated(exc: Exception, timeout_s: float | None) -> Exception:
 
 def _translate(exc: Exception, timeout_s: float | None) -> StoreError | QueryError | None:
     """The mmkg error for a driver or server error (None: not a Neo4j error)."""
-    from neo4j.exceptions import (DriverError, IncompleteCommit, Neo4jError, ServiceUnavailable, SessionExpired,
-                                  TransientError)
+    from neo4j.exceptions import (
+        DriverError,
+        IncompleteCommit,
+        Neo4jError,
+        ServiceUnavailable,
+        SessionExpired,
+        TransientError,
+    )
 
     if isinstance(exc, IncompleteCommit):
         return StoreError(f"lost the connection to Neo4j while it committed ({exc}): the outcome is unknown; "
@@ -828,7 +838,8 @@ def _graph_value(value):
                 "_DST": value.end_node.element_id if value.end_node else None,
                 "_LABEL": value.type, "_ID": value.element_id, **dict(value)}
     if isinstance(value, Path):
-        return {"_NODES": [_graph_value(n) for n in value.nodes], "_RELS": [_graph_value(r) for r in value.relationships]}
+        return {"_NODES": [_graph_value(n) for n in value.nodes],
+                "_RELS": [_graph_value(r) for r in value.relationships]}
     if isinstance(value, list):
         return value if all(isinstance(v, _PLAIN) for v in value) else [_graph_value(v) for v in value]
     if isinstance(value, dict):

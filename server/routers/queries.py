@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import json
-from inspect import Parameter as SigParameter, Signature
-from typing import Callable, Literal
+from collections.abc import Callable
+from inspect import Parameter as SigParameter
+from inspect import Signature
+from typing import Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response

@@ -13,8 +13,15 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from mmkg.config import Settings
-from mmkg.errors import (LoadError, MmkgError, NoSpaceError, StoreError, TooLargeError, UnauthorizedError,
-                         UploadsDisabledError)
+from mmkg.errors import (
+    LoadError,
+    MmkgError,
+    NoSpaceError,
+    StoreError,
+    TooLargeError,
+    UnauthorizedError,
+    UploadsDisabledError,
+)
 from mmkg.loader import suffixes as reader_suffixes
 from mmkg.server.dependencies import holder, settings
 from mmkg.server.errors import UPLOAD_ERRORS
@@ -99,7 +106,7 @@ def _unpack(upload: Path, workdir: Path) -> Path:
     """Write the files a study folder has (study.json and its CSV tables) out of a zipped study into
     `workdir`; return the folder. The whole archive is checked first (`SafeArchive`: member count, names,
     links and devices, clashes, sizes and ratios per member and in total); nothing else is extracted."""
-    from mmkg.loader.refi_qda import MiB, ArchiveLimits, SafeArchive
+    from mmkg.loader.refi_qda import ArchiveLimits, MiB, SafeArchive
     from mmkg.loader.study_folder import META_FILE, TABLE_FILES
 
     limits = ArchiveLimits(max_members=1_000, max_total_uncompressed=512 * MiB)
