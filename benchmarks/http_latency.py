@@ -35,7 +35,7 @@ from pathlib import Path
 import mmkg
 
 sys.path.insert(0, str(Path(__file__).parent))
-from cooccurrence_bench import overlapping_codings  # noqa: E402
+from cooccurrence_bench import best_of, overlapping_codings  # noqa: E402
 
 MMKG = str(Path(sys.executable).with_name("mmkg"))  # the installed command, as a user runs it
 
@@ -49,15 +49,6 @@ def free_port() -> int:
 def get(url: str) -> bytes:
     with urllib.request.urlopen(url, timeout=600) as response:
         return response.read()
-
-
-def best_of(repeat: int, fn):
-    times, result = [], None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - started)
-    return min(times), result
 
 
 def same_rows(body: bytes, frame) -> bool:
