@@ -61,7 +61,7 @@ from scipy.special import gammaln
 from mmkg import overlap
 from mmkg.errors import NotFoundError, QueryError
 from mmkg.metrics import METRICS, metric_names, resolve_metric
-from mmkg.models import GraphReader
+from mmkg.models import EVERY_STUDY, GraphReader
 from mmkg.store.keys import unit_statements
 
 SEGMENT_UNITS = ("segment", "exact")
@@ -518,7 +518,7 @@ def agreement_table(codings: pd.DataFrame, codes: pd.DataFrame, coders: list[str
 # ------------------------------------------------------------------------------------- helpers on the store
 def _codes(kg, study_id: str) -> pd.DataFrame:
     codes = kg.query("code_index", study_id=study_id)
-    if codes.empty and study_id:
+    if codes.empty and study_id != EVERY_STUDY:
         kg.require_study(study_id)
     return codes
 
@@ -698,7 +698,7 @@ def _agreement(kg, named, params: dict, options: dict) -> pd.DataFrame:
         raise QueryError(f"parameter 'level' must be all, codebook or code, got '{options['level']}'")
     codings = kg.rows(named.name, **params)
     studies = kg.query("studies")
-    if params["study_id"]:
+    if params["study_id"] != EVERY_STUDY:
         kg.require_study(params["study_id"])
         studies = studies[studies["study_id"] == params["study_id"]]
     codes = _codes(kg, params["study_id"])

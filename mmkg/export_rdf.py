@@ -101,10 +101,13 @@ def study_rdf(kg, study_id: str, graph: Graph) -> None:
 
 
 def export_graph(kg, study_id: str = "", *, with_ontology: bool = True) -> Graph:
-    """An rdflib graph of the ontology (unless `with_ontology` is false) and the study's (or every study's) data."""
-    study_ids = [study_id] if study_id else kg.study_ids()
-    if study_id:
-        kg.require_study(study_id)
+    """An rdflib graph of the ontology (unless `with_ontology` is false) and the study's data ('' = the only
+    study, none in an empty store; '*' = every study's)."""
+    if study_id == "*" or (not study_id and not kg.study_ids()):
+        study_ids = kg.study_ids()
+    else:
+        study_ids = [kg.resolve_study(study_id)]
+        kg.require_study(study_ids[0])
     graph = Graph()
     if with_ontology:
         for triple in load_ontology():
