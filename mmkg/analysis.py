@@ -653,7 +653,8 @@ def _neighbourhood(kg, named, params: dict, options: dict) -> pd.DataFrame:
         raise QueryError(f"parameter 'rank_by' must be one of {', '.join(metric_names())}, "
                          f"got '{options['rank_by']}'")
     everything = _codes(kg, params["study_id"])
-    focus_codes = everything[resolve_codes(everything, options["code"])]
+    # '' only when the study has no codings to choose its most frequent code from (`mmkg.api.STUDY_DEFAULTS`)
+    focus_codes = everything[resolve_codes(everything, options["code"])] if options["code"] else everything.iloc[:0]
     neighbours = _restrict(everything, options["codebook"], "")
     table = fetch_unit_table(kg, params["study_id"], options["unit"], params["coder"], options["proximity"],
                              codes=everything)

@@ -185,9 +185,13 @@ class Mmkg:
                          f"parameter (study_id), or '{EVERY_STUDY}' for every study where a query allows it")
 
     def _resolve_params(self, named, bound: dict) -> dict:
+        """Fill the parameters whose empty default stands for something of the study (`STUDY_DEFAULTS`)."""
         if "study_id" in bound:
             every = f"$study_id = '{EVERY_STUDY}'" in named.cypher
             bound = {**bound, "study_id": self.resolve_study(bound["study_id"], every=every)}
+        for parameter, pick in STUDY_DEFAULTS.get(named.name, {}).items():
+            if bound.get(parameter) == "" and bound.get("study_id") not in (None, EVERY_STUDY):
+                bound = {**bound, parameter: pick(self, bound["study_id"])}
         return bound
 
     def study_ids(self) -> list[str]:
@@ -200,6 +204,27 @@ class Mmkg:
 
             known = ", ".join(self.study_ids()) or "none"
             raise NotFoundError(f"no study '{study_id}' in the store (studies: {known})")
+
+
+def first_participant(kg: Mmkg, study_id: str) -> str:
+    """The study's first participant in natural order (P1, P2, …, P10); '' when it has none."""
+    import re
+
+    ids = kg.query("participants", study_id=study_id)["participant_id"].astype(str).tolist()
+    key = lambda text: [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]  # noqa: E731
+    return min(ids, key=key, default="")
+
+
+def most_frequent_code(kg: Mmkg, study_id: str) -> str:
+    """The study's code carried by the most analysis codings, as codebook:code_id ('' when it has none)."""
+    counts = kg.query("code_frequencies", study_id=study_id)
+    return "" if counts.empty else f"{counts['codebook'].iloc[0]}:{counts['code_id'].iloc[0]}"
+
+
+# parameters whose empty default means a choice made from the study's own data, per named query
+STUDY_DEFAULTS = {"participant_model": {"participant": first_participant},
+                  "segments": {"code_a": most_frequent_code},
+                  "code_neighbourhood": {"code": most_frequent_code}}
 
 
 @contextmanager

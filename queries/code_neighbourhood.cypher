@@ -6,7 +6,7 @@
 // param: coder STRING = "" | only these coders' codings, comma-separated ('' = the analysis codings)
 // option: unit STRING = "segment" | unit: segment (overlapping selections), exact (same selection), source or participant
 // option: proximity INTEGER = 0 | segment unit: ranges closer than this many characters also co-occur (0 = overlap only)
-// option: code STRING = "model stealing" | the code: A.3, interview:A.3 or a label
+// option: code STRING = "" | the code: A.3, interview:A.3 or a label ('' = the study's most frequent code)
 // option: rank_by STRING = "count" | the metric that ranks the neighbours (fisher_p ascending): {metrics}
 // option: codebook STRING = "" | only neighbours from this codebook ('' = all)
 // option: min_count INTEGER = 1 | smallest n_ab listed
