@@ -81,7 +81,7 @@ def test_every_named_query_with_defaults_returns_the_only_studys_rows(own_store)
         # a codings table about ML threats has rows everywhere; a breakfast study only where no mapping is needed
         assert set(empty) <= mapped_expected, f"empty with default parameters: {sorted(set(empty) - mapped_expected)}"
         applied, codes = kg.query("code_frequencies"), kg.query("codes")
-        assert 0 < len(applied) and set(applied["code_id"]) <= set(codes["code_id"])
+        assert len(applied) > 0 and set(applied["code_id"]) <= set(codes["code_id"])
 
 
 def test_several_studies_need_a_choice_and_star_means_every_study(own_store, tmp_path):
