@@ -138,8 +138,9 @@ class Mmkg:
         """One row per study with counts and provenance."""
         return self.query("studies")
 
-    def export_codings(self, study_id: str = "") -> pd.DataFrame:
-        """One row per coding (`CODINGS_EXPORT_COLUMNS`); '' = the only study, `EVERY_STUDY` = every study."""
+    def export_codings(self, study_id: str = EVERY_STUDY) -> pd.DataFrame:
+        """One row per coding (`CODINGS_EXPORT_COLUMNS`) of one study or (`EVERY_STUDY`, the default) of every
+        study; '' = the only study in the store."""
         study_id = self.resolve_study(study_id)
         if study_id != EVERY_STUDY:
             self.require_study(study_id)
@@ -148,20 +149,23 @@ class Mmkg:
             frame[column] = pd.array(frame[column], dtype="Int64")
         return frame[CODINGS_EXPORT_COLUMNS]
 
-    def export_codes(self, study_id: str = "") -> pd.DataFrame:
-        """One row per code with label, parent (group or parent code), codable flag and codebook."""
+    def export_codes(self, study_id: str = EVERY_STUDY) -> pd.DataFrame:
+        """One row per code with label, parent (group or parent code), codable flag and codebook, of one study
+        or (`EVERY_STUDY`, the default) of every study; '' = the only study in the store."""
         study_id = self.resolve_study(study_id)
         if study_id != EVERY_STUDY:
             self.require_study(study_id)
         return self.query("codes", study_id=study_id)
 
     def export_qdpx(self, study_id: str, output: Path | str) -> list[str]:
-        """Write study `study_id` as a REFI-QDA project (`.qdpx`) to `output`; returns export warnings."""
+        """Write study `study_id` ('' = the only study in the store) as a REFI-QDA project (`.qdpx`) to `output`;
+        returns export warnings."""
         from importlib.metadata import version
 
         from mmkg.graph_tables import read_study_tables
         from mmkg.loader.refi_qda_export import write_qdpx
 
+        study_id = self.resolve_study(study_id, every=False)
         return write_qdpx(read_study_tables(self, study_id), output, origin=f"mmkg {version('mmkg')}")
 
     def resolve_study(self, study_id: str = "", *, every: bool = True) -> str:
