@@ -111,7 +111,7 @@ def install_view_routes(app, read: Callable) -> None:
             kind = default_source_kind(kg, chosen) if source_kind is None else source_kind
             net = threat_map_network(kg, chosen, kind)
             controls = [_studies_option(kg, chosen),
-                        _select("source_kind", "counted in", ["interview", "drawing", "other", ""], kind,
+                        _select("source_kind", "counted in", source_kinds(kg, chosen, kind) + [""], kind,
                                 {"": "every source"})]
             return render_page("Threat map", [net], provenance=provenance_lines(kg, chosen), controls=controls,
                                action="/views/threat-map", study_id=chosen)
@@ -185,6 +185,14 @@ def study_of(kg, study_id: str) -> str:
     chosen = kg.resolve_study(study_id, every=False)
     kg.require_study(chosen)
     return chosen
+
+
+def source_kinds(kg, study_id: str, chosen: str) -> list[str]:
+    """The kinds of the study's sources, in `mmkg.tables.SOURCE_KINDS` order (and the chosen one)."""
+    from mmkg.tables import SOURCE_KINDS
+
+    present = set(kg.query("sources", study_id=study_id)["kind"].astype(str)) | ({chosen} - {""})
+    return [k for k in SOURCE_KINDS if k in present]
 
 
 def _select(name: str, label: str, options: list, value: Any, texts: dict | None = None) -> dict:

@@ -569,8 +569,9 @@ def participant_ids(kg, study_id: str) -> list[str]:
 def participant_attributes(kg, participant_id: str, study_id: str) -> pd.DataFrame:
     people = kg.query("participants", study_id=study_id)
     row = people[people["participant_id"] == participant_id]
-    pairs = [a.split("=", 1) for a in (row["attributes"].iloc[0] if len(row) else []) if a and "=" in a]
-    return pd.DataFrame(sorted(pairs), columns=["attribute", "value"])
+    pairs = [a.split("=", 1) for a in (row["attributes"].iloc[0] if len(row) else []) if a and "=" in a
+             and a.split("=", 1)[0] not in BOOKKEEPING_ATTRIBUTES]
+    return pd.DataFrame(sorted(pairs, key=lambda pair: fig.natural_key(pair[0])), columns=["attribute", "value"])
 
 
 # ------------------------------------------------------------------------------------------ comparison

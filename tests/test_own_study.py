@@ -145,7 +145,10 @@ def test_every_view_answers_200_with_the_studys_codebooks(own_client):
     assert set(options_of(page.text, "codebook")) == {*codebooks, ""}
     for book in [*codebooks, ""]:
         assert client.get("/views/cooccurrence", params={"codebook": book}).status_code == 200, book
-    assert client.get("/views/threat-map").status_code == 200
+    threat_map = client.get("/views/threat-map")
+    assert threat_map.status_code == 200
+    kinds = {r["kind"] for r in api_rows(client, "sources")}
+    assert set(options_of(threat_map.text, "source_kind")) == {*kinds, ""}, "the study's own source kinds"
     comparison = client.get("/views/comparison")
     assert comparison.status_code == 200, comparison.text[:500]
     attributes = options_of(comparison.text, "attribute")
