@@ -264,18 +264,23 @@ def index_page(kg) -> str:
     tables = [table("Studies", studies.drop(columns=[c for c in ("provenance", "description") if c in studies])),
               table("Named queries (GET /api/queries/<name>; add format=csv for CSV)", query_rows)]
     several = len(studies) > 1  # a query's default study is the only one; with several, link every study's rows
-    links += [{"href": f"/api/queries/{q}" + (_every_study_query(q) if several else ""), "text": f"query: {q}"}
+    first = str(studies["study_id"].iloc[0]) if len(studies) else ""
+    links += [{"href": f"/api/queries/{q}" + (_study_query(q, first) if several else ""), "text": f"query: {q}"}
               for q in query_rows.get("query", [])]
     links += [{"href": "/docs", "text": "API documentation (OpenAPI)"},
               {"href": "/upload", "text": "Upload a study (needs the server's upload token)"}]
+    # with several studies the navigation opens the first one's views (each study's are linked below)
     return render_page("mmkg", [], provenance=provenance_lines(kg), links=links, tables=tables,
+                       study_id=first if several else "",
                        intro="A knowledge graph of mental-model codes and threats from qualitative security studies.")
 
 
-def _every_study_query(name: str) -> str:
-    """The query string that makes a named query's link show every study (where the query can)."""
+def _study_query(name: str, first: str) -> str:
+    """The query string of a named query's link in a store of several studies: every study where the query
+    can show them ('*'), else the first study."""
     from mmkg.queries import get_query
 
     query = get_query(name)
-    takes = any(p.name == "study_id" for p in query.parameters)
-    return "?study_id=%2A" if takes and "$study_id = '*'" in query.cypher else ""
+    if not any(p.name == "study_id" for p in query.parameters):
+        return ""
+    return "?study_id=%2A" if "$study_id = '*'" in query.cypher else f"?study_id={quote(first)}"

@@ -198,3 +198,22 @@ def test_every_shared_refi_export_works_alone_in_a_store(shared_dir, tmp_path):
                 response = client.get(view)
                 assert response.status_code == 200 or (not has_codes and response.status_code in (404, 422)), \
                     (path.name, view, response.text[:300])
+
+
+def test_with_several_studies_every_studys_views_are_linked_and_an_unnamed_study_is_a_clear_error(own_store,
+                                                                                                   tmp_path):
+    store, study_id, _ = own_store
+    copy = tmp_path / "store"
+    shutil.copytree(store, copy)
+    with mmkg.open_store(copy) as kg:
+        kg.load(DATA / "mini_study")
+    with TestClient(create_app(Settings(store=copy, upload_token=None)), base_url=LOCAL) as client:
+        unnamed = client.get("/views/cooccurrence")
+        assert unnamed.status_code == 400 and "mini" in unnamed.text and study_id in unnamed.text
+        page = client.get("/views/cooccurrence", headers={"accept": "text/html"})
+        assert page.status_code == 400 and "2 studies" in page.text
+        links = [h for h in hrefs(client.get("/").text) if h.startswith(("/views/", "/api/queries/"))]
+        for study in (study_id, "mini"):
+            assert sum(f"study_id={study}" in h for h in links) >= 3, study
+        for link in links:
+            assert client.get(link).status_code == 200, link
