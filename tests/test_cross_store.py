@@ -176,8 +176,9 @@ def api_paths(stores) -> list[str]:
     for study in embedded.study_ids():
         paths += [f"/api/studies/{study}", f"/api/studies/{study}/participants", f"/api/studies/{study}/codes"]
     for name, q in sorted(registry().items()):
-        if q.mode == "read":
-            paths += [f"/api/queries/{name}", f"/api/queries/{name}?format=csv"]
+        if q.mode == "read":  # the store holds several studies: a query about one names it
+            study = "?study_id=founding&" if any(p.name == "study_id" for p in q.parameters) else "?"
+            paths += [f"/api/queries/{name}{study.rstrip('?&')}", f"/api/queries/{name}{study}format=csv"]
     return paths
 
 
@@ -196,11 +197,13 @@ def view_data(kg) -> dict:
     """The nodes and edges every view draws for the founding study."""
     from mmkg.server import views
 
-    networks = {"cooccurrence": views.cooccurrence_network(kg),
-                "cooccurrence participant lift": views.cooccurrence_network(kg, unit="participant", metric="lift"),
-                "threat map": views.threat_map_network(kg),
-                "participant P1": views.participant_network(kg, "P1")}
-    networks.update({f"comparison {i}": n for i, n in enumerate(views.comparison_networks(kg))})
+    study = "founding"
+    networks = {"cooccurrence": views.cooccurrence_network(kg, study),
+                "cooccurrence participant lift": views.cooccurrence_network(kg, study, unit="participant",
+                                                                            metric="lift"),
+                "threat map": views.threat_map_network(kg, study),
+                "participant P1": views.participant_network(kg, "P1", study)}
+    networks.update({f"comparison {i}": n for i, n in enumerate(views.comparison_networks(kg, study))})
     return {name: (sorted(map(repr, n.nodes)), sorted(map(repr, n.edges))) for name, n in networks.items()}
 
 
