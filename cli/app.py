@@ -37,10 +37,33 @@ Neo4jOption = typer.Option(None, "--neo4j", envvar="NEO4J_URI", help="Use the Ne
                            show_default=False)
 
 
+VERBOSE = {"on": False}  # set by `mmkg --verbose …`
+
+
+@app.callback()
+def options(verbose: bool = typer.Option(False, "--verbose", "-v", help="Say which store each command opens.")
+            ) -> None:
+    """mmkg — a knowledge graph of mental-model codes and threats."""
+    VERBOSE["on"] = verbose
+
+
+def store_description(store: Path | None, neo4j: str | None) -> str:
+    """Which store the CLI options point at: the Neo4j URI, or the embedded store's folder."""
+    from mmkg.config import Neo4jSettings, Settings
+
+    uri = neo4j or Neo4jSettings().uri
+    if uri:
+        return f"the Neo4j server at {uri}"
+    return f"the embedded store {(Path(store) if store is not None else Settings().store).expanduser().resolve()}"
+
+
 def open_kg(store: Path | None, neo4j: str | None, read_only: bool = False) -> Mmkg:
-    """Open the graph the CLI options point at (`read_only` for commands that only read)."""
+    """Open the graph the CLI options point at (`read_only` for commands that only read); with `--verbose`,
+    say which one on stderr first."""
     from mmkg.api import open_store
 
+    if VERBOSE["on"]:
+        show(f"Using {store_description(store, neo4j)}", err=True, soft_wrap=True)
     return open_store(store, neo4j_uri=neo4j, read_only=read_only)
 
 
@@ -200,6 +223,7 @@ def studies(store: Path | None = StoreOption, neo4j: str | None = Neo4jOption) -
     """List the studies in the graph with their counts and provenance."""
     with open_kg(store, neo4j, read_only=True) as kg:
         frame = kg.studies()
+    show((f"Store: {store_description(store, neo4j)}", "dim"), err=True, soft_wrap=True)
     if frame.empty:
         console.print("No studies yet: run `mmkg load` to load the founding study.")
         return

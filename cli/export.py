@@ -7,12 +7,15 @@ import typer
 
 from mmkg.cli.app import Neo4jOption, StoreOption, export_app, format_option, open_kg, print_warnings, show, write_frame
 
+STUDY_OPTION = typer.Option("*", "--study", help="Only this study ('*', the default: every study; '' = the only "
+                            "study in the store).")
+
 
 @export_app.command("codings")
 def export_codings(output: Path | None = typer.Option(None, "-o", "--output", help="File to write; '-' or "
                                                          "omitted: standard output."),
                    fmt: str = format_option(printable=False),
-                   study: str = typer.Option("", "--study", help="Only this study (default: every study)."),
+                   study: str = STUDY_OPTION,
                    store: Path | None = StoreOption, neo4j: str | None = Neo4jOption) -> None:
     """One row per coding: study, participant, source, segment, code, codebook, coder."""
     with open_kg(store, neo4j, read_only=True) as kg:
@@ -23,7 +26,7 @@ def export_codings(output: Path | None = typer.Option(None, "-o", "--output", he
 def export_codes(output: Path | None = typer.Option(None, "-o", "--output", help="File to write; '-' or "
                                                        "omitted: standard output."),
                  fmt: str = format_option(printable=False),
-                 study: str = typer.Option("", "--study", help="Only this study (default: every study)."),
+                 study: str = STUDY_OPTION,
                  store: Path | None = StoreOption, neo4j: str | None = Neo4jOption) -> None:
     """One row per code: label, parent (group or parent code), codable, codebook."""
     with open_kg(store, neo4j, read_only=True) as kg:
@@ -33,7 +36,7 @@ def export_codes(output: Path | None = typer.Option(None, "-o", "--output", help
 @export_app.command("rdf")
 def export_rdf_command(output: Path = typer.Option(..., "-o", "--output", help="File to write."),
                        fmt: str = typer.Option("ttl", "--format", help="ttl (Turtle) or jsonld (JSON-LD)."),
-                       study: str = typer.Option("", "--study", help="Only this study (default: every study)."),
+                       study: str = STUDY_OPTION,
                        store: Path | None = StoreOption, neo4j: str | None = Neo4jOption) -> None:
     """The ontology plus instance data as RDF, conforming to ontology/shapes.ttl."""
     from mmkg.export_rdf import export_rdf
@@ -44,7 +47,8 @@ def export_rdf_command(output: Path = typer.Option(..., "-o", "--output", help="
 
 
 @export_app.command("qdpx")
-def export_qdpx_command(study: str = typer.Option(..., "--study", help="Study to export."),
+def export_qdpx_command(study: str = typer.Option("", "--study", help="Study to export ('' = the only study in "
+                                                  "the store)."),
                         output: Path = typer.Option(..., "-o", "--output", help=".qdpx file to write."),
                         store: Path | None = StoreOption, neo4j: str | None = Neo4jOption) -> None:
     """A REFI-QDA project (codes, sources, selections, codings, coders, cases) for other QDA tools."""

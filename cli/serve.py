@@ -29,6 +29,7 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="Interface to lis
     from mmkg.config import Settings
     from mmkg.server.app import create_app
 
+    listener = port_listener(host, port)  # taken and held before loading anything or saying "Serving on"
     if store_is_empty(store, neo4j):
         with open_kg(store, neo4j) as kg, DelayedProgress("loading the founding study", delay_s=0.0) as progress:
             show("The store is empty: loading the shipped founding study first …")
@@ -38,5 +39,29 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="Interface to lis
             show((f"Provenance: {report.provenance}", "dim"))
     settings = Settings(store=store) if store is not None else Settings()
     show(f"Serving on http://{host}:{port}/ (API documentation: http://{host}:{port}/docs)")
-    uvicorn.run(create_app(settings, neo4j_uri=neo4j, listen_host=host), host=host, port=port, log_level="warning",
-                workers=1)
+    config = uvicorn.Config(create_app(settings, neo4j_uri=neo4j, listen_host=host), host=host, port=port,
+                            log_level="warning", workers=1)
+    uvicorn.Server(config).run(sockets=[listener])
+
+
+def port_listener(host: str, port: int):
+    """A socket bound to host:port and listening, or a `ConfigError` saying the port is taken."""
+    import socket
+
+    from mmkg.errors import ConfigError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    listener = socket.socket(family, kind, proto)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(address)
+        listener.listen(128)
+    except OSError as exc:
+        listener.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc} (is another server using the "
+                          "port? choose another with --port)") from None
+    return listener

@@ -93,6 +93,18 @@ def _is_taguette(header: list[str]) -> bool:
     return is_taguette_highlights(header)
 
 
+def _read_taguette_codebook(path: Path, study_id: str | None) -> StudyTables:
+    from mmkg.loader.qda_csv import read_taguette_codebook
+
+    return read_taguette_codebook(path, study_id=study_id)
+
+
+def _is_taguette_codebook(header: list[str]) -> bool:
+    from mmkg.loader.qda_csv import is_taguette_codebook
+
+    return is_taguette_codebook(header)
+
+
 def _read_refi(path: Path, study_id: str | None) -> StudyTables:
     from mmkg.loader.refi_qda import read_refi_qda
 
@@ -103,6 +115,8 @@ def _read_refi(path: Path, study_id: str | None) -> StudyTables:
 
 # Another tool's CSV export is recognised by its header; mmkg's codings table is the default for `.csv`.
 register_reader(Reader("taguette", {".csv": "a codings CSV"}, _read_taguette, recognise=_is_taguette))
+register_reader(Reader("taguette-codebook", {".csv": "a codings CSV"}, _read_taguette_codebook,
+                       recognise=_is_taguette_codebook))
 register_reader(Reader("codings", {".csv": "a codings CSV"}, _read_codings_table))
 register_reader(Reader("refi-qda", {".qdpx": "a REFI-QDA project", ".qdc": "a REFI-QDA codebook",
                                     ".qde": "a REFI-QDA project document"}, _read_refi))

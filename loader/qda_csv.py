@@ -16,6 +16,10 @@ content`; a highlight without tags has one row with an empty `tag`.  Newer expor
 | `tag_parent` (optional) | parent_code_id (a parent without highlights of its own is added as a code) |
 | `tag_description` (optional) | code definition |
 | — | coder: the `coder` argument (Taguette does not export who highlighted), default `taguette` |
+
+And **Taguette's codebook export** ("Export codebook" → CSV: `tag, description, number of highlights`): the
+tags as codes of codebook `taguette` (group `tags`), `description` as their definitions, with no participants,
+sources or codings (the count of highlights is Taguette's, not data); the study is named after the file.
 """
 from __future__ import annotations
 
@@ -33,6 +37,53 @@ TAGUETTE_MAPPING = {"id": "segment_id", "document": "source_id", "tag": "code_id
 CODEBOOK, GROUP_ID, GROUP_LABEL = "taguette", "tags", "Taguette tags"
 DEFAULT_CODER = "taguette"
 SYNTHETIC_PARTICIPANT = "synthetic_participant"
+
+
+TAGUETTE_CODEBOOK_COLUMNS = ("tag", "description", "number of highlights")
+
+
+def is_taguette_codebook(columns) -> bool:
+    """True for a header with Taguette's codebook-export columns."""
+    return set(TAGUETTE_CODEBOOK_COLUMNS) <= {c.strip().lower() for c in columns}
+
+
+def read_taguette_codebook(path: Path, study_id: str | None = None, data: bytes | None = None) -> StudyTables:
+    """A codebook-only study from Taguette's codebook CSV: one code per tag, its description as definition."""
+    from mmkg.loader.refi_qda import slugify
+
+    name = str(path)
+    frame = read_csv_text(Path(path), data)
+    frame = frame.rename(columns={c: c.strip().lower() for c in frame.columns if c != ROW_COLUMN})
+    if not is_taguette_codebook(frame.columns):
+        raise LoadError(f"{name}: not a Taguette codebook export "
+                        f"(needs columns {', '.join(TAGUETTE_CODEBOOK_COLUMNS)})")
+    empty = frame[frame["tag"].isna()]
+    if len(empty):
+        raise LoadError(f"{name}, row {empty[ROW_COLUMN].iloc[0]}, column tag: empty, but required")
+    repeated = frame[frame["tag"].duplicated()]
+    if len(repeated):
+        raise LoadError(f"{name}, row {repeated[ROW_COLUMN].iloc[0]}, column tag: tag '{repeated['tag'].iloc[0]}' "
+                        "is listed twice")
+    codes = pd.DataFrame({"codebook": CODEBOOK, "code_id": frame["tag"], "label": frame["tag"], "group_id": GROUP_ID,
+                          "parent_code_id": None, "codable": "true", "definition": frame["description"],
+                          ROW_COLUMN: frame[ROW_COLUMN]})
+    groups = pd.DataFrame([{"codebook": CODEBOOK, "group_id": GROUP_ID, "label": GROUP_LABEL,
+                            "parent_group_id": None}])
+    meta = StudyMeta(id=study_id or slugify(Path(path).stem) or "taguette-codebook", title=Path(path).stem,
+                     description=f"Codebook loaded from the Taguette codebook export {Path(path).name}",
+                     provenance=f"Taguette codebook export ({Path(path).name}); no codings", codebooks=[CODEBOOK],
+                     origin=name)
+
+    def shaped(table, rows):
+        columns = COLUMNS[table] + ([ROW_COLUMN] if ROW_COLUMN in rows.columns else [])
+        rows = rows.reindex(columns=columns).astype(object).reset_index(drop=True)
+        return rows.where(rows.notna(), None)
+
+    return StudyTables(meta=meta, groups=shaped("groups", groups), codes=shaped("codes", codes),
+                       participants=shaped("participants", pd.DataFrame()), sources=shaped("sources", pd.DataFrame()),
+                       segments=shaped("segments", pd.DataFrame()), codings=shaped("codings", pd.DataFrame()),
+                       files={"groups": name, "codes": name}, allow_empty=True,
+                       warnings=[f"{name}: a Taguette codebook holds no highlights: codes only, no codings"])
 
 
 def is_taguette_highlights(columns) -> bool:

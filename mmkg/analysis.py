@@ -61,7 +61,7 @@ from scipy.special import gammaln
 from mmkg import overlap
 from mmkg.errors import NotFoundError, QueryError
 from mmkg.metrics import METRICS, metric_names, resolve_metric
-from mmkg.models import GraphReader
+from mmkg.models import EVERY_STUDY, GraphReader
 from mmkg.store.keys import unit_statements
 
 SEGMENT_UNITS = ("segment", "exact")
@@ -518,7 +518,7 @@ def agreement_table(codings: pd.DataFrame, codes: pd.DataFrame, coders: list[str
 # ------------------------------------------------------------------------------------- helpers on the store
 def _codes(kg, study_id: str) -> pd.DataFrame:
     codes = kg.query("code_index", study_id=study_id)
-    if codes.empty and study_id:
+    if codes.empty and study_id != EVERY_STUDY:
         kg.require_study(study_id)
     return codes
 
@@ -653,7 +653,8 @@ def _neighbourhood(kg, named, params: dict, options: dict) -> pd.DataFrame:
         raise QueryError(f"parameter 'rank_by' must be one of {', '.join(metric_names())}, "
                          f"got '{options['rank_by']}'")
     everything = _codes(kg, params["study_id"])
-    focus_codes = everything[resolve_codes(everything, options["code"])]
+    # '' only when the study has no codings to choose its most frequent code from (`mmkg.api.STUDY_DEFAULTS`)
+    focus_codes = everything[resolve_codes(everything, options["code"])] if options["code"] else everything.iloc[:0]
     neighbours = _restrict(everything, options["codebook"], "")
     table = fetch_unit_table(kg, params["study_id"], options["unit"], params["coder"], options["proximity"],
                              codes=everything)
@@ -698,7 +699,7 @@ def _agreement(kg, named, params: dict, options: dict) -> pd.DataFrame:
         raise QueryError(f"parameter 'level' must be all, codebook or code, got '{options['level']}'")
     codings = kg.rows(named.name, **params)
     studies = kg.query("studies")
-    if params["study_id"]:
+    if params["study_id"] != EVERY_STUDY:
         kg.require_study(params["study_id"])
         studies = studies[studies["study_id"] == params["study_id"]]
     codes = _codes(kg, params["study_id"])

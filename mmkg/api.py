@@ -13,6 +13,7 @@ import pandas as pd
 
 from mmkg.config import Neo4jSettings, Settings
 from mmkg.errors import MmkgError
+from mmkg.models import EVERY_STUDY
 from mmkg.store import GraphStore, Progress
 from mmkg.tables import StudyTables
 
@@ -59,9 +60,11 @@ class Mmkg:
 
     # -- loading --------------------------------------------------------------------------------------
     def load(self, source: str | Path | None = None, *, study_id: str | None = None,
-             progress: Progress | None = None) -> LoadReport:
+             progress: Progress | None = None, replace: bool = True) -> LoadReport:
         """Validate a study (folder, codings CSV, REFI-QDA file; None = the shipped study), then write it
-        atomically, replacing an earlier version of the same study id and nothing else.  The earlier
+        atomically, replacing an earlier version of the same study id and nothing else (`replace=False`:
+        refuse with `StudyExistsError` instead).  The id comes from `study_id`, else from the file (study.json,
+        the REFI-QDA project name, the codings table's study_id column, the file name).  The earlier
         version's applied mapping is kept unless the file brings its own (`mmkg.mapping.keep_applied_mapping`)."""
         from mmkg.loader import read_study
         from mmkg.mapping import keep_applied_mapping
@@ -71,6 +74,11 @@ class Mmkg:
             progress("reading and validating", 0, 1)
         with _system_allocator():
             tables = read_study(source, study_id=study_id)
+        if not replace and tables.meta.id in self.study_ids():
+            from mmkg.errors import StudyExistsError
+
+            raise StudyExistsError(f"a study '{tables.meta.id}' is in the store already: load under another id "
+                                   "(study_id) or ask to replace it (replace=true); nothing was written")
         kept = keep_applied_mapping(self, tables)  # reloading a study keeps the mapping applied to it
         report = self.load_tables(tables, progress=progress, started=started)
         report.warnings += kept
@@ -106,7 +114,7 @@ class Mmkg:
         from mmkg.queries import get_query
 
         named = get_query(name)
-        statement_params, options = named.split(named.bind(params))
+        statement_params, options = named.split(self._resolve_params(named, named.bind(params)))
         if not named.analysis:
             return self.store.execute(named.cypher, statement_params, read=named.mode == "read")
         from mmkg.analysis import run_analysis
@@ -119,7 +127,7 @@ class Mmkg:
         from mmkg.queries import get_statement
 
         named = get_statement(name)
-        statement_params, _ = named.split(named.bind(params))
+        statement_params, _ = named.split(self._resolve_params(named, named.bind(params)))
         return self.store.execute(named.cypher, statement_params, read=named.mode == "read")
 
     def cypher(self, text: str, params: dict | None = None) -> pd.DataFrame:
@@ -130,29 +138,65 @@ class Mmkg:
         """One row per study with counts and provenance."""
         return self.query("studies")
 
-    def export_codings(self, study_id: str = "") -> pd.DataFrame:
-        """One row per coding (`CODINGS_EXPORT_COLUMNS`); '' = every study."""
-        if study_id:
+    def export_codings(self, study_id: str = EVERY_STUDY) -> pd.DataFrame:
+        """One row per coding (`CODINGS_EXPORT_COLUMNS`) of one study or (`EVERY_STUDY`, the default) of every
+        study; '' = the only study in the store."""
+        study_id = self.resolve_study(study_id)
+        if study_id != EVERY_STUDY:
             self.require_study(study_id)
         frame = self.query("codings", study_id=study_id)
         for column in ("start", "end"):
             frame[column] = pd.array(frame[column], dtype="Int64")
         return frame[CODINGS_EXPORT_COLUMNS]
 
-    def export_codes(self, study_id: str = "") -> pd.DataFrame:
-        """One row per code with label, parent (group or parent code), codable flag and codebook."""
-        if study_id:
+    def export_codes(self, study_id: str = EVERY_STUDY) -> pd.DataFrame:
+        """One row per code with label, parent (group or parent code), codable flag and codebook, of one study
+        or (`EVERY_STUDY`, the default) of every study; '' = the only study in the store."""
+        study_id = self.resolve_study(study_id)
+        if study_id != EVERY_STUDY:
             self.require_study(study_id)
         return self.query("codes", study_id=study_id)
 
     def export_qdpx(self, study_id: str, output: Path | str) -> list[str]:
-        """Write study `study_id` as a REFI-QDA project (`.qdpx`) to `output`; returns export warnings."""
+        """Write study `study_id` ('' = the only study in the store) as a REFI-QDA project (`.qdpx`) to `output`;
+        returns export warnings."""
         from importlib.metadata import version
 
         from mmkg.graph_tables import read_study_tables
         from mmkg.loader.refi_qda_export import write_qdpx
 
+        study_id = self.resolve_study(study_id, every=False)
         return write_qdpx(read_study_tables(self, study_id), output, origin=f"mmkg {version('mmkg')}")
+
+    def resolve_study(self, study_id: str = "", *, every: bool = True) -> str:
+        """The study a study parameter names: '' = the only study in the store (an error listing the
+        studies when there are several or none); `EVERY_STUDY` passes through where `every` allows it."""
+        from mmkg.errors import NotFoundError, QueryError
+
+        if study_id == EVERY_STUDY:
+            if not every:
+                raise QueryError(f"'{EVERY_STUDY}' (every study) is not accepted here: name one study "
+                                 f"(studies: {', '.join(self.study_ids()) or 'none'})")
+            return study_id
+        if study_id:
+            return study_id
+        ids = self.study_ids()
+        if len(ids) == 1:
+            return ids[0]
+        if not ids:
+            raise NotFoundError("no studies in the store yet: load one first (`mmkg load`)")
+        raise QueryError(f"the store holds {len(ids)} studies ({', '.join(ids)}): name one with the study "
+                         f"parameter (study_id), or '{EVERY_STUDY}' for every study where a query allows it")
+
+    def _resolve_params(self, named, bound: dict) -> dict:
+        """Fill the parameters whose empty default stands for something of the study (`STUDY_DEFAULTS`)."""
+        if "study_id" in bound:
+            every = f"$study_id = '{EVERY_STUDY}'" in named.cypher
+            bound = {**bound, "study_id": self.resolve_study(bound["study_id"], every=every)}
+        for parameter, pick in STUDY_DEFAULTS.get(named.name, {}).items():
+            if bound.get(parameter) == "" and bound.get("study_id") not in (None, EVERY_STUDY):
+                bound = {**bound, parameter: pick(self, bound["study_id"])}
+        return bound
 
     def study_ids(self) -> list[str]:
         return self.rows("study_ids")["id"].tolist()
@@ -164,6 +208,27 @@ class Mmkg:
 
             known = ", ".join(self.study_ids()) or "none"
             raise NotFoundError(f"no study '{study_id}' in the store (studies: {known})")
+
+
+def first_participant(kg: Mmkg, study_id: str) -> str:
+    """The study's first participant in natural order (P1, P2, …, P10); '' when it has none."""
+    import re
+
+    ids = kg.query("participants", study_id=study_id)["participant_id"].astype(str).tolist()
+    key = lambda text: [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]  # noqa: E731
+    return min(ids, key=key, default="")
+
+
+def most_frequent_code(kg: Mmkg, study_id: str) -> str:
+    """The study's code carried by the most analysis codings, as codebook:code_id ('' when it has none)."""
+    counts = kg.query("code_frequencies", study_id=study_id)
+    return "" if counts.empty else f"{counts['codebook'].iloc[0]}:{counts['code_id'].iloc[0]}"
+
+
+# parameters whose empty default means a choice made from the study's own data, per named query
+STUDY_DEFAULTS = {"participant_model": {"participant": first_participant},
+                  "segments": {"code_a": most_frequent_code},
+                  "code_neighbourhood": {"code": most_frequent_code}}
 
 
 @contextmanager
@@ -209,4 +274,4 @@ def open_store(store: str | Path | None = None, *, neo4j_uri: str | None = None,
     return Mmkg(EmbeddedStore(path, read_only=read_only, write_wait_s=settings.write_wait_s))
 
 
-__all__ = ["Mmkg", "open_store", "LoadReport", "MmkgError"]
+__all__ = ["Mmkg", "open_store", "LoadReport", "MmkgError", "EVERY_STUDY"]

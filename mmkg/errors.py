@@ -54,6 +54,13 @@ class NotFoundError(MmkgError):
     kind = "not_found"
 
 
+class StudyExistsError(LoadError):
+    """A load would replace a study of the same id without being asked to (`replace`). Nothing was written."""
+
+    http_status = 409
+    kind = "study_exists"
+
+
 class QueryError(MmkgError):
     """A query was refused or failed: bad parameters, a write in a read-only context, a time-out."""
 

@@ -100,11 +100,14 @@ def study_rdf(kg, study_id: str, graph: Graph) -> None:
         add((code, MMKG.mapsToConcept, concept_iri(row.concept)))
 
 
-def export_graph(kg, study_id: str = "", *, with_ontology: bool = True) -> Graph:
-    """An rdflib graph of the ontology (unless `with_ontology` is false) and the study's (or every study's) data."""
-    study_ids = [study_id] if study_id else kg.study_ids()
-    if study_id:
-        kg.require_study(study_id)
+def export_graph(kg, study_id: str = "*", *, with_ontology: bool = True) -> Graph:
+    """An rdflib graph of the ontology (unless `with_ontology` is false) and one study's data or ('*', the
+    default) every study's; '' = the only study's (none in an empty store)."""
+    if study_id == "*" or (not study_id and not kg.study_ids()):
+        study_ids = kg.study_ids()
+    else:
+        study_ids = [kg.resolve_study(study_id)]
+        kg.require_study(study_ids[0])
     graph = Graph()
     if with_ontology:
         for triple in load_ontology():
@@ -116,7 +119,7 @@ def export_graph(kg, study_id: str = "", *, with_ontology: bool = True) -> Graph
     return graph
 
 
-def export_rdf(kg, output: Path | str | None, fmt: str = "ttl", study_id: str = "") -> str | None:
+def export_rdf(kg, output: Path | str | None, fmt: str = "ttl", study_id: str = "*") -> str | None:
     """Serialise to `output` (or return the text when None) in Turtle (`ttl`) or JSON-LD (`jsonld`)."""
     if fmt not in FORMATS:
         raise MmkgError(f"unknown RDF format '{fmt}' (use ttl or jsonld)")

@@ -9,6 +9,11 @@ import pandas as pd
 
 from mmkg.tables import StudyMeta
 
+EVERY_STUDY = "*"  # the study parameter that means every study in the store ('' = the only one)
+# participant attributes that record how a study was made, not who took part: the REFI-QDA and Taguette readers'
+# flag for participants they made up, the founding generator's list of uncertain Table 1 cells
+BOOKKEEPING_ATTRIBUTES = frozenset({"synthetic_participant", "table1_uncertain_cells"})
+
 
 @dataclass
 class ValidStudy:

@@ -1,8 +1,8 @@
 // name: participant_model
 // title: One participant's mental model
 // description: Everything coded for one participant, grouped into pipeline elements, threats, defenses, perceptions and other codes (by the kind of the ontology concept each code maps to): source kind (interview or drawing), code, label, group, concept and how many codings carry it. Analysis codings only. The founding study's codings are a reconstruction matching the paper's figures, not the authors' data.
-// param: study_id STRING = "founding" | study of the participant
-// param: participant STRING = "P1" | participant id
+// param: study_id STRING = "" | study of the participant ('' = the only study in the store)
+// param: participant STRING = "" | participant id ('' = the study's first participant, in natural order: P1, P2, …, P10)
 // mode: read
 MATCH (p:Participant)-[:HAS_SOURCE]->(src:Source)-[:HAS_SEGMENT]->(:Segment)-[c:CODED_AS]->(k:Code)-[:IN_GROUP]->(g:CodeGroup)
 WHERE p.id = $participant AND p.study_id = $study_id AND c.analysis

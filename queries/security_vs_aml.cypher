@@ -1,12 +1,12 @@
 // name: security_vs_aml
 // title: Security vs AML mental models, per participant
 // description: Per participant, how many distinct codes and codings map to AML threats, security threats, AML defenses and security defenses (through MAPS_TO, match types in `matches`), and whether the participant mentions AML at all (any code mapped to an AML threat or defense, or to the perception 'mentioning AML'). `attribute` adds one participant attribute for grouping (e.g. works_in_security, aml_knowledge). Analysis codings only. The founding study's codings are a reconstruction matching the paper's figures, not the authors' data.
-// param: study_id STRING = "founding" | study ('' = every study)
+// param: study_id STRING = "" | study ('' = the only study in the store, * = every study)
 // param: attribute STRING = "works_in_security" | participant attribute shown as attribute_value
 // param: matches STRING = "exact,close,broad" | comma-separated SKOS match types whose mappings count
 // mode: read
 MATCH (p:Participant)
-WHERE $study_id = '' OR p.study_id = $study_id
+WHERE $study_id = '*' OR p.study_id = $study_id
 OPTIONAL MATCH (p)-[:HAS_ATTRIBUTE]->(a:Attribute)
 WHERE a.name = $attribute
 WITH p, min(a.value) AS attribute_value

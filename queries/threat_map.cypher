@@ -1,7 +1,7 @@
 // name: threat_map
 // title: Pipeline threat map: attacks, the pipeline steps they control and affect, who mentions them
 // description: One row per threat of the ontology (AML attacks and security threats): the pipeline elements the attacker controls (CONTROLS) and where the attack takes effect (AFFECTS), as in the paper's Figure 1, with how many participants mention it and in how many codings (codes mapped with match types in `matches`; analysis codings). The counts come from sources of kind `source_kind` — interview by default, as the paper's text counts them ("membership inference ... mentioned by three participants" are interviews); drawing for the drawings; '' for interviews and drawings together (a participant who names an attack in both counts once). The column `counted_in` says which. The founding study's codings are a reconstruction matching the paper's figures, not the authors' data.
-// param: study_id STRING = "founding" | study whose participants are counted ('' = every study)
+// param: study_id STRING = "" | study whose participants are counted ('' = the only study in the store, * = every study)
 // param: kind STRING = "" | aml_threat or security_threat ('' = both)
 // param: source_kind STRING = "interview" | count codings of this source kind: interview, drawing, other ('' = every source)
 // param: matches STRING = "exact,close,broad" | comma-separated SKOS match types whose mappings count
@@ -16,7 +16,7 @@ WITH t, controls, collect(DISTINCT affected.label) AS affects
 WITH t, controls, list_sort(affects) AS affects
 OPTIONAL MATCH (p:Participant)-[:HAS_SOURCE]->(src:Source)-[:HAS_SEGMENT]->(:Segment)-[c:CODED_AS]->(k:Code)-[m:MAPS_TO]->(t)
 WITH t, controls, affects, p, k, c,
-     c.analysis AND ($study_id = '' OR p.study_id = $study_id) AND ($source_kind = '' OR src.kind = $source_kind)
+     c.analysis AND ($study_id = '*' OR p.study_id = $study_id) AND ($source_kind = '' OR src.kind = $source_kind)
        AND $matches CONTAINS m.match AS counted
 WITH t, controls, affects, count(DISTINCT CASE WHEN counted THEN p.uid END) AS participants,
      count(CASE WHEN counted THEN c.coder END) AS codings,

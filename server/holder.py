@@ -116,7 +116,7 @@ class GraphHolder:
             kg.close()
 
     def load(self, source: Path, study_id: str | None,
-             prepare: Callable[[], Path] | None = None) -> LoadReport:
+             prepare: Callable[[], Path] | None = None, replace: bool = True) -> LoadReport:
         """Load `source` as a new version under the store's writer lock; `prepare()` (unpacking a zip) runs
         under that lock too and returns the source to load. One upload at a time: a second one, or one that
         meets another process's load, is refused (`StoreBusyError`) without waiting."""
@@ -129,7 +129,7 @@ class GraphHolder:
                 with hold() if hold is not None else nullcontext():
                     if prepare is not None:
                         source = prepare()
-                    return writable.load(source, study_id=study_id)
+                    return writable.load(source, study_id=study_id, replace=replace)
         finally:
             self._uploads += 1
             self._upload_lock.release()

@@ -8,6 +8,7 @@ import re
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -26,6 +27,7 @@ ASSET_FILES = {
     "vis-network.css": (PYVIS_LIB / "vis-network.css", "text/css; charset=utf-8"),
     "mmkg.js": (STATIC_DIR / "mmkg.js", "text/javascript; charset=utf-8"),
     "mmkg.css": (STATIC_DIR / "mmkg.css", "text/css; charset=utf-8"),
+    "upload.js": (STATIC_DIR / "upload.js", "text/javascript; charset=utf-8"),
     "favicon.svg": (STATIC_DIR / "favicon.svg", "image/svg+xml"),
 }
 
@@ -58,9 +60,10 @@ def _environment() -> Environment:
 def render_page(title: str, panels: list[Network] = (), *, provenance: list[str] | None = None,
                 controls: list[dict] | None = None, tables: list[dict] | None = None, intro: str = "",
                 action: str = "", links: list[dict] | None = None, notes: list[str] | None = None,
-                charts: list[dict] | None = None, inline: bool = False, status: str = "") -> str:
+                charts: list[dict] | None = None, inline: bool = False, status: str = "", study_id: str = "") -> str:
     """One HTML page: header with provenance, controls, notes, charts, network panels with their tables and the
-    drill-down panel, further tables.  `inline` writes the assets into the page (a file outside the server)."""
+    drill-down panel, further tables.  `inline` writes the assets into the page (a file outside the server);
+    `study_id`: the study the navigation links keep ('' = none: the views then show the only study)."""
     template = _environment().get_template("page.html")
     data = []
     for i, p in enumerate(panels):
@@ -71,7 +74,15 @@ def render_page(title: str, panels: list[Network] = (), *, provenance: list[str]
     return template.render(title=title, panels=data, provenance=provenance or [], controls=controls or [],
                            tables=tables or [], intro=intro, action=action, links=links or [], notes=notes or [],
                            charts=charts or [], inline=inline, status=status,
+                           study_query=f"?study_id={quote(study_id)}" if study_id else "",
                            drill=any(p.drill is not None for p in panels))
+
+
+def render_upload_page(formats: dict[str, str]) -> str:
+    """The browser's upload form (`/upload`): a study file, the upload token, an optional id; `formats`: the
+    accepted file endings with what each is."""
+    text = ", ".join(f"{what} ({suffix})" for suffix, what in formats.items())
+    return _environment().get_template("upload.html").render(formats=text, accept=",".join(formats))
 
 
 def _summary(net: Network) -> str:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, Literal
+from urllib.parse import quote
 
 import pandas as pd
 from fastapi import Request
@@ -20,6 +21,9 @@ from mmkg.server.views import (
     coders,
     comparison_figures,
     cooccurrence_network,
+    default_attribute,
+    default_codebook,
+    default_source_kind,
     participant_attributes,
     participant_ids,
     participant_network,
@@ -61,7 +65,7 @@ def install_view_routes(app, read: Callable) -> None:
     router = APIRouter(route_class=HtmlErrorRoute)
     html = {"response_model": None, "tags": ["views"],
             "responses": {200: {"content": {"text/html": {"schema": {"type": "string"}}}, "description": "HTML page"}}}
-    study = Query("founding", max_length=200)
+    study = Query("", max_length=200, description="study id ('' = the only study in the store)")
     seed_param = Query(1, ge=0, le=1_000_000, description="layout seed: the same seed draws the same figure")
 
     async def page(build: Callable) -> HTMLResponse:
@@ -76,7 +80,8 @@ def install_view_routes(app, read: Callable) -> None:
                                 min_count: str = Query("", max_length=9, pattern=r"^\d*$", description=(
                                     "smallest n_ab drawn; empty: the smallest that leaves at most max_edges pairs")),
                                 max_edges: int = Query(MAX_EDGES, ge=0, le=100_000, description="0 = no limit"),
-                                codebook: str = Query("interview", max_length=200),
+                                codebook: str | None = Query(None, max_length=200, description=(
+                                    "codebook ('' = every codebook; omitted: the study's first)")),
                                 color_by: Literal["kind", "group"] = "kind",
                                 coder: str = Query("", max_length=200), group: str = Query("", max_length=200),
                                 seed: int = seed_param):
@@ -85,10 +90,12 @@ def install_view_routes(app, read: Callable) -> None:
                     max_edges=max_edges, codebook=codebook, color_by=color_by, coder=coder, group=group, seed=seed)
 
         def build(kg) -> str:
-            kg.require_study(study_id)
+            args["study_id"] = study_of(kg, study_id)
+            args["codebook"] = default_codebook(kg, args["study_id"]) if codebook is None else codebook
             net = cooccurrence_network(kg, **args)
-            return render_page("Co-occurrence", [net], provenance=provenance_lines(kg, study_id),
-                               controls=_controls(args, kg, min_count), action="/views/cooccurrence")
+            return render_page("Co-occurrence", [net], provenance=provenance_lines(kg, args["study_id"]),
+                               controls=_controls(args, kg, min_count), action="/views/cooccurrence",
+                               study_id=args["study_id"])
         return await page(build)
 
     # the metrics registered when the app is built are the enum of `metric` (mmkg.metrics)
@@ -96,45 +103,57 @@ def install_view_routes(app, read: Callable) -> None:
     router.get("/views/cooccurrence", **html)(cooccurrence_view)
 
     @router.get("/views/threat-map", **html)
-    async def threat_map_view(study_id: str = study, source_kind: SourceKind = "interview"):
-        """The pipeline threat map (after the paper's Figure 1) with participant counts from one kind of source."""
+    async def threat_map_view(study_id: str = study, source_kind: SourceKind | None = None):
+        """The pipeline threat map (after the paper's Figure 1) with participant counts from one kind of source
+        (omitted: interviews where the study has them, else every source)."""
         def build(kg) -> str:
-            kg.require_study(study_id)
-            net = threat_map_network(kg, study_id, source_kind)
-            controls = [_studies_option(kg, study_id),
-                        _select("source_kind", "counted in", ["interview", "drawing", "other", ""], source_kind,
-                                {"": "interviews and drawings"})]
-            return render_page("Threat map", [net], provenance=provenance_lines(kg, study_id), controls=controls,
-                               action="/views/threat-map")
+            chosen = study_of(kg, study_id)
+            kind = default_source_kind(kg, chosen) if source_kind is None else source_kind
+            net = threat_map_network(kg, chosen, kind)
+            controls = [_studies_option(kg, chosen),
+                        _select("source_kind", "counted in", source_kinds(kg, chosen, kind) + [""], kind,
+                                {"": "every source"})]
+            return render_page("Threat map", [net], provenance=provenance_lines(kg, chosen), controls=controls,
+                               action="/views/threat-map", study_id=chosen)
         return await page(build)
 
     @router.get("/views/participants/{participant_id}", **html)
     async def participant_view(participant_id: str, study_id: str = study):
         """One participant's mental model: pipeline elements, threats and defenses they name."""
         def build(kg) -> str:
-            kg.require_study(study_id)
-            net = participant_network(kg, participant_id, study_id)
-            links = [{"href": f"/views/participants/{p}?study_id={study_id}", "text": p}
-                     for p in participant_ids(kg, study_id)]
-            attributes = table(f"Attributes of {participant_id}", participant_attributes(kg, participant_id, study_id))
-            return render_page(f"Participant {participant_id}", [net], provenance=provenance_lines(kg, study_id),
-                               links=links, tables=[attributes])
+            chosen = study_of(kg, study_id)
+            net = participant_network(kg, participant_id, chosen)
+            links = [{"href": f"/views/participants/{quote(p, safe='')}?study_id={quote(chosen)}", "text": p}
+                     for p in participant_ids(kg, chosen)]
+            attributes = table(f"Attributes of {participant_id}", participant_attributes(kg, participant_id, chosen))
+            return render_page(f"Participant {participant_id}", [net], provenance=provenance_lines(kg, chosen),
+                               links=links, tables=[attributes], study_id=chosen)
         return await page(build)
 
     @router.get("/views/comparison", **html)
-    async def comparison_view(study_id: str = study, attribute: str = Query("works_in_security", max_length=200),
-                              codebook: str = Query("interview", max_length=200),
+    async def comparison_view(study_id: str = study, attribute: str | None = Query(None, max_length=200, description=(
+                                  "participant attribute (omitted: works_in_security where the study has it, else "
+                                  "its first attribute with two or more values)")),
+                              codebook: str | None = Query(None, max_length=200, description=(
+                                  "codebook ('' = every codebook; omitted: the study's first)")),
                               min_participants: int = Query(1, ge=1, le=10_000), seed: int = seed_param):
         """Participant groups compared: AML vs security codes per group, codes each group mentions more."""
         args = dict(study_id=study_id, attribute=attribute, codebook=codebook, min_participants=min_participants,
                     seed=seed)
 
         def build(kg) -> str:
-            kg.require_study(study_id)
+            args["study_id"] = chosen = study_of(kg, study_id)
+            args["codebook"] = default_codebook(kg, chosen) if codebook is None else codebook
+            if attribute is None and not attribute_names(kg, chosen):
+                return render_page("Comparison", [], provenance=provenance_lines(kg, chosen),
+                                   controls=[_studies_option(kg, chosen)], action="/views/comparison",
+                                   intro=f"Study '{chosen}' has no participant attributes to compare participants by.",
+                                   study_id=chosen)
+            args["attribute"] = default_attribute(kg, chosen) if attribute is None else attribute
             figures = comparison_figures(kg, **args)
-            return render_page("Comparison", figures["panels"], provenance=provenance_lines(kg, study_id),
+            return render_page("Comparison", figures["panels"], provenance=provenance_lines(kg, chosen),
                                charts=[figures["chart"]], controls=_comparison_controls(args, kg),
-                               action="/views/comparison")
+                               action="/views/comparison", study_id=chosen)
         return await page(build)
 
     @router.get("/views/{rest:path}", include_in_schema=False)
@@ -159,6 +178,21 @@ def install_view_routes(app, read: Callable) -> None:
         data, media, version = asset("favicon.svg")
         return Response(data, media_type=media, headers={"Cache-Control": "public, max-age=86400"})
 
+
+
+def study_of(kg, study_id: str) -> str:
+    """The study a view shows: the one named (which must exist) or, for '', the only study in the store."""
+    chosen = kg.resolve_study(study_id, every=False)
+    kg.require_study(chosen)
+    return chosen
+
+
+def source_kinds(kg, study_id: str, chosen: str) -> list[str]:
+    """The kinds of the study's sources, in `mmkg.tables.SOURCE_KINDS` order (and the chosen one)."""
+    from mmkg.tables import SOURCE_KINDS
+
+    present = set(kg.query("sources", study_id=study_id)["kind"].astype(str)) | ({chosen} - {""})
+    return [k for k in SOURCE_KINDS if k in present]
 
 
 def _select(name: str, label: str, options: list, value: Any, texts: dict | None = None) -> dict:
@@ -198,6 +232,7 @@ def _controls(args: dict, kg, min_count_text: str) -> list[dict]:
 
 def _comparison_controls(args: dict, kg) -> list[dict]:
     names = attribute_names(kg, args["study_id"])
+    names += [args["attribute"]] if args["attribute"] not in names else []
     return [_studies_option(kg, args["study_id"]),
             _select("attribute", "participant attribute", names, args["attribute"]),
             _select("codebook", "codebook", study_codebooks(kg, args["study_id"]) + [""], args["codebook"],
@@ -213,19 +248,39 @@ def index_page(kg) -> str:
     from mmkg.queries import registry
 
     studies = kg.studies()
-    first = studies["study_id"].iloc[0] if len(studies) else "founding"
-    people = participant_ids(kg, first) if len(studies) else []
-    links = [{"href": f"/views/cooccurrence?study_id={first}", "text": "Code co-occurrence network"},
-             {"href": f"/views/threat-map?study_id={first}",
-              "text": "Pipeline threat map (after the paper's Figure 1)"},
-             {"href": f"/views/comparison?study_id={first}", "text": "Comparison: works in security vs not"}]
-    links += [{"href": f"/views/participants/{p}?study_id={first}", "text": f"Mental model of {p}"} for p in people[:1]]
+    links = []
+    for study_id in studies["study_id"]:
+        s = quote(str(study_id))
+        people = participant_ids(kg, study_id)
+        links += [{"href": f"/views/cooccurrence?study_id={s}", "text": f"{study_id}: code co-occurrence network"},
+                  {"href": f"/views/threat-map?study_id={s}",
+                   "text": f"{study_id}: pipeline threat map (after the founding paper's Figure 1)"},
+                  {"href": f"/views/comparison?study_id={s}", "text": f"{study_id}: comparison of participant groups"}]
+        links += [{"href": f"/views/participants/{quote(p, safe='')}?study_id={s}",
+                   "text": f"{study_id}: mental model of {p}"} for p in people[:1]]
     query_rows = pd.DataFrame([{"query": q.name, "title": q.title,
                                 "parameters": ", ".join(p.name for p in q.parameters)}
                                for q in registry().values() if q.mode == "read"])
     tables = [table("Studies", studies.drop(columns=[c for c in ("provenance", "description") if c in studies])),
               table("Named queries (GET /api/queries/<name>; add format=csv for CSV)", query_rows)]
-    links += [{"href": f"/api/queries/{q}", "text": f"query: {q}"} for q in query_rows.get("query", [])]
-    links += [{"href": "/docs", "text": "API documentation (OpenAPI)"}]
+    several = len(studies) > 1  # a query's default study is the only one; with several, link every study's rows
+    first = str(studies["study_id"].iloc[0]) if len(studies) else ""
+    links += [{"href": f"/api/queries/{q}" + (_study_query(q, first) if several else ""), "text": f"query: {q}"}
+              for q in query_rows.get("query", [])]
+    links += [{"href": "/docs", "text": "API documentation (OpenAPI)"},
+              {"href": "/upload", "text": "Upload a study (needs the server's upload token)"}]
+    # with several studies the navigation opens the first one's views (each study's are linked below)
     return render_page("mmkg", [], provenance=provenance_lines(kg), links=links, tables=tables,
+                       study_id=first if several else "",
                        intro="A knowledge graph of mental-model codes and threats from qualitative security studies.")
+
+
+def _study_query(name: str, first: str) -> str:
+    """The query string of a named query's link in a store of several studies: every study where the query
+    can show them ('*'), else the first study."""
+    from mmkg.queries import get_query
+
+    query = get_query(name)
+    if not any(p.name == "study_id" for p in query.parameters):
+        return ""
+    return "?study_id=%2A" if "$study_id = '*'" in query.cypher else f"?study_id={quote(first)}"

@@ -30,6 +30,7 @@ from pyvis.network import Network
 
 from mmkg.errors import NotFoundError, QueryError
 from mmkg.metrics import view_metrics
+from mmkg.models import BOOKKEEPING_ATTRIBUTES
 from mmkg.server import view_figures as fig
 from mmkg.server.render import TEMPLATE_DIR, render_page, table
 
@@ -60,7 +61,7 @@ def units() -> tuple[str, ...]:
 
 
 Unit = Literal[units()]  # type: ignore[valid-type]
-SourceKind = Literal["interview", "drawing", "other", ""]
+SourceKind = Literal["interview", "drawing", "other", ""]  # mmkg.tables.SOURCE_KINDS; '' = every source
 
 
 class MmkgNetwork(Network):
@@ -220,13 +221,16 @@ def choose_min_count(counts: pd.Series, max_edges: int = MAX_EDGES) -> int:
     return int(fitting.index.min()) if not fitting.empty else int(counts.max())
 
 
-def cooccurrence_network(kg, study_id: str = "founding", *, unit: str = "segment", metric: Metric = "count",
-                         min_count: int | None = None, max_edges: int = MAX_EDGES, codebook: str = "interview",
+def cooccurrence_network(kg, study_id: str = "", *, unit: str = "segment", metric: Metric = "count",
+                         min_count: int | None = None, max_edges: int = MAX_EDGES, codebook: str | None = None,
                          color_by: Literal["kind", "group"] = "kind", coder: str = "", group: str = "",
                          seed: int = 1) -> MmkgNetwork:
     """Codes as nodes sized by how many units carry them; an edge per pair co-occurring at least `min_count`
     times in `unit` (None: the smallest count that leaves at most `max_edges` pairs), at most `max_edges`
-    edges (the strongest by `metric`; 0 = no limit), positions from a layout seeded with `seed`."""
+    edges (the strongest by `metric`; 0 = no limit), positions from a layout seeded with `seed`.
+    `study_id` '' = the only study in the store; `codebook` None = the study's first codebook ('' = every one)."""
+    study_id = kg.resolve_study(study_id, every=False)
+    codebook = default_codebook(kg, study_id) if codebook is None else codebook
     if unit not in units():
         raise QueryError(f"unit must be one of {', '.join(units())}, not '{unit}'")
     metrics = view_metrics()
@@ -349,12 +353,14 @@ def _empty_reason(pairs: pd.DataFrame, threshold: int, unit: str, where: str) ->
 
 # ------------------------------------------------------------------------------------------ threat map
 
-def threat_map_network(kg, study_id: str = "founding", source_kind: str = "interview") -> MmkgNetwork:
+def threat_map_network(kg, study_id: str = "", source_kind: str | None = None) -> MmkgNetwork:
     """The paper's Figure 1 redrawn: pipeline steps left to right; each attack one colour, an arrow from each step
     the attacker controls to each step it affects, labelled once with how many participants mention it in sources
-    of `source_kind` (interview by default, as the paper's text counts; '' = interviews and drawings)."""
+    of `source_kind` (None: `default_source_kind`; '' = every source)."""
+    study_id = kg.resolve_study(study_id, every=False)
+    source_kind = default_source_kind(kg, study_id) if source_kind is None else source_kind
     params = _query_params("threat_map", {"study_id": study_id, "kind": "aml_threat", "source_kind": source_kind})
-    counted_in = {"": "interviews and drawings together"}.get(source_kind, f"{source_kind}s")
+    counted_in = {"": "every source together"}.get(source_kind, f"{source_kind}s")
     frame = kg.query("threat_map", **params)
     labels = _ontology_labels()
     by_label = {label: uid for uid, label in labels.items() if uid in PIPELINE_ORDER}
@@ -473,9 +479,10 @@ RELATION_STYLES = {"CONTROLS": ("controls", "#c0392b", True), "AFFECTS": ("affec
                    "MITIGATES": ("mitigates", "#1e7b34", True), "BROADER": ("broader", "#52606d", True)}
 
 
-def participant_network(kg, participant_id: str, study_id: str = "founding") -> MmkgNetwork:
+def participant_network(kg, participant_id: str, study_id: str = "") -> MmkgNetwork:
     """One participant's mental model: the concepts their material is coded with (pipeline elements in a row,
     threats above, defenses below), linked by the ontology's controls/affects/mitigates relations."""
+    study_id = kg.resolve_study(study_id, every=False)
     frame = kg.query("participant_model", **_query_params(
         "participant_model", {"study_id": study_id, "participant": participant_id, "participant_id": participant_id}))
     if frame.empty:
@@ -562,14 +569,47 @@ def participant_ids(kg, study_id: str) -> list[str]:
 def participant_attributes(kg, participant_id: str, study_id: str) -> pd.DataFrame:
     people = kg.query("participants", study_id=study_id)
     row = people[people["participant_id"] == participant_id]
-    pairs = [a.split("=", 1) for a in (row["attributes"].iloc[0] if len(row) else []) if a and "=" in a]
-    return pd.DataFrame(sorted(pairs), columns=["attribute", "value"])
+    pairs = [a.split("=", 1) for a in (row["attributes"].iloc[0] if len(row) else []) if a and "=" in a
+             and a.split("=", 1)[0] not in BOOKKEEPING_ATTRIBUTES]
+    return pd.DataFrame(sorted(pairs, key=lambda pair: fig.natural_key(pair[0])), columns=["attribute", "value"])
 
 
 # ------------------------------------------------------------------------------------------ comparison
 
 def attribute_names(kg, study_id: str) -> list[str]:
-    return kg.rows("attribute_names", study_id=study_id)["name"].tolist()
+    """The study's participant attributes a reader compares by, in natural order (bookkeeping ones hidden)."""
+    names = kg.rows("attribute_names", study_id=study_id)["name"].tolist()
+    return sorted((n for n in names if n not in BOOKKEEPING_ATTRIBUTES), key=fig.natural_key)
+
+
+def default_attribute(kg, study_id: str) -> str:
+    """The attribute the comparison opens with: `works_in_security` where the study has it (the founding paper's
+    comparison), else the first attribute with two or more values."""
+    names = attribute_names(kg, study_id)
+    if "works_in_security" in names:
+        return "works_in_security"
+    people = kg.query("participants", study_id=study_id)
+    for name in names:
+        values = {a.split("=", 1)[1] for cell in people["attributes"] for a in (cell if cell is not None else [])
+                  if isinstance(a, str) and a.startswith(name + "=")}
+        if len(values) >= 2:
+            return name
+    if names:
+        return names[0]
+    raise NotFoundError(f"study '{study_id}' has no participant attributes to compare participants by")
+
+
+def default_codebook(kg, study_id: str) -> str:
+    """The codebook a view opens with: the study's first ('' when it has none)."""
+    books = study_codebooks(kg, study_id)
+    return books[0] if books else ""
+
+
+def default_source_kind(kg, study_id: str) -> str:
+    """The source kind the threat map counts by default: interviews where the study has them (as the founding
+    paper's text counts), else every source ('')."""
+    kinds = set(kg.query("sources", study_id=study_id)["kind"].astype(str))
+    return "interview" if "interview" in kinds else ""
 
 
 def attribute_groups(kg, study_id: str, attribute: str, bins: int = 3) -> list[dict]:
@@ -604,11 +644,14 @@ def attribute_groups(kg, study_id: str, attribute: str, bins: int = 3) -> list[d
              "participants": int(r.participants)} for r in ordered]
 
 
-def comparison_figures(kg, study_id: str = "founding", attribute: str = "works_in_security",
-                       codebook: str = "interview", min_participants: int = 1, seed: int = 1) -> dict:
+def comparison_figures(kg, study_id: str = "", attribute: str | None = None,
+                       codebook: str | None = None, min_participants: int = 1, seed: int = 1) -> dict:
     """The comparison of participant groups: a chart of AML vs security codes per group, the codes' shares per
     group on one shared layout (a difference network for two groups, aligned small multiples for every group)
-    and the table behind them."""
+    and the table behind them.  None: `default_attribute`, `default_codebook`."""
+    study_id = kg.resolve_study(study_id, every=False)
+    attribute = default_attribute(kg, study_id) if attribute is None else attribute
+    codebook = default_codebook(kg, study_id) if codebook is None else codebook
     groups = attribute_groups(kg, study_id, attribute)
     kinds = code_kinds(kg, study_id)
     shares: dict[str, dict[str, float]] = {}
@@ -743,7 +786,7 @@ def security_chart(kg, study_id: str, attribute: str, groups: list[dict]) -> dic
             "note": "From the named query security_vs_aml_groups (codes mapped to AML and security concepts)."}
 
 
-def comparison_networks(kg, study_id: str = "founding", attribute: str = "works_in_security",
-                        codebook: str = "interview", min_participants: int = 1) -> list[MmkgNetwork]:
+def comparison_networks(kg, study_id: str = "", attribute: str | None = None,
+                        codebook: str | None = None, min_participants: int = 1) -> list[MmkgNetwork]:
     """The comparison's network panels (see `comparison_figures`)."""
     return comparison_figures(kg, study_id, attribute, codebook, min_participants)["panels"]

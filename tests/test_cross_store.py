@@ -29,21 +29,21 @@ REFI_QDA = SHARED / "external" / "refi-qda"
 SYNTHETIC_CODINGS = 100_000
 # Parameters besides the defaults: every study at once, the other units, the synthetic study, a coder.
 OTHER_PARAMETERS = {
-    "code_frequencies": [{"study_id": ""}, {"study_id": "synthetic"}, {"coder": "C2"},
+    "code_frequencies": [{"study_id": "*"}, {"study_id": "synthetic"}, {"coder": "C2"},
                          {"attribute": "works_in_security", "attribute_value": "true"}],
     "cooccurrence": [{"unit": "participant"}, {"unit": "source", "min_count": 2},
-                     {"study_id": "synthetic", "unit": "segment"}, {"study_id": "", "unit": "participant"}],
+                     {"study_id": "synthetic", "unit": "segment"}, {"study_id": "*", "unit": "participant"}],
     "code_neighbourhood": [{"unit": "participant", "rank_by": "lift"}, {"code": "C.4", "limit": 0}],
-    "participants": [{"study_id": ""}],
-    "codes": [{"study_id": ""}],
-    "code_index": [{"study_id": ""}],
-    "concepts": [{"study_id": ""}, {"kind": "aml_threat"}],
+    "participants": [{"study_id": "*"}],
+    "codes": [{"study_id": "*"}],
+    "code_index": [{"study_id": "*"}],
+    "concepts": [{"study_id": "*"}, {"kind": "aml_threat"}],
     "concept_frequencies": [{"kind": "security_threat"}, {"matches": "exact"}],
     "concept_cooccurrence": [{"unit": "participant"}, {"pooled": True, "min_count": 2}],
-    "threat_map": [{"study_id": ""}, {"kind": "aml_threat"}],
+    "threat_map": [{"study_id": "*"}, {"kind": "aml_threat"}],
     "drawn_pipeline": [{"source_kind": ""}],
     "participant_model": [{"participant": "P7"}],
-    "security_vs_aml": [{"study_id": ""}],
+    "security_vs_aml": [{"study_id": "*"}],
     "security_vs_aml_groups": [{"attribute": "ml_knowledge_any"}],
     "studies_mentioning": [{"concept": "Evasion", "include_narrower": False}],
     "agreement": [{"level": "code"}],
@@ -115,6 +115,13 @@ def differences(embedded: pd.DataFrame, neo4j: pd.DataFrame, limit: int = 5) -> 
     return found
 
 
+def on_founding(name: str, params: dict) -> dict:
+    """`params` with the founding study named where the query's study parameter defaults to the only study
+    (the stores hold several, so an empty one is an error)."""
+    study = next((p for p in registry()[name].parameters if p.name == "study_id"), None)
+    return {"study_id": "founding", **params} if study is not None and study.default == "" else params
+
+
 def cases() -> list[tuple[str, dict]]:
     queries = sorted(name for name, q in registry().items() if q.mode == "read")
     return [(name, {}) for name in queries] + [(name, p) for name in queries for p in OTHER_PARAMETERS.get(name, [])]
@@ -124,7 +131,8 @@ def cases() -> list[tuple[str, dict]]:
                          ",".join(f"{k}={x}" for k, x in v.items()) or "defaults")
 def test_every_named_query_gives_the_same_rows_in_the_same_order(stores, name, params):
     embedded, neo4j, _ = stores
-    expected, found = embedded.query(name, **params), neo4j.query(name, **params)
+    named = on_founding(name, params)
+    expected, found = embedded.query(name, **named), neo4j.query(name, **named)
     assert len(expected) > 0 or name in ("agreement",) or params, f"{name} {params}: no rows to compare"
     problems = differences(expected, found)
     assert not problems, f"query {name} {params} differs between the stores:\n" + "\n".join(problems)
@@ -133,7 +141,8 @@ def test_every_named_query_gives_the_same_rows_in_the_same_order(stores, name, p
 def test_every_query_with_defaults_compared_has_rows(stores):
     """The comparison above is not vacuous: most queries return rows with their defaults."""
     embedded, _, _ = stores
-    empty = [name for name, q in registry().items() if q.mode == "read" and embedded.query(name).empty]
+    empty = [name for name, q in registry().items()
+             if q.mode == "read" and embedded.query(name, **on_founding(name, {})).empty]
     assert len(empty) <= 2, empty
 
 
@@ -167,8 +176,9 @@ def api_paths(stores) -> list[str]:
     for study in embedded.study_ids():
         paths += [f"/api/studies/{study}", f"/api/studies/{study}/participants", f"/api/studies/{study}/codes"]
     for name, q in sorted(registry().items()):
-        if q.mode == "read":
-            paths += [f"/api/queries/{name}", f"/api/queries/{name}?format=csv"]
+        if q.mode == "read":  # the store holds several studies: a query about one names it
+            study = "?study_id=founding&" if any(p.name == "study_id" for p in q.parameters) else "?"
+            paths += [f"/api/queries/{name}{study.rstrip('?&')}", f"/api/queries/{name}{study}format=csv"]
     return paths
 
 
@@ -187,11 +197,13 @@ def view_data(kg) -> dict:
     """The nodes and edges every view draws for the founding study."""
     from mmkg.server import views
 
-    networks = {"cooccurrence": views.cooccurrence_network(kg),
-                "cooccurrence participant lift": views.cooccurrence_network(kg, unit="participant", metric="lift"),
-                "threat map": views.threat_map_network(kg),
-                "participant P1": views.participant_network(kg, "P1")}
-    networks.update({f"comparison {i}": n for i, n in enumerate(views.comparison_networks(kg))})
+    study = "founding"
+    networks = {"cooccurrence": views.cooccurrence_network(kg, study),
+                "cooccurrence participant lift": views.cooccurrence_network(kg, study, unit="participant",
+                                                                            metric="lift"),
+                "threat map": views.threat_map_network(kg, study),
+                "participant P1": views.participant_network(kg, "P1", study)}
+    networks.update({f"comparison {i}": n for i, n in enumerate(views.comparison_networks(kg, study))})
     return {name: (sorted(map(repr, n.nodes)), sorted(map(repr, n.edges))) for name, n in networks.items()}
 
 

@@ -75,7 +75,8 @@ def records(frame: pd.DataFrame) -> list[dict]:
 
 def visible(kg) -> tuple:
     """What a reader of the founding study sees through the named queries."""
-    return (records(kg.query("studies")), records(kg.query("codings")), records(kg.query("participants", study_id="")))
+    return (records(kg.query("studies")), records(kg.query("codings", study_id="founding")),
+            records(kg.query("participants", study_id="*")))
 
 
 # ------------------------------------------------------------------------------------------ staged loads

@@ -60,7 +60,7 @@ def test_options_are_parameters_but_not_statement_parameters(tmp_path):
     assert {"study_id", "unit", "coder", "min_count", "code_a"} <= set(names)
     assert {p.name for p in q.cypher_parameters} == {"study_id", "coder"}
     statement, options = q.split(q.bind({"min_count": "3", "unit": "participant"}))
-    assert statement == {"study_id": "founding", "coder": ""}
+    assert statement == {"study_id": "", "coder": ""}
     assert options["min_count"] == 3 and options["unit"] == "participant"
     orphan = tmp_path / "orphan.cypher"
     orphan.write_text("// name: orphan\n// title: t\n// option: k INTEGER = 1 | x\nRETURN 1\n")

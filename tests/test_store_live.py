@@ -18,7 +18,8 @@ import mmkg
 from mmkg.store.embedded import STAGING_FOLDER
 from mmkg.synthetic import synthetic_codings
 
-POLLED = ("/api/studies", "/api/queries/code_frequencies?study_id=founding", "/api/queries/threat_map")
+POLLED = ("/api/studies", "/api/queries/code_frequencies?study_id=founding",
+          "/api/queries/threat_map?study_id=founding")
 PICKUP_S = 5.0
 
 

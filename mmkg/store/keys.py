@@ -25,11 +25,12 @@ def unit_statements(study_id: str, coders: list[str], positions: bool) -> list[t
     """The statements (with their parameters) of one unit table: codings, code keys, segments, sources.
     `coders`: the coders whose codings count ([] = the analysis codings); `positions`: fetch segment
     positions (the segment units).  benchmarks/ time the store's part of them."""
-    one = {"study_id": study_id} if study_id else {}
+    one_study = study_id not in ("", "*")  # '*' (or ''): every study
+    one = {"study_id": study_id} if one_study else {}
 
     def where(variable: str) -> str:
-        return f"WHERE {variable}.study_id = $study_id" if study_id else ""
-    coding_filter = " AND ".join((["g.study_id = $study_id"] if study_id else [])
+        return f"WHERE {variable}.study_id = $study_id" if one_study else ""
+    coding_filter = " AND ".join((["g.study_id = $study_id"] if one_study else [])
                                  + (["c.coder IN $coders"] if coders else ["c.analysis"]))
     return [(CODING_KEYS.format(where=coding_filter), {**one, **({"coders": coders} if coders else {})}),
             (CODE_KEYS.format(where=where("k")), one),
@@ -39,5 +40,5 @@ def unit_statements(study_id: str, coders: list[str], positions: bool) -> list[t
 
 def statements() -> list[str]:
     """Every statement `unit_statements` can return (for the Cypher linter tests)."""
-    return sorted({text for study in ("", "s") for coders in ([], ["c"]) for positions in (False, True)
+    return sorted({text for study in ("*", "s") for coders in ([], ["c"]) for positions in (False, True)
                    for text, _ in unit_statements(study, coders, positions)})

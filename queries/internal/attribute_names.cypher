@@ -1,6 +1,6 @@
 // name: attribute_names
 // title: The participant attribute names of a study
 // internal: true
-// param: study_id STRING = "founding" | study
+// param: study_id STRING = "" | study ('' = the only study in the store)
 // mode: read
 MATCH (a:Attribute) WHERE a.study_id = $study_id RETURN DISTINCT a.name AS name ORDER BY name;

@@ -1,7 +1,7 @@
 // name: participant_attributes
 // title: A study's participants, one row per attribute (one row without attribute for a participant with none)
 // internal: true
-// param: study_id STRING = "founding" | study
+// param: study_id STRING = "" | study ('' = the only study in the store)
 // mode: read
 MATCH (s:Study)-[:HAS_PARTICIPANT]->(p:Participant) WHERE s.id = $study_id
 OPTIONAL MATCH (p)-[:HAS_ATTRIBUTE]->(a:Attribute)

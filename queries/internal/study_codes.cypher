@@ -1,7 +1,7 @@
 // name: study_codes
 // title: A study's codes as the codes table
 // internal: true
-// param: study_id STRING = "founding" | study
+// param: study_id STRING = "" | study ('' = the only study in the store)
 // mode: read
 MATCH (k:Code)-[:IN_GROUP]->(g:CodeGroup) WHERE k.study_id = $study_id
 OPTIONAL MATCH (k)-[:SUBCODE_OF]->(parent:Code)

@@ -1,7 +1,7 @@
 // name: study_groups
 // title: A study's code groups as the groups table
 // internal: true
-// param: study_id STRING = "founding" | study
+// param: study_id STRING = "" | study ('' = the only study in the store)
 // mode: read
 MATCH (g:CodeGroup) WHERE g.study_id = $study_id
 OPTIONAL MATCH (g)-[:SUBGROUP_OF]->(parent:CodeGroup)

@@ -1,4 +1,5 @@
-"""Uploads: a study sent as the request body, checked (token, size, archive limits) and loaded atomically."""
+"""Uploads: a study sent as a multipart form (`curl -F file=@x`) or as the raw request body, checked (token,
+size, archive limits) and loaded atomically; the browser's upload page (`/upload`) sends the same form."""
 from __future__ import annotations
 
 import errno
@@ -33,38 +34,62 @@ UPLOAD_SUFFIXES = {".zip": "a zipped study folder", **reader_suffixes()}
 router = APIRouter(tags=["studies"])
 
 
+STUDY_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+FILE_FIELD = "file"  # the form field that carries the study file (`curl -F file=@study.qdpx`)
+
+
 @router.post("/api/studies", response_model=LoadResult, status_code=201,
-                responses=UPLOAD_ERRORS, openapi_extra={"requestBody": {"required": True, "content": {
+                responses={**UPLOAD_ERRORS, 409: {"description": "a study of that id exists (send replace=true)"}},
+                openapi_extra={"requestBody": {"required": True, "content": {
+                 "multipart/form-data": {"schema": {"type": "object", "required": [FILE_FIELD], "properties": {
+                     FILE_FIELD: {"type": "string", "format": "binary"}, "study_id": {"type": "string"},
+                     "replace": {"type": "boolean"}}}},
                  "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
 async def upload_study(request: Request,
-                       filename: str = Query(..., min_length=1, max_length=255, description=(
-                           "name of the uploaded file; its ending says what it is: "
-                           + ", ".join(f"{k} ({v})" for k, v in UPLOAD_SUFFIXES.items()))),
-                       study_id: str | None = Query(None, min_length=1, max_length=64,
-                                                    pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
-                                                    description="load under this study id"),
+                       filename: str | None = Query(None, min_length=1, max_length=255, description=(
+                           "name of a file sent as the raw body (a form upload carries its own); its ending says "
+                           "what it is: " + ", ".join(f"{k} ({v})" for k, v in UPLOAD_SUFFIXES.items()))),
+                       study_id: str | None = Query(None, min_length=1, max_length=64, pattern=STUDY_ID_PATTERN,
+                                                    description="load under this study id (omitted: the id the "
+                                                    "file gives: study.json, the REFI-QDA project name, the codings "
+                                                    "table's study_id column or the file name)"),
+                       replace: bool = Query(False, description="replace a study of the same id (else 409)"),
                        graphs: GraphHolder = Depends(holder), config: Settings = Depends(settings)):
-    """Load a study sent as the raw request body (bearer token required; off unless MMKG_UPLOAD_TOKEN is
-    set). The load is atomic: it replaces the study of the same id, or changes nothing."""
+    """Load a study sent as a multipart form (field `file`, optional fields `study_id` and `replace`) or as the
+    raw request body with `?filename=` (bearer token required; off unless MMKG_UPLOAD_TOKEN is set). A study
+    id that is in the store already is refused with 409 unless `replace=true`. The load is atomic: it writes
+    the whole study, or changes nothing."""
     _check_token(request, config)
     _remove_abandoned_uploads()
-    suffix = Path(filename).suffix.lower()
-    if suffix not in UPLOAD_SUFFIXES:
-        raise LoadError(f"cannot load '{filename}': expected one of {', '.join(UPLOAD_SUFFIXES)}")
+    form = request.headers.get("content-type", "").lower().startswith("multipart/form-data")
+    if not form and filename is None:
+        raise LoadError("send the study as a form field 'file' (curl -F file=@study.qdpx) or as the raw body "
+                        "with ?filename=<name>")
+    if filename is not None:
+        _check_suffix(filename)
     try:
         workdir = Path(tempfile.mkdtemp(prefix=f"{UPLOAD_PREFIX}{os.getpid()}-"))  # private (0700), removed below
     except OSError as exc:
         raise _temporary_folder_error(exc) from None
+    upload = workdir / "body"
     try:
-        upload = workdir / ("upload" + suffix)
         try:
             await _receive(request, upload, config.max_upload_bytes)
+            if form:
+                filename, fields = await _read_form(request, upload, workdir)
+                study_id = study_id or _form_study_id(fields)
+                replace = replace or fields.get("replace", "").strip().lower() in ("true", "1", "yes", "on")
+                upload = workdir / "form-file"
+            assert filename is not None
+            named = workdir / _safe_name(filename)
+            upload.rename(named)
+            upload = named
         except OSError as exc:
             raise _temporary_folder_error(exc) from None
-        prepare = (lambda: _unpack(upload, workdir)) if suffix == ".zip" else None
-        report = await run_in_threadpool(graphs.load, upload, study_id, prepare)
+        prepare = (lambda: _unpack(upload, workdir)) if upload.suffix == ".zip" else None
+        report = await run_in_threadpool(graphs.load, upload, study_id, prepare, replace)
     except MmkgError as exc:  # name the client's file, not the server's temporary folder
-        hidden = [(f"{workdir}/upload{suffix}", Path(filename).name), (f"{workdir}/", "")]
+        hidden = [(str(upload), Path(filename or "upload").name), (f"{workdir}/", "")]
         for private, shown in hidden:
             exc.message = exc.message.replace(private, shown)
             exc.details = [d.replace(private, shown) for d in exc.details]
@@ -73,6 +98,76 @@ async def upload_study(request: Request,
         shutil.rmtree(workdir, ignore_errors=True)
     return JSONResponse({"study_id": report.study_id, "counts": report.counts, "seconds": report.seconds,
                          "warnings": report.warnings, "provenance": report.provenance}, status_code=201)
+
+
+@router.get("/upload", include_in_schema=False)
+async def upload_page():
+    """A page with a form that uploads a study (for people who do not use curl)."""
+    from fastapi.responses import HTMLResponse
+
+    from mmkg.server.render import render_upload_page
+
+    return HTMLResponse(render_upload_page(UPLOAD_SUFFIXES))
+
+
+def _check_suffix(filename: str) -> None:
+    suffix = Path(filename).suffix.lower()
+    if suffix not in UPLOAD_SUFFIXES:
+        raise LoadError(f"cannot load '{Path(filename).name}': expected one of {', '.join(UPLOAD_SUFFIXES)}")
+
+
+def _safe_name(filename: str) -> str:
+    """The client's file name as a plain name in the upload folder: readers that name a study after its file
+    (a Taguette export, a REFI-QDA codebook) see the client's name, never a path."""
+    from mmkg.loader.refi_qda import slugify
+
+    path = Path(filename.replace("\\", "/"))
+    return (slugify(path.stem) or "upload") + path.suffix.lower()
+
+
+def _form_study_id(fields: dict[str, str]) -> str | None:
+    import re
+
+    value = fields.get("study_id", "").strip()
+    if not value:
+        return None
+    if len(value) > 64 or not re.match(STUDY_ID_PATTERN, value):
+        raise LoadError(f"form field study_id '{value[:64]}': use letters, digits and _ . - (at most 64, "
+                        "starting with a letter or digit)")
+    return value
+
+
+async def _read_form(request: Request, body: Path, workdir: Path) -> tuple[str, dict[str, str]]:
+    """Parse the multipart body saved in `body`: the file of field `file` goes to `workdir/form-file`;
+    returns its file name and the other (text) fields."""
+    from starlette.datastructures import UploadFile
+    from starlette.requests import Request as BodyRequest
+
+    with body.open("rb") as source:
+        async def receive() -> dict:
+            chunk = source.read(1 << 20)
+            return {"type": "http.request", "body": chunk, "more_body": bool(chunk)}
+
+        try:
+            form = await BodyRequest(request.scope, receive).form(max_files=1, max_fields=16)
+        except Exception as exc:  # starlette's MultiPartException and the parser's errors: a malformed form
+            raise LoadError(f"cannot read the multipart form: {exc}") from None
+        try:
+            part = form.get(FILE_FIELD)
+            if not isinstance(part, UploadFile):
+                raise LoadError(f"the form has no file field '{FILE_FIELD}' (curl -F {FILE_FIELD}=@study.qdpx)")
+            name = part.filename or ""
+            if not name:
+                raise LoadError(f"the form's field '{FILE_FIELD}' has no file name; its ending says what it is")
+            _check_suffix(name)
+            with (workdir / "form-file").open("wb") as out:
+                while chunk := await part.read(1 << 20):
+                    out.write(chunk)
+            fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        finally:
+            await form.close()
+    body.unlink()
+    return name, fields
 
 
 def _check_token(request: Request, settings: Settings) -> None:

@@ -1,0 +1,219 @@
+"""A researcher's own study is first-class (issue 16 item 1): in a store holding only a REFI-QDA study or only a
+codings-table study, every named query runs with its default parameters and returns that study's rows, every
+view answers 200 with the study's codebooks, and the links of every page work. Real files, real store, real app."""
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+import mmkg
+from mmkg.cli.main import app as cli_app
+from mmkg.config import Settings
+from mmkg.errors import QueryError
+from mmkg.mapping import apply_mapping, suggest
+from mmkg.queries import registry
+from mmkg.server.app import create_app
+
+DATA = Path(__file__).parent / "data"
+REFI_FILE = DATA / "refi-qda" / "atlasti-8.4-refi-standard-project.qdpx"
+CODINGS_FILE = DATA / "own_study" / "threat-interviews.csv"
+LOCAL = "http://127.0.0.1"
+# queries whose rows come from the ontology's threats (one row per threat, whoever mentions it)
+ONTOLOGY_ROWS = {"threat_map"}
+# queries that count only codes mapped to ontology concepts: a study about breakfast has none of those
+MAPPED_ONLY = {"concepts", "concept_frequencies", "concept_cooccurrence", "drawn_pipeline", "security_vs_aml",
+               "security_vs_aml_groups", "shared_goal_pairs", "studies_mentioning", "participant_model"}
+
+
+def load_mapped(store: Path, source: Path) -> str:
+    """Load a study as a new user would, then apply the suggested mapping as it comes (`map suggest` → `apply`)."""
+    with mmkg.open_store(store) as kg:
+        study_id = kg.load(source).study_id
+        table = suggest(kg, study_id, matcher="string").review_table()
+        proposed = table[table["concept"].notna()]
+        if len(proposed):
+            apply_mapping(kg, study_id, proposed)
+    return study_id
+
+
+@pytest.fixture(scope="module", params=["refi-qda", "codings-table"])
+def own_store(request, tmp_path_factory) -> tuple[Path, str, str]:
+    store = tmp_path_factory.mktemp(request.param) / "store"
+    source = REFI_FILE if request.param == "refi-qda" else CODINGS_FILE
+    return store, load_mapped(store, source), request.param
+
+
+def default_rows(kg, name: str):
+    """The query with every parameter at its default (participant_model: a participant of the study)."""
+    if name == "participant_model":
+        first = kg.query("participants")["participant_id"].iloc[0]
+        return kg.query(name, participant=first)
+    return kg.query(name)
+
+
+def test_every_named_query_with_defaults_returns_the_only_studys_rows(own_store):
+    store, study_id, kind = own_store
+    with mmkg.open_store(store, read_only=True) as kg:
+        empty = []
+        for name, query in sorted(registry().items()):
+            if query.mode != "read":
+                continue
+            rows = default_rows(kg, name)
+            if "study_id" in rows.columns and len(rows):
+                assert set(rows["study_id"]) == {study_id}, name
+            if name in ONTOLOGY_ROWS:
+                assert len(rows) > 0, name
+                if kind == "codings-table":
+                    assert rows["participants"].sum() > 0, "the study's threat codes are counted"
+            elif not len(rows):
+                empty.append(name)
+        # a codings table has no segment text, so no quotes
+        mapped_expected = {"quotes"} if kind == "codings-table" else set(MAPPED_ONLY)
+        if len(kg.rows("study_coders")) < 2:
+            mapped_expected.add("agreement")  # agreement compares two coders
+        else:
+            assert "agreement" not in empty
+        # a codings table about ML threats has rows everywhere; a breakfast study only where no mapping is needed
+        assert set(empty) <= mapped_expected, f"empty with default parameters: {sorted(set(empty) - mapped_expected)}"
+        applied, codes = kg.query("code_frequencies"), kg.query("codes")
+        assert len(applied) > 0 and set(applied["code_id"]) <= set(codes["code_id"])
+
+
+def test_several_studies_need_a_choice_and_star_means_every_study(own_store, tmp_path):
+    store, study_id, _ = own_store
+    copy = tmp_path / "store"
+    shutil.copytree(store, copy)
+    with mmkg.open_store(copy) as kg:
+        kg.load(DATA / "mini_study")
+        with pytest.raises(QueryError) as raised:
+            kg.query("codes")
+        assert "2 studies" in str(raised.value) and study_id in str(raised.value) and "mini" in str(raised.value)
+        every = kg.query("codes", study_id="*")
+        assert set(every["study_id"]) == {study_id, "mini"}
+        assert set(kg.query("codes", study_id="mini")["study_id"]) == {"mini"}
+        with pytest.raises(QueryError, match="every study"):
+            kg.query("segments", study_id="*", code_a="x")
+    result = CliRunner().invoke(cli_app, ["query", "codes", "--store", str(copy)])
+    assert isinstance(result.exception, QueryError), result.output  # `mmkg.cli.main` maps it to exit code 4
+    assert "mini" in str(result.exception) and study_id in str(result.exception)
+
+
+def test_the_cli_runs_a_query_on_the_only_study_without_parameters(own_store):
+    store, study_id, _ = own_store
+    result = CliRunner().invoke(cli_app, ["query", "code_frequencies", "--store", str(store), "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) > 1 and all(line.startswith(study_id + ",") for line in lines[1:])
+
+
+@pytest.fixture(scope="module")
+def own_client(own_store):
+    store, study_id, kind = own_store
+    with TestClient(create_app(Settings(store=store, upload_token=None)), base_url=LOCAL) as client:
+        yield client, study_id, kind
+
+
+def api_rows(client, name: str) -> list[dict]:
+    response = client.get(f"/api/queries/{name}")
+    assert response.status_code == 200, response.text[:300]
+    body = response.json()
+    return body["rows"] if isinstance(body, dict) else body
+
+
+def hrefs(page: str, within: str = "") -> list[str]:
+    if within:
+        page = re.search(rf"<{within}[^>]*>(.*?)</{within}>", page, re.S).group(1)
+    return [h.replace("&amp;", "&") for h in re.findall(r'href="([^"#]+)"', page)]
+
+
+def options_of(page: str, name: str) -> list[str]:
+    select = re.search(rf'<select name="{name}">(.*?)</select>', page, re.S)
+    return re.findall(r'<option value="([^"]*)"', select.group(1)) if select else []
+
+
+def test_every_view_answers_200_with_the_studys_codebooks(own_client):
+    client, study_id, _ = own_client
+    codebooks = sorted({r["codebook"] for r in api_rows(client, "codes")})
+    assert codebooks
+    page = client.get("/views/cooccurrence", headers={"accept": "text/html"})
+    assert page.status_code == 200, page.text[:500]
+    assert set(options_of(page.text, "codebook")) == {*codebooks, ""}
+    for book in [*codebooks, ""]:
+        assert client.get("/views/cooccurrence", params={"codebook": book}).status_code == 200, book
+    threat_map = client.get("/views/threat-map")
+    assert threat_map.status_code == 200
+    kinds = {r["kind"] for r in api_rows(client, "sources")}
+    assert set(options_of(threat_map.text, "source_kind")) == {*kinds, ""}, "the study's own source kinds"
+    comparison = client.get("/views/comparison")
+    assert comparison.status_code == 200, comparison.text[:500]
+    attributes = options_of(comparison.text, "attribute")
+    assert "synthetic_participant" not in attributes and "table1_uncertain_cells" not in attributes
+    first = api_rows(client, "participants")[0]["participant_id"]
+    participant = client.get(f"/views/participants/{first}")
+    assert participant.status_code == 200, participant.text[:500]
+    shown = [h.split("?")[0].rsplit("/", 1)[-1] for h in hrefs(participant.text) if "/views/participants/" in h]
+    numbers = [int(p[1:]) for p in shown if re.fullmatch(r"P\d+", p)]
+    assert numbers == sorted(numbers), "participants in natural order (P1, P2, …, P10)"
+
+
+def test_the_index_and_every_pages_links_work(own_client):
+    client, study_id, _ = own_client
+    index = client.get("/")
+    assert index.status_code == 200
+    links = [h for h in hrefs(index.text) if h.startswith(("/views/", "/api/queries/", "/upload"))]
+    assert any(f"study_id={study_id}" in h for h in links if h.startswith("/views/"))
+    for link in links:
+        assert client.get(link).status_code == 200, link
+    for view in ("/views/cooccurrence", "/views/threat-map", "/views/comparison"):
+        page = client.get(view).text
+        nav = hrefs(page, "nav")
+        assert all(f"study_id={study_id}" in h for h in nav if h.startswith("/views/")), nav
+        for link in nav:
+            if link != "/docs":
+                assert client.get(link).status_code == 200, link
+
+
+@pytest.mark.slow
+def test_every_shared_refi_export_works_alone_in_a_store(shared_dir, tmp_path):
+    files = sorted((shared_dir / "external" / "refi-qda").glob("*.qdpx"))
+    assert files
+    for path in files:
+        store = tmp_path / path.stem
+        study_id = load_mapped(store, path)
+        with mmkg.open_store(store, read_only=True) as kg:
+            for name, query in sorted(registry().items()):
+                if query.mode == "read":
+                    rows = default_rows(kg, name) if name != "participant_model" or len(kg.query("participants")) \
+                        else None
+                    if rows is not None and "study_id" in rows.columns and len(rows):
+                        assert set(rows["study_id"]) == {study_id}, (path.name, name)
+            has_codes = len(kg.query("codes")) > 0
+        with TestClient(create_app(Settings(store=store, upload_token=None)), base_url=LOCAL) as client:
+            for view in ("/", "/views/cooccurrence", "/views/threat-map", "/views/comparison"):
+                response = client.get(view)
+                assert response.status_code == 200 or (not has_codes and response.status_code in (404, 422)), \
+                    (path.name, view, response.text[:300])
+
+
+def test_with_several_studies_every_studys_views_are_linked_and_an_unnamed_study_is_a_clear_error(own_store,
+                                                                                                   tmp_path):
+    store, study_id, _ = own_store
+    copy = tmp_path / "store"
+    shutil.copytree(store, copy)
+    with mmkg.open_store(copy) as kg:
+        kg.load(DATA / "mini_study")
+    with TestClient(create_app(Settings(store=copy, upload_token=None)), base_url=LOCAL) as client:
+        unnamed = client.get("/views/cooccurrence")
+        assert unnamed.status_code == 400 and "mini" in unnamed.text and study_id in unnamed.text
+        page = client.get("/views/cooccurrence", headers={"accept": "text/html"})
+        assert page.status_code == 400 and "2 studies" in page.text
+        links = [h for h in hrefs(client.get("/").text) if h.startswith(("/views/", "/api/queries/"))]
+        for study in (study_id, "mini"):
+            assert sum(f"study_id={study}" in h for h in links) >= 3, study
+        for link in links:
+            assert client.get(link).status_code == 200, link
