@@ -11,9 +11,11 @@ STUDY_OPTION = typer.Option("*", "--study", help="Only this study ('*', the defa
                             "study in the store).")
 
 
+TABLE_OUTPUT_OPTION = typer.Option(None, "-o", "--output", help="File to write; '-' or omitted: standard output.")
+
+
 @export_app.command("codings")
-def export_codings(output: Path | None = typer.Option(None, "-o", "--output", help="File to write; '-' or "
-                                                         "omitted: standard output."),
+def export_codings(output: Path | None = TABLE_OUTPUT_OPTION,
                    fmt: str = format_option(printable=False),
                    study: str = STUDY_OPTION,
                    store: Path | None = StoreOption, neo4j: str | None = Neo4jOption) -> None:
@@ -23,8 +25,7 @@ def export_codings(output: Path | None = typer.Option(None, "-o", "--output", he
 
 
 @export_app.command("codes")
-def export_codes(output: Path | None = typer.Option(None, "-o", "--output", help="File to write; '-' or "
-                                                       "omitted: standard output."),
+def export_codes(output: Path | None = TABLE_OUTPUT_OPTION,
                  fmt: str = format_option(printable=False),
                  study: str = STUDY_OPTION,
                  store: Path | None = StoreOption, neo4j: str | None = Neo4jOption) -> None:
