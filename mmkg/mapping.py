@@ -46,8 +46,44 @@ _PHRASES = [
     (r"\bai\b", "ml"),
     (r"\b(not (a|the) (top )?priority|not prioriti[sz]ed|deprioriti[sz]ed|de prioriti[sz]ed)\b", "low priority"),
     (r"\bdefences?\b", "defense"),
-    (r"\bdatasets?\b", "data set"),
+    (r"\b(datasets?|data sets?)\b", "data"),  # "set" says nothing: "stolen datasets" is "stolen data"
+    (r"\b(training|test|validation|held out) sets?\b", r"\1 data"),
 ]
+# Acronyms and shorthand of ML and security writing, spelled out before words are compared (whole tokens,
+# any case): a code "DDoS" or "PII leak" then shares words with the concept's names.
+ABBREVIATIONS = {
+    "ddos": "distributed denial of service", "dos": "denial of service", "pii": "personal data",
+    "mia": "membership inference attack", "mias": "membership inference attacks", "xai": "explainable ai",
+    "hitl": "human in the loop", "rbac": "role based access control", "abac": "attribute based access control",
+    "acl": "access control list", "acls": "access control lists", "2fa": "two factor authentication",
+    "mfa": "multi factor authentication", "sso": "single sign on", "mitm": "man in the middle",
+    "cve": "known vulnerability", "cves": "known vulnerabilities", "db": "database", "dbs": "databases",
+    "nn": "neural network", "dnn": "deep neural network", "cnn": "neural network", "net": "network",
+    "nets": "networks", "dl": "deep learning", "llm": "language model", "llms": "language models",
+    "sdks": "sdk", "apis": "api", "gdpr": "data protection regulation", "adv": "adversarial",
+    "w": "with", "vm": "virtual machine", "vms": "virtual machines",
+    "pentest": "penetration test", "pentests": "penetration tests", "pen": "penetration", "infra": "infrastructure",
+    "prod": "production", "repo": "repository", "repos": "repositories", "preproc": "preprocessing",
+    "mlaas": "ml as a service", "saas": "software as a service", "aws": "cloud", "azure": "cloud", "gcp": "cloud",
+}
+_ABBREVIATION = re.compile(r"(?<![\w-])(" + "|".join(sorted(map(re.escape, ABBREVIATIONS), key=len, reverse=True))
+                           + r")\.?(?![\w-])", re.IGNORECASE)
+# Stems that mean the same for mapping purposes, folded onto one (after stemming): "theft" and "stolen" meet
+# "steal", "gathering" meets "collect", "annotation" meets "label". Only words whose sense does not change
+# across the ontology's concepts are folded.
+SYNONYM_STEMS = {
+    "theft": "steal", "thief": "steal", "stolen": "steal", "stole": "steal", "cloning": "clone",
+    "leakag": "leak", "exfiltr": "leak", "exfiltrat": "leak", "expos": "leak", "exposur": "leak",
+    "disclosur": "leak", "gather": "collect", "acquisit": "collect", "acquir": "collect", "harvest": "collect",
+    "annot": "label", "annotat": "label", "fit": "train", "tamper": "manipul", "alter": "manipul",
+    "pseudonym": "anonym", "deidentif": "anonym", "transpar": "interpret", "explain": "interpret",
+    "explan": "interpret", "simpl": "basic", "simpler": "basic", "depend": "librari", "packag": "librari",
+    "modul": "librari", "evalu": "test", "cleans": "clean", "hacker": "attack", "intrud": "attack",
+    "adversari": "adversari", "countermeasur": "defens", "protect": "defens", "safeguard": "defens",
+    "flood": "overload", "exhaust": "overload", "eavesdrop": "sniff", "intercept": "sniff", "wiretap": "sniff",
+    "whitelist": "allowlist", "allow": "allowlist",
+    "outsourc": "extern", "deleg": "extern", "uncertain": "unsur", "unclear": "unsur",
+}
 _BOUND_PREFIX = re.compile(r"\b(re|pre|de|co|non|sub|multi|anti|self|in)-(?=[a-z])")
 _BRITISH = re.compile(r"(?<=[a-z]{3})is(e|es|ed|ing|ation|ations|er|ers)\b")
 _ID_LIKE = re.compile(r"^[\W_]*([a-z]{0,3}|code|tag|cat|item|node)[\W_]*\d[\w.\-]*$"
@@ -76,14 +112,15 @@ def words(text: str | None) -> list[str]:
     abbreviations unified, stop words dropped (`ModelStealing` → `model steal`, `defences` → `defens`)."""
     if not isinstance(text, str):
         return []
-    text = re.sub(r"(?<=[a-z])(?=[A-Z][a-z])", " ", text).lower()
+    text = re.sub(r"(?<=[a-z])(?=[A-Z][a-z])", " ", text)
+    text = _ABBREVIATION.sub(lambda m: ABBREVIATIONS[m.group(1).lower()], text).lower()
     text = _BOUND_PREFIX.sub(r"\1", text)
     text = re.sub(r"[^\w\s]+|_", " ", text)
     text = " ".join(_BRITISH.sub(lambda m: "iz" + m.group(1), w) for w in text.split())
     for pattern, replacement in _PHRASES:
         text = re.sub(pattern, replacement, text)
     kept = [w for w in text.split() if w not in STOP_WORDS and len(w) > 1]  # "e.g." and "'s" leave single letters
-    return [stem for stem in _stemmer().stemWords(kept) if stem]
+    return [SYNONYM_STEMS.get(stem, stem) for stem in _stemmer().stemWords(kept) if stem]
 
 
 @dataclass(frozen=True)
@@ -141,7 +178,8 @@ def _word_similarity(word: str, other: str) -> float:
         return 0.9
     if shorter >= 4:
         ratio = fuzz.ratio(word, other) / 100
-        if ratio >= 0.85:
+        slip = shorter >= 6 and abs(len(word) - len(other)) <= 1  # one slip in a long word ("poisin", "membrship")
+        if ratio >= (0.8 if slip else 0.85):
             return ratio
     return 0.0
 
@@ -263,6 +301,8 @@ def label_is_id(label: str | None, code_id: str) -> bool:
     """True for labels that are identifiers (`C.4`, `code_17`, a GUID, the code id itself), not words."""
     if not isinstance(label, str) or not label.strip():
         return True
+    if _ABBREVIATION.fullmatch(label.strip()):
+        return False  # "2FA", "DoS": words written short
     return label.strip() == str(code_id).strip() or bool(_ID_LIKE.match(label.strip()))
 
 
