@@ -1,6 +1,6 @@
 """How well `mmkg map suggest` finds the right concept: top-1 and top-3 against gold mappings.
 
-    python benchmarks/mapping_eval.py [--matcher string semantic] [--min-score 60] [--misses]
+    python benchmarks/mapping_eval.py [--matcher string semantic] [--min-score 50] [--misses]
 
 Two studies are loaded into a temporary embedded store and suggested for as a new user would (no
 `--include-mapped`):
@@ -32,7 +32,15 @@ import pandas as pd
 
 import mmkg
 from mmkg.loader import shipped_study_path
-from mmkg.mapping import _concepts, evaluate_suggestions, gold_from_concept_map, semantic_available, suggest, words
+from mmkg.mapping import (
+    MIN_SCORE,
+    _concepts,
+    evaluate_suggestions,
+    gold_from_concept_map,
+    semantic_available,
+    suggest,
+    words,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAPHRASE = ROOT / "tests" / "data" / "paraphrase_study"
@@ -76,7 +84,7 @@ def evaluate(kg, study_id: str, gold: pd.DataFrame, matcher: str, min_score: flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--matcher", nargs="+", default=["string", "semantic"], choices=["string", "semantic"])
-    parser.add_argument("--min-score", type=float, default=60.0)
+    parser.add_argument("--min-score", type=float, default=MIN_SCORE)
     parser.add_argument("--misses", action="store_true", help="list the codes whose proposal is not the gold")
     args = parser.parse_args()
     matchers = [m for m in args.matcher if m == "string" or semantic_available()]

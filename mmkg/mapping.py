@@ -24,6 +24,7 @@ from mmkg.tables import MATCH_TYPES
 SUGGEST_COLUMNS = ["codebook", "code_id", "label", "concept", "concept_label", "score", "match", "reason"]
 MAPPING_COLUMNS = ["codebook", "code_id", "concept", "match", "note"]
 ALTERNATIVE_PREFIX = "alternative_"  # alternative_1, alternative_1_label, alternative_1_score, …: never applied
+MIN_SCORE = 50.0  # the default --min-score: measured on the founding and paraphrase codebooks (docs/linking-studies.md)
 EXACT_SCORE = 95.0  # a proposal scoring at least this is proposed as `exact`, others as `close`
 MATCHERS = ("auto", "string", "semantic")
 CANDIDATES_KEPT = 5  # ranked candidates kept per code in `Suggestions.candidates` (for evaluation)
@@ -352,7 +353,7 @@ def _natural_key(code_id) -> tuple:
     return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", str(code_id)) if p)
 
 
-def suggest(kg, study_id: str, *, top: int = 3, min_score: float = 60.0, include_mapped: bool = False,
+def suggest(kg, study_id: str, *, top: int = 3, min_score: float = MIN_SCORE, include_mapped: bool = False,
             matcher: str = "auto") -> Suggestions:
     """Propose one concept per code (and up to `top - 1` alternatives); nothing is written.
 
@@ -471,7 +472,7 @@ def evaluate_suggestions(suggestions: Suggestions, gold: pd.DataFrame, ks: tuple
     return result
 
 
-def suggest_mappings(kg, study_id: str, *, top: int = 3, min_score: float = 60.0,
+def suggest_mappings(kg, study_id: str, *, top: int = 3, min_score: float = MIN_SCORE,
                      include_mapped: bool = False, matcher: str = "auto") -> pd.DataFrame:
     """The proposals of `suggest` (one row per code that gets one; `apply_mapping` takes them as-is)."""
     return suggest(kg, study_id, top=top, min_score=min_score, include_mapped=include_mapped,
