@@ -1,6 +1,6 @@
 """How well `mmkg map suggest` finds the right concept: top-1 and top-3 against gold mappings.
 
-    python benchmarks/mapping_eval.py [--matcher string semantic] [--min-score 50] [--misses]
+    python benchmarks/mapping_eval.py [--matcher string semantic] [--min-score N] [--misses]
 
 Two studies are loaded into a temporary embedded store and suggested for as a new user would (no
 `--include-mapped`):
@@ -33,7 +33,7 @@ import pandas as pd
 import mmkg
 from mmkg.loader import shipped_study_path
 from mmkg.mapping import (
-    MIN_SCORE,
+    MIN_SCORES,
     _concepts,
     evaluate_suggestions,
     gold_from_concept_map,
@@ -72,11 +72,12 @@ def literal_names(gold: pd.DataFrame) -> int:
                for label, concept in zip(gold["label"], gold["concept"]) if concept)
 
 
-def evaluate(kg, study_id: str, gold: pd.DataFrame, matcher: str, min_score: float) -> dict:
+def evaluate(kg, study_id: str, gold: pd.DataFrame, matcher: str, min_score: float | None) -> dict:
     started = time.perf_counter()
     suggestions = suggest(kg, study_id, min_score=min_score, matcher=matcher)
     result = evaluate_suggestions(suggestions, gold)
-    result.update(study=study_id, matcher=matcher, min_score=min_score, seconds=time.perf_counter() - started,
+    result.update(study=study_id, matcher=matcher, min_score=MIN_SCORES[matcher] if min_score is None else min_score,
+                  seconds=time.perf_counter() - started,
                   literal_names=literal_names(gold))
     return result
 
@@ -84,7 +85,7 @@ def evaluate(kg, study_id: str, gold: pd.DataFrame, matcher: str, min_score: flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--matcher", nargs="+", default=["string", "semantic"], choices=["string", "semantic"])
-    parser.add_argument("--min-score", type=float, default=MIN_SCORE)
+    parser.add_argument("--min-score", type=float, default=None, help="default: the matcher's own")
     parser.add_argument("--misses", action="store_true", help="list the codes whose proposal is not the gold")
     args = parser.parse_args()
     matchers = [m for m in args.matcher if m == "string" or semantic_available()]

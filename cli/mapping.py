@@ -19,7 +19,8 @@ def map_suggest(study: str = typer.Argument(..., help="Study id."),
                 top: int = typer.Option(3, "--top", help="Candidates per code: the proposal and top-1 marked "
                                         "alternatives (alternative_<i> columns, never applied)."),
                 min_score: float | None = typer.Option(None, "--min-score", help="No proposal when the best "
-                                                       "candidate scores below this (0–100; default 50)."),
+                                                       "candidate scores below this (0–100; default 50 for the string "
+                                                       "matcher, 60 for the semantic one)."),
                 include_mapped: bool = typer.Option(False, "--include-mapped", help="Also suggest for codes that "
                                                     "already have a mapping."),
                 matcher: str = typer.Option("auto", "--matcher", help="string (words only), semantic (words and "
@@ -28,10 +29,10 @@ def map_suggest(study: str = typer.Argument(..., help="Study id."),
                 store: Path | None = StoreOption, neo4j: str | None = Neo4jOption) -> None:
     """Propose one ontology concept per code, with marked alternatives and a reason where there is no
     proposal. Applies nothing: the table works as-is with `mmkg map apply`."""
-    from mmkg.mapping import MIN_SCORE, suggest
+    from mmkg.mapping import suggest
 
     with open_kg(store, neo4j, read_only=True) as kg:
-        suggestions = suggest(kg, study, top=top, min_score=MIN_SCORE if min_score is None else min_score,
+        suggestions = suggest(kg, study, top=top, min_score=min_score,
                               include_mapped=include_mapped, matcher=matcher)
     table = suggestions.review_table()
     show(suggestions.summary(), err=True)

@@ -24,7 +24,10 @@ from mmkg.tables import MATCH_TYPES
 SUGGEST_COLUMNS = ["codebook", "code_id", "label", "concept", "concept_label", "score", "match", "reason"]
 MAPPING_COLUMNS = ["codebook", "code_id", "concept", "match", "note"]
 ALTERNATIVE_PREFIX = "alternative_"  # alternative_1, alternative_1_label, alternative_1_score, …: never applied
-MIN_SCORE = 50.0  # the default --min-score: measured on the founding and paraphrase codebooks (docs/linking-studies.md)
+# The default --min-score per matcher: the combined word + embedding score runs higher (an unrelated pair
+# still has a cosine of 0.2-0.4), so it needs a higher cut. Measured on the founding and paraphrase codebooks
+# (docs/linking-studies.md).
+MIN_SCORES = {"string": 50.0, "semantic": 60.0}
 EXACT_SCORE = 95.0  # a proposal scoring at least this is proposed as `exact`, others as `close`
 MATCHERS = ("auto", "string", "semantic")
 CANDIDATES_KEPT = 5  # ranked candidates kept per code in `Suggestions.candidates` (for evaluation)
@@ -353,7 +356,7 @@ def _natural_key(code_id) -> tuple:
     return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", str(code_id)) if p)
 
 
-def suggest(kg, study_id: str, *, top: int = 3, min_score: float = MIN_SCORE, include_mapped: bool = False,
+def suggest(kg, study_id: str, *, top: int = 3, min_score: float | None = None, include_mapped: bool = False,
             matcher: str = "auto") -> Suggestions:
     """Propose one concept per code (and up to `top - 1` alternatives); nothing is written.
 
@@ -370,6 +373,8 @@ def suggest(kg, study_id: str, *, top: int = 3, min_score: float = MIN_SCORE, in
     if top < 1:
         raise ValidationError("--top must be at least 1")
     use_semantic = matcher == "semantic" or (matcher == "auto" and semantic_available())
+    if min_score is None:
+        min_score = MIN_SCORES["semantic" if use_semantic else "string"]
     tables = read_study_tables(kg, study_id)
     codes = tables.codes
     already_mapped = 0
@@ -472,7 +477,7 @@ def evaluate_suggestions(suggestions: Suggestions, gold: pd.DataFrame, ks: tuple
     return result
 
 
-def suggest_mappings(kg, study_id: str, *, top: int = 3, min_score: float = MIN_SCORE,
+def suggest_mappings(kg, study_id: str, *, top: int = 3, min_score: float | None = None,
                      include_mapped: bool = False, matcher: str = "auto") -> pd.DataFrame:
     """The proposals of `suggest` (one row per code that gets one; `apply_mapping` takes them as-is)."""
     return suggest(kg, study_id, top=top, min_score=min_score, include_mapped=include_mapped,
