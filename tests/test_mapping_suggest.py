@@ -58,7 +58,7 @@ def test_concept_labels_are_not_taken_for_categories(label):
 @pytest.mark.parametrize("label, is_id", [("C.4", True), ("A1", True), ("code_17", True), ("17", True),
                                           ("3f2b8c1e-9d4a-4e5b-8c7d-1a2b3c4d5e6f", True), ("C4", True),
                                           ("SDK", False), ("API", False), ("model stealing", False),
-                                          ("DDoS", False), ("MLaaS", False)])
+                                          ("DDoS", False), ("MLaaS", False), ("2FA", False), ("PII", False)])
 def test_labels_that_are_ids(label, is_id):
     assert label_is_id(label, "x") is is_id
 

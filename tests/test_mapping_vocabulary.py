@@ -60,6 +60,33 @@ def test_words_unify_spellings_and_abbreviations(a, b):
     assert words(a) == words(b)
 
 
+@pytest.mark.parametrize("a, b", [("DDoS", "distributed denial of service"), ("DoS", "denial of service"),
+                                  ("PII leak", "personal data leak"), ("XAI", "explainable AI"),
+                                  ("2FA", "two-factor authentication"), ("neural net", "neural network"),
+                                  ("MITM", "man in the middle"), ("adv. examples", "adversarial examples")])
+def test_words_spell_out_acronyms(a, b):
+    assert words(a) == words(b)
+
+
+@pytest.mark.parametrize("a, b", [("model theft", "stealing the model"), ("stolen data", "data theft"),
+                                  ("gathering data", "data collection"), ("annotation", "labelling"),
+                                  ("pseudonymisation", "anonymization"), ("interpretable", "explainable")])
+def test_words_fold_synonyms(a, b):
+    assert set(words(a)) == set(words(b))
+
+
+def test_acronyms_inside_words_are_left_alone():
+    assert words("dose") == ["dose"] and words("Windows") == ["window"]
+    assert words("DoS and DDoS") == ["denial", "servic", "distribut", "denial", "servic"]
+
+
+def test_a_slip_in_a_long_word_still_finds_the_concept():
+    for typo, concept in (("poisining attack", "Poisoning"), ("membrship inference", "MembershipInference"),
+                          ("adverserial examples", "Evasion")):
+        scores = string_scores(typo)
+        assert max(scores, key=scores.get) == concept, typo
+
+
 def test_words_drop_stop_words_and_keep_meaningful_ones():
     assert words("The stealing of the model") == ["steal", "model"]
     assert "not" in words("not used because of security") and "no" in words("no attacks")
@@ -68,3 +95,4 @@ def test_words_drop_stop_words_and_keep_meaningful_ones():
 def test_the_ontology_still_loads_as_the_store_reads_it():
     concepts = concept_tables()["concepts"]
     assert len(concepts) == 76 and concepts["alt_labels"].str.len().gt(0).sum() >= 60
+    assert resolve_concept("RAG poisoning") == "Poisoning"  # section 9c, [ATLAS] AML.T0070
