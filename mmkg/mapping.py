@@ -111,13 +111,17 @@ def _stemmer():
     return snowballstemmer.stemmer("english")
 
 
+def spell_out(text: str) -> str:
+    """The text with the acronyms of `ABBREVIATIONS` spelled out ("PII leak" → "personal data leak")."""
+    return _ABBREVIATION.sub(lambda m: ABBREVIATIONS[m.group(1).lower()], text)
+
+
 def words(text: str | None) -> list[str]:
     """Content words of a label as stems: lower case, camelCase split, British spelling and common
     abbreviations unified, stop words dropped (`ModelStealing` → `model steal`, `defences` → `defens`)."""
     if not isinstance(text, str):
         return []
-    text = re.sub(r"(?<=[a-z])(?=[A-Z][a-z])", " ", text)
-    text = _ABBREVIATION.sub(lambda m: ABBREVIATIONS[m.group(1).lower()], text).lower()
+    text = spell_out(re.sub(r"(?<=[a-z])(?=[A-Z][a-z])", " ", text)).lower()
     text = _BOUND_PREFIX.sub(r"\1", text)
     text = re.sub(r"[^\w\s]+|_", " ", text)
     text = " ".join(_BRITISH.sub(lambda m: "iz" + m.group(1), w) for w in text.split())
@@ -262,6 +266,7 @@ class SemanticMatcher:
     def scores(self, labels: list[str], definitions: list[str | None]) -> list[dict[str, float]]:
         """For each code, 0–100 per concept: 100 × the best cosine of the code's label (and label: definition)
         against the concept's names and definition."""
+        labels = [spell_out(label) for label in labels]  # the model knows "denial of service" better than "DoS"
         texts = list(labels) + [f"{label}: {d}" if isinstance(d, str) and d.strip() else label
                                 for label, d in zip(labels, definitions)]
         similarity = self._encode(texts) @ self._vectors.T
