@@ -746,7 +746,9 @@ class _ProjectReader:
         coders = {row["coder"] for row in self.codings}
         meta = StudyMeta(
             id=study_id, title=name or self.path.stem, description=description,
-            provenance=f"{provenance} [{exported}]" if provenance else exported,
+            # mmkg's own export carries the study's notice: kept as it is, so export → import is the identity
+            provenance=provenance if provenance and origin.startswith("mmkg") else
+            f"{provenance} [{exported}]" if provenance else exported,
             codebooks=[CODEBOOK], participant_attributes=attributes, origin=str(self.path),
             analysis_coder=ANALYSIS_CODER if ANALYSIS_CODER in coders else "")
         participant_columns = COLUMNS["participants"] + list(attributes) + [WHERE]

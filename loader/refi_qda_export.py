@@ -21,6 +21,7 @@ What becomes what (the reader's mapping, inverted; see docs/refi-qda.md):
 from __future__ import annotations
 
 import io
+import re
 import uuid
 import xml.etree.ElementTree as ET
 import zipfile
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from mmkg.loader.refi_qda import CODEBOOK, GROUP_ID, GROUP_LABEL, SYNTHETIC_PARTICIPANT
 from mmkg.tables import StudyTables
 
 NS = "urn:QDA-XML:project:1.0"
@@ -37,8 +39,16 @@ VARIABLE_TYPES = {"string": ("Text", "TextValue"), "int": ("Integer", "IntegerVa
 PROVENANCE_PREFIX = "Provenance: "
 
 
+KEPT_GUIDS = {"code", "source", "segment", "participant", "coder", "variable"}  # kinds whose id may be a GUID
+GUID_SHAPE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def guid(study_id: str, *parts) -> str:
-    """A stable GUID for one study-scoped thing."""
+    """A stable GUID for one study-scoped thing: its id itself when that is a GUID (what the REFI-QDA reader
+    keys things on, so an imported project keeps its GUIDs), else a UUID 5 of the study-scoped uid."""
+    own = str(parts[-1]).lower() if parts else ""
+    if parts[0] in KEPT_GUIDS and GUID_SHAPE.fullmatch(own):
+        return own.upper()
     return str(uuid.uuid5(GUID_NAMESPACE, "/".join([study_id, *map(str, parts)]))).upper()
 
 
@@ -58,9 +68,12 @@ def _present(value) -> bool:
     return value is not None and not (isinstance(value, float) and pd.isna(value))
 
 
-def project_element(tables: StudyTables, origin: str = "mmkg") -> tuple[ET.Element, list[str]]:
-    """The `<Project>` element of a study, and warnings about what could not be carried over."""
+def project_element(tables: StudyTables, origin: str = "mmkg",
+                    files: dict[str, str] | None = None) -> tuple[ET.Element, list[str]]:
+    """The `<Project>` element of a study, and warnings about what could not be carried over; `files` receives
+    the plain texts of the sources (archive member name -> text) that the element refers to."""
     s, meta = tables.meta.id, tables.meta
+    files = {} if files is None else files
     warnings: list[str] = []
     project = _el(None, "Project", name=meta.title or s, origin=origin)
 
@@ -74,14 +87,20 @@ def project_element(tables: StudyTables, origin: str = "mmkg") -> tuple[ET.Eleme
     code_guid = {(r.codebook, r.code_id): guid(s, "code", r.codebook, r.code_id) for r in codes.itertuples()}
     if len(codes) or len(groups):
         tree = _el(_el(project, "CodeBook"), "Codes")
-        for codebook in meta.codebooks:
+        if _one_refi_codebook(tables):  # as the REFI-QDA reader made it: the code tree itself, no wrapper codes
+            book_codes = codes[codes["codebook"] == CODEBOOK]
+            _write_codes(tree, s, CODEBOOK, book_codes[book_codes["parent_code_id"].isna()], book_codes)
+        for codebook in [] if _one_refi_codebook(tables) else meta.codebooks:
             root = _el(tree, "Code", guid=guid(s, "codebook", codebook), name=codebook, isCodable="false")
             book_groups = groups[groups["codebook"] == codebook]
             book_codes = codes[codes["codebook"] == codebook]
             _write_groups(root, s, codebook, None, book_groups, book_codes)
 
-    if tables.participants is not None and len(tables.participants):
-        variables = meta.participant_attributes
+    participants = _written_participants(tables)
+    if len(participants):
+        flagged = SYNTHETIC_PARTICIPANT in participants and (participants[SYNTHETIC_PARTICIPANT] == "true").any()
+        variables = {name: kind for name, kind in meta.participant_attributes.items()
+                     if name != SYNTHETIC_PARTICIPANT or flagged}
         if variables:
             variables_el = _el(project, "Variables")
             for name, kind in variables.items():
@@ -89,7 +108,7 @@ def project_element(tables: StudyTables, origin: str = "mmkg") -> tuple[ET.Eleme
                     typeOfVariable=VARIABLE_TYPES.get(kind, VARIABLE_TYPES["string"])[0])
         cases = _el(project, "Cases")
         sources_by_participant = tables.sources.groupby("participant_id")["source_id"].apply(list).to_dict()
-        for row in tables.participants.to_dict("records"):
+        for row in participants.to_dict("records"):
             case = _el(cases, "Case", guid=guid(s, "participant", row["participant_id"]),
                        name=row.get("label") or row["participant_id"])
             for name, kind in variables.items():
@@ -107,11 +126,62 @@ def project_element(tables: StudyTables, origin: str = "mmkg") -> tuple[ET.Eleme
         codings_by_segment = {k: v for k, v in tables.codings.groupby("segment_id")}
         for source in tables.sources.itertuples():
             segments = segments_by_source.get(source.source_id, tables.segments.iloc[0:0])
-            _write_source(sources_el, s, source, segments, codings_by_segment, code_guid, warnings)
+            _write_source(sources_el, s, source, segments, codings_by_segment, code_guid, warnings, files)
 
     description = "\n\n".join(filter(None, [meta.description, meta.provenance and PROVENANCE_PREFIX + meta.provenance]))
     _text_el(project, "Description", description)
     return project, warnings
+
+
+def _one_refi_codebook(tables: StudyTables) -> bool:
+    """True when the study's codes are one REFI-QDA code tree as `mmkg.loader.refi_qda` reads it (codebook
+    `refi`, its one group `codes`): written back as that tree, with no codebook or group codes around it."""
+    groups = tables.groups
+    return (list(tables.meta.codebooks) == [CODEBOOK] and len(groups) == 1
+            and (groups.iloc[0]["codebook"], groups.iloc[0]["group_id"], groups.iloc[0]["label"]) ==
+            (CODEBOOK, GROUP_ID, GROUP_LABEL) and not _present(groups.iloc[0]["parent_group_id"]))
+
+
+def _written_participants(tables: StudyTables) -> pd.DataFrame:
+    """The participants written as Cases: all but those the REFI-QDA reader makes itself for a source in no
+    Case (flagged `synthetic_participant`, keyed and labelled by their one source), so none is invented."""
+    participants = tables.participants
+    if participants is None or SYNTHETIC_PARTICIPANT not in participants:
+        return participants if participants is not None else pd.DataFrame(columns=["participant_id", "label"])
+    sources = tables.sources.set_index("source_id")
+    owned = tables.sources.groupby("participant_id")["source_id"].apply(list).to_dict()
+
+    def made_by_reader(row) -> bool:
+        if str(row[SYNTHETIC_PARTICIPANT]).lower() != "true" or owned.get(row["participant_id"]) != \
+                [row["participant_id"]]:
+            return False
+        title = sources.loc[row["participant_id"], "title"]
+        return row["label"] == (title if _present(title) else row["participant_id"])
+
+    return participants[~participants.apply(made_by_reader, axis=1)] if len(participants) else participants
+
+
+def _plain_text(source_id: str, segments: pd.DataFrame, warnings: list[str]) -> str | None:
+    """The source's plain text, rebuilt from its segments' texts at their offsets (mmkg keeps segment texts, not
+    whole transcripts; the rest is spaces), so a re-import reads every segment's text back; None without texts."""
+    placed = segments[segments["text"].notna() & segments["start"].notna() & segments["end"].notna()]
+    if placed.empty:
+        return None
+    chars = [" "] * max(_int(end) for end in placed["end"])
+    disagree = 0
+    for segment in placed.itertuples():
+        start, end, text = _int(segment.start), _int(segment.end), str(segment.text)
+        if len(text) != end - start and len(text.replace("\n", "\r\n")) == end - start:
+            text = text.replace("\n", "\r\n")  # the reader turned the source's CRLF into LF
+        if len(text) != end - start:
+            disagree += 1
+            continue
+        for offset, char in enumerate(text, start=start):
+            chars[offset] = char
+    if disagree:
+        warnings.append(f"source {source_id}: {disagree} segment text(s) do not span their offsets; the written "
+                        "plain text leaves them out, so they come back with the text at their offsets")
+    return "".join(chars)
 
 
 def _write_groups(parent, s, codebook, parent_group, groups, codes) -> None:
@@ -145,14 +215,19 @@ def _int(value) -> int:
     return int(round(float(value)))
 
 
-def _write_source(parent, s, source, segments, codings_by_segment, code_guid, warnings) -> None:
+def _write_source(parent, s, source, segments, codings_by_segment, code_guid, warnings, files) -> None:
     source_guid = guid(s, "source", source.source_id)
     title = source.title if _present(source.title) else source.source_id
     has_offsets = segments["start"].notna() & segments["end"].notna()
     has_region = segments[["x", "y", "width", "height"]].notna().all(axis=1)
     whole = segments[~has_offsets & ~has_region]
+    text = _plain_text(source.source_id, segments, warnings)
+    text_path = None
+    if text is not None:
+        member = f"sources/{source_guid}.txt"
+        files[member], text_path = text, f"internal://{source_guid}.txt"
     if source.kind == "interview":
-        element = _el(parent, "TextSource", guid=source_guid, name=title)
+        element = _el(parent, "TextSource", guid=source_guid, name=title, plainTextPath=text_path)
         offset_container, region_kind = element, None
     elif source.kind == "drawing":
         element = _el(parent, "PictureSource", guid=source_guid, name=title,
@@ -169,15 +244,20 @@ def _write_source(parent, s, source, segments, codings_by_segment, code_guid, wa
         if region_kind == "PDFSelection":
             region = {"page": 1, **region}
         selection = _el(element, region_kind, guid=guid(s, "segment", segment.segment_id), **region)
+        if region_kind == "PDFSelection" and _present(segment.text):
+            _text_el(_el(selection, "Representation", guid=guid(s, "region text", segment.segment_id)),
+                     "PlainTextContent", str(segment.text))
         _codings(selection, s, segment.segment_id, codings_by_segment, code_guid)
     offset_segments = segments[has_offsets]
     if len(offset_segments) and offset_container is None:
         if source.kind == "drawing":
             warnings.append(f"source {source.source_id}: {len(offset_segments)} offset segment(s) in a drawing "
                             "were written into its TextDescription")
-            offset_container = _el(element, "TextDescription", guid=guid(s, "text", source.source_id))
+            offset_container = _el(element, "TextDescription", guid=guid(s, "text", source.source_id),
+                                   plainTextPath=text_path)
         else:
-            offset_container = _el(element, "Representation", guid=guid(s, "text", source.source_id))
+            offset_container = _el(element, "Representation", guid=guid(s, "text", source.source_id),
+                                   plainTextPath=text_path)
         # a TextDescription must precede the PictureSelections: move it to the front
         element.remove(offset_container)
         element.insert(0 if source.kind == "drawing" else len(element), offset_container)
@@ -194,12 +274,15 @@ def _write_source(parent, s, source, segments, codings_by_segment, code_guid, wa
 
 def qdpx_bytes(tables: StudyTables, origin: str = "mmkg") -> tuple[bytes, list[str]]:
     """The `.qdpx` archive (zip with `project.qde`) as bytes, and export warnings."""
-    project, warnings = project_element(tables, origin)
+    files: dict[str, str] = {}
+    project, warnings = project_element(tables, origin, files)
     ET.register_namespace("", NS)
     xml = ET.tostring(project, encoding="utf-8", xml_declaration=True)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("project.qde", xml)
+        for member, text in sorted(files.items()):
+            archive.writestr(member, text.encode("utf-8"))
     return buffer.getvalue(), warnings
 
 

@@ -168,6 +168,16 @@ class Mmkg:
         study_id = self.resolve_study(study_id, every=False)
         return write_qdpx(read_study_tables(self, study_id), output, origin=f"mmkg {version('mmkg')}")
 
+    def export_study(self, study_id: str, folder: Path | str, *, force: bool = False) -> list[Path]:
+        """Write study `study_id` ('' = the only study in the store) as a study folder (docs/study-format.md)
+        that `load` reads back to the same study: the lossless export. A non-empty `folder` is refused
+        (`ExportError`) unless `force`. Returns the files written."""
+        from mmkg.graph_tables import read_study_tables
+        from mmkg.loader.study_folder import write_study_folder
+
+        study_id = self.resolve_study(study_id, every=False)
+        return write_study_folder(read_study_tables(self, study_id), Path(folder), force=force)
+
     def resolve_study(self, study_id: str = "", *, every: bool = True) -> str:
         """The study a study parameter names: '' = the only study in the store (an error listing the
         studies when there are several or none); `EVERY_STUDY` passes through where `every` allows it."""
