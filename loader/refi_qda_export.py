@@ -47,6 +47,8 @@ def guid(study_id: str, *parts) -> str:
     """A stable GUID for one study-scoped thing: its id itself when that is a GUID (what the REFI-QDA reader
     keys things on, so an imported project keeps its GUIDs), else a UUID 5 of the study-scoped uid."""
     own = str(parts[-1]).lower() if parts else ""
+    if parts[0] == "segment":  # the reader calls the later selections that repeat a GUID `GUID#2`, `#3`, …
+        own = re.sub(r"#\d+$", "", own)
     if parts[0] in KEPT_GUIDS and GUID_SHAPE.fullmatch(own):
         return own.upper()
     return str(uuid.uuid5(GUID_NAMESPACE, "/".join([study_id, *map(str, parts)]))).upper()

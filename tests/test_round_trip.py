@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import csv
 import json
-import zipfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from lxml import etree
 from typer.testing import CliRunner
 
 import mmkg
@@ -30,7 +28,7 @@ REFI_FILES = ["atlasti-23.2-blank.qdpx", "atlasti-23.2-codes-only.qdpx", "atlast
 
 def _sorted(frame: pd.DataFrame) -> list[tuple]:
     cells = frame.astype(object).where(frame.notna(), None)
-    return sorted((tuple("" if v is None else str(v) for v in row) for row in cells.itertuples(index=False)))
+    return sorted(tuple("" if v is None else str(v) for v in row) for row in cells.itertuples(index=False))
 
 
 def snapshot(kg: mmkg.Mmkg, study_id: str) -> dict[str, object]:
@@ -134,3 +132,132 @@ def test_the_study_folder_of_a_refi_qda_import_loads_back_identical(shared_dir, 
         kg.export_study("rt", tmp_path / "export")
     with load_into(tmp_path / "back", tmp_path / "export") as back:
         assert_same(before, snapshot(back, "rt"))
+
+
+# -- REFI-QDA --------------------------------------------------------------------------------------------
+
+def project_xml(path: Path) -> tuple[etree._Element, zipfile.ZipFile]:
+    archive = zipfile.ZipFile(path)
+    qde = next(n for n in archive.namelist() if n.lower().endswith(".qde") and "/" not in n)
+    return etree.fromstring(archive.read(qde)), archive
+
+
+def guid(value: str | None) -> str:
+    return (value or "").strip("{}").lower()
+
+
+def code_tree(root) -> set[tuple]:
+    """(guid, name, parent guid, codable, description) of every code, read with lxml."""
+    found = set()
+    for code in root.iterfind(".//q:CodeBook//q:Code", NS):
+        parent = code.getparent()
+        description = code.find("q:Description", NS)
+        found.add((guid(code.get("guid")), code.get("name"),
+                   guid(parent.get("guid")) if parent.tag.endswith("}Code") else "",
+                   (code.get("isCodable") or "true").lower() in ("true", "1"),
+                   (description.text or "").strip() if description is not None else ""))
+    return found
+
+
+def source_texts(root, archive: zipfile.ZipFile) -> dict[str, str]:
+    """Plain text of every TextSource (by guid) found in the archive."""
+    members = {n.lower(): n for n in archive.namelist()}
+    texts = {}
+    for source in root.iterfind(".//q:Sources/q:TextSource", NS):
+        path = (source.get("plainTextPath") or "").split("://")[-1].lstrip("/")
+        member = members.get(f"sources/{path}".lower()) or members.get(path.lower())
+        if member:
+            data = archive.read(member)
+            texts[guid(source.get("guid"))] = data.decode("utf-16") if data[:2] in (b"\xff\xfe", b"\xfe\xff") \
+                else data.decode("utf-8-sig")
+    return texts
+
+
+def selections(root, archive, utf16: bool) -> set[tuple]:
+    """(source guid, selection guid, text at its offsets, offsets unless utf16) of every text selection of a
+    TextSource whose text the archive holds, and (source guid, selection guid) of the others."""
+    texts = source_texts(root, archive)
+    found = set()
+    for source in root.iterfind(".//q:Sources/*", NS):
+        text = texts.get(guid(source.get("guid")))
+        for selection in source.iterfind(".//q:PlainTextSelection", NS):
+            if text is None or source.tag.split("}")[1] != "TextSource":
+                found.add((guid(source.get("guid")), guid(selection.get("guid"))))
+                continue
+            start, end = int(selection.get("startPosition")), int(selection.get("endPosition"))
+            if utf16:  # NVivo counts UTF-16 code units
+                units = text.encode("utf-16-le")
+                passage = units[2 * start:2 * end].decode("utf-16-le")
+            else:
+                passage = text[start:end]
+            found.add((guid(source.get("guid")), guid(selection.get("guid")), passage.replace("\r\n", "\n"),
+                       None if utf16 else (start, end)))
+    return found
+
+
+def codings_of(root) -> set[tuple]:
+    users = {guid(u.get("guid")): u.get("name") for u in root.iterfind(".//q:Users/q:User", NS)}
+    found = set()
+    for coding in root.iterfind(".//q:Sources//q:Coding", NS):
+        owner = coding.getparent()
+        ref = coding.find("q:CodeRef", NS)
+        found.add((guid(owner.get("guid")), guid(ref.get("targetGUID")), users.get(guid(coding.get("creatingUser")))))
+    return found
+
+
+def cases(root) -> set[tuple]:
+    return {(guid(c.get("guid")), c.get("name"), frozenset(guid(r.get("targetGUID"))
+                                                           for r in c.iterfind("q:SourceRef", NS)))
+            for c in root.iterfind(".//q:Cases/q:Case", NS)}
+
+
+@pytest.fixture(scope="module")
+def refi_trips(tmp_path_factory):
+    """name -> (snapshot of the import, snapshot of export → import, original file, exported file)."""
+    shared = Path(__file__).resolve().parents[1].parent / "shared"
+    if not (shared / "external" / "refi-qda").is_dir():
+        pytest.skip(f"{shared} is absent: this test needs the project's shared material")
+    trips = {}
+    base = tmp_path_factory.mktemp("refi-trips")
+    with mmkg.open_store(base / "first") as kg, mmkg.open_store(base / "back") as back:
+        for number, name in enumerate(REFI_FILES):
+            study = f"rt{number}"
+            kg.load(refi_path(shared, name), study_id=study)
+            exported = base / f"{name}.qdpx"
+            kg.export_qdpx(study, exported)
+            back.load(exported, study_id=study)
+            trips[name] = (snapshot(kg, study), snapshot(back, study), refi_path(shared, name), exported)
+    return trips
+
+
+@pytest.mark.parametrize("name", REFI_FILES)
+def test_a_refi_qda_project_exported_and_imported_again_is_the_same_study(refi_trips, name):
+    before, after, _, _ = refi_trips[name]
+    assert_same(before, after)
+
+
+@pytest.mark.parametrize("name", REFI_FILES)
+def test_the_exported_project_has_the_codes_sources_texts_and_cases_of_the_original(refi_trips, name):
+    """Oracle: the original file's XML and plain texts, read with lxml and zipfile."""
+    _, _, original, exported = refi_trips[name]
+    first, first_archive = project_xml(original)
+    again, again_archive = project_xml(exported)
+    nvivo = "nvivo" in (first.get("origin") or "").lower()
+    assert code_tree(again) == code_tree(first)  # no wrapper codes, the same GUIDs, names and nesting
+    source_names = lambda root: {(guid(s.get("guid")), s.tag.split("}")[1], s.get("name"))  # noqa: E731
+                                 for s in root.iterfind(".//q:Sources/*", NS)}
+    assert source_names(again) == source_names(first)
+    pairs = lambda found: {s[:2] for s in found}  # noqa: E731
+    assert pairs(selections(again, again_archive, utf16=False)) == pairs(selections(first, first_archive, nvivo))
+    original_texts = {s[:3] for s in selections(first, first_archive, utf16=nvivo) if len(s) == 4}
+    exported_texts = {s[:3] for s in selections(again, again_archive, utf16=False) if len(s) == 4}
+    assert exported_texts >= original_texts  # every selection's text comes back
+    if not nvivo:
+        assert {s for s in selections(again, again_archive, utf16=False) if len(s) == 4} >= \
+            {s for s in selections(first, first_archive, utf16=False) if len(s) == 4}
+    assert codings_of(again) >= {c for c in codings_of(first) if c[2] is not None}
+    named = lambda found: {(g, name if name else None, refs) for g, name, refs in found}  # noqa: E731
+    assert {(g, refs) for g, _, refs in cases(again)} == {(g, refs) for g, _, refs in cases(first)}  # none invented
+    assert {c for c in named(cases(first)) if c[1]} <= named(cases(again))
+    variables = lambda root: {v.get("name") for v in root.iterfind(".//q:Variables/q:Variable", NS)}  # noqa: E731
+    assert variables(again) <= variables(first)
