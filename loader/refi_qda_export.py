@@ -21,11 +21,12 @@ What becomes what (the reader's mapping, inverted; see docs/refi-qda.md):
 from __future__ import annotations
 
 import io
+import mimetypes
 import re
 import uuid
 import xml.etree.ElementTree as ET
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
@@ -213,6 +214,13 @@ def _codings(element, s, segment_id, codings_by_segment, code_guid) -> None:
         _el(coding_el, "CodeRef", targetGUID=code_guid[(coding.codebook, coding.code_id)])
 
 
+def _media(title: str) -> str | None:
+    """"Audio" or "Video" for a source whose name is an audio or video file (the reader keeps both as kind
+    `other`, with their selections' milliseconds as offsets); None otherwise."""
+    kind = (mimetypes.guess_type(str(title))[0] or "").split("/")[0]
+    return {"audio": "Audio", "video": "Video"}.get(kind)
+
+
 def _int(value) -> int:
     return int(round(float(value)))
 
@@ -235,6 +243,17 @@ def _write_source(parent, s, source, segments, codings_by_segment, code_guid, wa
         element = _el(parent, "PictureSource", guid=source_guid, name=title,
                       path=f"internal://{source_guid}.png")
         offset_container, region_kind = None, "PictureSelection"
+    elif _media(title) and not (has_region & ~has_offsets).any():  # an audio or video file, by its name
+        media = _media(title)
+        element = _el(parent, f"{media}Source", guid=source_guid, name=title,
+                      path=f"internal://{source_guid}{PurePosixPath(title).suffix}")
+        for segment in segments[has_offsets].itertuples():  # milliseconds, as the reader keeps them
+            selection = _el(element, f"{media}Selection", guid=guid(s, "segment", segment.segment_id),
+                            begin=_int(segment.start), end=_int(segment.end))
+            _codings(selection, s, segment.segment_id, codings_by_segment, code_guid)
+        for segment in whole.itertuples():
+            _codings(element, s, segment.segment_id, codings_by_segment, code_guid)
+        return
     else:
         element = _el(parent, "PDFSource", guid=source_guid, name=title, path=f"internal://{source_guid}.pdf")
         offset_container, region_kind = None, "PDFSelection"
