@@ -30,7 +30,7 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
-from mmkg.loader.refi_qda import CODEBOOK, GROUP_ID, GROUP_LABEL, SYNTHETIC_PARTICIPANT
+from mmkg.loader.refi_qda import CODEBOOK, GROUP_ID, GROUP_LABEL, MADE_UP_POSITION, SYNTHETIC_PARTICIPANT
 from mmkg.tables import StudyTables
 
 NS = "urn:QDA-XML:project:1.0"
@@ -232,6 +232,13 @@ def _write_source(parent, s, source, segments, codings_by_segment, code_guid, wa
     has_region = segments[["x", "y", "width", "height"]].notna().all(axis=1)
     whole = segments[~has_offsets & ~has_region]
     text = _plain_text(source.source_id, segments, warnings)
+    # a quote without position (a Taguette highlight) gets a made-up place after the text, marked as such
+    unplaced = whole[whole["text"].notna()] if source.kind == "interview" else whole.iloc[0:0]
+    whole, made_up = whole.drop(unplaced.index), {}
+    for segment in unplaced.itertuples():
+        text = f"{text}\n\n" if text else ""
+        made_up[segment.segment_id] = (len(text), len(text) + len(str(segment.text)))
+        text += str(segment.text)
     text_path = None
     if text is not None:
         member = f"sources/{source_guid}.txt"
@@ -285,6 +292,12 @@ def _write_source(parent, s, source, segments, codings_by_segment, code_guid, wa
     for segment in offset_segments.itertuples():
         selection = _el(offset_container, "PlainTextSelection", guid=guid(s, "segment", segment.segment_id),
                         startPosition=_int(segment.start), endPosition=_int(segment.end))
+        _codings(selection, s, segment.segment_id, codings_by_segment, code_guid)
+    for segment in unplaced.itertuples():
+        start, end = made_up[segment.segment_id]
+        selection = _el(offset_container, "PlainTextSelection", guid=guid(s, "segment", segment.segment_id),
+                        startPosition=start, endPosition=end)
+        _text_el(selection, "Description", MADE_UP_POSITION)
         _codings(selection, s, segment.segment_id, codings_by_segment, code_guid)
     if len(whole) > 1:
         warnings.append(f"source {source.source_id}: {len(whole)} segments without position are written as codings "

@@ -265,3 +265,52 @@ def test_the_exported_project_has_the_codes_sources_texts_and_cases_of_the_origi
     assert {c for c in named(cases(first)) if c[1]} <= named(cases(again))
     variables = lambda root: {v.get("name") for v in root.iterfind(".//q:Variables/q:Variable", NS)}  # noqa: E731
     assert variables(again) <= variables(first)
+
+
+# -- Taguette --------------------------------------------------------------------------------------------
+
+def taguette_highlights(kg: mmkg.Mmkg, path: Path) -> Path:
+    """A Taguette highlights export (`id, document, tag, content`, one row per highlight and tag) made of the
+    founding study's interview quotes: many highlights, several tags on one highlight."""
+    rows = kg.cypher("MATCH (src:Source)-[:HAS_SEGMENT]->(seg:Segment)-[r:CODED_AS]->(k:Code) "
+                     "WHERE seg.study_id = 'founding' AND r.analysis "
+                     "RETURN seg.id AS id, src.id AS document, k.label AS tag, "
+                     "coalesce(seg.text, 'quote ' + seg.id) AS content")
+    rows = rows.drop_duplicates(["id", "tag"]).sort_values(["id", "tag"])
+    rows.to_csv(path, index=False)
+    return path
+
+
+def taguette_truth(path: Path) -> tuple[int, set[frozenset]]:
+    """From the file itself: how many highlights, and which pairs of tags share one."""
+    tags: dict[str, set[str]] = {}
+    for row in read_csv_rows(path):
+        tags.setdefault(row["id"], set()).add(row["tag"])
+    pairs = {frozenset((a, b)) for found in tags.values() for a in found for b in found if a < b}
+    return len(tags), pairs
+
+
+def tag_pairs(tables) -> set[frozenset]:
+    labels = dict(zip(tables.codes["code_id"], tables.codes["label"]))
+    tags: dict[str, set[str]] = {}
+    for row in tables.codings.itertuples():
+        tags.setdefault(row.segment_id, set()).add(labels[row.code_id])
+    return {frozenset((a, b)) for found in tags.values() for a in found for b in found if a < b}
+
+
+def test_a_taguette_study_keeps_one_segment_per_highlight_through_refi_qda(founding, tmp_path):
+    kg, _ = founding
+    csv_path = taguette_highlights(kg, tmp_path / "highlights.csv")
+    highlights, pairs = taguette_truth(csv_path)
+    assert highlights > 100 and len(pairs) > 10  # a real test: many highlights, many shared ones
+    with load_into(tmp_path / "first", csv_path, study_id="tag") as first:
+        before = read_study_tables(first, "tag")
+        first.export_qdpx("tag", tmp_path / "tag.qdpx")
+        cooccurring = len(first.query("cooccurrence", study_id="tag"))
+    with load_into(tmp_path / "back", tmp_path / "tag.qdpx", study_id="tag") as back:
+        after = read_study_tables(back, "tag")
+        assert len(back.query("cooccurrence", study_id="tag")) == cooccurring
+    assert len(before.segments) == len(after.segments) == highlights
+    assert tag_pairs(before) == tag_pairs(after) == pairs
+    assert after.segments["start"].isna().all() and after.segments["text"].notna().all()  # no made-up positions
+    assert sorted(after.segments["text"]) == sorted(before.segments["text"])
