@@ -314,3 +314,25 @@ def test_a_taguette_study_keeps_one_segment_per_highlight_through_refi_qda(found
     assert tag_pairs(before) == tag_pairs(after) == pairs
     assert after.segments["start"].isna().all() and after.segments["text"].notna().all()  # no made-up positions
     assert sorted(after.segments["text"]) == sorted(before.segments["text"])
+
+
+# -- codings table ---------------------------------------------------------------------------------------
+
+def test_the_codings_table_loads_back_with_labels_and_the_provenance_notice(founding, tmp_path):
+    """The codings table is a fixed point (export → load → export is the same table) and keeps what the
+    shipped files say of labels and provenance; groups, definitions and texts need the study folder."""
+    kg, _ = founding
+    table = kg.export_codings("founding")
+    path = tmp_path / "codings.csv"
+    table.to_csv(path, index=False)
+    with load_into(tmp_path / "back", path) as back:
+        again = back.export_codings("founding")
+        pd.testing.assert_frame_equal(again, table)
+        shipped = Path(shipped_study_path())
+        labels = {(row["codebook"], row["code_id"]): row["label"] for row in read_csv_rows(shipped / "codes.csv")}
+        read_back = read_study_tables(back, "founding").codes
+        coded = {(r.codebook, r.code_id): r.label for r in read_back.itertuples()}
+        assert coded and all(labels[key] == label for key, label in coded.items())
+        notice = json.loads((shipped / "study.json").read_text(encoding="utf-8"))["provenance"]
+        assert "not the authors' data" in notice
+        assert back.studies()["provenance"].tolist() == [notice]
