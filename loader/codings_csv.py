@@ -36,7 +36,8 @@ def read_codings_table(path: Path, study_id: str | None = None, data: bytes | No
     codebooks = sorted(frame["codebook"].dropna().unique().tolist())
     notices = frame["provenance"].dropna().unique() if "provenance" in frame.columns else []
     if len(notices) > 1:
-        raise LoadError(f"{name}, column provenance: expected one provenance notice for the study, found {len(notices)}")
+        raise LoadError(f"{name}, column provenance: expected one provenance notice for the study, "
+                        f"found {len(notices)}")
     meta = StudyMeta(id=study_id, title=study_id, codebooks=codebooks, origin=name,
                      provenance=str(notices[0]) if len(notices) else "",
                      analysis_coder="consensus" if "consensus" in coders else "",
