@@ -80,6 +80,7 @@ def read_csv_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+@pytest.mark.slow
 def test_the_study_folder_of_the_founding_study_loads_back_identical(founding, tmp_path):
     kg, before = founding
     folder = tmp_path / "export"
@@ -89,10 +90,10 @@ def test_the_study_folder_of_the_founding_study_loads_back_identical(founding, t
         assert_same(before, snapshot(back, "founding"))
 
 
-def test_the_founding_study_folder_holds_what_the_shipped_folder_holds(founding, tmp_path):
+def test_the_founding_study_folder_holds_what_the_shipped_folder_holds(founding_template, tmp_path):
     """Oracle: the shipped study's own files, compared cell by cell (rows in any order, empty = missing)."""
-    kg, _ = founding
-    kg.export_study("", tmp_path / "export")
+    with mmkg.open_store(founding_template, read_only=True) as kg:
+        kg.export_study("", tmp_path / "export")
     shipped = Path(shipped_study_path())
     meta = json.loads((shipped / "study.json").read_text(encoding="utf-8"))
     exported = json.loads((tmp_path / "export" / "study.json").read_text(encoding="utf-8"))
@@ -127,6 +128,7 @@ def test_the_cli_writes_a_study_folder_and_refuses_a_folder_that_is_not_empty(fo
     assert file.read_text() == "x"
 
 
+@pytest.mark.slow  # a new store per file (the ontology loads each time)
 @pytest.mark.parametrize("name", REFI_FILES)
 def test_the_study_folder_of_a_refi_qda_import_loads_back_identical(shared_dir, tmp_path, name):
     with load_into(tmp_path / "first", refi_path(shared_dir, name), study_id="rt") as kg:
@@ -232,12 +234,14 @@ def refi_trips(tmp_path_factory):
     return trips
 
 
+@pytest.mark.slow  # the module fixture loads, exports and imports all six files
 @pytest.mark.parametrize("name", REFI_FILES)
 def test_a_refi_qda_project_exported_and_imported_again_is_the_same_study(refi_trips, name):
     before, after, _, _ = refi_trips[name]
     assert_same(before, after)
 
 
+@pytest.mark.slow  # the module fixture loads, exports and imports all six files
 @pytest.mark.parametrize("name", REFI_FILES)
 def test_the_exported_project_has_the_codes_sources_texts_and_cases_of_the_original(refi_trips, name):
     """Oracle: the original file's XML and plain texts, read with lxml and zipfile."""
@@ -298,6 +302,7 @@ def tag_pairs(tables) -> set[frozenset]:
     return {frozenset((a, b)) for found in tags.values() for a in found for b in found if a < b}
 
 
+@pytest.mark.slow
 def test_a_taguette_study_keeps_one_segment_per_highlight_through_refi_qda(founding, tmp_path):
     kg, _ = founding
     csv_path = taguette_highlights(kg, tmp_path / "highlights.csv")
@@ -318,11 +323,11 @@ def test_a_taguette_study_keeps_one_segment_per_highlight_through_refi_qda(found
 
 # -- codings table ---------------------------------------------------------------------------------------
 
-def test_the_codings_table_loads_back_with_labels_and_the_provenance_notice(founding, tmp_path):
+def test_the_codings_table_loads_back_with_labels_and_the_provenance_notice(founding_template, tmp_path):
     """The codings table is a fixed point (export → load → export is the same table) and keeps what the
     shipped files say of labels and provenance; groups, definitions and texts need the study folder."""
-    kg, _ = founding
-    table = kg.export_codings("founding")
+    with mmkg.open_store(founding_template, read_only=True) as kg:
+        table = kg.export_codings("founding")
     path = tmp_path / "codings.csv"
     table.to_csv(path, index=False)
     with load_into(tmp_path / "back", path) as back:
