@@ -153,9 +153,10 @@ def read_study_tables(kg: GraphReader, study_id: str) -> StudyTables:
     codes_table.loc[codes_table["preferred_label"] == codes_table["label"], "preferred_label"] = None
 
     study = nodes["Study"].iloc[0]
-    values = {name: _text(study.get(name)) or "" for name in STUDY_META_FIELDS}
-    meta = StudyMeta(id=study_id, **{**values, "codebooks": [c for c in values["codebooks"].split(";") if c]},
-                     participant_attributes=types, origin=f"study '{study_id}' in the graph")
+    values: dict[str, object] = {name: _text(study.get(name)) or "" for name in STUDY_META_FIELDS}
+    values["codebooks"] = [c for c in str(values["codebooks"]).split(";") if c]
+    meta = StudyMeta(id=study_id, participant_attributes=types, origin=f"study '{study_id}' in the graph",
+                     **values)  # type: ignore[arg-type]  # every field of StudyMeta by name
     return StudyTables(meta=meta, participants=participants, **tables,
                        files={name: f"{meta.origin}: {name}" for name in COLUMNS}, allow_empty=True)
 
