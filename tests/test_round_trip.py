@@ -249,6 +249,9 @@ def test_the_exported_project_has_the_codes_sources_texts_and_cases_of_the_origi
     first, first_archive = project_xml(original)
     again, again_archive = project_xml(exported)
     nvivo = "nvivo" in (first.get("origin") or "").lower()
+    xsd = etree.XMLSchema(etree.parse(str(Path(__file__).resolve().parent / "data" / "refi-qda" /
+                                          "Project-mrt2019.xsd")))
+    assert xsd.validate(again), [str(e) for e in xsd.error_log][:5]  # a valid REFI-QDA 1.0 project
     assert code_tree(again) == code_tree(first)  # no wrapper codes, the same GUIDs, names and nesting
     # a source without a name is called after its file (docs/refi-qda.md)
     source_names = lambda root: {(guid(s.get("guid")), s.tag.split("}")[1],  # noqa: E731
