@@ -1,22 +1,27 @@
 """Writing a study as a REFI-QDA project archive (`.qdpx`) that validates against the REFI-QDA 1.0 schema
-(Project-mrt2019.xsd) and that `mmkg.loader.refi_qda` reads back to the same study content.
+(Project-mrt2019.xsd) and that `mmkg.loader.refi_qda` reads back: a study imported from REFI-QDA comes back
+identical (tests/test_round_trip.py), any other study with the same content.
 
 What becomes what (the reader's mapping, inverted; see docs/refi-qda.md):
 
-* Codebooks and code groups become non-codable codes (`isCodable="false"`): one root code per
-  codebook, group codes under it (nested as `parent_group_id` says), study codes under their group
-  or parent code.  REFI has one code tree, so this is how groups survive the trip.
+* A study whose codes are the reader's one codebook `refi` in its one group `codes` is written as that code
+  tree, with no wrapper codes.  Otherwise codebooks and code groups become non-codable codes
+  (`isCodable="false"`): one root code per codebook, group codes under it (nested as `parent_group_id` says),
+  study codes under their group or parent code.  REFI has one code tree, so this is how groups survive.
 * Coders → `Users`; participants → `Cases` (label = name) with their attributes as `Variables`
-  (string → Text, int → Integer, float → Float, bool → Boolean); sources → `SourceRef`s of the case.
-* interview → `TextSource` with `PlainTextSelection`s (offsets as stored; no plain-text file is
-  written, because mmkg keeps segment snippets, not whole transcripts); drawing → `PictureSource`
-  with `PictureSelection`s (x, y, x + width, y + height, rounded to integers); other → `PDFSource`
-  with `PDFSelection`s (page 1) for regions and a `Representation` holding text-offset selections.
-* A segment with neither offsets nor a region becomes `Coding`s on its source (read back as the
-  segment `<source guid>#whole`).
+  (string → Text, int → Integer, float → Float, bool → Boolean); sources → `SourceRef`s of the case.  The
+  participants the reader makes for a source in no Case are not written: the reader makes them again.
+* interview → `TextSource` with `PlainTextSelection`s (offsets as stored) and a plain-text file rebuilt from
+  the segments' texts at their offsets (mmkg keeps segment texts, not whole transcripts); drawing →
+  `PictureSource` with `PictureSelection`s (x, y, x + width, y + height, rounded to integers); other → an
+  `AudioSource`/`VideoSource` when its name is a media file, else a `PDFSource` with `PDFSelection`s (page 1)
+  for regions and a `Representation` holding text-offset selections.
+* A quote without position (a Taguette highlight) gets a made-up place after the text, marked with
+  `MADE_UP_POSITION`, which the reader turns back into a quote without position; a segment with neither
+  position nor text becomes `Coding`s on its source (read back as the segment `<source guid>#whole`).
 * `Project/Description` = study description, then a line `Provenance: …` with the study's provenance
-  notice, which the reader restores.  GUIDs are UUID 5 of the study-scoped uids: exporting twice gives
-  the same file.
+  notice, which the reader restores.  An id that is a GUID is written as that GUID; other GUIDs are UUID 5
+  of the study-scoped uids: exporting twice gives the same file.
 """
 from __future__ import annotations
 
