@@ -93,7 +93,7 @@ def project_element(tables: StudyTables, origin: str = "mmkg",
 
     codes, groups = tables.codes, tables.groups
     code_guid = {(r.codebook, r.code_id): guid(s, "code", r.codebook, r.code_id) for r in codes.itertuples()}
-    if len(codes) or len(groups):
+    if len(codes) or (len(groups) and not _one_refi_codebook(tables)):  # <Codes> needs a <Code>
         tree = _el(_el(project, "CodeBook"), "Codes")
         if _one_refi_codebook(tables):  # as the REFI-QDA reader made it: the code tree itself, no wrapper codes
             book_codes = codes[codes["codebook"] == CODEBOOK]
