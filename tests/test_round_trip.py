@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 import mmkg
 from mmkg.cli.main import app as cli
-from mmkg.errors import ExportError, MmkgError
+from mmkg.errors import ExportError, MmkgError, NotFoundError
 from mmkg.graph_tables import read_study_tables
 from mmkg.loader import shipped_study_path
 from mmkg.queries import registry
@@ -126,6 +126,12 @@ def test_the_cli_writes_a_study_folder_and_refuses_a_folder_that_is_not_empty(fo
     refused = runner.invoke(cli, ["export", "study", "--store", str(founding_store), "-o", str(file)])
     assert isinstance(refused.exception, ExportError) and "not a folder" in str(refused.exception)
     assert file.read_text() == "x"
+    under_a_file = runner.invoke(cli, ["export", "study", "--store", str(founding_store), "-o", str(file / "x")])
+    assert isinstance(under_a_file.exception, ExportError) and "cannot write" in str(under_a_file.exception)
+    missing = runner.invoke(cli, ["export", "study", "--store", str(founding_store), "-o", str(tmp_path / "m"),
+                                  "--study", "nonesuch"])
+    assert isinstance(missing.exception, NotFoundError) and "founding" in str(missing.exception)
+    assert not (tmp_path / "m").exists()  # nothing written for a study that is not there
 
 
 @pytest.mark.slow  # a new store per file (the ontology loads each time)
