@@ -1,4 +1,4 @@
-"""CLI commands that write tables or files out of the graph: `mmkg export codings|codes|rdf|qdpx|neo4j-import`."""
+"""CLI commands that write tables or files out of the graph: `mmkg export codings|codes|rdf|qdpx|study|neo4j-import`."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -57,6 +57,19 @@ def export_qdpx_command(study: str = typer.Option("", "--study", help="Study to 
         warnings = kg.export_qdpx(study, output)
     show(f"wrote {output}", err=True)
     print_warnings(warnings)
+
+
+@export_app.command("study")
+def export_study_command(output: Path = typer.Option(..., "-o", "--output", help="Folder to write (new or empty)."),
+                         study: str = typer.Option("", "--study", help="Study to export ('' = the only study in "
+                                                   "the store)."),
+                         force: bool = typer.Option(False, "--force", help="Write into a folder that is not empty, "
+                                                    "replacing its study files."),
+                         store: Path | None = StoreOption, neo4j: str | None = Neo4jOption) -> None:
+    """A study folder (study.json + CSVs) that `mmkg load FOLDER` loads back identical: the lossless export."""
+    with open_kg(store, neo4j, read_only=True) as kg:
+        files = kg.export_study(study, output, force=force)
+    show(f"wrote {len(files)} files to {output}", err=True)
 
 
 @export_app.command("neo4j-import")

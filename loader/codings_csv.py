@@ -12,7 +12,7 @@ from mmkg.tables import StudyMeta, StudyTables
 
 CODINGS_TABLE_COLUMNS = ["study_id", "participant_id", "source_id", "source_kind", "segment_id",
                          "start", "end", "code_id", "codebook", "coder"]
-OPTIONAL_COLUMNS = ["code_label"]
+OPTIONAL_COLUMNS = ["code_label", "provenance"]  # as `mmkg export codings` writes them
 
 
 def read_codings_table(path: Path, study_id: str | None = None, data: bytes | None = None) -> StudyTables:
@@ -34,7 +34,12 @@ def read_codings_table(path: Path, study_id: str | None = None, data: bytes | No
         study_id = str(study_ids[0])
     coders = set(frame["coder"].dropna().unique())
     codebooks = sorted(frame["codebook"].dropna().unique().tolist())
+    notices = frame["provenance"].dropna().unique() if "provenance" in frame.columns else []
+    if len(notices) > 1:
+        raise LoadError(f"{name}, column provenance: expected one provenance notice for the study, "
+                        f"found {len(notices)}")
     meta = StudyMeta(id=study_id, title=study_id, codebooks=codebooks, origin=name,
+                     provenance=str(notices[0]) if len(notices) else "",
                      analysis_coder="consensus" if "consensus" in coders else "",
                      description=f"Loaded from the codings table {Path(path).name}")
 

@@ -49,6 +49,9 @@ GROUP_ID, GROUP_LABEL = "codes", "Codes"
 SYNTHETIC_PARTICIPANT = "synthetic_participant"
 ANALYSIS_CODER = "consensus"  # as for codings tables: a coder of this name gives the codings analyses use
 PROVENANCE_PREFIX = "Provenance: "
+# mmkg's export gives a quote without position (a Taguette highlight) a place in the text it writes, with this
+# Description; reading mmkg's own export, such a selection is a segment with its text and no position again
+MADE_UP_POSITION = "mmkg: quote without position; its place in this text was made up by the export"
 WHERE = "_where"  # extra column: the XML element a row came from, used by validation messages
 
 SOURCE_KINDS = {"TextSource": "interview", "PictureSource": "drawing", "PDFSource": "other",
@@ -443,6 +446,7 @@ class _ProjectReader:
         self.missing_files: list[str] = []
         origin = root.get("origin") or ""
         self.utf16 = "nvivo" in origin.lower()
+        self.own_export = origin.startswith("mmkg")
 
     def q(self, name: str) -> str:
         return f"{{{PROJECT_NS}}}{name}"
@@ -543,6 +547,8 @@ class _ProjectReader:
                     text = full[start:end].replace("\r\n", "\n")
                 else:
                     self.counts["text selection outside its source text"] += 1
+            if self.own_export and _text(selection.find(self.q("Description"))) == MADE_UP_POSITION:
+                start = end = None
             self._add_segment(selection, source_id, start=start, end=end, text=text)
 
     def _plain_text(self, owner: Element) -> tuple[str, _Utf16Offsets | None] | None:
@@ -746,7 +752,9 @@ class _ProjectReader:
         coders = {row["coder"] for row in self.codings}
         meta = StudyMeta(
             id=study_id, title=name or self.path.stem, description=description,
-            provenance=f"{provenance} [{exported}]" if provenance else exported,
+            # mmkg's own export carries the study's notice: kept as it is, so export → import is the identity
+            provenance=provenance if provenance and origin.startswith("mmkg") else
+            f"{provenance} [{exported}]" if provenance else exported,
             codebooks=[CODEBOOK], participant_attributes=attributes, origin=str(self.path),
             analysis_coder=ANALYSIS_CODER if ANALYSIS_CODER in coders else "")
         participant_columns = COLUMNS["participants"] + list(attributes) + [WHERE]

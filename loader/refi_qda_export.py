@@ -1,33 +1,41 @@
 """Writing a study as a REFI-QDA project archive (`.qdpx`) that validates against the REFI-QDA 1.0 schema
-(Project-mrt2019.xsd) and that `mmkg.loader.refi_qda` reads back to the same study content.
+(Project-mrt2019.xsd) and that `mmkg.loader.refi_qda` reads back: a study imported from REFI-QDA comes back
+identical (tests/test_round_trip.py), any other study with the same content.
 
 What becomes what (the reader's mapping, inverted; see docs/refi-qda.md):
 
-* Codebooks and code groups become non-codable codes (`isCodable="false"`): one root code per
-  codebook, group codes under it (nested as `parent_group_id` says), study codes under their group
-  or parent code.  REFI has one code tree, so this is how groups survive the trip.
+* A study whose codes are the reader's one codebook `refi` in its one group `codes` is written as that code
+  tree, with no wrapper codes.  Otherwise codebooks and code groups become non-codable codes
+  (`isCodable="false"`): one root code per codebook, group codes under it (nested as `parent_group_id` says),
+  study codes under their group or parent code.  REFI has one code tree, so this is how groups survive.
 * Coders → `Users`; participants → `Cases` (label = name) with their attributes as `Variables`
-  (string → Text, int → Integer, float → Float, bool → Boolean); sources → `SourceRef`s of the case.
-* interview → `TextSource` with `PlainTextSelection`s (offsets as stored; no plain-text file is
-  written, because mmkg keeps segment snippets, not whole transcripts); drawing → `PictureSource`
-  with `PictureSelection`s (x, y, x + width, y + height, rounded to integers); other → `PDFSource`
-  with `PDFSelection`s (page 1) for regions and a `Representation` holding text-offset selections.
-* A segment with neither offsets nor a region becomes `Coding`s on its source (read back as the
-  segment `<source guid>#whole`).
+  (string → Text, int → Integer, float → Float, bool → Boolean); sources → `SourceRef`s of the case.  The
+  participants the reader makes for a source in no Case are not written: the reader makes them again.
+* interview → `TextSource` with `PlainTextSelection`s (offsets as stored) and a plain-text file rebuilt from
+  the segments' texts at their offsets (mmkg keeps segment texts, not whole transcripts); drawing →
+  `PictureSource` with `PictureSelection`s (x, y, x + width, y + height, rounded to integers); other → an
+  `AudioSource`/`VideoSource` when its name is a media file, else a `PDFSource` with `PDFSelection`s (page 1)
+  for regions and a `Representation` holding text-offset selections.
+* A quote without position (a Taguette highlight) gets a made-up place after the text, marked with
+  `MADE_UP_POSITION`, which the reader turns back into a quote without position; a segment with neither
+  position nor text becomes `Coding`s on its source (read back as the segment `<source guid>#whole`).
 * `Project/Description` = study description, then a line `Provenance: …` with the study's provenance
-  notice, which the reader restores.  GUIDs are UUID 5 of the study-scoped uids: exporting twice gives
-  the same file.
+  notice, which the reader restores.  An id that is a GUID is written as that GUID; other GUIDs are UUID 5
+  of the study-scoped uids: exporting twice gives the same file.
 """
 from __future__ import annotations
 
 import io
+import mimetypes
+import re
 import uuid
 import xml.etree.ElementTree as ET
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
+from mmkg.loader.refi_qda import CODEBOOK, GROUP_ID, GROUP_LABEL, MADE_UP_POSITION, SYNTHETIC_PARTICIPANT
 from mmkg.tables import StudyTables
 
 NS = "urn:QDA-XML:project:1.0"
@@ -37,8 +45,18 @@ VARIABLE_TYPES = {"string": ("Text", "TextValue"), "int": ("Integer", "IntegerVa
 PROVENANCE_PREFIX = "Provenance: "
 
 
+KEPT_GUIDS = {"code", "source", "segment", "participant", "coder", "variable"}  # kinds whose id may be a GUID
+GUID_SHAPE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def guid(study_id: str, *parts) -> str:
-    """A stable GUID for one study-scoped thing."""
+    """A stable GUID for one study-scoped thing: its id itself when that is a GUID (what the REFI-QDA reader
+    keys things on, so an imported project keeps its GUIDs), else a UUID 5 of the study-scoped uid."""
+    own = str(parts[-1]).lower() if parts else ""
+    if parts[0] == "segment":  # the reader calls the later selections that repeat a GUID `GUID#2`, `#3`, …
+        own = re.sub(r"#\d+$", "", own)
+    if parts[0] in KEPT_GUIDS and GUID_SHAPE.fullmatch(own):
+        return own.upper()
     return str(uuid.uuid5(GUID_NAMESPACE, "/".join([study_id, *map(str, parts)]))).upper()
 
 
@@ -58,9 +76,12 @@ def _present(value) -> bool:
     return value is not None and not (isinstance(value, float) and pd.isna(value))
 
 
-def project_element(tables: StudyTables, origin: str = "mmkg") -> tuple[ET.Element, list[str]]:
-    """The `<Project>` element of a study, and warnings about what could not be carried over."""
+def project_element(tables: StudyTables, origin: str = "mmkg",
+                    files: dict[str, str] | None = None) -> tuple[ET.Element, list[str]]:
+    """The `<Project>` element of a study, and warnings about what could not be carried over; `files` receives
+    the plain texts of the sources (archive member name -> text) that the element refers to."""
     s, meta = tables.meta.id, tables.meta
+    files = {} if files is None else files
     warnings: list[str] = []
     project = _el(None, "Project", name=meta.title or s, origin=origin)
 
@@ -72,16 +93,22 @@ def project_element(tables: StudyTables, origin: str = "mmkg") -> tuple[ET.Eleme
 
     codes, groups = tables.codes, tables.groups
     code_guid = {(r.codebook, r.code_id): guid(s, "code", r.codebook, r.code_id) for r in codes.itertuples()}
-    if len(codes) or len(groups):
+    if len(codes) or (len(groups) and not _one_refi_codebook(tables)):  # <Codes> needs a <Code>
         tree = _el(_el(project, "CodeBook"), "Codes")
-        for codebook in meta.codebooks:
+        if _one_refi_codebook(tables):  # as the REFI-QDA reader made it: the code tree itself, no wrapper codes
+            book_codes = codes[codes["codebook"] == CODEBOOK]
+            _write_codes(tree, s, CODEBOOK, book_codes[book_codes["parent_code_id"].isna()], book_codes)
+        for codebook in [] if _one_refi_codebook(tables) else meta.codebooks:
             root = _el(tree, "Code", guid=guid(s, "codebook", codebook), name=codebook, isCodable="false")
             book_groups = groups[groups["codebook"] == codebook]
             book_codes = codes[codes["codebook"] == codebook]
             _write_groups(root, s, codebook, None, book_groups, book_codes)
 
-    if tables.participants is not None and len(tables.participants):
-        variables = meta.participant_attributes
+    participants = _written_participants(tables)
+    if len(participants):
+        flagged = SYNTHETIC_PARTICIPANT in participants and (participants[SYNTHETIC_PARTICIPANT] == "true").any()
+        variables = {name: kind for name, kind in meta.participant_attributes.items()
+                     if name != SYNTHETIC_PARTICIPANT or flagged}
         if variables:
             variables_el = _el(project, "Variables")
             for name, kind in variables.items():
@@ -89,7 +116,7 @@ def project_element(tables: StudyTables, origin: str = "mmkg") -> tuple[ET.Eleme
                     typeOfVariable=VARIABLE_TYPES.get(kind, VARIABLE_TYPES["string"])[0])
         cases = _el(project, "Cases")
         sources_by_participant = tables.sources.groupby("participant_id")["source_id"].apply(list).to_dict()
-        for row in tables.participants.to_dict("records"):
+        for row in participants.to_dict("records"):
             case = _el(cases, "Case", guid=guid(s, "participant", row["participant_id"]),
                        name=row.get("label") or row["participant_id"])
             for name, kind in variables.items():
@@ -107,11 +134,62 @@ def project_element(tables: StudyTables, origin: str = "mmkg") -> tuple[ET.Eleme
         codings_by_segment = {k: v for k, v in tables.codings.groupby("segment_id")}
         for source in tables.sources.itertuples():
             segments = segments_by_source.get(source.source_id, tables.segments.iloc[0:0])
-            _write_source(sources_el, s, source, segments, codings_by_segment, code_guid, warnings)
+            _write_source(sources_el, s, source, segments, codings_by_segment, code_guid, warnings, files)
 
     description = "\n\n".join(filter(None, [meta.description, meta.provenance and PROVENANCE_PREFIX + meta.provenance]))
     _text_el(project, "Description", description)
     return project, warnings
+
+
+def _one_refi_codebook(tables: StudyTables) -> bool:
+    """True when the study's codes are one REFI-QDA code tree as `mmkg.loader.refi_qda` reads it (codebook
+    `refi`, its one group `codes`): written back as that tree, with no codebook or group codes around it."""
+    groups = tables.groups
+    return (list(tables.meta.codebooks) == [CODEBOOK] and len(groups) == 1
+            and (groups.iloc[0]["codebook"], groups.iloc[0]["group_id"], groups.iloc[0]["label"]) ==
+            (CODEBOOK, GROUP_ID, GROUP_LABEL) and not _present(groups.iloc[0]["parent_group_id"]))
+
+
+def _written_participants(tables: StudyTables) -> pd.DataFrame:
+    """The participants written as Cases: all but those the REFI-QDA reader makes itself for a source in no
+    Case (flagged `synthetic_participant`, keyed and labelled by their one source), so none is invented."""
+    participants = tables.participants
+    if participants is None or SYNTHETIC_PARTICIPANT not in participants:
+        return participants if participants is not None else pd.DataFrame(columns=["participant_id", "label"])
+    sources = tables.sources.set_index("source_id")
+    owned = tables.sources.groupby("participant_id")["source_id"].apply(list).to_dict()
+
+    def made_by_reader(row) -> bool:
+        if str(row[SYNTHETIC_PARTICIPANT]).lower() != "true" or owned.get(row["participant_id"]) != \
+                [row["participant_id"]]:
+            return False
+        title = sources.loc[row["participant_id"], "title"]
+        return row["label"] == (title if _present(title) else row["participant_id"])
+
+    return participants[~participants.apply(made_by_reader, axis=1)] if len(participants) else participants
+
+
+def _plain_text(source_id: str, segments: pd.DataFrame, warnings: list[str]) -> str | None:
+    """The source's plain text, rebuilt from its segments' texts at their offsets (mmkg keeps segment texts, not
+    whole transcripts; the rest is spaces), so a re-import reads every segment's text back; None without texts."""
+    placed = segments[segments["text"].notna() & segments["start"].notna() & segments["end"].notna()]
+    if placed.empty:
+        return None
+    chars = [" "] * max(_int(end) for end in placed["end"])
+    disagree = 0
+    for segment in placed.itertuples():
+        start, end, text = _int(segment.start), _int(segment.end), str(segment.text)
+        if len(text) != end - start and len(text.replace("\n", "\r\n")) == end - start:
+            text = text.replace("\n", "\r\n")  # the reader turned the source's CRLF into LF
+        if len(text) != end - start:
+            disagree += 1
+            continue
+        for offset, char in enumerate(text, start=start):
+            chars[offset] = char
+    if disagree:
+        warnings.append(f"source {source_id}: {disagree} segment text(s) do not span their offsets; the written "
+                        "plain text leaves them out, so they come back with the text at their offsets")
+    return "".join(chars)
 
 
 def _write_groups(parent, s, codebook, parent_group, groups, codes) -> None:
@@ -141,23 +219,53 @@ def _codings(element, s, segment_id, codings_by_segment, code_guid) -> None:
         _el(coding_el, "CodeRef", targetGUID=code_guid[(coding.codebook, coding.code_id)])
 
 
+def _media(title: str) -> str | None:
+    """"Audio" or "Video" for a source whose name is an audio or video file (the reader keeps both as kind
+    `other`, with their selections' milliseconds as offsets); None otherwise."""
+    kind = (mimetypes.guess_type(str(title))[0] or "").split("/")[0]
+    return {"audio": "Audio", "video": "Video"}.get(kind)
+
+
 def _int(value) -> int:
     return int(round(float(value)))
 
 
-def _write_source(parent, s, source, segments, codings_by_segment, code_guid, warnings) -> None:
+def _write_source(parent, s, source, segments, codings_by_segment, code_guid, warnings, files) -> None:
     source_guid = guid(s, "source", source.source_id)
     title = source.title if _present(source.title) else source.source_id
     has_offsets = segments["start"].notna() & segments["end"].notna()
     has_region = segments[["x", "y", "width", "height"]].notna().all(axis=1)
     whole = segments[~has_offsets & ~has_region]
+    text = _plain_text(source.source_id, segments, warnings)
+    # a quote without position (a Taguette highlight) gets a made-up place after the text, marked as such
+    unplaced = whole[whole["text"].notna()] if source.kind == "interview" else whole.iloc[0:0]
+    whole, made_up = whole.drop(unplaced.index), {}
+    for segment in unplaced.itertuples():
+        text = f"{text}\n\n" if text else ""
+        made_up[segment.segment_id] = (len(text), len(text) + len(str(segment.text)))
+        text += str(segment.text)
+    text_path = None
+    if text is not None:
+        member = f"sources/{source_guid}.txt"
+        files[member], text_path = text, f"internal://{source_guid}.txt"
     if source.kind == "interview":
-        element = _el(parent, "TextSource", guid=source_guid, name=title)
+        element = _el(parent, "TextSource", guid=source_guid, name=title, plainTextPath=text_path)
         offset_container, region_kind = element, None
     elif source.kind == "drawing":
         element = _el(parent, "PictureSource", guid=source_guid, name=title,
                       path=f"internal://{source_guid}.png")
         offset_container, region_kind = None, "PictureSelection"
+    elif _media(title) and not (has_region & ~has_offsets).any():  # an audio or video file, by its name
+        media = _media(title)
+        element = _el(parent, f"{media}Source", guid=source_guid, name=title,
+                      path=f"internal://{source_guid}{PurePosixPath(title).suffix}")
+        for segment in segments[has_offsets].itertuples():  # milliseconds, as the reader keeps them
+            selection = _el(element, f"{media}Selection", guid=guid(s, "segment", segment.segment_id),
+                            begin=_int(segment.start), end=_int(segment.end))
+            _codings(selection, s, segment.segment_id, codings_by_segment, code_guid)
+        for segment in whole.itertuples():
+            _codings(element, s, segment.segment_id, codings_by_segment, code_guid)
+        return
     else:
         element = _el(parent, "PDFSource", guid=source_guid, name=title, path=f"internal://{source_guid}.pdf")
         offset_container, region_kind = None, "PDFSelection"
@@ -169,21 +277,32 @@ def _write_source(parent, s, source, segments, codings_by_segment, code_guid, wa
         if region_kind == "PDFSelection":
             region = {"page": 1, **region}
         selection = _el(element, region_kind, guid=guid(s, "segment", segment.segment_id), **region)
+        if region_kind == "PDFSelection" and _present(segment.text):
+            _text_el(_el(selection, "Representation", guid=guid(s, "region text", segment.segment_id)),
+                     "PlainTextContent", str(segment.text))
         _codings(selection, s, segment.segment_id, codings_by_segment, code_guid)
     offset_segments = segments[has_offsets]
     if len(offset_segments) and offset_container is None:
         if source.kind == "drawing":
             warnings.append(f"source {source.source_id}: {len(offset_segments)} offset segment(s) in a drawing "
                             "were written into its TextDescription")
-            offset_container = _el(element, "TextDescription", guid=guid(s, "text", source.source_id))
+            offset_container = _el(element, "TextDescription", guid=guid(s, "text", source.source_id),
+                                   plainTextPath=text_path)
         else:
-            offset_container = _el(element, "Representation", guid=guid(s, "text", source.source_id))
+            offset_container = _el(element, "Representation", guid=guid(s, "text", source.source_id),
+                                   plainTextPath=text_path)
         # a TextDescription must precede the PictureSelections: move it to the front
         element.remove(offset_container)
         element.insert(0 if source.kind == "drawing" else len(element), offset_container)
     for segment in offset_segments.itertuples():
         selection = _el(offset_container, "PlainTextSelection", guid=guid(s, "segment", segment.segment_id),
                         startPosition=_int(segment.start), endPosition=_int(segment.end))
+        _codings(selection, s, segment.segment_id, codings_by_segment, code_guid)
+    for segment in unplaced.itertuples():
+        start, end = made_up[segment.segment_id]
+        selection = _el(offset_container, "PlainTextSelection", guid=guid(s, "segment", segment.segment_id),
+                        startPosition=start, endPosition=end)
+        _text_el(selection, "Description", MADE_UP_POSITION)
         _codings(selection, s, segment.segment_id, codings_by_segment, code_guid)
     if len(whole) > 1:
         warnings.append(f"source {source.source_id}: {len(whole)} segments without position are written as codings "
@@ -194,12 +313,15 @@ def _write_source(parent, s, source, segments, codings_by_segment, code_guid, wa
 
 def qdpx_bytes(tables: StudyTables, origin: str = "mmkg") -> tuple[bytes, list[str]]:
     """The `.qdpx` archive (zip with `project.qde`) as bytes, and export warnings."""
-    project, warnings = project_element(tables, origin)
+    files: dict[str, str] = {}
+    project, warnings = project_element(tables, origin, files)
     ET.register_namespace("", NS)
     xml = ET.tostring(project, encoding="utf-8", xml_declaration=True)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("project.qde", xml)
+        for member, text in sorted(files.items()):
+            archive.writestr(member, text.encode("utf-8"))
     return buffer.getvalue(), warnings
 
 

@@ -10,7 +10,7 @@ from mmkg.tables import COLUMNS, StudyMeta, StudyTables, empty_table
 
 META_FILE = "study.json"
 META_KEYS = {"id", "title", "description", "citation", "provenance", "codebooks",
-             "analysis_coder", "participant_attributes"}
+             "analysis_coder", "participant_attributes", "allow_empty"}
 TABLE_FILES = {name: f"{name}.csv" for name in COLUMNS}
 OPTIONAL_TABLES = {"concept_map"}
 
@@ -41,6 +41,8 @@ def read_meta(path: Path) -> StudyMeta:
     for key in ("title", "description", "citation", "provenance", "analysis_coder"):
         if not isinstance(raw.get(key, ""), str):
             raise LoadError(f"{path}: key '{key}' must be a string")
+    if not isinstance(raw.get("allow_empty", False), bool):
+        raise LoadError(f"{path}: key 'allow_empty' must be true or false")
     return StudyMeta(id=raw["id"], title=raw.get("title", ""), description=raw.get("description", ""),
                      citation=raw.get("citation", ""), provenance=raw.get("provenance", ""),
                      codebooks=codebooks, analysis_coder=raw.get("analysis_coder", ""),
@@ -53,6 +55,7 @@ def read_study_folder(folder: Path) -> StudyTables:
     if not folder.is_dir():
         raise LoadError(f"{folder}: not a folder")
     meta = read_meta(folder / META_FILE)
+    allow_empty = json.loads((folder / META_FILE).read_text(encoding="utf-8-sig")).get("allow_empty", False)
     tables, files = {}, {}
     for name, filename in TABLE_FILES.items():
         path = folder / filename
@@ -61,4 +64,41 @@ def read_study_folder(folder: Path) -> StudyTables:
             tables[name] = empty_table(name)
             continue
         tables[name] = read_csv_text(path)
-    return StudyTables(meta=meta, files=files, **tables)
+    return StudyTables(meta=meta, files=files, allow_empty=allow_empty, **tables)
+
+
+def write_study_folder(tables: StudyTables, folder: Path, *, force: bool = False) -> list[Path]:
+    """Write a study as a study folder (`study.json` + one CSV per table) that `read_study_folder` reads back
+    to the same tables: the lossless export. Refuses a folder that holds anything unless `force` (then only
+    the study's own files are replaced). Returns the files written."""
+    import csv
+
+    from mmkg.errors import ExportError
+
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ExportError(f"{folder}: exists and is not a folder; name a new or empty folder")
+    if folder.is_dir() and any(folder.iterdir()) and not force:
+        raise ExportError(f"{folder}: the folder is not empty; name a new or empty folder, or pass --force "
+                          "(force=True) to replace the study files in it")
+    meta = tables.meta
+    study = {"id": meta.id, "title": meta.title, "description": meta.description, "citation": meta.citation,
+             "provenance": meta.provenance, "codebooks": list(meta.codebooks),
+             "analysis_coder": meta.analysis_coder, "participant_attributes": dict(meta.participant_attributes)}
+    if any(len(tables.table(name)) == 0 for name in COLUMNS if name not in OPTIONAL_TABLES):
+        study["allow_empty"] = True  # a study an exchange format brought in may lack rows (a codebook only)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        written = [folder / META_FILE]
+        written[0].write_text(json.dumps(study, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        for name, filename in TABLE_FILES.items():
+            frame = tables.table(name)
+            columns = COLUMNS[name] + [c for c in frame.columns if c not in COLUMNS[name] and not c.startswith("_")]
+            frame = frame.reindex(columns=columns).astype(object)
+            path = folder / filename
+            frame.where(frame.notna(), None).to_csv(path, index=False, encoding="utf-8", quoting=csv.QUOTE_MINIMAL,
+                                                    lineterminator="\n")
+            written.append(path)
+    except OSError as exc:
+        raise ExportError(f"{folder}: cannot write the study folder ({exc.strerror or exc})") from None
+    return written

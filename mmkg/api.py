@@ -17,8 +17,10 @@ from mmkg.models import EVERY_STUDY
 from mmkg.store import GraphStore, Progress
 from mmkg.tables import StudyTables
 
+# the codings table `mmkg load` reads back (mmkg.loader.codings_csv), with each code's label and the study's
+# provenance notice; the lossless form of a study is the study folder (`export_study`)
 CODINGS_EXPORT_COLUMNS = ["study_id", "participant_id", "source_id", "source_kind", "segment_id",
-                          "start", "end", "code_id", "codebook", "coder"]
+                          "start", "end", "code_id", "codebook", "coder", "code_label", "provenance"]
 
 
 @dataclass
@@ -139,14 +141,20 @@ class Mmkg:
         return self.query("studies")
 
     def export_codings(self, study_id: str = EVERY_STUDY) -> pd.DataFrame:
-        """One row per coding (`CODINGS_EXPORT_COLUMNS`) of one study or (`EVERY_STUDY`, the default) of every
-        study; '' = the only study in the store."""
+        """One row per coding (`CODINGS_EXPORT_COLUMNS`: with the code's label and the study's provenance notice, so
+        `load` reads it back with both) of one study or (`EVERY_STUDY`, the default) of every study; '' = the only
+        study in the store. Groups, definitions, attributes and texts are in the study folder (`export_study`)."""
         study_id = self.resolve_study(study_id)
         if study_id != EVERY_STUDY:
             self.require_study(study_id)
         frame = self.query("codings", study_id=study_id)
         for column in ("start", "end"):
             frame[column] = pd.array(frame[column], dtype="Int64")
+        labels = self.query("codes", study_id=study_id)[["study_id", "codebook", "code_id", "label"]]
+        frame = frame.merge(labels.rename(columns={"label": "code_label"}), how="left",
+                            on=["study_id", "codebook", "code_id"])
+        notices = self.studies()[["study_id", "provenance"]]
+        frame = frame.merge(notices, how="left", on="study_id")
         return frame[CODINGS_EXPORT_COLUMNS]
 
     def export_codes(self, study_id: str = EVERY_STUDY) -> pd.DataFrame:
@@ -167,6 +175,16 @@ class Mmkg:
 
         study_id = self.resolve_study(study_id, every=False)
         return write_qdpx(read_study_tables(self, study_id), output, origin=f"mmkg {version('mmkg')}")
+
+    def export_study(self, study_id: str, folder: Path | str, *, force: bool = False) -> list[Path]:
+        """Write study `study_id` ('' = the only study in the store) as a study folder (docs/study-format.md)
+        that `load` reads back to the same study: the lossless export. A non-empty `folder` is refused
+        (`ExportError`) unless `force`. Returns the files written."""
+        from mmkg.graph_tables import read_study_tables
+        from mmkg.loader.study_folder import write_study_folder
+
+        study_id = self.resolve_study(study_id, every=False)
+        return write_study_folder(read_study_tables(self, study_id), Path(folder), force=force)
 
     def resolve_study(self, study_id: str = "", *, every: bool = True) -> str:
         """The study a study parameter names: '' = the only study in the store (an error listing the

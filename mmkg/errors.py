@@ -61,6 +61,15 @@ class StudyExistsError(LoadError):
     kind = "study_exists"
 
 
+class ExportError(MmkgError):
+    """An export could not be written: the target exists and is not empty, or cannot be written. Nothing of the
+    graph changed."""
+
+    exit_code = 2
+    http_status = 400
+    kind = "export_error"
+
+
 class QueryError(MmkgError):
     """A query was refused or failed: bad parameters, a write in a read-only context, a time-out."""
 

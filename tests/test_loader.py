@@ -158,7 +158,7 @@ def test_shipped_study_exports_15_participants_with_both_sources(tmp_path, capsy
     assert code == 0
     codings = pd.read_csv(output, dtype=str)
     assert list(codings.columns) == ["study_id", "participant_id", "source_id", "source_kind", "segment_id",
-                                     "start", "end", "code_id", "codebook", "coder"]
+                                     "start", "end", "code_id", "codebook", "coder", "code_label", "provenance"]
     assert codings["participant_id"].nunique() == 15
     kinds = codings.groupby("participant_id")["source_kind"].agg(lambda s: frozenset(s))
     assert (kinds == frozenset({"interview", "drawing"})).all()

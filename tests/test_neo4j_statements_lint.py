@@ -17,7 +17,7 @@ from cypher_lint import PACKAGE, ROOT, linter_available, mmkg_schema
 from cypher_lint import lint as lint_statements
 
 from mmkg.schema import NODES, RELS
-from mmkg.store import neo4j_import, neo4j_store
+from mmkg.store import neo4j_import, neo4j_store, study_reads
 from mmkg.store.dialect import to_neo4j
 
 pytestmark = pytest.mark.slow  # Neo4j's linter needs ~50–150 ms per statement and lints ~150 of them
@@ -91,6 +91,7 @@ def store_statements() -> dict[str, str]:
 def export_statements() -> dict[str, str]:
     reads = {f"export nodes {n.label}": neo4j_import.node_query(n) for n in NODES}
     reads.update({f"export rels {r.type}": neo4j_import.rel_query(r) for r in RELS})
+    reads.update({f"export study read-back {i}": text for i, text in enumerate(study_reads.statements())})
     return {name: to_neo4j(text) for name, text in reads.items()}
 
 
