@@ -74,7 +74,7 @@ def test_options_are_parameters_but_not_statement_parameters(tmp_path):
 
 def test_internal_statements_run_but_are_no_named_queries(kg, founding_template):
     internal = {name: q for name, q in every_query().items() if q.internal}
-    assert {"study_ids", "code_concepts", "participant_attributes", "study_codes"} <= set(internal)
+    assert {"study_ids", "code_concepts", "participant_attributes", "study_coders"} <= set(internal)
     assert not set(internal) & set(registry())
     for name, q in internal.items():
         assert q.path.parent.name == "internal" and q.mode == "read", name
