@@ -160,32 +160,52 @@ def print_frame(frame: pd.DataFrame, title: str | None = None, caption: str | No
     console.print(table)
 
 
-# The file formats a table is written in, registered once: `--format` options, their help and their check
-# come from here (`table` = printed in the terminal, for the commands that print).
-FRAME_WRITERS: dict[str, Callable[[pd.DataFrame], str]] = {
-    "csv": lambda frame: frame.to_csv(index=False, lineterminator="\n"),
-    "json": lambda frame: frame.to_json(orient="records", force_ascii=False, indent=1) + "\n",
-}
-TABLE = "table"
+def live_help(info, text: Callable[[], str]):
+    """A Typer option or argument whose help is `text()` when the command line is built, so a help that names
+    what a registry holds (readers, formats) shows what is registered then, not at import."""
+    class LiveHelp(type(info)):  # type: ignore[misc]
+        @property
+        def help(self) -> str:
+            return text()
+
+        @help.setter
+        def help(self, _value) -> None:
+            pass
+
+    info.__class__ = LiveHelp
+    return info
 
 
 def check_format(fmt: str, *, printable: bool = True) -> str:
-    """`fmt` when it is a registered output format (or `table` for a command that prints), else a usage error."""
-    known = [TABLE, *FRAME_WRITERS] if printable else list(FRAME_WRITERS)
+    """`fmt` when it is a registered output format (`mmkg.formats`; or `table` for a command that prints),
+    else a usage error."""
+    from mmkg.formats import format_names
+
+    known = format_names(printable=printable)
     if fmt not in known:
         raise typer.BadParameter(f"unknown format '{fmt}' (use {', '.join(known)})", param_hint="--format")
     return fmt
 
 
+def _or_list(names: list[str]) -> str:
+    return f"{', '.join(names[:-1])} or {names[-1]}" if len(names) > 1 else "".join(names)
+
+
 def format_option(*, printable: bool = True):
-    """The `--format` option of a command that writes a table (`printable`: it can also print one)."""
-    known = [TABLE, *FRAME_WRITERS] if printable else list(FRAME_WRITERS)
-    return typer.Option(known[0], "--format", help=f"{', '.join(known[:-1])} or {known[-1]}.")
+    """The `--format` option of a command that writes a table (`printable`: it can also print one); its help
+    names the formats registered in `mmkg.formats`."""
+    from mmkg.formats import TERMINAL_TABLE, format_names
+
+    default = TERMINAL_TABLE if printable else "csv"
+    return live_help(typer.Option(default, "--format"),
+                     lambda: _or_list(format_names(printable=printable)) + ".")
 
 
 def write_frame(frame: pd.DataFrame, output: Path | None, fmt: str) -> None:
-    """Write a DataFrame in a registered format (`FRAME_WRITERS`) to a file, or to standard output for `-`/None."""
-    text = FRAME_WRITERS[check_format(fmt, printable=False)](frame)
+    """Write a DataFrame in a registered format (`mmkg.formats`) to a file, or to standard output for `-`/None."""
+    from mmkg.formats import OUTPUT_FORMATS
+
+    text = OUTPUT_FORMATS[check_format(fmt, printable=False)].write(frame)
     if output is None or str(output) == "-":
         sys.stdout.write(text)
     else:
