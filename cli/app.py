@@ -216,9 +216,11 @@ def write_frame(frame: pd.DataFrame, output: Path | None, fmt: str) -> None:
         show(f"wrote {len(frame):,} rows to {output}", err=True)
 
 
+SOURCE_ARGUMENT = live_help(typer.Argument(None), lambda: _sources_help() + "; omitted: the shipped founding study.")
+
+
 @app.command()
-def load(source: Path | None = typer.Argument(None, help="A study folder, a codings .csv or a REFI-QDA "
-                                                 ".qdpx/.qdc file; omitted: the shipped founding study."),
+def load(source: Path | None = SOURCE_ARGUMENT,
          study_id: str | None = typer.Option(None, "--study-id", help="Load under this study id."),
          store: Path | None = StoreOption, neo4j: str | None = Neo4jOption) -> None:
     """Validate a study, then write it to the graph in one step (all or nothing)."""
@@ -231,6 +233,12 @@ def load(source: Path | None = typer.Argument(None, help="A study folder, a codi
     if report.provenance:
         show((f"Provenance: {report.provenance}", "dim"))
     print_warnings(report.warnings)
+
+
+def _sources_help() -> str:
+    from mmkg.loader import sources_help
+
+    return sources_help()
 
 
 def print_warnings(warnings: list[str]) -> None:

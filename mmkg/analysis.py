@@ -63,6 +63,7 @@ from mmkg.errors import NotFoundError, QueryError
 from mmkg.metrics import METRICS, metric_names, resolve_metric
 from mmkg.models import EVERY_STUDY, GraphReader
 from mmkg.store.keys import unit_statements
+from mmkg.units import UNIT_RULES, UNITS  # noqa: F401  (UNIT_RULES: re-exported for the views)
 
 SEGMENT_UNITS = ("segment", "exact")
 PAIR_KEY_COLUMNS = ["study_id", "unit", "codebook_a", "code_a", "label_a", "codebook_b", "code_b", "label_b"]
@@ -76,14 +77,6 @@ def pair_columns() -> list[str]:
 AGREEMENT_COLUMNS = ["level", "study_id", "codebook", "code_id", "label", "coder_a", "coder_b", "coders",
                      "units", "both", "only_a", "only_b", "neither", "percent_agreement", "agreement_on_coded",
                      "cohen_kappa", "krippendorff_alpha"]
-UNIT_RULES = {
-    "segment": "segment = passage of overlapping selections in one source (codes co-occur when their "
-               "selections are the same or overlap; touching ranges do not)",
-    "exact": "exact = one selection (same position in one source)",
-    "source": "source = one interview, drawing or other source",
-    "participant": "participant = all of one participant's material",
-}
-UNITS = tuple(UNIT_RULES)  # the co-occurrence units, registered once above with their rule
 
 
 # ------------------------------------------------------------------------------------------ pure functions
