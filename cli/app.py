@@ -142,22 +142,97 @@ TERMINAL_ROWS = 200  # a table in the terminal shows this many rows; CSV and JSO
 
 def print_frame(frame: pd.DataFrame, title: str | None = None, caption: str | None = None) -> None:
     """Print a DataFrame as a table in the terminal (its first `TERMINAL_ROWS` rows, with a note saying how to
-    get all of them); cells, headers, title and caption print as plain text."""
+    get all of them); cells, headers, title and caption print as plain text.  The table fits the terminal
+    (`table_width`): text cells wrap between words, numbers are never wrapped, a word too long for its column
+    ends in '…', and columns that find no room are left out — the caption then says so and how to get it all."""
     total = len(frame)
+    notes = []
     if total > TERMINAL_ROWS:
         frame = frame.head(TERMINAL_ROWS)
-        note = f"first {TERMINAL_ROWS:,} of {total:,} rows shown; all of them: --format csv (or json), or -o FILE"
-        caption = f"{caption}\n{note}" if caption else note
+        notes.append(f"first {TERMINAL_ROWS:,} of {total:,} rows shown")
+    cells = {column: [_cell(value) for value in frame[column]] for column in frame.columns}
+    numeric = {column: frame[column].dtype.kind in "iufb" for column in frame.columns}
+    width = table_width()
+    widths = _column_widths(cells, numeric, width)
+    shown = [c for c in frame.columns if c in widths]
+    if len(shown) < len(frame.columns):
+        hidden = [clean(c) for c in frame.columns if c not in widths]
+        notes.append(f"{len(hidden)} column{'s' if len(hidden) > 1 else ''} not shown ({', '.join(hidden)})")
+    if any(widths[c] < _natural_width(c, cells[c]) for c in shown):
+        notes.append("cells wrapped to fit")
+    lines = [] if caption is None else [caption]
+    if notes:
+        lines.append("; ".join(notes) + ". Everything: --format csv (or json), or -o FILE")
     table = Table(title=plain(title) if title is not None else None,
-                  caption=plain(caption) if caption is not None else None, caption_justify="left")
-    for column in frame.columns:
-        table.add_column(plain(column), overflow="fold")
-    for row in frame.itertuples(index=False):
-        table.add_row(*(Text(_cell(value)) for value in row))
-    if not console.is_terminal:  # piped or captured: do not fold wide tables into 80 columns
-        widths = [max([len(str(c))] + [len(_cell(v)) for v in frame[c].head(200)]) for c in frame.columns]
-        console.width = max(console.width, sum(widths) + 3 * len(widths) + 1)
-    console.print(table)
+                  caption=Text("\n").join(plain(line) for line in lines) if lines else None, caption_justify="left")
+    for column in shown:
+        table.add_column(plain(column), width=widths[column], overflow="ellipsis", no_wrap=numeric[column],
+                         justify="right" if numeric[column] else "left")
+    for i in range(len(frame)):
+        table.add_row(*(Text(cells[column][i]) for column in shown))
+    console.print(table, width=width or _table_total(widths.values()))
+
+
+MIN_TEXT_WIDTH = 8  # a text column narrower than this is not worth showing
+MAX_WORD_WIDTH = 30  # a text column never needs to be wider than this to keep its words whole; longer end in '…'
+
+
+def table_width() -> int | None:
+    """The width a table must fit: COLUMNS when it is set, else the terminal's; None when the output is piped
+    or captured without COLUMNS (then the table is as wide as its cells)."""
+    import os
+
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    return console.width if console.is_terminal else None
+
+
+def _natural_width(column, values: list[str]) -> int:
+    from rich.cells import cell_len
+
+    return max([cell_len(clean(column))] + [cell_len(v) for v in values])
+
+
+def _word_width(column, values: list[str]) -> int:
+    from rich.cells import cell_len
+
+    words = [w for text in [clean(column), *values] for w in text.split()]
+    return max([1] + [cell_len(w) for w in words])
+
+
+def _table_total(widths) -> int:
+    widths = list(widths)
+    return sum(widths) + 3 * len(widths) + 1  # a space either side of every cell, the vertical lines
+
+
+def _column_widths(cells: dict[str, list[str]], numeric: dict[str, bool], width: int | None) -> dict[str, int]:
+    """Each shown column's width: its natural width when everything fits; else numbers keep theirs, text
+    columns get at least their longest word (up to `MAX_WORD_WIDTH`) and share what is left evenly, up to
+    what each needs; columns from the right are left out while even that does not fit."""
+    natural = {c: _natural_width(c, v) for c, v in cells.items()}
+    if width is None or _table_total(natural.values()) <= width:
+        return natural
+    least = {c: natural[c] if numeric[c] else min(natural[c], max(MIN_TEXT_WIDTH, min(_word_width(c, v),
+                                                                                   MAX_WORD_WIDTH)))
+             for c, v in cells.items()}
+    columns = list(cells)
+    while len(columns) > 1 and _table_total(least[c] for c in columns) > width:
+        columns.pop()
+    widths = {c: least[c] for c in columns}
+    spare = width - _table_total(widths.values())
+    want = {c: natural[c] - widths[c] for c in columns}
+    while spare > 0 and any(want.values()):
+        needy = [c for c in columns if want[c] > 0]
+        share = max(1, spare // len(needy))
+        for c in needy:
+            step = min(share, want[c], spare)
+            widths[c] += step
+            want[c] -= step
+            spare -= step
+            if spare == 0:
+                break
+    return widths
 
 
 def live_help(info, text: Callable[[], str]):
