@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from mmkg.api import Mmkg
-from mmkg.errors import NotFoundError
+from mmkg.errors import NotFoundError, QueryError
 from mmkg.formats import OUTPUT_FORMATS, OutputFormat, format_names
 from mmkg.queries import PARAM_TYPES, NamedQuery, get_query, registry
 from mmkg.server.dependencies import graph_reader
@@ -54,6 +54,8 @@ def wanted_format(request: Request, fmt: str | None) -> OutputFormat:
     """The output format (`mmkg.formats`) a request asks for: its `format` parameter, else the first registered
     format other than JSON that its Accept header names alone (without application/json), else JSON."""
     if fmt is not None:
+        if fmt not in OUTPUT_FORMATS:  # unregistered since the app was built
+            raise QueryError(f"unknown format '{fmt}' (formats: {', '.join(OUTPUT_FORMATS)})")
         return OUTPUT_FORMATS[fmt]
     accept = request.headers.get("accept", "")
     if "application/json" not in accept:
