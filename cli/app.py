@@ -170,7 +170,9 @@ def print_frame(frame: pd.DataFrame, title: str | None = None, caption: str | No
                          justify="right" if numeric[column] else "left")
     for i in range(len(frame)):
         table.add_row(*(Text(cells[column][i]) for column in shown))
-    console.print(table, width=width or _table_total(widths.values()))
+    needed = width or _table_total(widths.values())
+    # a console never prints wider than its own width (80 when piped): a wider table gets a console of its own
+    (console if needed <= console.width else Console(width=needed)).print(table, width=needed)
 
 
 MIN_TEXT_WIDTH = 8  # a text column narrower than this is not worth showing
