@@ -142,50 +142,147 @@ TERMINAL_ROWS = 200  # a table in the terminal shows this many rows; CSV and JSO
 
 def print_frame(frame: pd.DataFrame, title: str | None = None, caption: str | None = None) -> None:
     """Print a DataFrame as a table in the terminal (its first `TERMINAL_ROWS` rows, with a note saying how to
-    get all of them); cells, headers, title and caption print as plain text."""
+    get all of them); cells, headers, title and caption print as plain text.  The table fits the terminal
+    (`table_width`): text cells wrap between words, numbers are never wrapped, a word too long for its column
+    ends in '…', and columns that find no room are left out — the caption then says so and how to get it all."""
     total = len(frame)
+    notes = []
     if total > TERMINAL_ROWS:
         frame = frame.head(TERMINAL_ROWS)
-        note = f"first {TERMINAL_ROWS:,} of {total:,} rows shown; all of them: --format csv (or json), or -o FILE"
-        caption = f"{caption}\n{note}" if caption else note
+        notes.append(f"first {TERMINAL_ROWS:,} of {total:,} rows shown")
+    cells = {column: [_cell(value) for value in frame[column]] for column in frame.columns}
+    numeric = {column: frame[column].dtype.kind in "iufb" for column in frame.columns}
+    width = table_width()
+    widths = _column_widths(cells, numeric, width)
+    shown = [c for c in frame.columns if c in widths]
+    if len(shown) < len(frame.columns):
+        hidden = [clean(c) for c in frame.columns if c not in widths]
+        notes.append(f"{len(hidden)} column{'s' if len(hidden) > 1 else ''} not shown ({', '.join(hidden)})")
+    if any(widths[c] < _natural_width(c, cells[c]) for c in shown):
+        notes.append("cells wrapped to fit")
+    lines = [] if caption is None else [caption]
+    if notes:
+        lines.append("; ".join(notes) + ". Everything: --format csv (or json), or -o FILE")
     table = Table(title=plain(title) if title is not None else None,
-                  caption=plain(caption) if caption is not None else None, caption_justify="left")
-    for column in frame.columns:
-        table.add_column(plain(column), overflow="fold")
-    for row in frame.itertuples(index=False):
-        table.add_row(*(Text(_cell(value)) for value in row))
-    if not console.is_terminal:  # piped or captured: do not fold wide tables into 80 columns
-        widths = [max([len(str(c))] + [len(_cell(v)) for v in frame[c].head(200)]) for c in frame.columns]
-        console.width = max(console.width, sum(widths) + 3 * len(widths) + 1)
-    console.print(table)
+                  caption=Text("\n").join(plain(line) for line in lines) if lines else None, caption_justify="left")
+    for column in shown:
+        table.add_column(plain(column), width=widths[column], overflow="ellipsis", no_wrap=numeric[column],
+                         justify="right" if numeric[column] else "left")
+    for i in range(len(frame)):
+        table.add_row(*(Text(cells[column][i]) for column in shown))
+    needed = width or _table_total(widths.values())
+    # a console never prints wider than its own width (80 when piped): a wider table gets a console of its own
+    (console if needed <= console.width else Console(width=needed)).print(table, width=needed)
 
 
-# The file formats a table is written in, registered once: `--format` options, their help and their check
-# come from here (`table` = printed in the terminal, for the commands that print).
-FRAME_WRITERS: dict[str, Callable[[pd.DataFrame], str]] = {
-    "csv": lambda frame: frame.to_csv(index=False, lineterminator="\n"),
-    "json": lambda frame: frame.to_json(orient="records", force_ascii=False, indent=1) + "\n",
-}
-TABLE = "table"
+MIN_TEXT_WIDTH = 8  # a text column narrower than this is not worth showing
+MAX_WORD_WIDTH = 30  # a text column never needs to be wider than this to keep its words whole; longer end in '…'
+
+
+def table_width() -> int | None:
+    """The width a table must fit: COLUMNS when it is set, else the terminal's; None when the output is piped
+    or captured without COLUMNS (then the table is as wide as its cells)."""
+    import os
+
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    return console.width if console.is_terminal else None
+
+
+def _natural_width(column, values: list[str]) -> int:
+    from rich.cells import cell_len
+
+    return max([cell_len(clean(column))] + [cell_len(v) for v in values])
+
+
+def _word_width(column, values: list[str]) -> int:
+    from rich.cells import cell_len
+
+    words = [w for text in [clean(column), *values] for w in text.split()]
+    return max([1] + [cell_len(w) for w in words])
+
+
+def _table_total(widths) -> int:
+    widths = list(widths)
+    return sum(widths) + 3 * len(widths) + 1  # a space either side of every cell, the vertical lines
+
+
+def _column_widths(cells: dict[str, list[str]], numeric: dict[str, bool], width: int | None) -> dict[str, int]:
+    """Each shown column's width: its natural width when everything fits; else numbers keep theirs, text
+    columns get at least their longest word (up to `MAX_WORD_WIDTH`) and share what is left evenly, up to
+    what each needs; columns from the right are left out while even that does not fit."""
+    natural = {c: _natural_width(c, v) for c, v in cells.items()}
+    if width is None or _table_total(natural.values()) <= width:
+        return natural
+    least = {c: natural[c] if numeric[c] else min(natural[c], max(MIN_TEXT_WIDTH, min(_word_width(c, v),
+                                                                                   MAX_WORD_WIDTH)))
+             for c, v in cells.items()}
+    columns = list(cells)
+    while len(columns) > 1 and _table_total(least[c] for c in columns) > width:
+        columns.pop()
+    widths = {c: least[c] for c in columns}
+    spare = width - _table_total(widths.values())
+    want = {c: natural[c] - widths[c] for c in columns}
+    while spare > 0 and any(want.values()):
+        needy = [c for c in columns if want[c] > 0]
+        share = max(1, spare // len(needy))
+        for c in needy:
+            step = min(share, want[c], spare)
+            widths[c] += step
+            want[c] -= step
+            spare -= step
+            if spare == 0:
+                break
+    return widths
+
+
+def live_help(info, text: Callable[[], str]):
+    """A Typer option or argument whose help is `text()` when the command line is built, so a help that names
+    what a registry holds (readers, formats) shows what is registered then, not at import."""
+    class LiveHelp(type(info)):  # type: ignore[misc]
+        @property
+        def help(self) -> str:
+            return text()
+
+        @help.setter
+        def help(self, _value) -> None:
+            pass
+
+    info.__class__ = LiveHelp
+    return info
 
 
 def check_format(fmt: str, *, printable: bool = True) -> str:
-    """`fmt` when it is a registered output format (or `table` for a command that prints), else a usage error."""
-    known = [TABLE, *FRAME_WRITERS] if printable else list(FRAME_WRITERS)
+    """`fmt` when it is a registered output format (`mmkg.formats`; or `table` for a command that prints),
+    else a usage error."""
+    from mmkg.formats import format_names
+
+    known = format_names(printable=printable)
     if fmt not in known:
         raise typer.BadParameter(f"unknown format '{fmt}' (use {', '.join(known)})", param_hint="--format")
     return fmt
 
 
+def _or_list(names: list[str]) -> str:
+    return f"{', '.join(names[:-1])} or {names[-1]}" if len(names) > 1 else "".join(names)
+
+
 def format_option(*, printable: bool = True):
-    """The `--format` option of a command that writes a table (`printable`: it can also print one)."""
-    known = [TABLE, *FRAME_WRITERS] if printable else list(FRAME_WRITERS)
-    return typer.Option(known[0], "--format", help=f"{', '.join(known[:-1])} or {known[-1]}.")
+    """The `--format` option of a command that writes a table (`printable`: it can also print one); its help
+    names the formats registered in `mmkg.formats`."""
+    from mmkg.formats import TERMINAL_TABLE, format_names
+
+    default = TERMINAL_TABLE if printable else "csv"
+    return live_help(typer.Option(default, "--format"),
+                     lambda: _or_list(format_names(printable=printable)) + ".")
 
 
 def write_frame(frame: pd.DataFrame, output: Path | None, fmt: str) -> None:
-    """Write a DataFrame in a registered format (`FRAME_WRITERS`) to a file, or to standard output for `-`/None."""
-    text = FRAME_WRITERS[check_format(fmt, printable=False)](frame)
+    """Write a DataFrame in a registered format (`mmkg.formats`) to a file, or to standard output for `-`/None."""
+    from mmkg.formats import OUTPUT_FORMATS
+
+    text = OUTPUT_FORMATS[check_format(fmt, printable=False)].write(frame)
     if output is None or str(output) == "-":
         sys.stdout.write(text)
     else:
@@ -196,9 +293,11 @@ def write_frame(frame: pd.DataFrame, output: Path | None, fmt: str) -> None:
         show(f"wrote {len(frame):,} rows to {output}", err=True)
 
 
+SOURCE_ARGUMENT = live_help(typer.Argument(None), lambda: _sources_help() + "; omitted: the shipped founding study.")
+
+
 @app.command()
-def load(source: Path | None = typer.Argument(None, help="A study folder, a codings .csv or a REFI-QDA "
-                                                 ".qdpx/.qdc file; omitted: the shipped founding study."),
+def load(source: Path | None = SOURCE_ARGUMENT,
          study_id: str | None = typer.Option(None, "--study-id", help="Load under this study id."),
          store: Path | None = StoreOption, neo4j: str | None = Neo4jOption) -> None:
     """Validate a study, then write it to the graph in one step (all or nothing)."""
@@ -211,6 +310,12 @@ def load(source: Path | None = typer.Argument(None, help="A study folder, a codi
     if report.provenance:
         show((f"Provenance: {report.provenance}", "dim"))
     print_warnings(report.warnings)
+
+
+def _sources_help() -> str:
+    from mmkg.loader import sources_help
+
+    return sources_help()
 
 
 def print_warnings(warnings: list[str]) -> None:

@@ -8,7 +8,16 @@ from mmkg.cli import export, mapping, paper, queries, serve  # noqa: F401  (each
 from mmkg.cli.app import app, err_console, show
 from mmkg.errors import MmkgError
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "export_formats"]
+
+
+def export_formats() -> dict[str, str]:
+    """The `mmkg export` subcommands registered (by `mmkg.cli.export` and anyone else) with the first line of
+    their help: the registry of export formats, which the docs table is generated from."""
+    from mmkg.cli.app import export_app
+
+    return {command.name or "": (command.help or command.callback.__doc__ or "").strip().splitlines()[0]
+            for command in export_app.registered_commands if command.callback is not None}
 
 
 def main() -> None:

@@ -66,7 +66,7 @@ def run_query(name: str = typer.Argument(..., help="Query name (see `mmkg querie
         write_frame(frame, output, "json")
         return
     frame = frame.apply(lambda column: column.map(_flat) if column.dtype == object else column)
-    if fmt == "csv" or output is not None:
+    if fmt != "table" or output is not None:  # every registered file format (mmkg.formats)
         write_frame(frame, output, "csv" if fmt == "table" else fmt)
         return
     print_frame(frame, title=f"{named.title} ({len(frame):,} rows)",

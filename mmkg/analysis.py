@@ -63,6 +63,7 @@ from mmkg.errors import NotFoundError, QueryError
 from mmkg.metrics import METRICS, metric_names, resolve_metric
 from mmkg.models import EVERY_STUDY, GraphReader
 from mmkg.store.keys import unit_statements
+from mmkg.units import UNIT_RULES, UNITS  # noqa: F401  (UNIT_RULES: re-exported for the views)
 
 SEGMENT_UNITS = ("segment", "exact")
 PAIR_KEY_COLUMNS = ["study_id", "unit", "codebook_a", "code_a", "label_a", "codebook_b", "code_b", "label_b"]
@@ -76,14 +77,6 @@ def pair_columns() -> list[str]:
 AGREEMENT_COLUMNS = ["level", "study_id", "codebook", "code_id", "label", "coder_a", "coder_b", "coders",
                      "units", "both", "only_a", "only_b", "neither", "percent_agreement", "agreement_on_coded",
                      "cohen_kappa", "krippendorff_alpha"]
-UNIT_RULES = {
-    "segment": "segment = passage of overlapping selections in one source (codes co-occur when their "
-               "selections are the same or overlap; touching ranges do not)",
-    "exact": "exact = one selection (same position in one source)",
-    "source": "source = one interview, drawing or other source",
-    "participant": "participant = all of one participant's material",
-}
-UNITS = tuple(UNIT_RULES)  # the co-occurrence units, registered once above with their rule
 
 
 # ------------------------------------------------------------------------------------------ pure functions
@@ -587,6 +580,15 @@ def normalise_coders(coder: str) -> str:
 def fetch_unit_table(kg: GraphReader, study_id: str, unit: str, coder: str = "", proximity: float = 0.0,
                      codes: pd.DataFrame | None = None) -> UnitTable:
     """The unit table of every code of the study (or of every study) for the chosen coder(s)."""
+    fetched = fetch_codings(kg, study_id, unit, coder, proximity, codes)
+    return _unit_table(*fetched, unit, proximity)
+
+
+def fetch_codings(kg: GraphReader, study_id: str, unit: str, coder: str = "", proximity: float = 0.0,
+                  codes: pd.DataFrame | None = None
+                  ) -> tuple[np.ndarray, pd.Series, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """What a unit table is counted from: each chosen coding's code (its position in the returned `codes`,
+    -1: none of them) and segment, the segments, the sources and the codes (sorted)."""
     _check_unit(unit)
     if proximity < 0:
         raise QueryError(f"parameter 'proximity' must not be negative, got {proximity}")
@@ -605,7 +607,38 @@ def fetch_unit_table(kg: GraphReader, study_id: str, unit: str, coder: str = "",
         np.full(len(codings), -1, dtype=np.int64)
     segments = kg.cypher(segments_cypher, params)
     sources = kg.cypher(sources_cypher, params)
-    return _unit_table(code_of_row, codings["segment"], segments, sources, codes, unit, proximity)
+    return code_of_row, codings["segment"], segments, sources, codes
+
+
+def concept_unit_table(code_of_row: np.ndarray, segment_of_coding: pd.Series, segments: pd.DataFrame,
+                       sources: pd.DataFrame, codes: pd.DataFrame, links: pd.DataFrame, unit: str,
+                       pooled: bool = False) -> UnitTable:
+    """The unit table of concepts: every coding counts for each concept its code maps to, then the one counter
+    (`_unit_table`, as for codes) counts units of concepts.  `links`: code_uid, concept, label, kind (the
+    mappings that count); `pooled`: the units of every study are counted together (study '*').  Concepts of
+    one study form one book: N is the units in sources of a kind that carries mapped codings."""
+    study_of_code = codes["study_id"].astype(str)
+    code_of_link = _lookup(links["code_uid"], codes["code_uid"])
+    links = links.assign(study_id="*" if pooled else study_of_code.to_numpy()[code_of_link])[code_of_link >= 0]
+    code_of_link = code_of_link[code_of_link >= 0]
+    concepts = (links.drop_duplicates(["study_id", "concept"]).sort_values(["study_id", "concept"])
+                .reset_index(drop=True)[["study_id", "concept", "label", "kind"]].assign(codebook=""))
+    key = concepts["study_id"] + "\x00" + concepts["concept"]
+    concept_of_link = _lookup(links["study_id"] + "\x00" + links["concept"], key)
+    # each coding row becomes one row per concept of its code (codes without a counted mapping drop out)
+    order = np.argsort(code_of_link, kind="stable")
+    per_code = np.bincount(code_of_link, minlength=len(codes))
+    first = np.cumsum(per_code) - per_code
+    mapped = code_of_row >= 0
+    rows = np.flatnonzero(mapped)
+    repeats = per_code[code_of_row[rows]]
+    row = np.repeat(rows, repeats)
+    within = np.arange(int(repeats.sum())) - np.repeat(np.cumsum(repeats) - repeats, repeats)
+    concept_of_row = concept_of_link[order][first[code_of_row[row]] + within]
+    if pooled:
+        sources = sources.assign(study_id="*")
+    return _unit_table(concept_of_row.astype(np.int64), segment_of_coding.iloc[row].reset_index(drop=True),
+                       segments, sources, concepts, unit, 0.0)
 
 
 def _pair_frame(table: UnitTable, pairs: pd.DataFrame) -> pd.DataFrame:
@@ -762,7 +795,31 @@ def _segment_passages(kg, named, params: dict, options: dict) -> pd.DataFrame:
     return frame.assign(passage=[names[label] for label in labels])
 
 
+CONCEPT_PAIR_COLUMNS = ["study_id", "unit", "concept_a", "label_a", "kind_a", "concept_b", "label_b", "kind_b"]
+
+
+def _concept_cooccurrence(kg, named, params: dict, options: dict) -> pd.DataFrame:
+    """Concept pairs counted like code pairs: the codes' codings stand for the concepts they map to."""
+    _check_unit(options["unit"])
+    _check_nonnegative(options, "min_count")
+    links = kg.rows(named.name, **params)
+    fetched = fetch_codings(kg, params["study_id"], options["unit"])
+    table = concept_unit_table(*fetched, links, options["unit"], pooled=options["pooled"])
+    pairs = cooccurrence_table(table, min_count=max(options["min_count"], 1))
+    concepts = table.codes
+    a, b = concepts.loc[pairs["a"]].reset_index(drop=True), concepts.loc[pairs["b"]].reset_index(drop=True)
+    out = pd.DataFrame({"study_id": a["study_id"], "unit": options["unit"],
+                        "concept_a": a["concept"], "label_a": a["label"], "kind_a": a["kind"],
+                        "concept_b": b["concept"], "label_b": b["label"], "kind_b": b["kind"]},
+                       columns=CONCEPT_PAIR_COLUMNS)
+    for column in pair_columns()[len(PAIR_KEY_COLUMNS):]:
+        out[column] = pairs[column].to_numpy()
+    return out.sort_values(["study_id", "n_ab", "concept_a", "concept_b"], ascending=[True, False, True, True],
+                           ignore_index=True)
+
+
 ANALYSES: dict[str, Callable] = {
+    "concept_cooccurrence": _concept_cooccurrence,
     "segments": _segment_passages,
     "cooccurrence": _cooccurrence,
     "neighbourhood": _neighbourhood,

@@ -18,7 +18,8 @@ A query may name a Python post-processing step of `mmkg.analysis` (co-occurrence
     // option: min_count INTEGER = 1 | drop pairs seen on fewer units
 
 `option` lines have the `param` syntax but are not `$parameters` of the statement: they go to the
-analysis step; `{metrics}` in a description stands for the registered metrics' names (`mmkg.metrics`).
+analysis step; `{metrics}` in a description stands for the registered metrics' names (`mmkg.metrics`), `{units}`
+for the co-occurrence units (`mmkg.units`).
 `NamedQuery.parameters` lists both kinds — everything a caller can pass — and
 `mmkg.Mmkg.query(name, **params)` runs the statement, then the step.
 
@@ -39,6 +40,7 @@ from pathlib import Path
 from mmkg.cypher_text import parameters as statement_parameters
 from mmkg.errors import NotFoundError, QueryError
 from mmkg.metrics import metric_names
+from mmkg.units import units_help
 
 QUERY_DIR = Path(__file__).parent
 INTERNAL_DIR = QUERY_DIR / "internal"
@@ -129,7 +131,8 @@ def parse_query_file(path: Path) -> NamedQuery:
                     default = json.loads(p.group(3))
                 except json.JSONDecodeError:
                     raise QueryError(f"{path}:{number}: default of '{p.group(1)}' is not JSON: {p.group(3)}") from None
-                described = (p.group(4) or "").replace("{metrics}", ", ".join(metric_names()))
+                described = (p.group(4) or "").replace("{metrics}", ", ".join(metric_names())) \
+                    .replace("{units}", units_help())
                 param = Parameter(p.group(1), p.group(2), None, described, option=(key == "option"))
                 if any(q.name == param.name for q in params):
                     raise QueryError(f"{path}:{number}: parameter '{param.name}' is declared twice")

@@ -4,7 +4,7 @@
 // analysis: neighbourhood
 // param: study_id STRING = "" | study to analyse ('' = the only study in the store, * = every study)
 // param: coder STRING = "" | only these coders' codings, comma-separated ('' = the analysis codings)
-// option: unit STRING = "segment" | unit: segment (overlapping selections), exact (same selection), source or participant
+// option: unit STRING = "segment" | unit: {units}
 // option: proximity INTEGER = 0 | segment unit: ranges closer than this many characters also co-occur (0 = overlap only)
 // option: code STRING = "" | the code: A.3, interview:A.3 or a label ('' = the study's most frequent code)
 // option: rank_by STRING = "count" | the metric that ranks the neighbours (fisher_p ascending): {metrics}

@@ -4,7 +4,7 @@
 // analysis: cooccurrence
 // param: study_id STRING = "" | study to analyse ('' = the only study in the store, * = every study; pairs never cross studies)
 // param: coder STRING = "" | only these coders' codings, comma-separated ('' = the analysis codings)
-// option: unit STRING = "segment" | unit: segment (overlapping selections), exact (same selection), source or participant
+// option: unit STRING = "segment" | unit: {units}
 // option: proximity INTEGER = 0 | segment unit: ranges closer than this many characters also co-occur (0 = overlap only)
 // option: codebook STRING = "" | only codes of this codebook, e.g. interview ('' = all)
 // option: group STRING = "" | only codes of this code group (id or label, e.g. C or security threats; '' = all)

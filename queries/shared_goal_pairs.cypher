@@ -4,7 +4,7 @@
 // analysis: shared_goal_pairs
 // param: study_id STRING = "" | study ('' = the only study in the store, * = every study)
 // param: matches STRING = "exact,close" | comma-separated SKOS match types whose mappings count
-// option: unit STRING = "all" | segment (overlapping selections), exact, source, participant or all
+// option: unit STRING = "all" | {units} or all
 // option: coder STRING = "" | only this coder's codings ('' = the analysis codings)
 // mode: read
 MATCH (ca:Concept)-[r:SHARES_GOAL_WITH]->(cb:Concept)

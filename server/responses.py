@@ -1,11 +1,11 @@
-"""Frames as response bodies: JSON-ready records, the `QueryResult` body, CSV, and the provenance of a result."""
+"""Frames as response bodies: JSON-ready records, the `QueryResult` body and the provenance of a result (other
+output formats: `mmkg.formats`)."""
 from __future__ import annotations
 
 import json
 from typing import Any
 
 import pandas as pd
-from fastapi import Request
 
 from mmkg.api import Mmkg
 
@@ -47,14 +47,3 @@ def query_json(name: str, params: dict, frame: pd.DataFrame, provenance: dict[st
     head = json.dumps({"query": name, "parameters": params, "provenance": provenance,
                        "columns": [str(c) for c in frame.columns]}, default=str, ensure_ascii=False)
     return (head[:-1] + ', "rows": ' + _frame_json(frame) + "}").encode("utf-8")
-
-
-def frame_csv(frame: pd.DataFrame) -> bytes:
-    return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
-
-
-def wants_csv(request: Request, fmt: str | None) -> bool:
-    if fmt is not None:
-        return fmt == "csv"
-    accept = request.headers.get("accept", "")
-    return "text/csv" in accept and "application/json" not in accept

@@ -6,7 +6,8 @@ import io
 import pandas as pd
 from typer.testing import CliRunner
 
-from mmkg.cli.app import TERMINAL_ROWS, app
+from mmkg.cli.app import TERMINAL_ROWS
+from mmkg.cli.main import app  # every command registered, also when this file runs alone
 
 runner = CliRunner()
 

@@ -348,9 +348,10 @@ def test_code_names_resolve_by_id_codebook_and_label(kg):
         kg.query("code_neighbourhood", rank_by="popularity")
 
 
-@pytest.mark.parametrize("unit", ["segment", "source", "participant"])
+@pytest.mark.parametrize("unit", ["source", "participant"])
 def test_concept_cooccurrence_matches_the_csv(kg, csv_study, unit):
-    """Concept pairs per unit, recomputed with pandas from the shipped CSVs and the concept map."""
+    """Concept pairs per unit, recomputed with pandas from the shipped CSVs and the concept map (the segment
+    unit counts passages of overlapping selections, as `cooccurrence` does: tests/test_concept_cooccurrence.py)."""
     mapping = csv_study["concept_map"]
     mapping = mapping[mapping["match"].isin(["exact", "close", "broad"])]
     rows = csv_study["consensus"].merge(mapping, on=["codebook", "code_id"])

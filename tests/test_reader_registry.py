@@ -12,7 +12,7 @@ import mmkg
 from mmkg.errors import LoadError
 from mmkg.loader import READERS, Reader, reader_for, register_reader, suffixes
 from mmkg.loader.codings_csv import read_codings_table
-from mmkg.server.routers.uploads import UPLOAD_SUFFIXES
+from mmkg.server.routers.uploads import upload_suffixes
 
 
 def test_the_ending_and_then_the_header_pick_the_reader(tmp_path):
@@ -25,7 +25,7 @@ def test_the_ending_and_then_the_header_pick_the_reader(tmp_path):
     assert reader_for(tmp_path / "x.QDPX").name == reader_for(tmp_path / "x.qdc").name == "refi-qda"
     with pytest.raises(LoadError, match=r"cannot load a '\.xlsx' file \(expected a study folder, .*`\.qde`"):
         reader_for(tmp_path / "book.xlsx")
-    assert set(UPLOAD_SUFFIXES) == {".zip", *suffixes()}
+    assert set(upload_suffixes()) == {".zip", *suffixes()}
 
 
 @pytest.fixture

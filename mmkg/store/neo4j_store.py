@@ -46,7 +46,7 @@ import pyarrow.compute as pc
 
 from mmkg.errors import ConfigError, QueryError, QueryLimitError, StoreError
 from mmkg.models import GraphRows
-from mmkg.schema import BOOL, FLOAT, INT, NODE_BY_LABEL, NODES, RELS, NodeTable, RelTable
+from mmkg.schema import BOOL, FLOAT, INT, NODE_BY_LABEL, NODES, RELS, SCHEMA_VERSION, NodeTable, RelTable
 from mmkg.store import Progress, StepTicker
 from mmkg.store.ddl import neo4j_schema
 from mmkg.store.dialect import to_neo4j
@@ -227,7 +227,63 @@ def statements() -> list[str]:
             *(count_ontology_statement(n.label) for n in ONTOLOGY_NODES),
             *(link_concepts_statement(r) for r in CONCEPT_LINKS),
             *(retire_statement(n.label) for n in SMALL_NODES),
-            *(publish_statement(n.label) for n in SMALL_NODES)]
+            *(publish_statement(n.label) for n in SMALL_NODES), *SCHEMA_STAMP_STATEMENTS]
+
+
+# ------------------------------------------------------------------------------------- schema stamp
+# The database records the schema version (`mmkg.schema.SCHEMA_VERSION`) its graph was written with in one
+# `MmkgSchema` node, as the embedded store does in its SCHEMA file; it is checked whenever a store opens.
+SCHEMA_STAMP = "MmkgSchema"
+READ_SCHEMA_STAMP = (f"MATCH (s:{SCHEMA_STAMP}) WITH max(s.version) AS version, count(s) AS n "
+                     "OPTIONAL MATCH (d:Study) RETURN version, n, count(d) AS studies")
+WRITE_SCHEMA_STAMP = (f"MERGE (s:{SCHEMA_STAMP}) SET s.version = $version, s.written_at = datetime() "
+                      "RETURN count(s) AS n")
+SCHEMA_STAMP_STATEMENTS = (READ_SCHEMA_STAMP, WRITE_SCHEMA_STAMP)
+# Upgrades of a database in place: version v → v + 1, each a function of the (read-write) store.  Opening a
+# database of an older version runs them in order; without a path to this version it is refused.
+MIGRATIONS: dict[int, Callable[[Neo4jStore], None]] = {}
+
+
+def read_schema_stamp(store: Neo4jStore) -> tuple[int | None, int]:
+    """(the database's schema version or None when it has no stamp, its number of studies)."""
+    record = store._read(lambda tx: store._record_of(tx, READ_SCHEMA_STAMP))
+    version = record["version"]
+    if version is not None and not isinstance(version, int):
+        raise StoreError(f"the {SCHEMA_STAMP} node of Neo4j holds no schema version ({str(version)[:40]!r}): "
+                         f"delete it (MATCH (s:{SCHEMA_STAMP}) DELETE s) and open the database read-write")
+    return version, int(record["studies"])
+
+
+def check_schema_stamp(store: Neo4jStore, uri: str) -> None:
+    """Refuse a database written by another version of mmkg's schema with a message naming both versions and
+    what to do; migrate an older one (read-write, `MIGRATIONS`).  A database without a stamp (empty, or from
+    before the stamp) is stamped when it opens read-write."""
+    version, studies = read_schema_stamp(store)
+    where = f"the Neo4j database '{store.database}' at {uri}"
+    if version is None or version == SCHEMA_VERSION:
+        return
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"{where} was written by a newer mmkg (schema version {version}; this mmkg knows "
+                         f"version {SCHEMA_VERSION}). Nothing was changed: upgrade mmkg to open it")
+    path = list(range(version, SCHEMA_VERSION))
+    if any(step not in MIGRATIONS for step in path):
+        raise StoreError(f"{where} was written by an older mmkg (schema version {version}; this mmkg has version "
+                         f"{SCHEMA_VERSION}) and cannot be upgraded in place. Nothing was changed: load your "
+                         f"{studies} stud{'y' if studies == 1 else 'ies'} into an empty database (another "
+                         "NEO4J_DATABASE, or this one emptied) with `mmkg load SOURCE --neo4j URI`")
+    if store.read_only:
+        raise StoreError(f"{where} was written by an older mmkg (schema version {version}; this mmkg has version "
+                         f"{SCHEMA_VERSION}). Nothing was changed: open it read-write once to upgrade it in place "
+                         "(e.g. `mmkg load SOURCE --neo4j URI`)")
+    for step in path:
+        MIGRATIONS[step](store)
+        store._write(lambda tx, to=step + 1: store._single(tx, WRITE_SCHEMA_STAMP, version=to))
+        log.info("upgraded %s from schema version %d to %d", where, step, step + 1)
+
+
+def write_schema_stamp(store: Neo4jStore) -> None:
+    """Record `SCHEMA_VERSION` in the database (read-write opens)."""
+    store._write(lambda tx: store._single(tx, WRITE_SCHEMA_STAMP, version=SCHEMA_VERSION))
 
 
 # ------------------------------------------------------------------------------------------ batches
@@ -397,12 +453,14 @@ class Neo4jStore:
         except Neo4jError as exc:
             driver.close()
             raise StoreError(f"Neo4j at {uri} refused database '{database}': {exc.message}") from None
-        if not read_only:
-            try:
+        try:
+            check_schema_stamp(store, uri)
+            if not read_only:
                 store.create_schema()
-            except BaseException:
-                driver.close()
-                raise
+                write_schema_stamp(store)
+        except BaseException:
+            driver.close()
+            raise
         return store
 
     def _session(self, read: bool = False):

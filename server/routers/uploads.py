@@ -29,8 +29,11 @@ from mmkg.server.errors import UPLOAD_ERRORS
 from mmkg.server.holder import GraphHolder
 from mmkg.server.models import LoadResult
 
+
 # a zipped study folder, then every file format the loader registers (`mmkg.loader.READERS`)
-UPLOAD_SUFFIXES = {".zip": "a zipped study folder", **reader_suffixes()}
+def upload_suffixes() -> dict[str, str]:
+    """The file endings an upload accepts, with what each is: a zip, then every reader registered now."""
+    return {".zip": "a zipped study folder", **reader_suffixes()}
 router = APIRouter(tags=["studies"])
 
 
@@ -48,7 +51,7 @@ FILE_FIELD = "file"  # the form field that carries the study file (`curl -F file
 async def upload_study(request: Request,
                        filename: str | None = Query(None, min_length=1, max_length=255, description=(
                            "name of a file sent as the raw body (a form upload carries its own); its ending says "
-                           "what it is: " + ", ".join(f"{k} ({v})" for k, v in UPLOAD_SUFFIXES.items()))),
+                           "what it is: " + ", ".join(f"{k} ({v})" for k, v in upload_suffixes().items()))),
                        study_id: str | None = Query(None, min_length=1, max_length=64, pattern=STUDY_ID_PATTERN,
                                                     description="load under this study id (omitted: the id the "
                                                     "file gives: study.json, the REFI-QDA project name, the codings "
@@ -107,13 +110,14 @@ async def upload_page():
 
     from mmkg.server.render import render_upload_page
 
-    return HTMLResponse(render_upload_page(UPLOAD_SUFFIXES))
+    return HTMLResponse(render_upload_page(upload_suffixes()))
 
 
 def _check_suffix(filename: str) -> None:
     suffix = Path(filename).suffix.lower()
-    if suffix not in UPLOAD_SUFFIXES:
-        raise LoadError(f"cannot load '{Path(filename).name}': expected one of {', '.join(UPLOAD_SUFFIXES)}")
+    accepted = upload_suffixes()
+    if suffix not in accepted:
+        raise LoadError(f"cannot load '{Path(filename).name}': expected one of {', '.join(accepted)}")
 
 
 def _safe_name(filename: str) -> str:
