@@ -132,6 +132,8 @@ class DelayedProgress:
 def _cell(value) -> str:
     if isinstance(value, (list, tuple)):
         return "; ".join(map(_cell, value))
+    if isinstance(value, str):  # text needs no missing-value check, so `mmkg queries` prints without pandas
+        return clean(value)
     import pandas as pd
 
     return "" if pd.isna(value) else (f"{value:.3g}" if isinstance(value, float) else clean(value))
@@ -143,19 +145,27 @@ TERMINAL_ROWS = 200  # a table in the terminal shows this many rows; CSV and JSO
 def print_frame(frame: pd.DataFrame, title: str | None = None, caption: str | None = None) -> None:
     """Print a DataFrame as a table in the terminal (its first `TERMINAL_ROWS` rows, with a note saying how to
     get all of them); cells, headers, title and caption print as plain text."""
-    total = len(frame)
-    if total > TERMINAL_ROWS:
-        frame = frame.head(TERMINAL_ROWS)
-        note = f"first {TERMINAL_ROWS:,} of {total:,} rows shown; all of them: --format csv (or json), or -o FILE"
+    print_rows(list(frame.columns), list(frame.head(TERMINAL_ROWS).itertuples(index=False)), title, caption,
+               total=len(frame))
+
+
+def print_rows(columns: list[str], rows: list[tuple], title: str | None = None, caption: str | None = None,
+               total: int | None = None) -> None:
+    """`print_frame` for rows already in hand (`total`: how many the whole result has), without pandas."""
+    total = len(rows) if total is None else total
+    rows = rows[:TERMINAL_ROWS]
+    if total > len(rows):
+        note = f"first {len(rows):,} of {total:,} rows shown; all of them: --format csv (or json), or -o FILE"
         caption = f"{caption}\n{note}" if caption else note
     table = Table(title=plain(title) if title is not None else None,
                   caption=plain(caption) if caption is not None else None, caption_justify="left")
-    for column in frame.columns:
+    for column in columns:
         table.add_column(plain(column), overflow="fold")
-    for row in frame.itertuples(index=False):
-        table.add_row(*(Text(_cell(value)) for value in row))
+    cells = [[_cell(value) for value in row] for row in rows]
+    for row in cells:
+        table.add_row(*map(Text, row))
     if not console.is_terminal:  # piped or captured: do not fold wide tables into 80 columns
-        widths = [max([len(str(c))] + [len(_cell(v)) for v in frame[c].head(200)]) for c in frame.columns]
+        widths = [max([len(str(c))] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
         console.width = max(console.width, sum(widths) + 3 * len(widths) + 1)
     console.print(table)
 
