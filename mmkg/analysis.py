@@ -598,6 +598,8 @@ def fetch_unit_table(kg: GraphReader, study_id: str, unit: str, coder: str = "",
     (codings_cypher, codings_params), (codes_cypher, params), (segments_cypher, _), (sources_cypher, _) = \
         unit_statements(study_id, coders, positions=unit in SEGMENT_UNITS)
     codings = kg.cypher(codings_cypher, codings_params)
+    if "analysis" in codings.columns:  # no coders given: the analysis codings, chosen here (mmkg.store.keys)
+        codings = codings[codings["analysis"].fillna(False).to_numpy(dtype=bool)]
     code_keys = kg.cypher(codes_cypher, params)
     position_of_key = _lookup(code_keys["code_uid"], codes["code_uid"])
     key_of_row = _lookup(codings["code"], code_keys["code"])

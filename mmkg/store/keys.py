@@ -4,13 +4,15 @@ They return node keys (LadybugDB's node offsets; `mmkg.store.dialect` rewrites t
 turning a million uid strings into Python objects cost most of a co-occurrence query; only the codes (a few
 hundred) are named by uid.  The codings are those of queries/cooccurrence.cypher, with the filters written for
 the parameters given: the generic `($study_id = '' OR …)` form costs the store several times the match itself,
-per row.  They live in the store package because their keys are the store's own.
+per row.  The study is matched on the few codes and sources rather than on every segment, and the analysis
+codings are chosen by the caller from a returned `analysis` column: LadybugDB filters a
+million rows on a segment's or a coding's property at about twice the cost of returning that property
+(issue 18).  They live in the store package because their keys are the store's own.
 """
 from __future__ import annotations
 
-CODING_KEYS = """MATCH (g:Segment)-[c:CODED_AS]->(k:Code)
-WHERE {where}
-RETURN offset(id(g)) AS segment, offset(id(k)) AS code"""
+CODING_KEYS = """MATCH (g:Segment)-[c:CODED_AS]->(k:Code) {where}
+RETURN offset(id(g)) AS segment, offset(id(k)) AS code{analysis}"""
 CODE_KEYS = """MATCH (k:Code) {where}
 RETURN offset(id(k)) AS code, k.uid AS code_uid"""
 SEGMENT_KEYS = """MATCH (src:Source)-[:HAS_SEGMENT]->(g:Segment) {where}
@@ -30,11 +32,13 @@ def unit_statements(study_id: str, coders: list[str], positions: bool) -> list[t
 
     def where(variable: str) -> str:
         return f"WHERE {variable}.study_id = $study_id" if one_study else ""
-    coding_filter = " AND ".join((["g.study_id = $study_id"] if one_study else [])
-                                 + (["c.coder IN $coders"] if coders else ["c.analysis"]))
-    return [(CODING_KEYS.format(where=coding_filter), {**one, **({"coders": coders} if coders else {})}),
+    coding_filter = " AND ".join((["k.study_id = $study_id"] if one_study else [])
+                                 + (["c.coder IN $coders"] if coders else []))
+    return [(CODING_KEYS.format(where=f"WHERE {coding_filter}" if coding_filter else "",
+                                analysis="" if coders else ", c.analysis AS analysis"),
+             {**one, **({"coders": coders} if coders else {})}),
             (CODE_KEYS.format(where=where("k")), one),
-            (SEGMENT_KEYS.format(where=where("g"), positions=POSITIONS if positions else ""), one),
+            (SEGMENT_KEYS.format(where=where("src"), positions=POSITIONS if positions else ""), one),
             (SOURCE_KEYS.format(where=where("p")), one)]
 
 
