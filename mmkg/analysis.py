@@ -266,10 +266,12 @@ def _lookup(values: pd.Series, keys: pd.Series) -> np.ndarray:
     return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
+GEOMETRY = ("start", "end", "x", "y", "width", "height")
+
+
 def _geometry(segments: pd.DataFrame) -> np.ndarray:
     """segments × (start, end, x, y, width, height) as float64, NaN where missing."""
-    columns = ("start", "end", "x", "y", "width", "height")
-    return np.column_stack([pd.to_numeric(segments[c]).to_numpy(dtype=np.float64, na_value=np.nan) for c in columns]) \
+    return np.column_stack([pd.to_numeric(segments[c]).to_numpy(dtype=np.float64, na_value=np.nan) for c in GEOMETRY]) \
         if len(segments) else np.zeros((0, 6))
 
 
@@ -595,8 +597,8 @@ def fetch_unit_table(kg: GraphReader, study_id: str, unit: str, coder: str = "",
     codes = _codes(kg, study_id) if codes is None else codes
     codes = codes.sort_values(["study_id", "codebook", "code_id"]).reset_index(drop=True)
     coders = [c for c in normalise_coders(coder).split(",") if c]
-    (codings_cypher, codings_params), (codes_cypher, params), (segments_cypher, _), (sources_cypher, _) = \
-        unit_statements(study_id, coders, positions=unit in SEGMENT_UNITS)
+    (codings_cypher, codings_params), (codes_cypher, params), (segments_cypher, _), (sources_cypher, _), \
+        *positions = unit_statements(study_id, coders, positions=unit in SEGMENT_UNITS)
     codings = kg.cypher(codings_cypher, codings_params)
     if "analysis" in codings.columns:  # no coders given: the analysis codings, chosen here (mmkg.store.keys)
         codings = codings[codings["analysis"].fillna(False).to_numpy(dtype=bool)]
@@ -606,6 +608,12 @@ def fetch_unit_table(kg: GraphReader, study_id: str, unit: str, coder: str = "",
     code_of_row = np.where(key_of_row >= 0, position_of_key[key_of_row], -1) if len(position_of_key) else \
         np.full(len(codings), -1, dtype=np.int64)
     segments = kg.cypher(segments_cypher, params)
+    if positions:
+        placed = kg.cypher(positions[0][0], params)
+        row = _lookup(segments["segment"], placed["segment"])
+        if (row < 0).any():
+            raise QueryError("a segment of a source has no position in the graph")
+        segments = segments.assign(**{c: placed[c].to_numpy()[row] for c in GEOMETRY})
     sources = kg.cypher(sources_cypher, params)
     return _unit_table(code_of_row, codings["segment"], segments, sources, codes, unit, proximity)
 
