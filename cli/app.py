@@ -11,14 +11,13 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 from rich.text import Text
 
 from mmkg.errors import MmkgError
 
-if TYPE_CHECKING:  # pandas and the library load when a command needs them: `mmkg --help` starts without them
-    import pandas as pd
+if TYPE_CHECKING:  # pandas, the library, rich's tables and progress bars load when a command needs them:
+    import pandas as pd  # `mmkg --help` starts without them
+    from rich.progress import Progress
 
     from mmkg.api import Mmkg
 
@@ -113,6 +112,8 @@ class DelayedProgress:
                 self.progress.stop()
 
     def _show(self) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
         with self.lock:
             self.progress = Progress(TextColumn("{task.description}", markup=False), BarColumn(),
                                      TextColumn("{task.completed}/{task.total}"),
@@ -157,6 +158,8 @@ def print_rows(columns: list[str], rows: list[tuple], title: str | None = None, 
     if total > len(rows):
         note = f"first {len(rows):,} of {total:,} rows shown; all of them: --format csv (or json), or -o FILE"
         caption = f"{caption}\n{note}" if caption else note
+    from rich.table import Table
+
     table = Table(title=plain(title) if title is not None else None,
                   caption=plain(caption) if caption is not None else None, caption_justify="left")
     for column in columns:

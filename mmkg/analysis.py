@@ -128,8 +128,7 @@ def _unit_table(code_of_row: np.ndarray, segment_of_coding: pd.Series, segments:
         raise QueryError("a coded segment has no source in the graph")
     keep = code_of_row >= 0
     code_of_row, position_of_row = code_of_row[keep], position_of_row[keep]
-    segment_of_row, position = pd.factorize(position_of_row)
-    position = np.asarray(position, dtype=np.int64)
+    segment_of_row, position = _renumber(position_of_row, len(segments))
     source_of_segment = _lookup(segments["source"], sources["source"])[position]
     if (source_of_segment < 0).any():
         raise QueryError("a coded segment has no source in the graph")
@@ -146,11 +145,11 @@ def _unit_table(code_of_row: np.ndarray, segment_of_coding: pd.Series, segments:
     else:
         source_of_row = source_of_segment[segment_of_row]
         if unit == "source":
-            unit_of_row, unit_labels = pd.factorize(source_of_row)
-            unit_source = np.asarray(unit_labels)
+            unit_of_row, unit_labels = _renumber(source_of_row, len(sources))
+            unit_source = unit_labels
         else:
-            participant_of_source, _ = pd.factorize(sources["participant"])
-            unit_of_row, unit_labels = pd.factorize(participant_of_source[source_of_row])
+            participant_of_source, participants = pd.factorize(sources["participant"])
+            unit_of_row, unit_labels = _renumber(participant_of_source[source_of_row], len(participants))
             unit_source = None
         matrix = _incidence(unit_of_row, code_of_row, len(unit_labels), n_codes)
         joint = (matrix.T @ matrix).toarray().astype(np.int64) if n_codes else np.zeros((0, 0), np.int64)
@@ -267,6 +266,14 @@ def _lookup(values: pd.Series, keys: pd.Series) -> np.ndarray:
 
 
 GEOMETRY = ("start", "end", "x", "y", "width", "height")
+
+
+def _renumber(values: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(number of each value among the distinct values, the distinct values ascending) for integers in
+    [0, size): `pd.factorize` in one pass over a table of `size`, without hashing a million rows."""
+    present = np.zeros(size, dtype=bool)
+    present[values] = True
+    return (np.cumsum(present) - 1)[values], np.flatnonzero(present)
 
 
 def _geometry(segments: pd.DataFrame) -> np.ndarray:
