@@ -258,8 +258,14 @@ def main() -> None:
             frame = overlapping_codings(size)
             frame.to_csv(csv, index=False)
             store = Path(tmp) / "store"
-            subprocess.run([MMKG, "load", str(csv), "--store", str(store)],
-                           check=True, stdout=subprocess.DEVNULL)
+            started = time.perf_counter()
+            child = subprocess.Popen([MMKG, "load", str(csv), "--store", str(store)], stdout=subprocess.DEVNULL)
+            _, status, usage = os.wait4(child.pid, 0)
+            if os.waitstatus_to_exitcode(status) != 0:
+                raise SystemExit(f"mmkg load failed with exit code {os.waitstatus_to_exitcode(status)}")
+            seconds = time.perf_counter() - started
+            print(f"{'':>10} mmkg load of the {csv.stat().st_size / 1e6:.0f} MB CSV: {seconds:.1f} s, "
+                  f"peak RSS {usage.ru_maxrss * 1024 / 1e9:.2f} GB (not in the ratios)", flush=True)
             con = duckdb.connect()
             t_duck_load, _ = best_of(1, lambda: con.execute(
                 f"CREATE TABLE codings AS SELECT * FROM read_csv('{csv}', header=true)"))
