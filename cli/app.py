@@ -11,14 +11,13 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 from rich.text import Text
 
 from mmkg.errors import MmkgError
 
-if TYPE_CHECKING:  # pandas and the library load when a command needs them: `mmkg --help` starts without them
-    import pandas as pd
+if TYPE_CHECKING:  # pandas, the library, rich's tables and progress bars load when a command needs them:
+    import pandas as pd  # `mmkg --help` starts without them
+    from rich.progress import Progress
 
     from mmkg.api import Mmkg
 
@@ -113,6 +112,8 @@ class DelayedProgress:
                 self.progress.stop()
 
     def _show(self) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
         with self.lock:
             self.progress = Progress(TextColumn("{task.description}", markup=False), BarColumn(),
                                      TextColumn("{task.completed}/{task.total}"),
@@ -132,6 +133,8 @@ class DelayedProgress:
 def _cell(value) -> str:
     if isinstance(value, (list, tuple)):
         return "; ".join(map(_cell, value))
+    if isinstance(value, str):  # text needs no missing-value check, so `mmkg queries` prints without pandas
+        return clean(value)
     import pandas as pd
 
     return "" if pd.isna(value) else (f"{value:.3g}" if isinstance(value, float) else clean(value))
@@ -142,21 +145,36 @@ TERMINAL_ROWS = 200  # a table in the terminal shows this many rows; CSV and JSO
 
 def print_frame(frame: pd.DataFrame, title: str | None = None, caption: str | None = None) -> None:
     """Print a DataFrame as a table in the terminal (its first `TERMINAL_ROWS` rows, with a note saying how to
-    get all of them); cells, headers, title and caption print as plain text.  The table fits the terminal
+    get all of them); cells, headers, title and caption print as plain text."""
+    numeric = [frame[column].dtype.kind in "iufb" for column in frame.columns]
+    print_rows(list(frame.columns), list(frame.head(TERMINAL_ROWS).itertuples(index=False)), title, caption,
+               total=len(frame), numeric=numeric)
+
+
+def print_rows(columns: list[str], rows: list[tuple], title: str | None = None, caption: str | None = None,
+               total: int | None = None, numeric: list[bool] | None = None) -> None:
+    """`print_frame` for rows already in hand (`total`: how many the whole result has; `numeric`: which columns
+    hold numbers, read from the values when not given), without pandas.  The table fits the terminal
     (`table_width`): text cells wrap between words, numbers are never wrapped, a word too long for its column
     ends in '…', and columns that find no room are left out — the caption then says so and how to get it all."""
-    total = len(frame)
+    from numbers import Number
+
+    from rich.table import Table
+
+    total = len(rows) if total is None else total
+    rows = rows[:TERMINAL_ROWS]
     notes = []
-    if total > TERMINAL_ROWS:
-        frame = frame.head(TERMINAL_ROWS)
-        notes.append(f"first {TERMINAL_ROWS:,} of {total:,} rows shown")
-    cells = {column: [_cell(value) for value in frame[column]] for column in frame.columns}
-    numeric = {column: frame[column].dtype.kind in "iufb" for column in frame.columns}
+    if total > len(rows):
+        notes.append(f"first {len(rows):,} of {total:,} rows shown")
+    if numeric is None:
+        numeric = [bool(rows) and all(isinstance(row[i], Number) for row in rows) for i in range(len(columns))]
+    cells = {column: [_cell(row[i]) for row in rows] for i, column in enumerate(columns)}
+    is_number = dict(zip(columns, numeric, strict=True))
     width = table_width()
-    widths = _column_widths(cells, numeric, width)
-    shown = [c for c in frame.columns if c in widths]
-    if len(shown) < len(frame.columns):
-        hidden = [clean(c) for c in frame.columns if c not in widths]
+    widths = _column_widths(cells, is_number, width)
+    shown = [c for c in columns if c in widths]
+    if len(shown) < len(columns):
+        hidden = [clean(c) for c in columns if c not in widths]
         notes.append(f"{len(hidden)} column{'s' if len(hidden) > 1 else ''} not shown ({', '.join(hidden)})")
     if any(widths[c] < _natural_width(c, cells[c]) for c in shown):
         notes.append("cells wrapped to fit")
@@ -166,9 +184,9 @@ def print_frame(frame: pd.DataFrame, title: str | None = None, caption: str | No
     table = Table(title=plain(title) if title is not None else None,
                   caption=Text("\n").join(plain(line) for line in lines) if lines else None, caption_justify="left")
     for column in shown:
-        table.add_column(plain(column), width=widths[column], overflow="ellipsis", no_wrap=numeric[column],
-                         justify="right" if numeric[column] else "left")
-    for i in range(len(frame)):
+        table.add_column(plain(column), width=widths[column], overflow="ellipsis", no_wrap=is_number[column],
+                         justify="right" if is_number[column] else "left")
+    for i in range(len(rows)):
         table.add_row(*(Text(cells[column][i]) for column in shown))
     needed = width or _table_total(widths.values())
     # a console never prints wider than its own width (80 when piped): a wider table gets a console of its own

@@ -17,6 +17,7 @@ from mmkg.cli.app import (
     format_option,
     open_kg,
     print_frame,
+    print_rows,
     show,
     write_frame,
 )
@@ -27,17 +28,16 @@ def list_queries(fmt: str = format_option()) -> None:
     """List the named queries: name, title and parameters (type = default)."""
     from mmkg.queries import registry
 
-    rows = [{"name": q.name, "title": q.title,
-             "parameters": ", ".join(f"{p.name} {p.type.lower()} = {p.default!r}" for p in q.parameters),
-             "description": q.description} for q in registry().values()]
-    import pandas as pd
-
-    frame = pd.DataFrame(rows, columns=["name", "title", "parameters", "description"])
-    if fmt == "table":
-        print_frame(frame.drop(columns=["description"]), title="Named queries",
-                    caption="Run one with: mmkg query NAME -p key=value …  (details: mmkg query NAME --help-query)")
+    columns = ["name", "title", "parameters", "description"]
+    rows = [(q.name, q.title, ", ".join(f"{p.name} {p.type.lower()} = {p.default!r}" for p in q.parameters),
+             q.description) for q in registry(with_library=False).values()]
+    if fmt == "table":  # read from the files' headers alone: no pandas, no library (issue 18: start-up)
+        print_rows(columns[:-1], [row[:-1] for row in rows], title="Named queries",
+                   caption="Run one with: mmkg query NAME -p key=value …  (details: mmkg query NAME --help-query)")
     else:
-        write_frame(frame, None, check_format(fmt))
+        import pandas as pd
+
+        write_frame(pd.DataFrame(rows, columns=columns), None, check_format(fmt))
 
 
 @app.command("query")

@@ -5,17 +5,18 @@
         kg.load()                        # the shipped founding study
         kg.query("cooccurrence", unit="segment")   # a pandas DataFrame
 """
-from importlib.metadata import version
-
 from mmkg.errors import MmkgError
 
-__version__ = version("mmkg")  # pyproject.toml is the one place it is written
 __all__ = ["open_store", "Mmkg", "LoadReport", "MmkgError", "__version__"]
 
 
 def __getattr__(name: str):
     # The facade (and pandas with it) loads on first use, so `mmkg.errors` or the ad-hoc Cypher worker
-    # can be imported without it.
+    # can be imported without it; so does the version (importlib.metadata costs the CLI's start-up).
+    if name == "__version__":
+        from importlib.metadata import version
+
+        return version("mmkg")  # pyproject.toml is the one place it is written
     if name in ("open_store", "Mmkg", "LoadReport"):
         from mmkg import api
 

@@ -121,8 +121,7 @@ def _unit_table(code_of_row: np.ndarray, segment_of_coding: pd.Series, segments:
         raise QueryError("a coded segment has no source in the graph")
     keep = code_of_row >= 0
     code_of_row, position_of_row = code_of_row[keep], position_of_row[keep]
-    segment_of_row, position = pd.factorize(position_of_row)
-    position = np.asarray(position, dtype=np.int64)
+    segment_of_row, position = _renumber(position_of_row, len(segments))
     source_of_segment = _lookup(segments["source"], sources["source"])[position]
     if (source_of_segment < 0).any():
         raise QueryError("a coded segment has no source in the graph")
@@ -139,11 +138,11 @@ def _unit_table(code_of_row: np.ndarray, segment_of_coding: pd.Series, segments:
     else:
         source_of_row = source_of_segment[segment_of_row]
         if unit == "source":
-            unit_of_row, unit_labels = pd.factorize(source_of_row)
-            unit_source = np.asarray(unit_labels)
+            unit_of_row, unit_labels = _renumber(source_of_row, len(sources))
+            unit_source = unit_labels
         else:
-            participant_of_source, _ = pd.factorize(sources["participant"])
-            unit_of_row, unit_labels = pd.factorize(participant_of_source[source_of_row])
+            participant_of_source, participants = pd.factorize(sources["participant"])
+            unit_of_row, unit_labels = _renumber(participant_of_source[source_of_row], len(participants))
             unit_source = None
         matrix = _incidence(unit_of_row, code_of_row, len(unit_labels), n_codes)
         joint = (matrix.T @ matrix).toarray().astype(np.int64) if n_codes else np.zeros((0, 0), np.int64)
@@ -259,10 +258,20 @@ def _lookup(values: pd.Series, keys: pd.Series) -> np.ndarray:
     return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
+GEOMETRY = ("start", "end", "x", "y", "width", "height")
+
+
+def _renumber(values: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(number of each value among the distinct values, the distinct values ascending) for integers in
+    [0, size): `pd.factorize` in one pass over a table of `size`, without hashing a million rows."""
+    present = np.zeros(size, dtype=bool)
+    present[values] = True
+    return (np.cumsum(present) - 1)[values], np.flatnonzero(present)
+
+
 def _geometry(segments: pd.DataFrame) -> np.ndarray:
     """segments × (start, end, x, y, width, height) as float64, NaN where missing."""
-    columns = ("start", "end", "x", "y", "width", "height")
-    return np.column_stack([pd.to_numeric(segments[c]).to_numpy(dtype=np.float64, na_value=np.nan) for c in columns]) \
+    return np.column_stack([pd.to_numeric(segments[c]).to_numpy(dtype=np.float64, na_value=np.nan) for c in GEOMETRY]) \
         if len(segments) else np.zeros((0, 6))
 
 
@@ -597,15 +606,23 @@ def fetch_codings(kg: GraphReader, study_id: str, unit: str, coder: str = "", pr
     codes = _codes(kg, study_id) if codes is None else codes
     codes = codes.sort_values(["study_id", "codebook", "code_id"]).reset_index(drop=True)
     coders = [c for c in normalise_coders(coder).split(",") if c]
-    (codings_cypher, codings_params), (codes_cypher, params), (segments_cypher, _), (sources_cypher, _) = \
-        unit_statements(study_id, coders, positions=unit in SEGMENT_UNITS)
+    (codings_cypher, codings_params), (codes_cypher, params), (segments_cypher, _), (sources_cypher, _), \
+        *positions = unit_statements(study_id, coders, positions=unit in SEGMENT_UNITS)
     codings = kg.cypher(codings_cypher, codings_params)
+    if "analysis" in codings.columns:  # no coders given: the analysis codings, chosen here (mmkg.store.keys)
+        codings = codings[codings["analysis"].fillna(False).to_numpy(dtype=bool)]
     code_keys = kg.cypher(codes_cypher, params)
     position_of_key = _lookup(code_keys["code_uid"], codes["code_uid"])
     key_of_row = _lookup(codings["code"], code_keys["code"])
     code_of_row = np.where(key_of_row >= 0, position_of_key[key_of_row], -1) if len(position_of_key) else \
         np.full(len(codings), -1, dtype=np.int64)
     segments = kg.cypher(segments_cypher, params)
+    if positions:
+        placed = kg.cypher(positions[0][0], params)
+        row = _lookup(segments["segment"], placed["segment"])
+        if (row < 0).any():
+            raise QueryError("a segment of a source has no position in the graph")
+        segments = segments.assign(**{c: placed[c].to_numpy()[row] for c in GEOMETRY})
     sources = kg.cypher(sources_cypher, params)
     return code_of_row, codings["segment"], segments, sources, codes
 

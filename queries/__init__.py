@@ -39,7 +39,6 @@ from pathlib import Path
 
 from mmkg.cypher_text import parameters as statement_parameters
 from mmkg.errors import NotFoundError, QueryError
-from mmkg.metrics import metric_names
 from mmkg.units import units_help
 
 QUERY_DIR = Path(__file__).parent
@@ -113,8 +112,10 @@ class NamedQuery:
         return {name: p.coerce(given[name]) if name in given else p.default for name, p in known.items()}
 
 
-def parse_query_file(path: Path) -> NamedQuery:
-    """Parse one `.cypher` file; raises `QueryError` naming the file on a bad header."""
+def parse_query_file(path: Path, *, with_library: bool = True) -> NamedQuery:
+    """Parse one `.cypher` file; raises `QueryError` naming the file on a bad header.  `with_library=False`
+    reads the file alone, without importing the library (numpy, pandas): the analysis step's name is not
+    checked and `{metrics}` is left as written (what `mmkg queries` lists needs neither)."""
     text = path.read_text(encoding="utf-8")
     header, body_lines, in_header = {}, [], True
     params: list[Parameter] = []
@@ -131,8 +132,11 @@ def parse_query_file(path: Path) -> NamedQuery:
                     default = json.loads(p.group(3))
                 except json.JSONDecodeError:
                     raise QueryError(f"{path}:{number}: default of '{p.group(1)}' is not JSON: {p.group(3)}") from None
-                described = (p.group(4) or "").replace("{metrics}", ", ".join(metric_names())) \
-                    .replace("{units}", units_help())
+                described = (p.group(4) or "").replace("{units}", units_help())
+                if with_library and "{metrics}" in described:
+                    from mmkg.metrics import metric_names
+
+                    described = described.replace("{metrics}", ", ".join(metric_names()))
                 param = Parameter(p.group(1), p.group(2), None, described, option=(key == "option"))
                 if any(q.name == param.name for q in params):
                     raise QueryError(f"{path}:{number}: parameter '{param.name}' is declared twice")
@@ -165,10 +169,12 @@ def parse_query_file(path: Path) -> NamedQuery:
         raise QueryError(f"{path}: internal must be true or false, not '{internal}'")
     analysis = header.get("analysis", "")
     if analysis:
-        from mmkg.analysis import ANALYSES
+        if with_library:
+            from mmkg.analysis import ANALYSES
 
-        if analysis not in ANALYSES:
-            raise QueryError(f"{path}: unknown analysis step '{analysis}' (known: {', '.join(sorted(ANALYSES))})")
+            if analysis not in ANALYSES:
+                raise QueryError(f"{path}: unknown analysis step '{analysis}' "
+                                 f"(known: {', '.join(sorted(ANALYSES))})")
     elif any(p.option for p in params):
         raise QueryError(f"{path}: declares '// option:' lines but names no '// analysis:' step")
     known = ("name", "title", "description", "mode", "analysis", "internal", "statement")
@@ -198,13 +204,14 @@ def query_folders() -> list[Path]:
     return [QUERY_DIR, INTERNAL_DIR, *extra]
 
 
-@lru_cache(maxsize=1)
-def every_query() -> dict[str, NamedQuery]:
-    """Every query file, public and internal, by name; `// statement:` references resolved."""
+@lru_cache(maxsize=2)
+def every_query(with_library: bool = True) -> dict[str, NamedQuery]:
+    """Every query file, public and internal, by name; `// statement:` references resolved
+    (`with_library`: as in `parse_query_file`)."""
     found: dict[str, NamedQuery] = {}
     for folder in query_folders():
         for path in sorted(folder.glob("*.cypher")):
-            query = parse_query_file(path)
+            query = parse_query_file(path, with_library=with_library)
             if query.name in found:
                 raise QueryError(f"{path}: a query named '{query.name}' exists already ({found[query.name].path})")
             if query.internal != (folder == INTERNAL_DIR):
@@ -221,10 +228,11 @@ def every_query() -> dict[str, NamedQuery]:
     return found
 
 
-@lru_cache(maxsize=1)
-def registry() -> dict[str, NamedQuery]:
-    """The named queries (endpoints, commands, the listed library) by name; internal statements excluded."""
-    return {name: q for name, q in every_query().items() if not q.internal}
+@lru_cache(maxsize=2)
+def registry(with_library: bool = True) -> dict[str, NamedQuery]:
+    """The named queries (endpoints, commands, the listed library) by name; internal statements excluded
+    (`with_library`: as in `parse_query_file`)."""
+    return {name: q for name, q in every_query(with_library).items() if not q.internal}
 
 
 def get_query(name: str) -> NamedQuery:

@@ -1,0 +1,43 @@
+"""The interactive commands start without the heavy libraries (issue 18: `mmkg --help` and `mmkg queries` start
+in well under a second; the time itself is measured in benchmarks/cli_startup.py, not here)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+HEAVY = ("pandas", "numpy", "scipy", "pyarrow", "ladybug", "mmkg.api", "mmkg.analysis")
+
+PROBE = """
+import json, sys
+from mmkg.cli.main import app
+try:
+    app(sys.argv[1:], standalone_mode=False)
+except SystemExit:
+    pass
+print(json.dumps(sorted(m for m in {heavy} if m in sys.modules)), file=sys.stderr)
+"""
+
+
+def loaded_after(*args: str) -> tuple[list[str], str]:
+    done = subprocess.run([sys.executable, "-c", PROBE.format(heavy=HEAVY), *args], capture_output=True,
+                          text=True, check=True, env={"COLUMNS": "250", "PATH": ""})
+    return json.loads(done.stderr.strip().splitlines()[-1]), done.stdout
+
+
+def test_help_and_queries_import_no_heavy_library():
+    from mmkg.queries import registry
+
+    loaded, text = loaded_after("--help")
+    assert loaded == [] and "queries" in text and "load" in text
+    loaded, text = loaded_after("queries")
+    assert loaded == []
+    assert all(name in text for name in registry())
+
+
+def test_queries_as_csv_still_lists_descriptions():
+    from mmkg.queries import registry
+
+    _, text = loaded_after("queries", "--format", "csv")
+    assert text.startswith("name,title,parameters,description\n")
+    assert registry()["cooccurrence"].description.split(".")[0] in text
