@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from mmkg.config import Neo4jSettings, Settings
-from mmkg.errors import MmkgError
+from mmkg.errors import MmkgError, QueryError
 from mmkg.models import EVERY_STUDY
 from mmkg.store import GraphStore, Progress
 from mmkg.tables import StudyTables
@@ -116,10 +116,12 @@ class Mmkg:
         named = get_query(name)
         statement_params, options = named.split(self._resolve_params(named, named.bind(params)))
         if not named.analysis:
-            return self.store.execute(named.cypher, statement_params, read=named.mode == "read")
-        from mmkg.analysis import run_analysis
+            frame = self.store.execute(named.cypher, statement_params, read=named.mode == "read")
+        else:
+            from mmkg.analysis import run_analysis
 
-        return run_analysis(self, named, statement_params, options)
+            frame = run_analysis(self, named, statement_params, options)
+        return natural_order(frame, named)
 
     def rows(self, name: str, **params) -> pd.DataFrame:
         """The rows of a named query's or an internal statement's Cypher (`queries/internal/`), without an
@@ -171,7 +173,7 @@ class Mmkg:
     def resolve_study(self, study_id: str = "", *, every: bool = True) -> str:
         """The study a study parameter names: '' = the only study in the store (an error listing the
         studies when there are several or none); `EVERY_STUDY` passes through where `every` allows it."""
-        from mmkg.errors import NotFoundError, QueryError
+        from mmkg.errors import NotFoundError
 
         if study_id == EVERY_STUDY:
             if not every:
@@ -210,13 +212,27 @@ class Mmkg:
             raise NotFoundError(f"no study '{study_id}' in the store (studies: {known})")
 
 
+def natural_order(frame: pd.DataFrame, named) -> pd.DataFrame:
+    """`frame` re-sorted, stably, by the query's `// order:` columns with numbers inside text compared as
+    numbers (P2 before P10) and empty values last, as Cypher puts them."""
+    columns = list(named.natural_order)
+    if not columns or len(frame) < 2:
+        return frame
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
+        raise QueryError(f"{named.path}: '// order:' names {', '.join(missing)}, which the query does not return")
+    from natsort import natsort_keygen, ns
+
+    key = natsort_keygen(alg=ns.INT)
+    ordered = frame.sort_values(columns, kind="stable",
+                                key=lambda values: values.map(lambda value: (pd.isna(value), key(value))))
+    return ordered.reset_index(drop=True)
+
+
 def first_participant(kg: Mmkg, study_id: str) -> str:
     """The study's first participant in natural order (P1, P2, …, P10); '' when it has none."""
-    import re
-
-    ids = kg.query("participants", study_id=study_id)["participant_id"].astype(str).tolist()
-    key = lambda text: [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]  # noqa: E731
-    return min(ids, key=key, default="")
+    ids = kg.query("participants", study_id=study_id)["participant_id"]
+    return str(ids.iloc[0]) if len(ids) else ""
 
 
 def most_frequent_code(kg: Mmkg, study_id: str) -> str:

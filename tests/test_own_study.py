@@ -7,6 +7,7 @@ import re
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -33,11 +34,15 @@ MAPPED_ONLY = {"concepts", "concept_frequencies", "concept_cooccurrence", "drawn
 def load_mapped(store: Path, source: Path) -> str:
     """Load a study as a new user would, then apply the suggested mapping as it comes (`map suggest` → `apply`)."""
     with mmkg.open_store(store) as kg:
-        study_id = kg.load(source).study_id
-        table = suggest(kg, study_id, matcher="string").review_table()
-        proposed = table[table["concept"].notna()]
-        if len(proposed):
-            apply_mapping(kg, study_id, proposed)
+        return load_and_map(kg, source)
+
+
+def load_and_map(kg, source: Path) -> str:
+    study_id = kg.load(source).study_id
+    table = suggest(kg, study_id, matcher="string").review_table()
+    proposed = table[table["concept"].notna()]
+    if len(proposed):
+        apply_mapping(kg, study_id, proposed)
     return study_id
 
 
@@ -217,3 +222,35 @@ def test_with_several_studies_every_studys_views_are_linked_and_an_unnamed_study
             assert sum(f"study_id={study}" in h for h in links) >= 3, study
         for link in links:
             assert client.get(link).status_code == 200, link
+
+
+def every_query_with_defaults(kg) -> dict[str, object]:
+    return {name: default_rows(kg, name) for name, query in sorted(registry().items()) if query.mode == "read"}
+
+
+def test_participants_and_sources_come_in_natural_order_on_every_store(kg):
+    kg.load(CODINGS_FILE)
+    assert kg.query("participants")["participant_id"].tolist() == ["P1", "P2", "P9", "P10"]
+    assert kg.query("sources")["participant_id"].tolist() == ["P1", "P2", "P9", "P10"]
+    for name in ("codings", "security_vs_aml"):
+        shown = kg.query(name)["participant_id"].drop_duplicates().tolist()
+        assert shown == sorted(shown, key=lambda p: int(p[1:])), name
+    segments = kg.query("segments", code_a="model stealing")["participant_id"].drop_duplicates().tolist()
+    assert segments == ["P1", "P9", "P10"]
+
+
+def test_every_query_gives_the_same_rows_in_the_same_order_whatever_order_the_study_was_written_in(kg, tmp_path):
+    """Rows and the lists inside them do not depend on the order the store happens to keep: the study loaded
+    from its file and from the file's rows reversed give identical results (every ORDER BY is total)."""
+    load_and_map(kg, CODINGS_FILE)
+    first = every_query_with_defaults(kg)
+    header, *rows = CODINGS_FILE.read_text(encoding="utf-8").splitlines()
+    reversed_file = tmp_path / CODINGS_FILE.name
+    reversed_file.write_text("\n".join([header, *reversed(rows)]) + "\n", encoding="utf-8")
+    kg.delete_study("threat-interviews")
+    load_and_map(kg, reversed_file)
+    second = every_query_with_defaults(kg)
+    empty = sorted(name for name, frame in first.items() if frame.empty)
+    assert empty == ["quotes"], "a codings table has no segment text; every other query has rows to order"
+    for name, frame in first.items():
+        pd.testing.assert_frame_equal(frame, second[name], obj=name)
