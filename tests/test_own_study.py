@@ -15,8 +15,9 @@ from typer.testing import CliRunner
 import mmkg
 from mmkg.cli.main import app as cli_app
 from mmkg.config import Settings
-from mmkg.errors import QueryError
+from mmkg.errors import NotFoundError, QueryError
 from mmkg.mapping import apply_mapping, suggest
+from mmkg.paper import founding_study_id
 from mmkg.queries import registry
 from mmkg.server.app import create_app
 
@@ -254,3 +255,13 @@ def test_every_query_gives_the_same_rows_in_the_same_order_whatever_order_the_st
     assert empty == ["quotes"], "a codings table has no segment text; every other query has rows to order"
     for name, frame in first.items():
         pd.testing.assert_frame_equal(frame, second[name], obj=name)
+
+
+def test_paper_names_the_founding_study_it_needs_and_how_to_load_it(own_store):
+    store, study_id, _ = own_store
+    result = CliRunner().invoke(cli_app, ["paper", "--store", str(store)])
+    assert isinstance(result.exception, NotFoundError), result.output  # `mmkg.cli.main`: exit code 3
+    message = str(result.exception)
+    assert f"no study '{founding_study_id()}'" in message and study_id in message and "`mmkg load`" in message
+    named = CliRunner().invoke(cli_app, ["paper", "--store", str(store), "--study", "elsewhere"])
+    assert isinstance(named.exception, NotFoundError) and "no study 'elsewhere'" in str(named.exception)
