@@ -5,7 +5,7 @@ The CLI and the HTTP server are thin layers over `Mmkg`.
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +30,7 @@ class LoadReport:
     seconds: float
     warnings: list[str] = field(default_factory=list)
     provenance: str = ""
+    replaced_codings: int | None = None  # codings of the version of the study this load replaced (None: new)
 
     @property
     def codings(self) -> int:
@@ -62,10 +63,12 @@ class Mmkg:
     def load(self, source: str | Path | None = None, *, study_id: str | None = None,
              progress: Progress | None = None, replace: bool = True) -> LoadReport:
         """Validate a study (folder, codings CSV, REFI-QDA file; None = the shipped study), then write it
-        atomically, replacing an earlier version of the same study id and nothing else (`replace=False`:
-        refuse with `StudyExistsError` instead).  The id comes from `study_id`, else from the file (study.json,
-        the REFI-QDA project name, the codings table's study_id column, the file name).  The earlier
-        version's applied mapping is kept unless the file brings its own (`mmkg.mapping.keep_applied_mapping`)."""
+        atomically, replacing an earlier version of the same study id and nothing else (`replace=False`, as the
+        CLI and HTTP uploads do unless asked: refuse with `StudyExistsError` instead; on the embedded store the
+        check and the write hold one writer lock, so two loads of one id cannot both pass it).  The id comes
+        from `study_id`, else from the file (study.json, the REFI-QDA project name, the codings table's study_id
+        column, the file name).  The earlier version's applied mapping is kept unless the file brings its own
+        (`mmkg.mapping.keep_applied_mapping`)."""
         from mmkg.loader import read_study
         from mmkg.mapping import keep_applied_mapping
 
@@ -74,19 +77,16 @@ class Mmkg:
             progress("reading and validating", 0, 1)
         with _system_allocator():
             tables = read_study(source, study_id=study_id)
-        if not replace and tables.meta.id in self.study_ids():
-            from mmkg.errors import StudyExistsError
-
-            raise StudyExistsError(f"a study '{tables.meta.id}' is in the store already: load under another id "
-                                   "(study_id) or ask to replace it (replace=true); nothing was written")
+        self.refresh()
         kept = keep_applied_mapping(self, tables)  # reloading a study keeps the mapping applied to it
-        report = self.load_tables(tables, progress=progress, started=started)
+        report = self.load_tables(tables, progress=progress, started=started, replace=replace)
         report.warnings += kept
         return report
 
     def load_tables(self, tables: StudyTables, *, progress: Progress | None = None,
-                    started: float | None = None) -> LoadReport:
-        """Validate tables a reader produced (or `mmkg.graph_tables` read back), then write them atomically."""
+                    started: float | None = None, replace: bool = True) -> LoadReport:
+        """Validate tables a reader produced (or `mmkg.graph_tables` read back), then write them atomically
+        (`replace=False`: refuse a study id the store holds, deciding under the writer lock the write takes)."""
         from mmkg.graph import ontology_graph, study_graph
         from mmkg.loader import validate
 
@@ -96,10 +96,25 @@ class Mmkg:
             if progress:
                 progress("reading and validating", 1, 1)
             rows = study_graph(study)
-            ontology = None if self.store.has_ontology() else ontology_graph()
-            counts = self.store.replace_study(study.meta.id, rows, ontology, progress)
+            hold = getattr(self.store, "writing", None)  # the embedded store's writer lock (re-entrant)
+            with hold() if hold is not None else nullcontext():
+                self.refresh()  # decide on the newest version, under the lock the write takes
+                replaced = self._codings_of(study.meta.id)
+                if replaced is not None and not replace:
+                    from mmkg.errors import StudyExistsError
+
+                    raise StudyExistsError(f"a study '{study.meta.id}' is in the store already ({replaced:,} "
+                                           "codings): load under another id (--study-id, study_id) or replace it "
+                                           "(--replace, replace=true); nothing was written")
+                ontology = None if self.store.has_ontology() else ontology_graph()
+                counts = self.store.replace_study(study.meta.id, rows, ontology, progress)
         return LoadReport(study_id=study.meta.id, counts=counts, seconds=time.perf_counter() - started,
-                          warnings=study.warnings, provenance=study.meta.provenance)
+                          warnings=study.warnings, provenance=study.meta.provenance, replaced_codings=replaced)
+
+    def _codings_of(self, study_id: str) -> int | None:
+        """The codings the store holds for `study_id` (None: no such study)."""
+        studies = self.studies().set_index("study_id")
+        return int(studies.loc[study_id, "codings"]) if study_id in studies.index else None
 
     def delete_study(self, study_id: str) -> None:
         """Remove one study; other studies and the ontology stay."""
