@@ -301,7 +301,12 @@ def open_store(store: str | Path | None = None, *, neo4j_uri: str | None = None,
     from mmkg.store.embedded import EmbeddedStore
 
     settings = Settings()
-    path = Path(store) if store is not None else settings.store
+    path = (Path(store) if store is not None else settings.store).expanduser()
+    if path.exists() and not path.is_dir():
+        from mmkg.errors import StoreError
+
+        raise StoreError(f"{path}: is a file, not a store folder; give --store (MMKG_STORE) a folder, new or "
+                         "one mmkg wrote")
     return Mmkg(EmbeddedStore(path, read_only=read_only, write_wait_s=settings.write_wait_s))
 
 

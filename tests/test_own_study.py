@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from store_processes import run_cli
 from typer.testing import CliRunner
 
 import mmkg
@@ -265,3 +266,35 @@ def test_paper_names_the_founding_study_it_needs_and_how_to_load_it(own_store):
     assert f"no study '{founding_study_id()}'" in message and study_id in message and "`mmkg load`" in message
     named = CliRunner().invoke(cli_app, ["paper", "--store", str(store), "--study", "elsewhere"])
     assert isinstance(named.exception, NotFoundError) and "no study 'elsewhere'" in str(named.exception)
+
+
+def bad_store_paths(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    """A store path that is missing, a file, and a folder whose version pointer names nothing: each with the
+    words its error must carry."""
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a store", encoding="utf-8")
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "CURRENT").write_text("nonsense", encoding="utf-8")
+    return {"missing": (tmp_path / "missing", "no mmkg store here yet"), "file": (a_file, "is a file"),
+            "damaged": (damaged, "does not name a database file")}
+
+
+@pytest.mark.parametrize("case", ["missing", "file", "damaged"])
+def test_a_missing_or_unreadable_store_is_a_clear_error_naming_its_path(case, tmp_path, capsys):
+    from mmkg.errors import StoreError
+
+    path, words = bad_store_paths(tmp_path)[case]
+    done = run_cli("query", "participants", "--store", path, capsys=capsys)
+    assert done.returncode == StoreError.exit_code, done.stderr
+    assert str(path) in done.stderr and words in done.stderr and "Traceback" not in done.stderr
+    if case != "missing":  # a missing store is created by a load
+        refused = run_cli("load", CODINGS_FILE, "--store", path, capsys=capsys)
+        assert refused.returncode == StoreError.exit_code and str(path) in refused.stderr, refused.stderr
+    with TestClient(create_app(Settings(store=path, upload_token=None)), base_url=LOCAL,
+                    raise_server_exceptions=False) as client:
+        for url in ("/api/studies", "/api/queries/participants", "/", "/views/cooccurrence"):
+            response = client.get(url)
+            assert response.status_code == 503, (url, response.status_code, response.text[:200])
+            error = response.json()["error"]
+            assert error["kind"] == "store_unavailable" and str(path) in error["message"] and words in error["message"]
