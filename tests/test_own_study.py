@@ -298,3 +298,76 @@ def test_a_missing_or_unreadable_store_is_a_clear_error_naming_its_path(case, tm
             assert response.status_code == 503, (url, response.status_code, response.text[:200])
             error = response.json()["error"]
             assert error["kind"] == "store_unavailable" and str(path) in error["message"] and words in error["message"]
+
+
+def variables_qdpx(path: Path) -> Path:
+    """A small REFI-QDA project written here: six cases with a text, an integer, a boolean and a naturally
+    numbered variable, one interview each, every interview coded with one of two codes."""
+    import zipfile
+
+    years = [1, 2, 3, 5, 8, 13]
+    variables = {"f1": ("role", "Text"), "f2": ("years", "Integer"), "f3": ("lead", "Boolean"),
+                 "f4": ("item 10", "Text"), "f5": ("item 2", "Text"), "f6": ("team", "Text")}
+
+    def guid(prefix: str, number: int) -> str:
+        return f"{prefix}0000000-0000-4000-8000-{number:012d}"
+
+    cases, sources = [], []
+    for n, year in enumerate(years, start=1):
+        values = {"f1": "engineer" if n % 2 else "manager", "f2": str(year), "f3": "true" if n < 3 else "false",
+                  "f4": "x", "f5": "y", "f6": str(n)}
+        cells = "".join(f'<VariableValue><VariableRef targetGUID="{guid("f", int(key[1:]))}"/>'
+                        f'<{kind}Value>{values[key]}</{kind}Value></VariableValue>'
+                        for key, (_, kind) in variables.items())
+        cases.append(f'<Case guid="{guid("e", n)}" name="P{n}">{cells}<SourceRef targetGUID="{guid("5", n)}"/></Case>')
+        code = guid("c", 1 + n % 2)
+        sources.append(f'<TextSource guid="{guid("5", n)}" name="Interview P{n}"><PlainTextContent>We worry about '
+                       f'stolen models.</PlainTextContent><PlainTextSelection guid="{guid("b", n)}" startPosition="0" '
+                       f'endPosition="10"><Coding guid="{guid("d", n)}" creatingUser="{guid("a", 1)}"><CodeRef '
+                       f'targetGUID="{code}"/></Coding></PlainTextSelection></TextSource>')
+    declared = "".join(f'<Variable guid="{guid("f", int(key[1:]))}" name="{name}" typeOfVariable="{kind}"/>'
+                       for key, (name, kind) in variables.items())
+    xml = (f'<?xml version="1.0" encoding="utf-8"?><Project xmlns="urn:QDA-XML:project:1.0" name="Variables study" '
+           f'origin="hand-written test project"><Users><User guid="{guid("a", 1)}" name="lea"/></Users>'
+           f'<CodeBook><Codes><Code guid="{guid("c", 1)}" name="model stealing" isCodable="true"/>'
+           f'<Code guid="{guid("c", 2)}" name="data poisoning" isCodable="true"/></Codes></CodeBook>'
+           f'<Variables>{declared}</Variables><Cases>{"".join(cases)}</Cases><Sources>{"".join(sources)}</Sources>'
+           f'</Project>')
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("project.qde", xml)
+    return path
+
+
+def comparison_groups(client, attribute: str) -> list[str]:
+    page = client.get("/views/comparison", params={"attribute": attribute}, headers={"accept": "text/html"})
+    assert page.status_code == 200, page.text[:300]
+    return page.text
+
+
+@pytest.mark.parametrize("kind", ["refi-qda with variables", "codings-table"])
+def test_comparison_attributes_are_sorted_typed_and_without_bookkeeping(kind, tmp_path):
+    from mmkg.server import views
+
+    source = variables_qdpx(tmp_path / "variables.qdpx") if kind != "codings-table" else CODINGS_FILE
+    store = tmp_path / "store"
+    study_id = load_mapped(store, source)
+    with mmkg.open_store(store, read_only=True) as kg:
+        stored = set(kg.rows("attribute_names", study_id=study_id)["name"])
+        names = views.attribute_names(kg, study_id)
+        groups = {name: views.attribute_groups(kg, study_id, name) for name in names}
+    with TestClient(create_app(Settings(store=store, upload_token=None)), base_url=LOCAL) as client:
+        page = client.get("/views/comparison", headers={"accept": "text/html"})
+        if kind == "codings-table":  # a codings table carries no participant attributes: nothing to offer
+            assert stored == set() and names == [] and options_of(page.text, "attribute") == []
+            return
+        assert page.status_code == 200, page.text[:300]
+        assert options_of(page.text, "attribute") == ["item 2", "item 10", "lead", "role", "team", "years"]
+        assert "synthetic_participant" not in names
+        # years is an Integer variable: three ranges of two participants, in numeric order
+        assert [(g["label"], g["participants"]) for g in groups["years"]] == [
+            ("years 1–2", 2), ("years 3–5", 2), ("years 8–13", 2)]
+        # team is Text that looks like numbers: one group per value, in natural order
+        assert [g["label"] for g in groups["team"]] == [f"team = {n}" for n in range(1, 7)]
+        assert [g["label"] for g in groups["lead"]] == ["lead = false", "lead = true"]
+        text = comparison_groups(client, "years")
+        assert "years 8–13" in text and "years = 13" not in text
