@@ -317,11 +317,15 @@ SOURCE_ARGUMENT = live_help(typer.Argument(None), lambda: _sources_help() + "; o
 @app.command()
 def load(source: Path | None = SOURCE_ARGUMENT,
          study_id: str | None = typer.Option(None, "--study-id", help="Load under this study id."),
+         replace: bool = typer.Option(False, "--replace", help="Replace a study of the same id (without it, "
+                                      "loading an id the store holds is refused and nothing is written)."),
          store: Path | None = StoreOption, neo4j: str | None = Neo4jOption) -> None:
     """Validate a study, then write it to the graph in one step (all or nothing)."""
     with open_kg(store, neo4j) as kg, DelayedProgress(f"loading {source or 'the founding study'}") as progress:
-        report = kg.load(source, study_id=study_id, progress=progress)
+        report = kg.load(source, study_id=study_id, progress=progress, replace=replace)
     c = report.counts
+    if report.replaced_codings is not None:
+        show(f"Replaced study '{report.study_id}' (was {report.replaced_codings:,} codings)")
     show(f"Loaded study '{report.study_id}': {c.get('Participant', 0)} participants, "
          f"{c.get('Source', 0)} sources, {c.get('Segment', 0):,} segments, {c.get('Code', 0)} codes, "
          f"{report.codings:,} codings by {c.get('Coder', 0)} coder(s) in {report.seconds:.1f} s")

@@ -11,11 +11,14 @@ from mmkg.cli.app import Neo4jOption, StoreOption, app, format_option, open_kg, 
 @app.command()
 def paper(fmt: str = format_option(),
           output: Path | None = typer.Option(None, "-o", "--output", help="File for csv/json; default stdout."),
-          study: str = typer.Option("founding", "--study", help="The study loaded from the founding paper."),
+          study: str | None = typer.Option(None, "--study", show_default=False, help="The study that holds the "
+                                           "founding paper's data (default: the shipped founding study's id, "
+                                           "'founding', which `mmkg load` with no file loads)."),
           store: Path | None = StoreOption, neo4j: str | None = Neo4jOption) -> None:
     """Every figure of the founding paper: paper value, graph value, match — or why the graph cannot answer it."""
-    from mmkg.paper import paper_vs_graph
+    from mmkg.paper import founding_study_id, paper_vs_graph
 
+    study = study or founding_study_id()
     with open_kg(store, neo4j, read_only=True) as kg:
         table = paper_vs_graph(kg, study)
         provenance = kg.query("studies").set_index("study_id").loc[study, "provenance"]

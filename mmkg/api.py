@@ -5,14 +5,14 @@ The CLI and the HTTP server are thin layers over `Mmkg`.
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from mmkg.config import Neo4jSettings, Settings
-from mmkg.errors import MmkgError
+from mmkg.errors import MmkgError, QueryError
 from mmkg.models import EVERY_STUDY
 from mmkg.store import GraphStore, Progress
 from mmkg.tables import StudyTables
@@ -32,6 +32,7 @@ class LoadReport:
     seconds: float
     warnings: list[str] = field(default_factory=list)
     provenance: str = ""
+    replaced_codings: int | None = None  # codings of the version of the study this load replaced (None: new)
 
     @property
     def codings(self) -> int:
@@ -64,10 +65,12 @@ class Mmkg:
     def load(self, source: str | Path | None = None, *, study_id: str | None = None,
              progress: Progress | None = None, replace: bool = True) -> LoadReport:
         """Validate a study (folder, codings CSV, REFI-QDA file; None = the shipped study), then write it
-        atomically, replacing an earlier version of the same study id and nothing else (`replace=False`:
-        refuse with `StudyExistsError` instead).  The id comes from `study_id`, else from the file (study.json,
-        the REFI-QDA project name, the codings table's study_id column, the file name).  The earlier
-        version's applied mapping is kept unless the file brings its own (`mmkg.mapping.keep_applied_mapping`)."""
+        atomically, replacing an earlier version of the same study id and nothing else (`replace=False`, as the
+        CLI and HTTP uploads do unless asked: refuse with `StudyExistsError` instead; on the embedded store the
+        check and the write hold one writer lock, so two loads of one id cannot both pass it).  The id comes
+        from `study_id`, else from the file (study.json, the REFI-QDA project name, the codings table's study_id
+        column, the file name).  The earlier version's applied mapping is kept unless the file brings its own
+        (`mmkg.mapping.keep_applied_mapping`)."""
         from mmkg.loader import read_study
         from mmkg.mapping import keep_applied_mapping
 
@@ -76,19 +79,16 @@ class Mmkg:
             progress("reading and validating", 0, 1)
         with _system_allocator():
             tables = read_study(source, study_id=study_id)
-        if not replace and tables.meta.id in self.study_ids():
-            from mmkg.errors import StudyExistsError
-
-            raise StudyExistsError(f"a study '{tables.meta.id}' is in the store already: load under another id "
-                                   "(study_id) or ask to replace it (replace=true); nothing was written")
+        self.refresh()
         kept = keep_applied_mapping(self, tables)  # reloading a study keeps the mapping applied to it
-        report = self.load_tables(tables, progress=progress, started=started)
+        report = self.load_tables(tables, progress=progress, started=started, replace=replace)
         report.warnings += kept
         return report
 
     def load_tables(self, tables: StudyTables, *, progress: Progress | None = None,
-                    started: float | None = None) -> LoadReport:
-        """Validate tables a reader produced (or `mmkg.graph_tables` read back), then write them atomically."""
+                    started: float | None = None, replace: bool = True) -> LoadReport:
+        """Validate tables a reader produced (or `mmkg.graph_tables` read back), then write them atomically
+        (`replace=False`: refuse a study id the store holds, deciding under the writer lock the write takes)."""
         from mmkg.graph import ontology_graph, study_graph
         from mmkg.loader import validate
 
@@ -98,10 +98,25 @@ class Mmkg:
             if progress:
                 progress("reading and validating", 1, 1)
             rows = study_graph(study)
-            ontology = None if self.store.has_ontology() else ontology_graph()
-            counts = self.store.replace_study(study.meta.id, rows, ontology, progress)
+            hold = getattr(self.store, "writing", None)  # the embedded store's writer lock (re-entrant)
+            with hold() if hold is not None else nullcontext():
+                self.refresh()  # decide on the newest version, under the lock the write takes
+                replaced = self._codings_of(study.meta.id)
+                if replaced is not None and not replace:
+                    from mmkg.errors import StudyExistsError
+
+                    raise StudyExistsError(f"a study '{study.meta.id}' is in the store already ({replaced:,} "
+                                           "codings): load under another id (--study-id, study_id) or replace it "
+                                           "(--replace, replace=true); nothing was written")
+                ontology = None if self.store.has_ontology() else ontology_graph()
+                counts = self.store.replace_study(study.meta.id, rows, ontology, progress)
         return LoadReport(study_id=study.meta.id, counts=counts, seconds=time.perf_counter() - started,
-                          warnings=study.warnings, provenance=study.meta.provenance)
+                          warnings=study.warnings, provenance=study.meta.provenance, replaced_codings=replaced)
+
+    def _codings_of(self, study_id: str) -> int | None:
+        """The codings the store holds for `study_id` (None: no such study)."""
+        studies = self.studies().set_index("study_id")
+        return int(studies.loc[study_id, "codings"]) if study_id in studies.index else None
 
     def delete_study(self, study_id: str) -> None:
         """Remove one study; other studies and the ontology stay."""
@@ -118,10 +133,12 @@ class Mmkg:
         named = get_query(name)
         statement_params, options = named.split(self._resolve_params(named, named.bind(params)))
         if not named.analysis:
-            return self.store.execute(named.cypher, statement_params, read=named.mode == "read")
-        from mmkg.analysis import run_analysis
+            frame = self.store.execute(named.cypher, statement_params, read=named.mode == "read")
+        else:
+            from mmkg.analysis import run_analysis
 
-        return run_analysis(self, named, statement_params, options)
+            frame = run_analysis(self, named, statement_params, options)
+        return natural_order(frame, named)
 
     def rows(self, name: str, **params) -> pd.DataFrame:
         """The rows of a named query's or an internal statement's Cypher (`queries/internal/`), without an
@@ -189,7 +206,7 @@ class Mmkg:
     def resolve_study(self, study_id: str = "", *, every: bool = True) -> str:
         """The study a study parameter names: '' = the only study in the store (an error listing the
         studies when there are several or none); `EVERY_STUDY` passes through where `every` allows it."""
-        from mmkg.errors import NotFoundError, QueryError
+        from mmkg.errors import NotFoundError
 
         if study_id == EVERY_STUDY:
             if not every:
@@ -228,13 +245,27 @@ class Mmkg:
             raise NotFoundError(f"no study '{study_id}' in the store (studies: {known})")
 
 
+def natural_order(frame: pd.DataFrame, named) -> pd.DataFrame:
+    """`frame` re-sorted, stably, by the query's `// order:` columns with numbers inside text compared as
+    numbers (P2 before P10) and empty values last, as Cypher puts them."""
+    columns = list(named.natural_order)
+    if not columns or len(frame) < 2:
+        return frame
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
+        raise QueryError(f"{named.path}: '// order:' names {', '.join(missing)}, which the query does not return")
+    from natsort import natsort_keygen, ns
+
+    key = natsort_keygen(alg=ns.INT)
+    ordered = frame.sort_values(columns, kind="stable",
+                                key=lambda values: values.map(lambda value: (pd.isna(value), key(value))))
+    return ordered.reset_index(drop=True)
+
+
 def first_participant(kg: Mmkg, study_id: str) -> str:
     """The study's first participant in natural order (P1, P2, …, P10); '' when it has none."""
-    import re
-
-    ids = kg.query("participants", study_id=study_id)["participant_id"].astype(str).tolist()
-    key = lambda text: [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]  # noqa: E731
-    return min(ids, key=key, default="")
+    ids = kg.query("participants", study_id=study_id)["participant_id"]
+    return str(ids.iloc[0]) if len(ids) else ""
 
 
 def most_frequent_code(kg: Mmkg, study_id: str) -> str:
@@ -288,7 +319,12 @@ def open_store(store: str | Path | None = None, *, neo4j_uri: str | None = None,
     from mmkg.store.embedded import EmbeddedStore
 
     settings = Settings()
-    path = Path(store) if store is not None else settings.store
+    path = (Path(store) if store is not None else settings.store).expanduser()
+    if path.exists() and not path.is_dir():
+        from mmkg.errors import StoreError
+
+        raise StoreError(f"{path}: is a file, not a store folder; give --store (MMKG_STORE) a folder, new or "
+                         "one mmkg wrote")
     return Mmkg(EmbeddedStore(path, read_only=read_only, write_wait_s=settings.write_wait_s))
 
 

@@ -106,6 +106,14 @@ class StoreError(MmkgError):
     kind = "store_error"
 
 
+class StoreUnavailableError(StoreError):
+    """The server cannot open its store (missing, not a store folder, unreadable): a setting to fix on the
+    server, not a fault of the request; nothing was read."""
+
+    http_status = 503
+    kind = "store_unavailable"
+
+
 class StoreBusyError(StoreError):
     """Another process (or thread) holds the store's writer lock; nothing was written."""
 

@@ -455,11 +455,27 @@ def _note(fact: dict, answered, notes: dict) -> str:
     return " ".join(p for p in parts if p)
 
 
-def paper_vs_graph(kg: Mmkg, study_id: str = "founding") -> pd.DataFrame:
+def founding_study_id() -> str:
+    """The id of the shipped founding study (its study.json), the study the paper's figures are about."""
+    from mmkg.loader import shipped_study_path
+
+    return json.loads((shipped_study_path() / "study.json").read_text(encoding="utf-8"))["id"]
+
+
+def paper_vs_graph(kg: Mmkg, study_id: str | None = None) -> pd.DataFrame:
     """One row per fact of the transcription and of its revisions (`COLUMNS`): the paper's value, the graph's
     value, whether they match (None: the graph cannot answer, `status` 'not answerable' and the reason in
-    `note`), how the graph answered (`detail`, `query`), and why a fact does not match or is read as it is."""
-    kg.require_study(study_id)
+    `note`), how the graph answered (`detail`, `query`), and why a fact does not match or is read as it is.
+    The figures are the founding paper's, so `study_id` (None: the shipped founding study's id) names the
+    study that holds its data; a store without it is a `NotFoundError` that says how to load it."""
+    study_id = study_id or founding_study_id()
+    if study_id not in kg.study_ids():
+        from mmkg.errors import NotFoundError
+
+        raise NotFoundError(f"the paper's figures are compared with the founding study, and the store holds no "
+                            f"study '{study_id}' (studies: {', '.join(kg.study_ids()) or 'none'}): load it with "
+                            "`mmkg load` with no file (Python: kg.load()), or name the study that holds the "
+                            "founding data (--study, study_id)")
     g = _Graph(kg, study_id)
     notes = fact_notes()
     rows = []

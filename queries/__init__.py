@@ -5,8 +5,9 @@ Header lines start with `//` and come before the statement::
     // name: codings
     // title: Every coding, one row each
     // description: One row per (segment, code, coder) …
-    // param: study_id STRING = "founding" | study to export ('' = every study)
+    // param: study_id STRING = "" | study ('' = the only study in the store, * = every study)
     // mode: read
+    // order: study_id, participant_id, source_id
 
 `param` lines give the name, a type (STRING, INTEGER, FLOAT, BOOLEAN), a JSON default that runs on the
 shipped study, and a description after `|`.  The registry refuses a file whose declared parameters differ
@@ -22,6 +23,10 @@ analysis step; `{metrics}` in a description stands for the registered metrics' n
 for the co-occurrence units (`mmkg.units`).
 `NamedQuery.parameters` lists both kinds — everything a caller can pass — and
 `mmkg.Mmkg.query(name, **params)` runs the statement, then the step.
+
+`order` names the leading columns of the statement's `ORDER BY` whose values are compared in natural order
+(P2 before P10, A.9 before A.10): Cypher compares text by code point on both stores, so `Mmkg.query`
+re-sorts the rows by these columns, stably, keeping the statement's order within equal values.
 
 A query may run another file's statement instead of its own (`// statement: cooccurrence`, no body), so
 one statement is written once.  Files marked `// internal: true` (in `internal/`) are the statements the
@@ -90,6 +95,7 @@ class NamedQuery:
     analysis: str = ""  # name of the `mmkg.analysis` step that post-processes the statement's rows
     internal: bool = False  # run by the library itself; not an endpoint, command or listed query
     statement_of: str = ""  # the query whose statement this one runs ('' = its own body)
+    natural_order: tuple[str, ...] = ()  # leading ORDER BY columns compared in natural order (`// order:`)
 
     @property
     def cypher_parameters(self) -> tuple[Parameter, ...]:
@@ -177,10 +183,14 @@ def parse_query_file(path: Path, *, with_library: bool = True) -> NamedQuery:
                                  f"(known: {', '.join(sorted(ANALYSES))})")
     elif any(p.option for p in params):
         raise QueryError(f"{path}: declares '// option:' lines but names no '// analysis:' step")
-    known = ("name", "title", "description", "mode", "analysis", "internal", "statement")
+    order = tuple(column.strip() for column in header.get("order", "").split(",") if column.strip())
+    if any(not re.fullmatch(r"\w+", column) for column in order):
+        raise QueryError(f"{path}: '// order:' takes result column names separated by commas, not "
+                         f"'{header['order']}'")
+    known = ("name", "title", "description", "mode", "analysis", "internal", "statement", "order")
     return NamedQuery(name=header["name"], title=header["title"], description=header.get("description", ""),
                       mode=mode, parameters=tuple(params), cypher=cypher, path=path, analysis=analysis,
-                      internal=internal == "true", statement_of=statement_of,
+                      internal=internal == "true", statement_of=statement_of, natural_order=order,
                       extra={k: v for k, v in header.items() if k not in known})
 
 

@@ -2,6 +2,7 @@
 // title: Codes with their uid, group path and mapped concepts
 // description: One row per code of the selected studies: its store uid, study, codebook, id, label, group (and the group's ancestors), and the ontology concepts it maps to. The analysis steps resolve code names (`A.3`, `interview:A.3`, `model stealing`) and codebook or group restrictions against this table. The study's codebooks are listed in declaration order.
 // param: study_id STRING = "" | study whose codes to list ('' = the only study in the store, * = every study)
+// order: study_id, codebook, code_id
 // mode: read
 MATCH (s:Study)
 WHERE $study_id = '*' OR s.id = $study_id

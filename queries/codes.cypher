@@ -2,6 +2,7 @@
 // title: Every code with its group and parent
 // description: One row per code of the study's codebooks: its id, label, group (or parent code), whether it can be applied, and its codebook. `parent_id` is the parent code if there is one, else the group. The table behind `mmkg export codes`.
 // param: study_id STRING = "" | study whose codes to list ('' = the only study in the store, * = every study)
+// order: study_id, codebook, code_id
 // mode: read
 MATCH (k:Code)-[:IN_GROUP]->(g:CodeGroup)
 WHERE $study_id = '*' OR k.study_id = $study_id

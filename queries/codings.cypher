@@ -2,6 +2,7 @@
 // title: Every coding, one row each
 // description: One row per code applied to a segment by a coder, with its participant and source. The table behind `mmkg export codings`.
 // param: study_id STRING = "" | study whose codings to list ('' = the only study in the store, * = every study)
+// order: study_id, participant_id, source_id, segment_id, codebook, code_id
 // mode: read
 MATCH (p:Participant)-[:HAS_SOURCE]->(src:Source)-[:HAS_SEGMENT]->(seg:Segment)-[c:CODED_AS]->(k:Code)
 WHERE $study_id = '*' OR p.study_id = $study_id

@@ -4,6 +4,7 @@
 // param: study_id STRING = "" | study ('' = the only study in the store, * = every study)
 // param: source_kind STRING = "drawing" | drawing, interview or other ('' = every source)
 // param: matches STRING = "exact,close,broad" | comma-separated SKOS match types whose mappings count
+// order: study_id, participant_id
 // mode: read
 MATCH (p:Participant)-[:HAS_SOURCE]->(src:Source)-[:HAS_SEGMENT]->(:Segment)-[c:CODED_AS]->(k:Code)-[m:MAPS_TO]->(e:Concept)
 // LadybugDB 0.22 misapplies a relationship property filtered beside an OR in the same WHERE (after a rebuild

@@ -2,6 +2,7 @@
 // title: Participants with their attributes and how much material they have
 // description: One row per participant: id, label, whether it is synthetic, its attributes as name=value, and the number of sources, coded segments, analysis codings and distinct codes. The founding study's participants are the paper's Table 1; its codings are a reconstruction matching the paper's figures, not the authors' data.
 // param: study_id STRING = "" | study ('' = the only study in the store, * = every study)
+// order: study_id, participant_id
 // mode: read
 MATCH (p:Participant)
 WHERE $study_id = '*' OR p.study_id = $study_id

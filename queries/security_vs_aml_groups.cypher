@@ -4,6 +4,7 @@
 // param: study_id STRING = "" | study ('' = the only study in the store, * = every study)
 // param: attribute STRING = "works_in_security" | participant attribute that forms the groups
 // param: matches STRING = "exact,close,broad" | comma-separated SKOS match types whose mappings count
+// order: study_id, attribute_value
 // mode: read
 MATCH (p:Participant)
 WHERE $study_id = '*' OR p.study_id = $study_id

@@ -7,6 +7,7 @@
 // param: unit STRING = "segment" | where the two codes must co-occur: segment, exact, source or participant
 // param: coder STRING = "" | only these coders' codings, comma-separated ('' = the analysis codings)
 // param: participant STRING = "" | only this participant's segments, by id ('' = every participant)
+// order: participant_id, source_id
 // mode: read
 // analysis: segments
 MATCH (s:Study) WHERE s.id = $study_id
@@ -57,12 +58,10 @@ WITH p, src, g, code, coder,
                           THEN 1 ELSE 0 END
               ELSE 0 END) AS partners
 WHERE $code_b = '' OR partners > 0
-WITH p, src, g, coder, code.codebook + ':' + code.id AS code_key
+WITH p, src, g, coder, collect(DISTINCT code.codebook + ':' + code.id) AS codes
 RETURN p.study_id AS study_id, p.id AS participant_id, src.id AS source_id, src.kind AS source_kind,
        g.id AS segment_id, g.start_pos AS start, g.end_pos AS `end`, g.x AS x, g.y AS y, g.width AS width,
        g.height AS height, coder,
-       // the codes of the two the coder applied here, in a stable order
-       CASE WHEN count(DISTINCT code_key) > 2 THEN collect(DISTINCT code_key) WHEN min(code_key) = max(code_key)
-            THEN [min(code_key)] ELSE [min(code_key), max(code_key)] END AS codes, g.text AS text,
-       g.text_section AS text_section
-ORDER BY size(participant_id), participant_id, source_id, start, y, x, segment_id, coder;
+       // the codes (of the two asked for) the coder applied here, in a stable order
+       list_sort(codes) AS codes, g.text AS text, g.text_section AS text_section
+ORDER BY participant_id, source_id, start, y, x, segment_id, coder;

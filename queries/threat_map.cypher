@@ -1,9 +1,9 @@
 // name: threat_map
 // title: Pipeline threat map: attacks, the pipeline steps they control and affect, who mentions them
-// description: One row per threat of the ontology (AML attacks and security threats): the pipeline elements the attacker controls (CONTROLS) and where the attack takes effect (AFFECTS), as in the paper's Figure 1, with how many participants mention it and in how many codings (codes mapped with match types in `matches`; analysis codings). The counts come from sources of kind `source_kind` — interview by default, as the paper's text counts them ("membership inference ... mentioned by three participants" are interviews); drawing for the drawings; '' for interviews and drawings together (a participant who names an attack in both counts once). The column `counted_in` says which. The founding study's codings are a reconstruction matching the paper's figures, not the authors' data.
+// description: One row per threat of the ontology (AML attacks and security threats): the pipeline elements the attacker controls (CONTROLS) and where the attack takes effect (AFFECTS), as in the paper's Figure 1, with how many participants mention it and in how many codings (codes mapped with match types in `matches`; analysis codings). The counts come from every source by default (a participant who names an attack in an interview and a drawing counts once), or from sources of kind `source_kind` only: interview as the founding paper's text counts them ("membership inference ... mentioned by three participants" are interviews), drawing for the drawings. The column `counted_in` says which. The founding study's codings are a reconstruction matching the paper's figures, not the authors' data.
 // param: study_id STRING = "" | study whose participants are counted ('' = the only study in the store, * = every study)
 // param: kind STRING = "" | aml_threat or security_threat ('' = both)
-// param: source_kind STRING = "interview" | count codings of this source kind: interview, drawing, other ('' = every source)
+// param: source_kind STRING = "" | count codings of this source kind only: interview, drawing, other ('' = every source; the founding paper's Figure 1 counts interview)
 // param: matches STRING = "exact,close,broad" | comma-separated SKOS match types whose mappings count
 // mode: read
 MATCH (t:Concept)

@@ -9,7 +9,7 @@ from typing import Any
 
 from mmkg.api import LoadReport, Mmkg, open_store
 from mmkg.config import Settings
-from mmkg.errors import MmkgError, StoreBusyError
+from mmkg.errors import MmkgError, StoreBusyError, StoreError, StoreUnavailableError
 
 KgFactory = Callable[[bool], Mmkg]  # read_only -> an open graph
 
@@ -90,8 +90,13 @@ class GraphHolder:
     def _check_out(self) -> Mmkg:
         with self._open_lock:
             kg = self._kg
-            if kg is None or _is_stale(kg):
-                fresh = self._factory(True)
+            try:
+                fresh = self._factory(True) if kg is None or _is_stale(kg) else None
+            except StoreUnavailableError:
+                raise
+            except StoreError as exc:  # missing or unreadable: the server's store setting is at fault, not the request
+                raise StoreUnavailableError(exc.message, details=exc.details) from None
+            if fresh is not None:
                 # A read-only LadybugDB handle reads one published version, so its answers change only with
                 # the version token; a Neo4j server can be written by anyone at any time.
                 self.cacheable = fresh.store.name == "ladybug"

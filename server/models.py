@@ -93,3 +93,4 @@ class LoadResult(BaseModel):
     seconds: float
     warnings: list[str]
     provenance: str
+    replaced_codings: int | None = None  # the replaced version's codings (200); None: a new study (201)

@@ -578,8 +578,18 @@ def participant_attributes(kg, participant_id: str, study_id: str) -> pd.DataFra
 
 def attribute_names(kg, study_id: str) -> list[str]:
     """The study's participant attributes a reader compares by, in natural order (bookkeeping ones hidden)."""
-    names = kg.rows("attribute_names", study_id=study_id)["name"].tolist()
+    names = kg.rows("attribute_names", study_id=study_id)["name"].drop_duplicates().tolist()
     return sorted((n for n in names if n not in BOOKKEEPING_ATTRIBUTES), key=fig.natural_key)
+
+
+NUMERIC_ATTRIBUTE_TYPES = frozenset({"int", "float"})  # of mmkg.tables.ATTRIBUTE_TYPES: binned for comparison
+
+
+def is_numeric_attribute(kg, study_id: str, attribute: str) -> bool:
+    """True when the study declares `attribute` a number (int or float) for every participant that has it."""
+    types = kg.rows("attribute_names", study_id=study_id)
+    declared = set(types.loc[types["name"] == attribute, "type"])
+    return bool(declared) and declared <= NUMERIC_ATTRIBUTE_TYPES
 
 
 def default_attribute(kg, study_id: str) -> str:
@@ -613,8 +623,9 @@ def default_source_kind(kg, study_id: str) -> str:
 
 
 def attribute_groups(kg, study_id: str, attribute: str, bins: int = 3) -> list[dict]:
-    """The groups a participant attribute forms, sorted naturally: one per value, or — for a numeric attribute
-    with more than `bins` values — `bins` ranges holding about as many participants each.
+    """The groups a participant attribute forms, sorted naturally: one per value, or — for an attribute the
+    study declares a number (`is_numeric_attribute`) with more than `bins` values — `bins` ranges holding about
+    as many participants each (text that looks like numbers, such as team ids, keeps one group per value).
     Each group: label, values (the attribute values it holds), participants."""
     frame = kg.query("security_vs_aml_groups", **_query_params(
         "security_vs_aml_groups", {"study_id": study_id, "attribute": attribute}))
@@ -623,7 +634,7 @@ def attribute_groups(kg, study_id: str, attribute: str, bins: int = 3) -> list[d
         raise NotFoundError(f"no participant attribute '{attribute}' in study '{study_id}' "
                             f"(attributes: {', '.join(attribute_names(kg, study_id)) or 'none'})")
     values = pd.to_numeric(frame["attribute_value"], errors="coerce")
-    if values.notna().all() and len(frame) > bins:
+    if is_numeric_attribute(kg, study_id, attribute) and values.notna().all() and len(frame) > bins:
         frame = frame.assign(number=values).sort_values("number")
         people = frame["participants"].astype(int).to_numpy()
         cumulative = people.cumsum() / people.sum()

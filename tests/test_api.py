@@ -75,9 +75,10 @@ def test_every_error_status_has_the_one_json_shape(client, founding_store, tmp_p
     assert_error(client.post("/api/cypher", json={}), 422, "invalid_request")
     assert_error(client.post("/api/cypher", json={"cypher": "MATCH (n RETURN n"}), 400, "query_refused")
     assert_error(client.delete("/api/studies"), 405, "method_not_allowed")
-    # 500: a store that is not there (real path, real EmbeddedStore)
+    # 503: a store that is not there (real path, real EmbeddedStore)
     with TestClient(create_app(settings(tmp_path / "missing")), base_url=LOCAL) as broken:
-        assert "no mmkg store here yet" in assert_error(broken.get("/api/studies"), 500, "store_error")["message"]
+        assert "no mmkg store here yet" in assert_error(broken.get("/api/studies"), 503,
+                                                        "store_unavailable")["message"]
 
 
 def test_too_large_upload_is_413_in_the_same_shape(upload_client):

@@ -317,7 +317,7 @@ def test_security_vs_aml_per_participant_matches_the_csv(kg, csv_study):
 
 
 def test_threat_map_counts_participants_and_shows_figure_1_links(kg, csv_study):
-    tm = kg.query("threat_map").set_index("threat")
+    tm = kg.query("threat_map", source_kind="interview").set_index("threat")
     assert tm.loc["ModelStealing", "controls"] == ["deployment"] and tm.loc["ModelStealing", "affects"] == ["model"]
     c = csv_study["consensus"]
     assert tm.loc["ModelStealing", "participants"] == c[(c["codebook"] == "interview") & (c["code_id"] == "A.3")][

@@ -58,7 +58,7 @@ def test_two_uploads_without_ids_become_two_studies_and_a_repeated_id_gets_409(u
     assert len(segments["rows"] if isinstance(segments, dict) else segments) == 3, "the first upload is intact"
     replaced = uploads.post("/api/studies", headers=AUTH, data={"replace": "true"},
                             files={"file": ("interviews-2024.csv", TAGUETTE + "4,x,y,z\n")})
-    assert replaced.status_code == 201, replaced.text
+    assert replaced.status_code == 200 and replaced.json()["replaced_codings"] == 3, replaced.text
     segments = uploads.get("/api/queries/selections", params={"study_id": "interviews-2024"}).json()
     assert len(segments["rows"] if isinstance(segments, dict) else segments) == 4
     named = uploads.post("/api/studies", headers=AUTH, data={"study_id": "third"},
@@ -97,3 +97,44 @@ def test_the_upload_page_is_offline_and_sends_the_form_with_the_token(uploads):
     assert "script-src 'self'" in page.headers.get("content-security-policy", "")
     assert uploads.post("/api/studies", headers=AUTH, files={"file": ("a.csv", TAGUETTE)}).status_code == 201
     assert 'href="/upload"' in uploads.get("/").text, "the index links the upload page"
+
+
+def test_two_concurrent_uploads_of_one_id_give_one_study_and_one_409(uploads):
+    """The exists-check and the write hold one lock: of two uploads of the same id sent at once, exactly one
+    is written and the other is refused (409: the id exists, or the store is being written), never both."""
+    import threading
+
+    barrier = threading.Barrier(2)
+    statuses: list[tuple[int, str]] = []
+
+    def send(extra: str) -> None:
+        barrier.wait()
+        response = uploads.post("/api/studies", headers=AUTH, data={"study_id": "same"},
+                                files={"file": ("a.csv", TAGUETTE + extra)})
+        statuses.append((response.status_code, response.json().get("error", {}).get("kind", "")))
+
+    threads = [threading.Thread(target=send, args=(extra,)) for extra in ("", "4,x,y,z\n")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    codes = sorted(status for status, _ in statuses)
+    assert codes == [201, 409], statuses
+    assert {kind for status, kind in statuses if status == 409} <= {"study_exists", "store_busy"}
+    assert study_ids(uploads) == ["same"]
+
+
+def test_a_load_checks_for_the_id_on_the_newest_version_under_the_writer_lock(tmp_path):
+    """A handle opened before another process's load of the same id sees that load when it decides."""
+    import mmkg
+    from mmkg.errors import StudyExistsError
+
+    store = tmp_path / "store"
+    with mmkg.open_store(store) as early:
+        early.load(CODINGS_FILE, study_id="first")
+        with mmkg.open_store(store) as other:
+            other.load(CODINGS_FILE, study_id="same")
+        with pytest.raises(StudyExistsError, match="'same' is in the store already"):
+            early.load(CODINGS_FILE, study_id="same", replace=False)
+        report = early.load(CODINGS_FILE, study_id="same", replace=True)
+        assert report.replaced_codings == report.codings > 0

@@ -132,7 +132,7 @@ def test_every_label_has_at_least_4_5_to_1_contrast(kg):
 
 
 def test_threat_map_labels_each_attack_once_and_fades_unmentioned_ones(kg):
-    frame = kg.query("threat_map", kind="aml_threat")
+    frame = kg.query("threat_map", kind="aml_threat", source_kind=views.default_source_kind(kg, "founding"))
     net = views.threat_map_network(kg)
     labels = [n["label"] for n in net.nodes if n["id"].startswith("attack:")]
     edge_labels = [e["label"] for e in net.edges if e.get("label")]

@@ -42,7 +42,9 @@ FILE_FIELD = "file"  # the form field that carries the study file (`curl -F file
 
 
 @router.post("/api/studies", response_model=LoadResult, status_code=201,
-                responses={**UPLOAD_ERRORS, 409: {"description": "a study of that id exists (send replace=true)"}},
+                responses={**UPLOAD_ERRORS, 200: {"model": LoadResult, "description": "replaced the study of that "
+                                                  "id (replace=true); `replaced_codings` says what it held"},
+                           409: {"description": "a study of that id exists (send replace=true)"}},
                 openapi_extra={"requestBody": {"required": True, "content": {
                  "multipart/form-data": {"schema": {"type": "object", "required": [FILE_FIELD], "properties": {
                      FILE_FIELD: {"type": "string", "format": "binary"}, "study_id": {"type": "string"},
@@ -100,7 +102,9 @@ async def upload_study(request: Request,
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return JSONResponse({"study_id": report.study_id, "counts": report.counts, "seconds": report.seconds,
-                         "warnings": report.warnings, "provenance": report.provenance}, status_code=201)
+                         "warnings": report.warnings, "provenance": report.provenance,
+                         "replaced_codings": report.replaced_codings},
+                        status_code=201 if report.replaced_codings is None else 200)
 
 
 @router.get("/upload", include_in_schema=False)
