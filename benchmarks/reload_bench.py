@@ -6,7 +6,7 @@ Goal (issue 18): re-loading or deleting a study costs in proportion to that stud
 processes, measured in the same run, median of `--repeat` (wall time, peak RSS):
 
 - **beside the large study**: a store holding a synthetic study of LARGE codings (`large`) and one of SMALL codings
-  (`small`); `mmkg load small.csv` again (a re-load), then a process running `kg.delete_study("small")`;
+  (`small`); `mmkg load small.csv --replace` (a re-load), then a process running `kg.delete_study("small")`;
 - **alone** (the baseline): the same re-load and delete in a store holding only `small`.
 
 Ratio = beside ÷ alone: 1 would mean the large study costs the small one nothing.  Checks: after every step both
@@ -67,7 +67,8 @@ def main() -> None:
         loads = []
         for _ in range(args.repeat):
             for name, store in (("beside", beside), ("alone", alone)):
-                results.setdefault(("reload", name), []).append(run([MMKG, "load", str(small), "--store", str(store)]))
+                results.setdefault(("reload", name), []).append(run([MMKG, "load", str(small), "--store", str(store),
+                                                                   "--replace"]))
                 if counts(store) != {k: v for k, v in expected.items() if name == "beside" or k == "small"}:
                     raise SystemExit(f"after the re-load {name}: {counts(store)} where {expected} was loaded")
                 results.setdefault(("delete", name), []).append(run([sys.executable, str(script), str(store), "small"]))
