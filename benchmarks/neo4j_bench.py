@@ -9,11 +9,15 @@ Each load goes into a store that holds the ontology and the founding study (the 
 first: use a throw-away server).  The load is end to end — `kg.load(codings.csv)`: read, validate, build the
 graph rows, write (Neo4j: staged batches, the switch, the count checks), as a user runs it.  The co-occurrence
 query is `kg.query("cooccurrence", study_id="synthetic")` (segment unit, every metric), best of `--repeat`;
-`equal` says whether both stores found the same pairs with the same n_ab.
+`equal` says whether both stores found the same pairs with the same n_ab.  `load avg` is the machine's
+1-minute load average when the row's load began (2 cores here: above 2, the store waited for CPU); with
+`--server-pid` (the test server's, e.g. `$(cat tools/neo4j-test-server/server.pid)`), `server cpu s` is the CPU
+time Neo4j spent on the load, which contention inflates less than the wall time.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -28,7 +32,15 @@ def timed(call):
     return time.perf_counter() - started, result
 
 
-def bench(size: int, uri: str, folder: Path, repeat: int) -> list[dict]:
+def server_cpu_s(pid: int | None) -> float:
+    """CPU seconds (user + system) the process `pid` has used so far (0 without a pid)."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench(size: int, uri: str, folder: Path, repeat: int, server_pid: int | None) -> list[dict]:
     codings = folder / f"codings-{size}.csv"
     synthetic_codings(size).to_csv(codings, index=False)
     rows, pairs = [], {}
@@ -38,12 +50,15 @@ def bench(size: int, uri: str, folder: Path, repeat: int) -> list[dict]:
             if name == "neo4j":
                 kg.store.clear()
             kg.load()
+            load_avg, cpu_before = os.getloadavg()[0], server_cpu_s(server_pid)
             seconds, report = timed(lambda: kg.load(codings))
+            server_s = server_cpu_s(server_pid) - cpu_before if name == "neo4j" else None
             query_s, frame = min((timed(lambda: kg.query("cooccurrence", study_id="synthetic")) for _ in range(repeat)),
                                  key=lambda t: t[0])
             pairs[name] = dict(zip(zip(frame["code_a"], frame["code_b"]), frame["n_ab"]))
             rows.append({"codings": report.codings, "store": name, "load_s": seconds,
-                         "rate": report.codings / seconds, "cooccurrence_s": query_s, "pairs": len(frame)})
+                         "rate": report.codings / seconds, "cooccurrence_s": query_s, "pairs": len(frame),
+                         "load_avg": load_avg, "server_s": server_s})
         finally:
             kg.close()
     for row in rows:
@@ -56,14 +71,16 @@ def main() -> None:
     parser.add_argument("--uri", default="bolt://127.0.0.1:7687")
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--repeat", type=int, default=2, help="co-occurrence runs per store (best is reported)")
+    parser.add_argument("--server-pid", type=int, help="the Neo4j server's PID on this machine (its CPU time)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        rows = [row for size in args.sizes for row in bench(size, args.uri, Path(folder), args.repeat)]
-    print("| codings | store | load s | codings/s | co-occurrence s | pairs | equal |")
-    print("|---:|---|---:|---:|---:|---:|---|")
+        rows = [row for size in args.sizes for row in bench(size, args.uri, Path(folder), args.repeat, args.server_pid)]
+    print("| codings | store | load s | codings/s | server cpu s | co-occurrence s | pairs | equal | load avg |")
+    print("|---:|---|---:|---:|---:|---:|---:|---|---:|")
     for r in rows:
-        print(f"| {r['codings']:,} | {r['store']} | {r['load_s']:.2f} | {r['rate']:,.0f} | {r['cooccurrence_s']:.2f} "
-              f"| {r['pairs']:,} | {r['equal']} |")
+        server = "" if r["server_s"] is None else f"{r['server_s']:.1f}"
+        print(f"| {r['codings']:,} | {r['store']} | {r['load_s']:.2f} | {r['rate']:,.0f} | {server} "
+              f"| {r['cooccurrence_s']:.2f} | {r['pairs']:,} | {r['equal']} | {r['load_avg']:.1f} |")
 
 
 if __name__ == "__main__":

@@ -350,3 +350,39 @@ def test_obsolete_schema_is_dropped(neo4j_kg):
 def test_frames_keep_columns_of_an_empty_result(founding_neo4j):
     frame = founding_neo4j.cypher("MATCH (k:Code) WHERE k.id = 'none' RETURN k.id AS id, k.label AS label")
     assert isinstance(frame, pd.DataFrame) and list(frame.columns) == ["id", "label"] and frame.empty
+
+
+REFI_WITH_REGIONS = MINI_STUDY.parent / "refi-qda" / "atlasti-8.4-refi-standard-project.qdpx"
+
+
+@pytest.mark.parametrize("study_id", ["*", "founding"])
+def test_key_fetches_in_their_neo4j_form_give_the_rows_of_the_row_form(founding_neo4j, study_id):
+    """The co-occurrence key fetches run as one record of column lists on Neo4j; the frame must hold the rows
+    (nulls, dtypes, the sources' order) that the plain row form gives as records, for every variant."""
+    from mmkg.store.keys import neo4j_form, unit_statements
+
+    founding_neo4j.load(REFI_WITH_REGIONS, study_id="atlas")  # picture regions: positions partly null
+    for coders in ([], ["nobody"], ["coder1", "A"]):
+        for positions in (False, True):
+            for statement, params in unit_statements(study_id, coders, positions):
+                assert neo4j_form(statement) is not None
+                listed = founding_neo4j.store.execute(statement, params)
+                as_records = founding_neo4j.store.execute_read(statement, params)
+                assert list(listed.columns) == list(as_records.columns)
+                if "ORDER BY" not in statement:
+                    listed, as_records = (f.sort_values(list(f.columns), ignore_index=True)
+                                          for f in (listed, as_records))
+                pd.testing.assert_frame_equal(listed, as_records, obj=statement)
+    segments = founding_neo4j.store.execute(*unit_statements(study_id, [], True)[2])
+    assert len(segments) > 100 and segments["start"].notna().any()
+
+
+def test_a_key_fetch_runs_in_a_read_transaction(founding_neo4j, monkeypatch):
+    from mmkg.store.keys import unit_statements
+
+    modes = []
+    real = founding_neo4j.store._session
+    monkeypatch.setattr(founding_neo4j.store, "_session", lambda read=False: modes.append(read) or real(read))
+    founding_neo4j.cypher(*unit_statements("founding", [], False)[0])
+    founding_neo4j.cypher("MATCH (k:Code) RETURN count(k) AS n")
+    assert modes == [True, False]

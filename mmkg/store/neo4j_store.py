@@ -50,6 +50,7 @@ from mmkg.schema import BOOL, FLOAT, INT, NODE_BY_LABEL, NODES, RELS, SCHEMA_VER
 from mmkg.store import Progress, StepTicker
 from mmkg.store.ddl import neo4j_schema
 from mmkg.store.dialect import to_neo4j
+from mmkg.store.keys import neo4j_form as neo4j_key_form
 
 log = logging.getLogger(__name__)
 
@@ -482,11 +483,15 @@ class Neo4jStore:
 
     # --- reads -------------------------------------------------------------------------------------------
     def execute(self, cypher: str, params: dict | None = None, *, read: bool = False) -> pd.DataFrame:
-        """Run one statement (in a read transaction when `read` or the store is read-only)."""
-        text = to_neo4j(cypher)
-        read = read or self.read_only
+        """Run one statement (in a read transaction when `read` or the store is read-only).  A key fetch of
+        `mmkg.store.keys` runs in its Neo4j form (columns as lists), always in a read transaction."""
+        columnar = neo4j_key_form(cypher)
+        text = to_neo4j(cypher) if columnar is None else columnar[0]
+        read = read or self.read_only or columnar is not None
 
         def work(tx) -> pd.DataFrame:
+            if columnar is not None:
+                return _columns_frame(tx.run(text, params or {}), columnar[1])
             return _frame(tx.run(text, params or {}), None)
 
         def run() -> pd.DataFrame:
@@ -911,6 +916,12 @@ def _frame(result, max_rows: int | None) -> pd.DataFrame:
     keys = list(result.keys())
     records = result.fetch(max_rows) if max_rows is not None else list(result)
     return pd.DataFrame([[_graph_value(v) for v in record.values()] for record in records], columns=keys)
+
+
+def _columns_frame(result, names: list[str]) -> pd.DataFrame:
+    """The frame of a key fetch's Neo4j form: one record holding one list per column."""
+    record = result.single(strict=True)
+    return pd.DataFrame({name: pd.Series(record[name]) for name in names}, columns=names)
 
 
 def _expect(found: int, expected: int, what: str) -> int:
