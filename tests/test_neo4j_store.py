@@ -373,7 +373,7 @@ def test_key_fetches_in_their_neo4j_form_give_the_rows_of_the_row_form(founding_
                     listed, as_records = (f.sort_values(list(f.columns), ignore_index=True)
                                           for f in (listed, as_records))
                 pd.testing.assert_frame_equal(listed, as_records, obj=statement)
-    segments = founding_neo4j.store.execute(*unit_statements(study_id, [], True)[2])
+    segments = founding_neo4j.store.execute(*unit_statements(study_id, [], True)[-1])  # the positions fetch
     assert len(segments) > 100 and segments["start"].notna().any()
 
 

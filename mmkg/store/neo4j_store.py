@@ -67,8 +67,9 @@ STAGING = "MmkgStaging"  # every staged node of a small label; its `mmkg_load` n
 RETIRED = "MmkgRetired"  # the small nodes of a replaced or deleted version, until they are deleted
 LOAD = "MmkgLoad"  # one per load in progress: load_id, study_id, state ('staging' | 'switched'), started_at
 LEASE = "MmkgLease"  # one per load in progress; its lock is held by the load's lease transaction
-INTERNAL_LABELS = (STAGING, RETIRED, LOAD, LEASE)
-INTERNAL_PROPERTIES = ("mmkg_load", "load_id", "state", "started_at", "held")
+SCHEMA_STAMP = "MmkgSchema"  # one node: the schema version the graph was written with (see `check_schema_stamp`)
+INTERNAL_LABELS = (STAGING, RETIRED, LOAD, LEASE, SCHEMA_STAMP)
+INTERNAL_PROPERTIES = ("mmkg_load", "load_id", "state", "started_at", "held", "version", "written_at")
 
 BULK = next(n for n in NODES if n.bulk)
 BULK_PARENT = next(r for r in RELS if r.target == BULK.label)  # HAS_SEGMENT: each segment has one source
@@ -234,7 +235,6 @@ def statements() -> list[str]:
 # ------------------------------------------------------------------------------------- schema stamp
 # The database records the schema version (`mmkg.schema.SCHEMA_VERSION`) its graph was written with in one
 # `MmkgSchema` node, as the embedded store does in its SCHEMA file; it is checked whenever a store opens.
-SCHEMA_STAMP = "MmkgSchema"
 READ_SCHEMA_STAMP = (f"MATCH (s:{SCHEMA_STAMP}) WITH max(s.version) AS version, count(s) AS n "
                      "OPTIONAL MATCH (d:Study) RETURN version, n, count(d) AS studies")
 WRITE_SCHEMA_STAMP = (f"MERGE (s:{SCHEMA_STAMP}) SET s.version = $version, s.written_at = datetime() "
