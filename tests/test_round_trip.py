@@ -280,6 +280,44 @@ def test_the_exported_project_has_the_codes_sources_texts_and_cases_of_the_origi
     assert variables(again) <= variables(first)
 
 
+def strip_member(path: Path, member: str, target: Path) -> Path:
+    """A copy of the archive without one member (what a tool that drops mmkg's member would save)."""
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in source.infolist():
+            if info.filename != member:
+                out.writestr(info, source.read(info))
+    return target
+
+
+@pytest.mark.slow  # the module fixture loads, exports and imports all six files
+@pytest.mark.parametrize("name", REFI_FILES)
+def test_a_refi_qda_export_without_mmkgs_member_is_the_same_study_too(refi_trips, tmp_path, name):
+    """The plain REFI-QDA reading (what is left when another tool drops `mmkg/study.json`) is an identity for
+    a study read from REFI-QDA: the identity does not rest on mmkg's own member."""
+    before, _, _, exported = refi_trips[name]
+    plain = strip_member(exported, "mmkg/study.json", tmp_path / "plain.qdpx")
+    assert "mmkg/study.json" in zipfile.ZipFile(exported).namelist()
+    assert "mmkg/study.json" not in zipfile.ZipFile(plain).namelist()
+    with load_into(tmp_path / "back", plain, study_id=f"rt{REFI_FILES.index(name)}") as back:
+        assert_same(before, snapshot(back, f"rt{REFI_FILES.index(name)}"))
+
+
+@pytest.mark.slow
+def test_the_founding_study_through_refi_qda_loads_back_identical(founding, tmp_path):
+    """founding → .qdpx (valid REFI-QDA 1.0) → import: every read-back table, the metadata and every named
+    query's rows are those of the founding study (codebooks, groups, ids, region texts … ride in mmkg's member)."""
+    kg, before = founding
+    output = tmp_path / "founding.qdpx"
+    kg.export_qdpx("founding", output)
+    root, _ = project_xml(output)
+    xsd = etree.XMLSchema(etree.parse(str(Path(__file__).resolve().parent / "data" / "refi-qda" /
+                                          "Project-mrt2019.xsd")))
+    assert xsd.validate(root), [str(e) for e in xsd.error_log][:5]
+    with load_into(tmp_path / "back", output) as back:  # no study id given: the file's own
+        assert back.studies()["study_id"].tolist() == ["founding"]
+        assert_same(before, snapshot(back, "founding"))
+
+
 # -- Taguette --------------------------------------------------------------------------------------------
 
 def taguette_highlights(kg: mmkg.Mmkg, path: Path) -> Path:
