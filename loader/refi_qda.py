@@ -20,11 +20,16 @@ Mapping decisions (see docs/refi-qda.md for the whole story):
 * Cases are participants (case variables are attributes).  A source in no case gets a participant
   of its own, flagged by the attribute `synthetic_participant` = `true`.
 * Coders are user names (the GUID when a user is nameless or unknown).
+* mmkg's own exports carry the study as a study folder in the member `mmkg/study.json`, with the SHA-256
+  of every other member: when those all match, the study is read from it (the lossless path); when the
+  REFI part changed, the file is read as plain REFI-QDA with a warning.
 """
 from __future__ import annotations
 
 import bisect
+import hashlib
 import io
+import json
 import re
 import stat
 import struct
@@ -52,6 +57,11 @@ PROVENANCE_PREFIX = "Provenance: "
 # mmkg's export gives a quote without position (a Taguette highlight) a place in the text it writes, with this
 # Description; reading mmkg's own export, such a selection is a segment with its text and no position again
 MADE_UP_POSITION = "mmkg: quote without position; its place in this text was made up by the export"
+# mmkg's export adds this member: the study as its study folder, with the SHA-256 of the REFI members it goes with
+EMBEDDED_STUDY = "mmkg/study.json"
+EMBEDDED_FORMAT = "mmkg study folder 1"
+EMBEDDED_KEYS = ("format", "refi_sha256", "study_folder")
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 WHERE = "_where"  # extra column: the XML element a row came from, used by validation messages
 
 SOURCE_KINDS = {"TextSource": "interview", "PictureSource": "drawing", "PDFSource": "other",
@@ -82,6 +92,7 @@ class ArchiveLimits:
     max_ratio: float = 100.0  # uncompressed / compressed size of one member, and of the whole archive …
     ratio_min_bytes: int = 1 * MiB  # … checked for members (totals) larger than this
     max_xml_bytes: int = 128 * MiB  # the .qde/.qdc document
+    max_embedded_study_bytes: int = 128 * MiB  # mmkg's own member `mmkg/study.json`
     max_attribute_chars: int = 1 * MiB  # any one XML attribute value
     max_depth: int = 256  # element nesting (codes nest)
     max_name_chars: int = 1024  # a member's whole name
@@ -104,9 +115,15 @@ def read_refi_qda(path, study_id: str | None = None, limits: ArchiveLimits = Arc
         archive = SafeArchive(path, data, limits)
         qde_name = archive.find_project()
         root = parse_xml(archive.read(qde_name, limits.max_xml_bytes), f"{path}, member {qde_name}", limits)
+        embedded, warnings = _embedded_study(path, archive, limits, study_id)
+        if embedded is not None:
+            return embedded
         if root.tag == f"{{{CODEBOOK_NS}}}CodeBook":
-            return _read_codebook(path, root, study_id)
-        return _ProjectReader(path, root, limits, study_id, archive=archive, qde_name=qde_name).read()
+            tables = _read_codebook(path, root, study_id)
+        else:
+            tables = _ProjectReader(path, root, limits, study_id, archive=archive, qde_name=qde_name).read()
+        tables.warnings[:0] = warnings
+        return tables
     if data[:4] == b"PK\x03\x04":
         raise LoadError(f"{path}: is a zip archive, but a '{suffix}' file must be plain XML "
                         "(rename it to .qdpx if it is a REFI-QDA project archive)")
@@ -117,6 +134,61 @@ def read_refi_qda(path, study_id: str | None = None, limits: ArchiveLimits = Arc
     if root.tag == f"{{{CODEBOOK_NS}}}CodeBook":
         return _read_codebook(path, root, study_id)
     return _ProjectReader(path, root, limits, study_id).read()
+
+
+def _embedded_study(path: Path, archive: SafeArchive, limits: ArchiveLimits,
+                    study_id: str | None) -> tuple[StudyTables | None, list[str]]:
+    """The study mmkg's export carried in `mmkg/study.json`, when the archive has that member and its REFI
+    members are byte for byte those the member's digests name; else None, with a warning when the member is
+    there but the REFI part changed (another tool edited the file: it is read as plain REFI-QDA).  A member
+    that is too large, not JSON or not of the shape mmkg writes is a `LoadError` naming it."""
+    from mmkg.loader.study_folder import META_FILE, TABLE_FILES, read_study_folder
+
+    name = archive.lookup(EMBEDDED_STUDY)
+    if name is None:
+        return None, []
+    where = f"{path}, member {name}"
+    data = archive.read(name, limits.max_embedded_study_bytes)
+    try:
+        note = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise LoadError(f"{where}: not valid UTF-8 (mmkg writes this member as UTF-8 JSON)") from None
+    except json.JSONDecodeError as exc:
+        raise LoadError(f"{where}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    if not isinstance(note, dict) or sorted(note) != sorted(EMBEDDED_KEYS):
+        found = ", ".join(sorted(map(str, note))) if isinstance(note, dict) else type(note).__name__
+        raise LoadError(f"{where}: expected a JSON object with the keys {', '.join(EMBEDDED_KEYS)} (as mmkg's "
+                        f"export writes it); found {found or 'an empty object'}")
+    if note["format"] != EMBEDDED_FORMAT:
+        raise LoadError(f"{where}: key 'format' is {str(note['format'])[:80]!r}, not {EMBEDDED_FORMAT!r}; this "
+                        "mmkg reads only that format (remove the member to read the file as plain REFI-QDA)")
+    digests, files = note["refi_sha256"], note["study_folder"]
+    if not isinstance(digests, dict) or not digests or not all(
+            isinstance(v, str) and SHA256_HEX.fullmatch(v) for v in digests.values()):
+        raise LoadError(f"{where}: key 'refi_sha256' must map each REFI-QDA member name to its SHA-256 "
+                        "(64 lower-case hex digits)")
+    allowed = {META_FILE, *TABLE_FILES.values()}
+    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+        raise LoadError(f"{where}: key 'study_folder' must map file names to their text")
+    unknown = sorted(set(files) - allowed)
+    if unknown:
+        raise LoadError(f"{where}: key 'study_folder' names unknown file(s) {', '.join(unknown[:5])} "
+                        f"(allowed: {', '.join(sorted(allowed))})")
+    listed = {member_key(member): digest for member, digest in digests.items()}
+    present = {key: info for key, info in archive.files.items() if key != member_key(EMBEDDED_STUDY)}
+    changed = sorted(set(listed) ^ set(present))
+    for key in sorted(set(listed) & set(present)):
+        if hashlib.sha256(archive.read(present[key].filename, limits.max_member_bytes)).hexdigest() != listed[key]:
+            changed.append(key)
+    if changed:
+        return None, [f"{where}: the REFI-QDA part of the archive is not the one mmkg wrote ({', '.join(changed[:3])}"
+                      f"{' …' if len(changed) > 3 else ''} added, removed or changed: edited by another tool?); read "
+                      "as plain REFI-QDA, so what only that member carries (codebooks, groups, ids, region texts, "
+                      "text sections, preferred labels, the concept map) is not restored"]
+    tables = read_study_folder(Path(f"{path}!{name}"), {file: text.encode("utf-8") for file, text in files.items()})
+    if study_id:
+        tables.meta.id = study_id
+    return tables, []
 
 
 # ----------------------------------------------------------------------------------------- hostile input

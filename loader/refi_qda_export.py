@@ -1,6 +1,6 @@
 """Writing a study as a REFI-QDA project archive (`.qdpx`) that validates against the REFI-QDA 1.0 schema
 (Project-mrt2019.xsd) and that `mmkg.loader.refi_qda` reads back: a study imported from REFI-QDA comes back
-identical (tests/test_round_trip.py), any other study with the same content.
+identical from the REFI-QDA part alone, any study identical through mmkg's member (tests/test_round_trip*.py).
 
 What becomes what (the reader's mapping, inverted; see docs/refi-qda.md):
 
@@ -22,10 +22,16 @@ What becomes what (the reader's mapping, inverted; see docs/refi-qda.md):
 * `Project/Description` = study description, then a line `Provenance: …` with the study's provenance
   notice, which the reader restores.  An id that is a GUID is written as that GUID; other GUIDs are UUID 5
   of the study-scoped uids: exporting twice gives the same file.
+* What REFI-QDA cannot express (codebooks, groups, ids, region texts, text sections, preferred labels, the
+  concept map) rides in the member `mmkg/study.json`: the study as its study folder plus the SHA-256 of every
+  REFI member.  The reader uses it only while those digests match, so any study comes back identical and a
+  file another tool changed is read as plain REFI-QDA.
 """
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import mimetypes
 import re
 import uuid
@@ -35,7 +41,16 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
-from mmkg.loader.refi_qda import CODEBOOK, GROUP_ID, GROUP_LABEL, MADE_UP_POSITION, SYNTHETIC_PARTICIPANT
+from mmkg.loader.refi_qda import (
+    CODEBOOK,
+    EMBEDDED_FORMAT,
+    EMBEDDED_STUDY,
+    GROUP_ID,
+    GROUP_LABEL,
+    MADE_UP_POSITION,
+    SYNTHETIC_PARTICIPANT,
+)
+from mmkg.loader.study_folder import study_folder_files
 from mmkg.tables import StudyTables
 
 NS = "urn:QDA-XML:project:1.0"
@@ -311,17 +326,29 @@ def _write_source(parent, s, source, segments, codings_by_segment, code_guid, wa
         _codings(element, s, segment.segment_id, codings_by_segment, code_guid)
 
 
+def embedded_study(tables: StudyTables, refi_members: dict[str, bytes]) -> bytes:
+    """The `mmkg/study.json` member: the study as its study folder (what REFI-QDA cannot express: codebooks,
+    groups, ids, preferred labels, region texts, text sections, the concept map …) and the SHA-256 of every REFI
+    member it accompanies, so a reader uses it only while the REFI part is as mmkg wrote it."""
+    note = {"format": EMBEDDED_FORMAT,
+            "refi_sha256": {member: hashlib.sha256(data).hexdigest() for member, data in sorted(refi_members.items())},
+            "study_folder": {name: data.decode("utf-8") for name, data in study_folder_files(tables).items()}}
+    return json.dumps(note, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
 def qdpx_bytes(tables: StudyTables, origin: str = "mmkg") -> tuple[bytes, list[str]]:
-    """The `.qdpx` archive (zip with `project.qde`) as bytes, and export warnings."""
+    """The `.qdpx` archive (zip with `project.qde`, the sources' plain texts and `mmkg/study.json`) as bytes,
+    and export warnings."""
     files: dict[str, str] = {}
     project, warnings = project_element(tables, origin, files)
     ET.register_namespace("", NS)
-    xml = ET.tostring(project, encoding="utf-8", xml_declaration=True)
+    members = {"project.qde": ET.tostring(project, encoding="utf-8", xml_declaration=True)}
+    members.update((member, text.encode("utf-8")) for member, text in sorted(files.items()))
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("project.qde", xml)
-        for member, text in sorted(files.items()):
-            archive.writestr(member, text.encode("utf-8"))
+        for member, data in members.items():
+            archive.writestr(member, data)
+        archive.writestr(EMBEDDED_STUDY, embedded_study(tables, members))
     return buffer.getvalue(), warnings
 
 

@@ -1,5 +1,7 @@
-"""Shipped study → .qdpx (valid against the REFI-QDA 1.0 schema) → import: the same codes, segments,
-codings, coders and participants, compared by content (REFI-QDA has its own GUIDs)."""
+"""Shipped study → .qdpx (valid against the REFI-QDA 1.0 schema) → import of its REFI-QDA part alone (what a tool
+that knows nothing of mmkg's member `mmkg/study.json` reads): the same codes, segments, codings, coders and
+participants, compared by content (REFI-QDA has its own GUIDs).  The identity through mmkg's member is
+tests/test_round_trip.py."""
 from __future__ import annotations
 
 import zipfile
@@ -107,8 +109,14 @@ def round_trip(founding_template, tmp_path_factory):
     result = CliRunner().invoke(app, ["export", "qdpx", "--study", "founding", "-o", str(output),
                                       "--store", str(store)])
     assert result.exit_code == 0, result.output
+    plain = folder / "founding-plain.qdpx"  # the REFI-QDA part only
+    with zipfile.ZipFile(output) as source, zipfile.ZipFile(plain, "w", zipfile.ZIP_DEFLATED) as target:
+        assert "mmkg/study.json" in source.namelist()
+        for info in source.infolist():
+            if info.filename != "mmkg/study.json":
+                target.writestr(info, source.read(info))
     kg = mmkg.open_store(store)
-    report = kg.load(output, study_id="founding-rt")
+    report = kg.load(plain, study_id="founding-rt")
     yield kg, output, report
     kg.close()
 

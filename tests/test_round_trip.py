@@ -223,27 +223,33 @@ def cases(root) -> set[tuple]:
 
 @pytest.fixture(scope="module")
 def refi_trips(tmp_path_factory):
-    """name -> (snapshot of the import, snapshot of export → import, original file, exported file)."""
+    """name -> (snapshot of the import, snapshot of export → import, original file, exported file, snapshot of
+    export → import of the REFI-QDA part alone, without mmkg's member)."""
     shared = Path(__file__).resolve().parents[1].parent / "shared"
     if not (shared / "external" / "refi-qda").is_dir():
         pytest.skip(f"{shared} is absent: this test needs the project's shared material")
     trips = {}
     base = tmp_path_factory.mktemp("refi-trips")
-    with mmkg.open_store(base / "first") as kg, mmkg.open_store(base / "back") as back:
+    with mmkg.open_store(base / "first") as kg, mmkg.open_store(base / "back") as back, \
+            mmkg.open_store(base / "plain") as plain:
         for number, name in enumerate(REFI_FILES):
             study = f"rt{number}"
             kg.load(refi_path(shared, name), study_id=study)
             exported = base / f"{name}.qdpx"
             kg.export_qdpx(study, exported)
             back.load(exported, study_id=study)
-            trips[name] = (snapshot(kg, study), snapshot(back, study), refi_path(shared, name), exported)
+            plain.load(strip_member(exported, "mmkg/study.json", base / f"{name}.plain.qdpx"), study_id=study)
+        for number, name in enumerate(REFI_FILES):  # snapshots once every study is in: `studies` lists them all
+            study = f"rt{number}"
+            trips[name] = (snapshot(kg, study), snapshot(back, study), refi_path(shared, name),
+                           base / f"{name}.qdpx", snapshot(plain, study))
     return trips
 
 
 @pytest.mark.slow  # the module fixture loads, exports and imports all six files
 @pytest.mark.parametrize("name", REFI_FILES)
 def test_a_refi_qda_project_exported_and_imported_again_is_the_same_study(refi_trips, name):
-    before, after, _, _ = refi_trips[name]
+    before, after, _, _, _ = refi_trips[name]
     assert_same(before, after)
 
 
@@ -251,7 +257,7 @@ def test_a_refi_qda_project_exported_and_imported_again_is_the_same_study(refi_t
 @pytest.mark.parametrize("name", REFI_FILES)
 def test_the_exported_project_has_the_codes_sources_texts_and_cases_of_the_original(refi_trips, name):
     """Oracle: the original file's XML and plain texts, read with lxml and zipfile."""
-    _, _, original, exported = refi_trips[name]
+    _, _, original, exported, _ = refi_trips[name]
     first, first_archive = project_xml(original)
     again, again_archive = project_xml(exported)
     nvivo = "nvivo" in (first.get("origin") or "").lower()
@@ -278,6 +284,42 @@ def test_the_exported_project_has_the_codes_sources_texts_and_cases_of_the_origi
     assert {c for c in named(cases(first)) if c[1]} <= named(cases(again))
     variables = lambda root: {v.get("name") for v in root.iterfind(".//q:Variables/q:Variable", NS)}  # noqa: E731
     assert variables(again) <= variables(first)
+
+
+def strip_member(path: Path, member: str, target: Path) -> Path:
+    """A copy of the archive without one member (what a tool that drops mmkg's member would save)."""
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in source.infolist():
+            if info.filename != member:
+                out.writestr(info, source.read(info))
+    return target
+
+
+@pytest.mark.slow  # the module fixture loads, exports and imports all six files
+@pytest.mark.parametrize("name", REFI_FILES)
+def test_a_refi_qda_export_without_mmkgs_member_is_the_same_study_too(refi_trips, name):
+    """The plain REFI-QDA reading (what is left when another tool drops `mmkg/study.json`) is an identity for
+    a study read from REFI-QDA: the identity does not rest on mmkg's own member."""
+    before, _, _, exported, plain = refi_trips[name]
+    assert "mmkg/study.json" in zipfile.ZipFile(exported).namelist()
+    assert "mmkg/study.json" not in zipfile.ZipFile(exported.with_suffix(".plain.qdpx")).namelist()
+    assert_same(before, plain)
+
+
+@pytest.mark.slow
+def test_the_founding_study_through_refi_qda_loads_back_identical(founding, tmp_path):
+    """founding → .qdpx (valid REFI-QDA 1.0) → import: every read-back table, the metadata and every named
+    query's rows are those of the founding study (codebooks, groups, ids, region texts … ride in mmkg's member)."""
+    kg, before = founding
+    output = tmp_path / "founding.qdpx"
+    kg.export_qdpx("founding", output)
+    root, _ = project_xml(output)
+    xsd = etree.XMLSchema(etree.parse(str(Path(__file__).resolve().parent / "data" / "refi-qda" /
+                                          "Project-mrt2019.xsd")))
+    assert xsd.validate(root), [str(e) for e in xsd.error_log][:5]
+    with load_into(tmp_path / "back", output) as back:  # no study id given: the file's own
+        assert back.studies()["study_id"].tolist() == ["founding"]
+        assert_same(before, snapshot(back, "founding"))
 
 
 # -- Taguette --------------------------------------------------------------------------------------------
