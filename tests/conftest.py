@@ -116,3 +116,21 @@ def pytest_sessionfinish(session, exitstatus):
     if os.environ.get("MMKG_REQUIRE_NEO4J") == "1" and reporter is not None and _neo4j_tier(reporter)["skipped"]:
         reporter.write_line("MMKG_REQUIRE_NEO4J=1 but neo4j-tier tests skipped: failing the run", red=True)
         session.exitstatus = 1
+
+
+@pytest.fixture
+def tsv_reader():
+    """A tab-separated codings table, registered as a reader for the test only."""
+    import pandas as pd
+
+    from mmkg.loader import Reader, register_reader, unregister_reader
+    from mmkg.loader.codings_csv import read_codings_table
+
+    def read(path: Path, study_id: str | None):
+        converted = path.with_suffix(".converted.csv")
+        pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False).to_csv(converted, index=False)
+        return read_codings_table(converted, study_id=study_id)
+
+    yield register_reader(Reader("codings-tsv", {".tsv": "a tab-separated codings table"}, read,
+                                 description="a codings table with tabs between its cells"))
+    unregister_reader("codings-tsv")

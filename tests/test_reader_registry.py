@@ -3,15 +3,12 @@ settled by the file's first line, and a new format is one registration — loads
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
-import pandas as pd
 import pytest
 
 import mmkg
 from mmkg.errors import LoadError
-from mmkg.loader import READERS, Reader, reader_for, register_reader, suffixes
-from mmkg.loader.codings_csv import read_codings_table
+from mmkg.loader import reader_for, suffixes
 from mmkg.server.routers.uploads import upload_suffixes
 
 
@@ -26,19 +23,6 @@ def test_the_ending_and_then_the_header_pick_the_reader(tmp_path):
     with pytest.raises(LoadError, match=r"cannot load a '\.xlsx' file \(expected a study folder, .*`\.qde`"):
         reader_for(tmp_path / "book.xlsx")
     assert set(upload_suffixes()) == {".zip", *suffixes()}
-
-
-@pytest.fixture
-def tsv_reader():
-    """A tab-separated codings table, registered for the test only."""
-    def read(path: Path, study_id: str | None):
-        converted = path.with_suffix(".converted.csv")
-        pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False).to_csv(converted, index=False)
-        return read_codings_table(converted, study_id=study_id)
-
-    reader = register_reader(Reader("codings-tsv", {".tsv": "a tab-separated codings table"}, read))
-    yield reader
-    READERS.remove(reader)
 
 
 def test_a_registered_reader_loads_its_format(tsv_reader, founding_template, tmp_path):

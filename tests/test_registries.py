@@ -24,8 +24,6 @@ from mmkg.cli.app import export_app
 from mmkg.cli.main import app as cli
 from mmkg.config import Settings
 from mmkg.formats import OutputFormat, register_output_format, unregister_output_format
-from mmkg.loader import Reader, register_reader, unregister_reader
-from mmkg.loader.codings_csv import read_codings_table
 from mmkg.queries import get_query
 from mmkg.server.app import create_app
 from mmkg.units import UNITS, units_help
@@ -69,17 +67,7 @@ def test_an_unknown_block_is_an_error():
 
 
 # ------------------------------------------------------------------------------------------- readers
-@pytest.fixture
-def tsv_reader():
-    """A tab-separated codings table, registered for the test only."""
-    def read(path: Path, study_id: str | None):
-        converted = path.with_suffix(".converted.csv")
-        pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False).to_csv(converted, index=False)
-        return read_codings_table(converted, study_id=study_id)
-
-    yield register_reader(Reader("codings-tsv", {".tsv": "a tab-separated codings table"}, read,
-                                 description="a codings table with tabs between its cells"))
-    unregister_reader("codings-tsv")
+# tsv_reader: tests/conftest.py
 
 
 @pytest.fixture(scope="module")
