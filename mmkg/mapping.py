@@ -31,9 +31,10 @@ MIN_SCORES = {"string": 50.0, "semantic": 60.0}
 EXACT_SCORE = 95.0  # a proposal scoring at least this is proposed as `exact`, others as `close`
 MATCHERS = ("auto", "string", "semantic")
 # A best candidate below --min-score is still proposed when it is at most MARGIN_REACH below the cut and
-# leads the second by MARGIN_LEAD points (measured on the development codebooks, docs/linking-studies.md).
-MARGIN_REACH = 15.0
-MARGIN_LEAD = 15.0
+# leads the second by MARGIN_LEAD points, per matcher (the combined semantic score is compressed: an
+# unrelated pair keeps half its cosine). Measured on the development codebooks (docs/linking-studies.md).
+MARGIN_REACH = {"string": 10.0, "semantic": 10.0}
+MARGIN_LEAD = {"string": 15.0, "semantic": 20.0}
 CANDIDATES_KEPT = 5  # ranked candidates kept per code in `Suggestions.candidates` (for evaluation)
 
 STOP_WORDS = frozenset("""a about an and are as at be been being by e.g etc for from i.e in into is it its of on
@@ -397,12 +398,12 @@ def suggest(kg, study_id: str, *, top: int = 3, min_score: float | None = None, 
                           semantic=use_semantic, contexts=code_contexts(tables.codes, tables.groups))
 
 
-def clears_cut(best: float, runner_up: float, min_score: float) -> bool:
+def clears_cut(best: float, runner_up: float, min_score: float, matcher: str = "string") -> bool:
     """Whether the best candidate is proposed: it reaches `min_score`, or it comes within `MARGIN_REACH`
     of it while leading the runner-up by at least `MARGIN_LEAD` points (a clear winner among weak scores)."""
     if best >= min_score:
         return True
-    return best >= min_score - MARGIN_REACH and best - runner_up >= MARGIN_LEAD
+    return best >= min_score - MARGIN_REACH[matcher] and best - runner_up >= MARGIN_LEAD[matcher]
 
 
 def code_contexts(codes: pd.DataFrame, groups: pd.DataFrame) -> dict[tuple[str, str], str]:
@@ -464,7 +465,8 @@ def _suggest_codes(study_id: str, codes: pd.DataFrame, *, top: int, min_score: f
                        for rank, (uid, score) in enumerate(ranked, start=1)]
         best_uid, best = ranked[0]
         runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
-        if not clears_cut(best, runner_up, min_score):  # no proposal; the best candidates are shown as alternatives
+        # below the cut: no proposal; the best candidates are still shown as alternatives
+        if not clears_cut(best, runner_up, min_score, "semantic" if semantic else "string"):
             alternatives = ranked[:top - 1]
             row = {**row, "reason": f"best candidate '{labels[best_uid]}' scored {best:g} < --min-score {min_score:g}"}
         else:
