@@ -373,9 +373,11 @@ def suggest(kg, study_id: str, *, top: int = 3, min_score: float | None = None, 
 
     Codes that already have a mapping are left out unless `include_mapped`.  Uncodable categories,
     absences and labels that are ids get no proposal; neither does a code whose best score is below
-    `min_score`.  `matcher`: "string" (words only), "semantic" (words and sentence embeddings, needs
-    `mmkg[semantic]`), "auto" (semantic when the extra is installed).  `match` is a proposal (`exact` at a
-    score ≥ 95, else `close`) for a person to review before `apply_mapping`.
+    `min_score`, unless it is a clear winner just under it (`clears_cut`).  The code's group and parent
+    labels favour concepts of the kind they name (`kind_adjusted`).  `matcher`: "string" (words only),
+    "semantic" (words and sentence embeddings, needs `mmkg[semantic]`), "auto" (semantic when the extra
+    is installed).  `match` is a proposal (`exact` at a score ≥ 95, else `close`) for a person to review
+    before `apply_mapping`.
     """
     from mmkg.graph_tables import read_study_tables
 
