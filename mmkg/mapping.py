@@ -30,6 +30,11 @@ ALTERNATIVE_PREFIX = "alternative_"  # alternative_1, alternative_1_label, alter
 MIN_SCORES = {"string": 50.0, "semantic": 60.0}
 EXACT_SCORE = 95.0  # a proposal scoring at least this is proposed as `exact`, others as `close`
 MATCHERS = ("auto", "string", "semantic")
+# A best candidate below --min-score is still proposed when it is at most MARGIN_REACH below the cut and
+# leads the second by MARGIN_LEAD points, per matcher (the combined semantic score is compressed: an
+# unrelated pair keeps half its cosine). Measured on the development codebooks (docs/linking-studies.md).
+MARGIN_REACH = {"string": 10.0, "semantic": 10.0}
+MARGIN_LEAD = {"string": 15.0, "semantic": 20.0}
 CANDIDATES_KEPT = 5  # ranked candidates kept per code in `Suggestions.candidates` (for evaluation)
 
 STOP_WORDS = frozenset("""a about an and are as at be been being by e.g etc for from i.e in into is it its of on
@@ -139,6 +144,7 @@ class _Concept:
     texts: tuple[str, ...]  # the same names as written, for the semantic matcher
     definition: tuple[str, ...]
     definition_text: str
+    kind: str = ""
 
 
 @lru_cache(maxsize=1)
@@ -162,7 +168,7 @@ def _concepts() -> tuple[list[_Concept], dict[str, float]]:
         texts = list(dict.fromkeys(t for t in texts if t))
         names = tuple(dict.fromkeys(tuple(words(t)) for t in texts if words(t)))
         concepts.append(_Concept(row.uid, row.label, names, tuple(texts), tuple(words(row.definition)),
-                                 row.definition))
+                                 row.definition, row.kind))
     frequency: dict[str, int] = {}
     for concept in concepts:
         for stem in {s for name in concept.names for s in name} | set(concept.definition):
@@ -367,9 +373,11 @@ def suggest(kg, study_id: str, *, top: int = 3, min_score: float | None = None, 
 
     Codes that already have a mapping are left out unless `include_mapped`.  Uncodable categories,
     absences and labels that are ids get no proposal; neither does a code whose best score is below
-    `min_score`.  `matcher`: "string" (words only), "semantic" (words and sentence embeddings, needs
-    `mmkg[semantic]`), "auto" (semantic when the extra is installed).  `match` is a proposal (`exact` at a
-    score ≥ 95, else `close`) for a person to review before `apply_mapping`.
+    `min_score`, unless it is a clear winner just under it (`clears_cut`).  The code's group and parent
+    labels favour concepts of the kind they name (`kind_adjusted`).  `matcher`: "string" (words only),
+    "semantic" (words and sentence embeddings, needs `mmkg[semantic]`), "auto" (semantic when the extra
+    is installed).  `match` is a proposal (`exact` at a score ≥ 95, else `close`) for a person to review
+    before `apply_mapping`.
     """
     from mmkg.graph_tables import read_study_tables
 
@@ -389,11 +397,39 @@ def suggest(kg, study_id: str, *, top: int = 3, min_score: float | None = None, 
         already_mapped = len(codes) - sum(keep)
         codes = codes[keep]
     return _suggest_codes(study_id, codes, top=top, min_score=min_score, already_mapped=already_mapped,
-                          semantic=use_semantic)
+                          semantic=use_semantic, contexts=code_contexts(tables.codes, tables.groups))
+
+
+def clears_cut(best: float, runner_up: float, min_score: float, matcher: str = "string") -> bool:
+    """Whether the best candidate is proposed: it reaches `min_score`, or it comes within `MARGIN_REACH`
+    of it while leading the runner-up by at least `MARGIN_LEAD` points (a clear winner among weak scores)."""
+    if best >= min_score:
+        return True
+    return best >= min_score - MARGIN_REACH[matcher] and best - runner_up >= MARGIN_LEAD[matcher]
+
+
+def code_contexts(codes: pd.DataFrame, groups: pd.DataFrame) -> dict[tuple[str, str], str]:
+    """Per code, the words around it: its group's label (and the group's parents') and its parent code's label."""
+    def text(value) -> str:
+        return value if isinstance(value, str) else ""
+
+    group_label = {(g.codebook, g.group_id): text(g.label) for g in groups.itertuples()}
+    group_parent = {(g.codebook, g.group_id): text(g.parent_group_id) for g in groups.itertuples()}
+    code_label = {(c.codebook, c.code_id): text(c.label) for c in codes.itertuples()}
+    contexts = {}
+    for code in codes.itertuples():
+        parts, group, seen = [], text(code.group_id), set()
+        while group and (code.codebook, group) in group_label and group not in seen:
+            seen.add(group)
+            parts.append(group_label[(code.codebook, group)])
+            group = group_parent[(code.codebook, group)]
+        parts.append(code_label.get((code.codebook, text(code.parent_code_id)), ""))
+        contexts[(code.codebook, code.code_id)] = " ".join(p for p in parts if p)
+    return contexts
 
 
 def _suggest_codes(study_id: str, codes: pd.DataFrame, *, top: int, min_score: float, already_mapped: int,
-                   semantic: bool) -> Suggestions:
+                   semantic: bool, contexts: dict[tuple[str, str], str] | None = None) -> Suggestions:
     concepts, _ = _concepts()
     labels = {c.uid: c.label for c in concepts}
     to_score, skipped = [], []
@@ -410,8 +446,10 @@ def _suggest_codes(study_id: str, codes: pd.DataFrame, *, top: int, min_score: f
                           "codes labels or definitions to match")
         elif reason is None and not words(label):
             reason = f"label '{code.label}' has no words to match"
-        row = {"codebook": code.codebook, "code_id": code.code_id, "label": code.label}
+        row = {"codebook": code.codebook, "code_id": code.code_id, "label": code.label,
+               "_group": (code.codebook, code.group_id if isinstance(code.group_id, str) else "")}
         if reason is not None:
+            row.pop("_group")
             skipped.append({**row, "reason": reason})
         else:
             to_score.append((row, label, definition))
@@ -419,13 +457,18 @@ def _suggest_codes(study_id: str, codes: pd.DataFrame, *, top: int, min_score: f
     if semantic and to_score:
         embedded = semantic_matcher().scores([label for _, label, _ in to_score], [d for *_, d in to_score])
         scores = [combine_scores(s, e) for s, e in zip(scores, embedded)]
+    kinds = {c.uid: c.kind for c in concepts}
+    code_contexts_ = [(contexts or {}).get((row["codebook"], row["code_id"]), "") for row, *_ in to_score]
+    scores = kind_adjusted(scores, code_contexts_, [row.pop("_group") for row, *_ in to_score], kinds)
     rows, candidates = [], []
     for (row, _, _), code_scores in zip(to_score, scores):
         ranked = sorted(code_scores.items(), key=lambda item: (-item[1], item[0]))[:max(top, CANDIDATES_KEPT)]
         candidates += [{**row, "rank": rank, "concept": uid, "score": score}
                        for rank, (uid, score) in enumerate(ranked, start=1)]
         best_uid, best = ranked[0]
-        if best < min_score:  # no proposal; the best candidates are still shown as alternatives
+        runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
+        # below the cut: no proposal; the best candidates are still shown as alternatives
+        if not clears_cut(best, runner_up, min_score, "semantic" if semantic else "string"):
             alternatives = ranked[:top - 1]
             row = {**row, "reason": f"best candidate '{labels[best_uid]}' scored {best:g} < --min-score {min_score:g}"}
         else:
@@ -444,6 +487,68 @@ def _suggest_codes(study_id: str, codes: pd.DataFrame, *, top: int, min_score: f
                        candidates=pd.DataFrame(candidates, columns=["codebook", "code_id", "label", "rank",
                                                                     "concept", "score"]),
                        already_mapped=already_mapped, matcher="semantic" if semantic else "string")
+
+
+# Words of a group's or parent code's label that say which kind of concept its codes are (stems, after
+# `words`): (side, role).  Taken from the founding and development codebooks' group names and their plain
+# synonyms; a kind missing here can still come from the group's votes (`kind_adjusted`).
+ROLE_CUES = {"threat": "threat", "attack": "threat", "risk": "threat", "danger": "threat", "vulner": "threat",
+             "exploit": "threat", "defens": "defense", "mitig": "defense", "prevent": "defense",
+             "pipelin": "pipeline", "workflow": "pipeline", "step": "pipeline", "stage": "pipeline",
+             "element": "pipeline", "compon": "pipeline",
+             "percept": "perception", "attitud": "perception", "view": "perception", "belief": "perception",
+             "opinion": "perception", "confus": "perception", "mix": "perception", "relev": "perception",
+             "prioriti": "perception"}
+SIDE_CUES = {"aml": "aml", "ml": "aml", "adversari": "aml", "secur": "security", "it": "security",
+             "classic": "security", "cyber": "security", "tradit": "security", "convent": "security"}
+KIND_PENALTY = 5.0  # points taken from a candidate whose kind the code's context speaks against
+VOTE_MIN_SHARE = 0.6  # a group's codes vote a kind for the group when this share of their best guesses agree
+
+
+def context_kinds(context: str) -> dict[str, float]:
+    """The concept kinds a code's context (group and parent labels) speaks for, 0–1 each; {} when it says nothing."""
+    stems = words(context)
+    roles = {ROLE_CUES[s] for s in stems if s in ROLE_CUES}
+    sides = {SIDE_CUES[s] for s in stems if s in SIDE_CUES}
+    kinds: dict[str, float] = {}
+    for role in roles:
+        if role in ("threat", "defense"):
+            for side in ("aml", "security"):
+                kinds[f"{side}_{role}"] = 1.0 if not sides or side in sides else 0.5
+        elif role == "pipeline":
+            kinds["pipeline_element"] = 1.0
+        else:
+            kinds["perception"] = 1.0
+    return kinds
+
+
+def kind_adjusted(scores: list[dict[str, float]], contexts: list[str], groups: list[tuple],
+                  kinds: dict[str, str]) -> list[dict[str, float]]:
+    """Scores with candidates of a kind the code's context speaks against lowered by up to `KIND_PENALTY`.
+
+    The context speaks through its words (`context_kinds`) and through the group's other codes: when most
+    of a group's confident best guesses are of one kind, that kind is the group's."""
+    best_kind: dict[tuple, list[str]] = {}
+    for group, code_scores in zip(groups, scores):
+        uid, best = max(code_scores.items(), key=lambda item: (item[1], item[0]), default=("", 0.0))
+        if uid and best >= MIN_SCORES["string"] and group[1]:
+            best_kind.setdefault(group, []).append(kinds[uid])
+    voted: dict[tuple, str] = {}
+    for group, guesses in best_kind.items():
+        top_kind = max(set(guesses), key=guesses.count)
+        if len(guesses) >= 3 and guesses.count(top_kind) >= VOTE_MIN_SHARE * len(guesses):
+            voted[group] = top_kind
+    adjusted = []
+    for context, group, code_scores in zip(contexts, groups, scores):
+        favoured = context_kinds(context)
+        if not favoured and group in voted:
+            favoured = {voted[group]: 1.0}
+        if not favoured:
+            adjusted.append(code_scores)
+            continue
+        adjusted.append({uid: round(score - KIND_PENALTY * (1 - favoured.get(kinds[uid], 0.0)), 1)
+                         for uid, score in code_scores.items()})
+    return adjusted
 
 
 def combine_scores(string: dict[str, float], semantic: dict[str, float]) -> dict[str, float]:

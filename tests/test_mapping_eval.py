@@ -6,7 +6,10 @@
   before reading the ontology's labels; gold in its gold.csv (an empty concept: no proposal expected).
   The matcher and the vocabulary were developed against it.
 - heldout: tests/data/heldout_study, written the same way in other styles and committed before the matcher
-  was tuned; its floors are regression guards a little under what was measured, not targets.
+  was tuned; its misses were seen later, so it is a development set now.
+- heldout2: tests/data/heldout2_study, another team's style (sentences, questions, quotes, jargon, renamed
+  groups), committed before the context-aware matcher and measured once after it: the blind set.
+All floors are regression guards a little under what was measured, not targets.
 
 The floors are what the string matcher (no extra installed) must keep; the semantic matcher is checked
 only where the `mmkg[semantic]` extra is installed.
@@ -25,6 +28,7 @@ from mmkg.mapping import evaluate_suggestions, gold_from_concept_map, semantic_a
 
 PARAPHRASE = Path(__file__).parent / "data" / "paraphrase_study"
 HELD_OUT = Path(__file__).parent / "data" / "heldout_study"
+BLIND = Path(__file__).parent / "data" / "heldout2_study"
 
 
 def read_csv(path: Path) -> pd.DataFrame:
@@ -40,11 +44,13 @@ def studies(tmp_path_factory):
     kg.load(tmp / "founding", study_id="founding-unmapped")
     kg.load(PARAPHRASE)
     kg.load(HELD_OUT)
+    kg.load(BLIND)
     shipped = shipped_study_path()
     golds = {"founding-unmapped": gold_from_concept_map(read_csv(shipped / "codes.csv"),
                                                         read_csv(shipped / "concept_map.csv")),
              "paraphrase": read_csv(PARAPHRASE / "gold.csv"),
-             "heldout": read_csv(HELD_OUT / "gold.csv")}
+             "heldout": read_csv(HELD_OUT / "gold.csv"),
+             "heldout2": read_csv(BLIND / "gold.csv")}
     yield kg, golds
     kg.close()
 
@@ -68,7 +74,7 @@ def test_the_gold_tables_name_known_codes_and_concepts(studies):
         assert set(zip(gold["codebook"], gold["code_id"])) <= known, study_id
         named = gold.loc[gold["concept"] != "", "concept"]
         assert all(resolve_concept(c) == c for c in named), study_id
-    for folder, study_id in ((PARAPHRASE, "paraphrase"), (HELD_OUT, "heldout")):
+    for folder, study_id in ((PARAPHRASE, "paraphrase"), (HELD_OUT, "heldout"), (BLIND, "heldout2")):
         gold = golds[study_id]
         assert len(gold) == len(read_csv(folder / "codes.csv")) and (gold["concept"] == "").sum() >= 10
 
@@ -96,18 +102,29 @@ def test_string_matcher_floor_on_paraphrased_codes(studies):
 def test_string_matcher_on_the_held_out_codes(studies):
     kg, golds = studies
     result = measure(kg, golds, "heldout", "string")
-    assert result["top1"] >= 0.70, result["misses"]
+    assert result["top1"] >= 0.76, result["misses"]  # measured 78.6%
     assert result["top3"] >= 0.90
     assert result["abstain"] >= 0.85
 
 
 @pytest.mark.slow
+def test_string_matcher_on_the_blind_codes(studies):
+    kg, golds = studies
+    result = measure(kg, golds, "heldout2", "string")
+    assert result["top1"] >= 0.55, result["misses"]  # measured 58.2% (53/91)
+    assert result["top3"] >= 0.87  # measured 90.1%
+    assert result["abstain"] >= 0.85  # measured 89.5% (17/19)
+
+
+@pytest.mark.slow
 @pytest.mark.skipif(not semantic_available(), reason="needs the mmkg[semantic] extra")
-def test_semantic_matcher_on_all_three(studies):
+def test_semantic_matcher_on_all_four(studies):
     kg, golds = studies
     founding = measure(kg, golds, "founding-unmapped", "semantic")
     paraphrase = measure(kg, golds, "paraphrase", "semantic")
     heldout = measure(kg, golds, "heldout", "semantic")
+    blind = measure(kg, golds, "heldout2", "semantic")
     assert founding["top1"] >= 0.90 and founding["abstain"] >= 0.85
     assert paraphrase["top1"] >= 0.90 and paraphrase["top3"] >= 0.95 and paraphrase["abstain"] >= 0.85
     assert heldout["top1"] >= 0.70 and heldout["top3"] >= 0.90 and heldout["abstain"] >= 0.85
+    assert blind["top1"] >= 0.53 and blind["top3"] >= 0.92 and blind["abstain"] >= 0.90  # measured 56.0, 95.6, 94.7
