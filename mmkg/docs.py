@@ -83,28 +83,31 @@ def blocks(text: str) -> list[str]:
     return [m.group("name") for m in BLOCK.finditer(text)]
 
 
-def stale(root: Path) -> list[str]:
-    """`page: block` for every generated block that differs from its registry."""
-    out = []
+def _changed_pages(root: Path):
+    """(page, its text, its text with fresh generated blocks) for every page whose blocks differ from the registries."""
     for page in doc_files(root):
         text = page.read_text(encoding="utf-8")
         fresh = render(text, str(page))
         if fresh != text:
-            new = {m.group("name"): m.group("body") for m in BLOCK.finditer(fresh)}
-            out += [f"{page.relative_to(root)}: {m.group('name')}" for m in BLOCK.finditer(text)
-                    if new.get(m.group("name")) != m.group("body")]
+            yield page, text, fresh
+
+
+def stale(root: Path) -> list[str]:
+    """`page: block` for every generated block that differs from its registry."""
+    out = []
+    for page, text, fresh in _changed_pages(root):
+        new = {m.group("name"): m.group("body") for m in BLOCK.finditer(fresh)}
+        out += [f"{page.relative_to(root)}: {m.group('name')}" for m in BLOCK.finditer(text)
+                if new.get(m.group("name")) != m.group("body")]
     return out
 
 
 def write(root: Path) -> list[Path]:
     """Rewrite the generated blocks of every page; returns the pages that changed."""
     changed = []
-    for page in doc_files(root):
-        text = page.read_text(encoding="utf-8")
-        fresh = render(text, str(page))
-        if fresh != text:
-            page.write_text(fresh, encoding="utf-8")
-            changed.append(page)
+    for page, _, fresh in list(_changed_pages(root)):
+        page.write_text(fresh, encoding="utf-8")
+        changed.append(page)
     return changed
 
 
