@@ -286,10 +286,38 @@ def most_frequent_code(kg: Mmkg, study_id: str) -> str:
     return "" if counts.empty else f"{counts['codebook'].iloc[0]}:{counts['code_id'].iloc[0]}"
 
 
+def attribute_names(kg: Mmkg, study_id: str) -> list[str]:
+    """The study's participant attributes a reader compares by, in natural order (bookkeeping ones hidden)."""
+    from natsort import natsorted, ns
+
+    from mmkg.models import BOOKKEEPING_ATTRIBUTES
+
+    names = kg.rows("attribute_names", study_id=study_id)["name"].drop_duplicates().tolist()
+    return natsorted((n for n in names if n not in BOOKKEEPING_ATTRIBUTES), alg=ns.INT | ns.IGNORECASE)
+
+
+def comparison_attribute(kg: Mmkg, study_id: str) -> str:
+    """The attribute participants are compared by unless one is named: `works_in_security` where the study
+    has it (the security vs AML comparison), else its first attribute with two or more values, else its first
+    attribute; '' when it has none."""
+    names = attribute_names(kg, study_id)
+    if "works_in_security" in names:
+        return "works_in_security"
+    people = kg.query("participants", study_id=study_id)
+    for name in names:
+        values = {a.split("=", 1)[1] for cell in people["attributes"] for a in (cell if cell is not None else [])
+                  if isinstance(a, str) and a.startswith(name + "=")}
+        if len(values) >= 2:
+            return name
+    return names[0] if names else ""
+
+
 # parameters whose empty default means a choice made from the study's own data, per named query
 STUDY_DEFAULTS = {"participant_model": {"participant": first_participant},
                   "segments": {"code_a": most_frequent_code},
-                  "code_neighbourhood": {"code": most_frequent_code}}
+                  "code_neighbourhood": {"code": most_frequent_code},
+                  "security_vs_aml": {"attribute": comparison_attribute},
+                  "security_vs_aml_groups": {"attribute": comparison_attribute}}
 
 
 @contextmanager

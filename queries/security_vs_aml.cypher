@@ -2,7 +2,7 @@
 // title: Security vs AML mental models, per participant
 // description: Per participant, how many distinct codes and codings map to AML threats, security threats, AML defenses and security defenses (through MAPS_TO, match types in `matches`), and whether the participant mentions AML at all (any code mapped to an AML threat or defense, or to the perception 'mentioning AML'). `attribute` adds one participant attribute for grouping (e.g. works_in_security, aml_knowledge). Analysis codings only. The founding study's codings are a reconstruction matching the paper's figures, not the authors' data.
 // param: study_id STRING = "" | study ('' = the only study in the store, * = every study)
-// param: attribute STRING = "works_in_security" | participant attribute shown as attribute_value
+// param: attribute STRING = "" | participant attribute shown as attribute_value ('' = works_in_security where the study has it, else its first attribute with two or more values)
 // param: matches STRING = "exact,close,broad" | comma-separated SKOS match types whose mappings count
 // order: study_id, participant_id
 // mode: read

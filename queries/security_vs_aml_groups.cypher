@@ -2,7 +2,7 @@
 // title: Security vs AML mental models, per participant group
 // description: Participants grouped by one attribute (e.g. works_in_security, aml_knowledge, sec_knowledge): per group the number of participants, how many mention AML at all, and the mean number of distinct codes per participant mapped to AML threats, security threats, AML defenses and security defenses (MAPS_TO with match types in `matches`; participants without the attribute form the group '(missing)'). Analysis codings only. The founding study's codings are a reconstruction matching the paper's figures, not the authors' data.
 // param: study_id STRING = "" | study ('' = the only study in the store, * = every study)
-// param: attribute STRING = "works_in_security" | participant attribute that forms the groups
+// param: attribute STRING = "" | participant attribute that forms the groups ('' = works_in_security where the study has it, else its first attribute with two or more values)
 // param: matches STRING = "exact,close,broad" | comma-separated SKOS match types whose mappings count
 // order: study_id, attribute_value
 // mode: read

@@ -8,6 +8,7 @@ from urllib.parse import quote
 import pandas as pd
 from fastapi import Request
 
+from mmkg.api import attribute_names
 from mmkg.errors import MmkgError, NotFoundError
 from mmkg.metrics import view_metrics
 from mmkg.server import view_figures as fig
@@ -17,7 +18,6 @@ from mmkg.server.views import (
     Metric,
     SourceKind,
     Unit,
-    attribute_names,
     coders,
     comparison_figures,
     cooccurrence_network,

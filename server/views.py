@@ -28,6 +28,7 @@ from typing import Any, Literal
 import pandas as pd
 from pyvis.network import Network
 
+from mmkg.api import attribute_names, comparison_attribute
 from mmkg.errors import NotFoundError, QueryError
 from mmkg.metrics import view_metrics
 from mmkg.models import BOOKKEEPING_ATTRIBUTES
@@ -576,12 +577,6 @@ def participant_attributes(kg, participant_id: str, study_id: str) -> pd.DataFra
 
 # ------------------------------------------------------------------------------------------ comparison
 
-def attribute_names(kg, study_id: str) -> list[str]:
-    """The study's participant attributes a reader compares by, in natural order (bookkeeping ones hidden)."""
-    names = kg.rows("attribute_names", study_id=study_id)["name"].drop_duplicates().tolist()
-    return sorted((n for n in names if n not in BOOKKEEPING_ATTRIBUTES), key=fig.natural_key)
-
-
 NUMERIC_ATTRIBUTE_TYPES = frozenset({"int", "float"})  # of mmkg.tables.ATTRIBUTE_TYPES: binned for comparison
 
 
@@ -593,20 +588,11 @@ def is_numeric_attribute(kg, study_id: str, attribute: str) -> bool:
 
 
 def default_attribute(kg, study_id: str) -> str:
-    """The attribute the comparison opens with: `works_in_security` where the study has it (the founding paper's
-    comparison), else the first attribute with two or more values."""
-    names = attribute_names(kg, study_id)
-    if "works_in_security" in names:
-        return "works_in_security"
-    people = kg.query("participants", study_id=study_id)
-    for name in names:
-        values = {a.split("=", 1)[1] for cell in people["attributes"] for a in (cell if cell is not None else [])
-                  if isinstance(a, str) and a.startswith(name + "=")}
-        if len(values) >= 2:
-            return name
-    if names:
-        return names[0]
-    raise NotFoundError(f"study '{study_id}' has no participant attributes to compare participants by")
+    """The attribute the comparison opens with (`mmkg.api.comparison_attribute`)."""
+    attribute = comparison_attribute(kg, study_id)
+    if not attribute:
+        raise NotFoundError(f"study '{study_id}' has no participant attributes to compare participants by")
+    return attribute
 
 
 def default_codebook(kg, study_id: str) -> str:

@@ -376,6 +376,17 @@ def test_comparison_attributes_are_sorted_typed_and_without_bookkeeping(kind, tm
         stored = set(kg.rows("attribute_names", study_id=study_id)["name"])
         names = views.attribute_names(kg, study_id)
         groups = {name: views.attribute_groups(kg, study_id, name) for name in names}
+        default_groups = kg.query("security_vs_aml_groups")
+        per_participant = kg.query("security_vs_aml")
+    if kind != "codings-table":
+        # no works_in_security in this study: by default participants are compared by the first attribute,
+        # in natural order, with two or more values ('item 2' and 'item 10' have one value each)
+        assert set(default_groups["attribute"]) == {"lead"}
+        assert default_groups["attribute_value"].tolist() == ["false", "true"]
+        assert default_groups["participants"].tolist() == [4, 2]
+        assert set(per_participant["attribute"]) == {"lead"} and per_participant["attribute_value"].notna().all()
+    else:
+        assert default_groups["attribute_value"].tolist() == ["(missing)"]
     with TestClient(create_app(Settings(store=store, upload_token=None)), base_url=LOCAL) as client:
         page = client.get("/views/comparison", headers={"accept": "text/html"})
         if kind == "codings-table":  # a codings table carries no participant attributes: nothing to offer
