@@ -40,6 +40,16 @@ CANDIDATES_KEPT = 5  # ranked candidates kept per code in `Suggestions.candidate
 STOP_WORDS = frozenset("""a about an and are as at be been being by e.g etc for from i.e in into is it its of on
 or our s so such than that the their them then there these they this those to via we were what which who with
 """.split())
+# Words of spoken and written sentences that carry no concept ("someone could just copy our model", "Can …?",
+# "he thinks in terms of …"): pronouns, auxiliaries and modals, fillers, hedges, meta verbs of coding.
+FILLER_WORDS = frozenset("""i me my mine you your yours he him his she her hers ours theirs itself themselves
+ourselves yourself one someone somebody anyone anybody everyone everybody everything something anything
+can could would should will shall may might must do does did doing done has have had having am was
+just really even also very quite rather actually basically simply literally maybe perhaps probably somehow
+here now ever how when where why whether if because while like kind sort stuff thing things lot lots
+get gets got getting go goes going went up out over off down each every any some all
+talk talks talking think thinks thinking say says said feel feels feeling seem seems terms
+""".split())
 # A label made only of kind words (at least one) and qualifiers names a category of codes, not a
 # concept: "attacks", "AML defences", "security threats", "pipeline elements", "organisation".
 KIND_WORDS = frozenset("""attack categori code countermeasur defens element general group misc miscellan mitig
@@ -49,6 +59,19 @@ NEGATIONS = frozenset({"no", "none", "nothing", "na"})
 ABSENCE_WORDS = frozenset({"drawn", "mention", "shown", "name", "found", "given", "identifi", "seen", "at", "all"})
 # Phrases rewritten before words are compared, so that abbreviations and spellings meet.
 _PHRASES = [
+    # idioms of spoken codes, said in the words the concepts' names use
+    (r"\b(get|gets|getting|got|break|breaks|breaking|broke|broken|hack|hacks|hacking|hacked|sneak|sneaks) "
+     r"(into|in to)\b", "break into"),
+    (r"\b(who|that|which) (should not|is not allowed to|are not allowed to|has no right to)\b", "unauthorized"),
+    (r"\b(ends?|ended|ending) up (on|in) (the )?(internet|web|public|wild)\b|\b(goes|went|made|got) public\b"
+     r"|\bpublished online\b|\bout in the (open|wild)\b", "leaked"),
+    (r"\b(bad faith|bad intent|ill intent|evil intent|malicious intent)\b", "malicious"),
+    (r"\b(not (very |that |so |really )?important|unimportant|(comes? )?last on the list|low on the list|comes? last|"
+     r"back ?burner|back seat|afterthought|nice to have)\b", "low priority"),
+    (r"\b(sees?|seeing|knows?|knowing|understands?|understanding|tells?|telling|shows?|showing|explains?) "
+     r"(why|how) (it|the model|the system|the classifier|the network|a model)\b", "explain the model"),
+    (r"\b(sign|signs|signed|signing) off\b", "approve"),
+    (r"\bdependenc(y|ies)\b", "libraries"),  # the noun; "depends on" says nothing about libraries
     (r"\badversarial (machine learning|ml)\b", "aml"),
     (r"\bmachine learning\b", "ml"),
     (r"\bartificial intelligence\b", "ai"),
@@ -86,13 +109,25 @@ SYNONYM_STEMS = {
     "disclosur": "leak", "gather": "collect", "acquisit": "collect", "acquir": "collect", "harvest": "collect",
     "annot": "label", "annotat": "label", "fit": "train", "tamper": "manipul", "alter": "manipul",
     "pseudonym": "anonym", "deidentif": "anonym", "transpar": "interpret", "explain": "interpret",
-    "explan": "interpret", "simpl": "basic", "simpler": "basic", "depend": "librari", "packag": "librari",
+    "explan": "interpret", "simpl": "basic", "simpler": "basic", "plain": "basic", "packag": "librari",
     "modul": "librari", "evalu": "test", "cleans": "clean", "hacker": "attack", "intrud": "attack",
     "adversari": "adversari", "countermeasur": "defens", "protect": "defens", "safeguard": "defens",
     "flood": "overload", "exhaust": "overload", "eavesdrop": "sniff", "intercept": "sniff", "wiretap": "sniff",
     "whitelist": "allowlist", "allow": "allowlist",
     "outsourc": "extern", "deleg": "extern", "uncertain": "unsur", "unclear": "unsur",
+    "copi": "clone", "replic": "clone", "duplic": "clone", "imit": "clone", "mimic": "clone", "mimick": "clone",
+    "trick": "fool", "deceiv": "fool", "mislead": "fool", "dupe": "fool",
+    "sneak": "inject", "implant": "inject", "insert": "inject", "smuggl": "inject",
+    "taint": "poison", "pollut": "poison", "contamin": "poison",
+    "refit": "retrain", "inventori": "regist", "catalogu": "regist", "catalog": "regist",
+    "unsaf": "insecur", "unsecur": "insecur", "narrow": "specif", "nich": "specif",
+    "sever": "multipl", "numer": "multipl", "various": "multipl", "expens": "cost", "costli": "cost",
+    "recov": "deduc", "reconstruct": "deduc", "decid": "decis", "neglect": "ignor",
 }
+_NOTATION_PREFIX = re.compile(r"^\s*(box|arrow|node|note|sketch|drawing|quote|in vivo)\s*:\s*")  # of sketch codes
+_CONTRACTIONS = {"can't": "can not", "won't": "will not", "n't": " not", "'re": "", "'ve": "", "'ll": "", "'d": "",
+                 "'m": ""}
+_CONTRACTION = re.compile(r"can[’']t|won[’']t|n[’']t\b|[’'](re|ve|ll|d|m)\b")
 _BOUND_PREFIX = re.compile(r"\b(re|pre|de|co|non|sub|multi|anti|self|in)-(?=[a-z])")
 _BRITISH = re.compile(r"(?<=[a-z]{3})is(e|es|ed|ing|ation|ations|er|ers)\b")
 _ID_LIKE = re.compile(r"^[\W_]*([a-z]{0,3}|code|tag|cat|item|node)[\W_]*\d[\w.\-]*$"
@@ -127,12 +162,14 @@ def words(text: str | None) -> list[str]:
     if not isinstance(text, str):
         return []
     text = spell_out(re.sub(r"(?<=[a-z])(?=[A-Z][a-z])", " ", text)).lower()
+    text = _NOTATION_PREFIX.sub("", text)
+    text = _CONTRACTION.sub(lambda m: _CONTRACTIONS[m.group(0).replace("’", "'")], text)
     text = _BOUND_PREFIX.sub(r"\1", text)
     text = re.sub(r"[^\w\s]+|_", " ", text)
     text = " ".join(_BRITISH.sub(lambda m: "iz" + m.group(1), w) for w in text.split())
     for pattern, replacement in _PHRASES:
         text = re.sub(pattern, replacement, text)
-    kept = [w for w in text.split() if w not in STOP_WORDS and len(w) > 1]  # "e.g." and "'s" leave single letters
+    kept = [w for w in text.split() if w not in STOP_WORDS and w not in FILLER_WORDS and len(w) > 1]  # "e.g." and "'s" leave single letters
     return [SYNONYM_STEMS.get(stem, stem) for stem in _stemmer().stemWords(kept) if stem]
 
 
