@@ -51,7 +51,7 @@ from mmkg.mapping import (
 ROOT = Path(__file__).resolve().parents[1]
 PARAPHRASE = ROOT / "tests" / "data" / "paraphrase_study"
 HELD_OUT = ROOT / "tests" / "data" / "heldout_study"
-BLIND = ROOT / "tests" / "data" / "heldout2_study"
+HELD_OUT2 = ROOT / "tests" / "data" / "heldout2_study"
 
 
 def read_csv(path: Path) -> pd.DataFrame:
@@ -65,13 +65,13 @@ def load_studies(kg, tmp: Path) -> dict[str, pd.DataFrame]:
     kg.load(founding, study_id="founding-unmapped")
     kg.load(PARAPHRASE)
     kg.load(HELD_OUT)
-    kg.load(BLIND)
+    kg.load(HELD_OUT2)
     shipped = shipped_study_path()
     return {"founding-unmapped": gold_from_concept_map(read_csv(shipped / "codes.csv"),
                                                        read_csv(shipped / "concept_map.csv")),
             "paraphrase": read_csv(PARAPHRASE / "gold.csv"),
             "heldout": read_csv(HELD_OUT / "gold.csv"),
-            "heldout2": read_csv(BLIND / "gold.csv")}
+            "heldout2": read_csv(HELD_OUT2 / "gold.csv")}
 
 
 def literal_names(gold: pd.DataFrame) -> int:

