@@ -73,6 +73,7 @@ _PHRASES = [
     (r"\b(knock|knocks|knocking|knocked|take|takes|taking|took|bring|brings|bringing|brought)\b((?: \w+){0,2}?) "
      r"(over|down|offline)\b", r"overload\2"),
     (r"\b(faced|suffered|dealt with|been hit by|was hit by|were hit by|went through)\b", "encountered"),
+    (r"\b(were|was|got|have been|has been|had been) (hacked|attacked|breached|compromised)\b", "encountered an attack"),
     (r"\bpen[ -]?test", "penetration test"),
     (r"\bdependenc(y|ies)\b", "libraries"),  # the noun; "depends on" says nothing about libraries
     (r"\badversarial (machine learning|ml)\b", "aml"),
@@ -126,6 +127,7 @@ SYNONYM_STEMS = {
     "unsaf": "insecur", "unsecur": "insecur", "narrow": "specif", "nich": "specif",
     "sever": "multipl", "numer": "multipl", "various": "multipl", "expens": "cost", "costli": "cost",
     "recov": "deduc", "reconstruct": "deduc", "decid": "decis", "neglect": "ignor",
+    "evad": "evas", "dodg": "evas", "circumv": "evas", "tweak": "perturb",
     "corpus": "data", "corpora": "data", "record": "data", "bad": "malici", "suffer": "encount", "experienc": "encount",
 }
 _NOTATION_PREFIX = re.compile(r"^\s*(box|arrow|node|note|sketch|drawing|quote|in vivo)\s*:\s*")  # of sketch codes
