@@ -19,7 +19,7 @@ def map_suggest(study: str = typer.Argument(..., help="Study id."),
                 top: int = typer.Option(3, "--top", help="Candidates per code: the proposal and top-1 marked "
                                         "alternatives (alternative_<i> columns, never applied)."),
                 min_score: float | None = typer.Option(None, "--min-score", help="No proposal when the best "
-                                                       "candidate scores below this (0–100; default 50 for the string "
+                                                       "candidate scores below this (0–100; default 52 for the string "
                                                        "matcher, 60 for the semantic one)."),
                 include_mapped: bool = typer.Option(False, "--include-mapped", help="Also suggest for codes that "
                                                     "already have a mapping."),

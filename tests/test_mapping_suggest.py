@@ -76,7 +76,7 @@ def test_uncodable_and_category_codes_are_listed_with_reasons(store, tmp_path):
     assert proposed == {"2": "ModelStealing", "5": "CodeBreach", "6": "DenialOfService", "7": "Evasion"}
     reasons = dict(zip(suggestions.skipped["code_id"], suggestions.skipped["reason"]))
     assert "codable = false" in reasons["1"] and "names a category" in reasons["3"]
-    assert "absence" in reasons["4"] and "--min-score 50" in reasons["8"]
+    assert "absence" in reasons["4"] and "--min-score 52" in reasons["8"]
     assert pd.isna(suggestions.skipped.set_index("code_id").loc["1", "alternative_1"])  # categories: no candidates
     summary = suggestions.summary()
     assert "proposed a concept for 4 of 8 code(s)" in summary
