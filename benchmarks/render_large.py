@@ -13,7 +13,8 @@ physics is off, so the first drawing is the settled figure).  Best of `--repeat`
 - server: the HTML's time to last byte (`Network.loadingFinished` of the document);
 - page: from there to `data-ready` (vis-network's script, parse, first drawing);
 - baseline: the founding study's view, first opened the same way, in the same run;
-- again: the large view with another layout seed (the server keeps the version's pairs: no counting again).
+- again: the large view with another layout seed (the server keeps the version's pairs: no counting again);
+- the index page `/` (every study, never cached): the document's time to last byte and until its load event.
 Checks: each page draws nodes and edges, states how many pairs it draws of how many, raises no console error and
 requests nothing off the server.
 
@@ -82,6 +83,18 @@ def open_view(browser: Chromium, url: str, timeout: float = 120.0) -> dict:
             "errors": browser.console_errors(), "urls": browser.requested_urls()}
 
 
+def open_page(browser: Chromium, url: str) -> tuple[float, float]:
+    """(seconds until the load event, the document's time to last byte) of a page without networks."""
+    started = time.perf_counter()
+    browser.open(url)
+    loaded = time.perf_counter() - started
+    document = next(e["params"]["requestId"] for e in browser.events
+                    if e.get("method") == "Network.requestWillBeSent" and e["params"]["request"]["url"] == url)
+    times = {e.get("method"): e["params"]["timestamp"] for e in browser.events
+             if e.get("params", {}).get("requestId") == document}
+    return loaded, times["Network.loadingFinished"] - times["Network.requestWillBeSent"]
+
+
 def checked(run: dict, base: str, study: str) -> dict:
     foreign = [u for u in run["urls"] if not u.startswith((base + "/", "data:", "blob:"))]
     if run["errors"] or foreign or not run["nodes"] or not run["edges"] or " of " not in run["statement"]:
@@ -97,6 +110,7 @@ def browser_benchmark(args) -> None:
     keep = args.store is not None
     store = Path(args.store) if keep else Path(tempfile.mkdtemp(prefix="mmkg-render-large-")) / "store"
     runs: dict[str, list[dict]] = {"founding": [], "large": [], "again": []}
+    index: list[tuple[float, float]] = []
     try:
         started = time.perf_counter()
         study = build_store(store, args.size)
@@ -108,6 +122,7 @@ def browser_benchmark(args) -> None:
             for i in range(args.repeat):  # a fresh server each time: nothing counted or cached before
                 with live_server(store, timeout_s=300) as base:
                     browser.open(f"{base}/")  # the server opens the store
+                    index.append(open_page(browser, f"{base}/"))
                     view = f"{base}/views/cooccurrence?study_id="
                     runs["founding"].append(checked(open_view(browser, view + "founding"), base, "founding"))
                     runs["large"].append(checked(open_view(browser, view + study), base, study))
@@ -129,6 +144,8 @@ def browser_benchmark(args) -> None:
               f"{run['settled'] - run['server']:>7.3f} {run['settled']:>9.3f} | "
               f"{run['settled'] / best['founding']['settled']:>10.2f}  drawn, no console error, nothing off the server")
     print(f"{study}: {best['large']['statement'].strip()}")
+    loaded, server = min(index)
+    print(f"index page (both studies; never cached): server {server:.3f} s, loaded {loaded:.3f} s")
 
 
 def parts_benchmark(args) -> None:
