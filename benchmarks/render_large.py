@@ -90,8 +90,9 @@ def open_page(browser: Chromium, url: str) -> tuple[float, float]:
     loaded = time.perf_counter() - started
     document = next(e["params"]["requestId"] for e in browser.events
                     if e.get("method") == "Network.requestWillBeSent" and e["params"]["request"]["url"] == url)
-    times = {e.get("method"): e["params"]["timestamp"] for e in browser.events
-             if e.get("params", {}).get("requestId") == document}
+    times = {e["method"]: e["params"]["timestamp"] for e in browser.events
+             if e.get("method") in ("Network.requestWillBeSent", "Network.loadingFinished")
+             and e["params"].get("requestId") == document}
     return loaded, times["Network.loadingFinished"] - times["Network.requestWillBeSent"]
 
 
