@@ -63,11 +63,11 @@ def build_store(store: Path, size: int) -> str:
     return study
 
 
-def open_view(browser: Chromium, url: str, timeout: float = 120.0) -> dict:
+def open_view(browser: Chromium, url: str, timeout: float = 300.0) -> dict:
     """Navigate to `url`; the seconds until the document arrived and until every network is drawn."""
     browser.events.clear()
     started = time.perf_counter()
-    browser.send("Page.navigate", {"url": url}, session=True)
+    browser.send("Page.navigate", {"url": url}, session=True, timeout=timeout)  # answers once the HTML arrives
     browser.wait_for(READY, timeout=timeout)
     settled = time.perf_counter() - started
     document = next((e["params"]["requestId"] for e in browser.events
