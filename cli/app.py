@@ -2,16 +2,19 @@
 commands; the other commands live beside it (`mmkg.cli.main` assembles them)."""
 from __future__ import annotations
 
+import os
 import re
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.text import Text
+from typer.core import TyperGroup
 
 from mmkg.errors import MmkgError
 
@@ -21,9 +24,55 @@ if TYPE_CHECKING:  # pandas, the library, rich's tables and progress bars load w
 
     from mmkg.api import Mmkg
 
-app = typer.Typer(help="mmkg — a knowledge graph of mental-model codes and threats.",
+try:
+    from typer._coercion import RuntimeParam
+except ImportError:  # another typer: `_coerce_text_plainly` leaves its coercion alone
+    RuntimeParam = None
+
+
+if RuntimeParam is not None:
+    @dataclass(frozen=True)
+    class _PlainText(RuntimeParam):
+        """The coercion of a text option or a flag: the value as given (text, or the flag's True/False)."""
+
+        def _coerce_value(self, value, param, ctx):
+            if self.annotation is str and not isinstance(value, str):
+                return os.fsdecode(value) if isinstance(value, bytes) else str(value)
+            return value
+
+
+def _coerce_text_plainly(params) -> list:
+    """Give the text options and flags among `params` a plain coercion, and return them.  Typer 0.29 builds a
+    pydantic TypeAdapter for every option it parses, importing pydantic (and importlib.metadata) — ~0.2 s CPU,
+    half of `mmkg queries` — to pass a string or a flag through unchanged.  Other types (paths, numbers, lists,
+    choices) keep typer's coercion; a typer without these internals is left as it is."""
+    for param in params if RuntimeParam is not None else []:
+        descriptor = getattr(param, "type_descriptor", None)
+        if (descriptor is None or getattr(param, "_runtime_param", False) is not None
+                or descriptor.parameter_info.parser is not None or descriptor.file_annotation is not None):
+            continue
+        if descriptor.annotation is str or (descriptor.annotation is bool and getattr(param, "is_flag", False)):
+            param._runtime_param = _PlainText(parameter_info=descriptor.parameter_info,
+                                              annotation=descriptor.annotation)
+    return params
+
+
+class _Commands(TyperGroup):
+    """A typer command group whose own options and its commands' options go through `_coerce_text_plainly`."""
+
+    def get_params(self, ctx):
+        return _coerce_text_plainly(super().get_params(ctx))
+
+    def get_command(self, ctx, cmd_name):
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _coerce_text_plainly(command.get_params(ctx))  # its options, --help among them (made on first use)
+        return command
+
+
+app = typer.Typer(help="mmkg — a knowledge graph of mental-model codes and threats.", cls=_Commands,
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
-export_app = typer.Typer(help="Write tables or files out of the graph.", no_args_is_help=True)
+export_app = typer.Typer(help="Write tables or files out of the graph.", cls=_Commands, no_args_is_help=True)
 app.add_typer(export_app, name="export")
 
 console = Console()

@@ -98,9 +98,10 @@ def error_page(status: int, error: MmkgError | None, message: str, details: list
                        notes=list(details), links=[{"href": "/", "text": "all views and queries"}])
 
 
-def provenance_lines(kg, study_id: str | None = None) -> list[str]:
-    """'study: provenance' for one study or every study in the store."""
-    frame = kg.studies()
+def provenance_lines(kg, study_id: str | None = None, studies: pd.DataFrame | None = None) -> list[str]:
+    """'study: provenance' for one study or every study in the store (`studies`: `kg.studies()` when the
+    caller has it already)."""
+    frame = kg.studies() if studies is None else studies
     if study_id is not None:
         frame = frame[frame["study_id"] == study_id]
     return [f"{row.study_id}: {row.provenance}" for row in frame.itertuples() if isinstance(row.provenance, str)

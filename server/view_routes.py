@@ -270,7 +270,7 @@ def index_page(kg) -> str:
     links += [{"href": "/docs", "text": "API documentation (OpenAPI)"},
               {"href": "/upload", "text": "Upload a study (needs the server's upload token)"}]
     # with several studies the navigation opens the first one's views (each study's are linked below)
-    return render_page("mmkg", [], provenance=provenance_lines(kg), links=links, tables=tables,
+    return render_page("mmkg", [], provenance=provenance_lines(kg, studies=studies), links=links, tables=tables,
                        study_id=first if several else "",
                        intro="A knowledge graph of mental-model codes and threats from qualitative security studies.")
 

@@ -6,7 +6,8 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("pandas", "numpy", "scipy", "pyarrow", "ladybug", "mmkg.api", "mmkg.analysis")
+# pydantic: typer 0.29 imports it to coerce any option (mmkg.cli.app._coerce_text_plainly spares text and flags)
+HEAVY = ("pandas", "numpy", "scipy", "pyarrow", "ladybug", "mmkg.api", "mmkg.analysis", "pydantic")
 
 PROBE = """
 import json, sys

@@ -220,3 +220,38 @@ def test_a_notebook_network_is_one_self_contained_file(kg, tmp_path):
     page = net.generate_html()
     assert "vis.Network" in page and "<script src=" not in page and "/static/" not in page
     assert "interview:A.3" in page and page.rstrip().endswith("</html>")
+
+
+def test_a_view_drawn_again_reuses_its_pairs_only_within_one_store_version(founding_store, tmp_path):
+    """The server's read-only store keeps a version's co-occurrence pairs (`views.cooccurrence_pairs`): drawing
+    the view again with another seed or metric does not count again, and a newer version is counted anew."""
+    from mmkg.synthetic import synthetic_codings
+
+    def load(seed: int) -> None:
+        csv = tmp_path / f"s{seed}.csv"
+        synthetic_codings(3000, n_codes=12, seed=seed, study_id="s").to_csv(csv, index=False)
+        with mmkg.open_store(founding_store) as writer:
+            writer.load(csv, replace=True)
+
+    def drawn(kg, **options) -> dict[tuple, str]:
+        net = views.cooccurrence_network(kg, "s", max_edges=0, min_count=1, **options)
+        return {(e["from"], e["to"]): e["title"] for e in net.edges}
+
+    load(seed=1)
+    with mmkg.open_store(founding_store, read_only=True) as kg:
+        counted = []
+        query = kg.query
+
+        def counting(name, **params):
+            counted.append(name)
+            return query(name, **params)
+        kg.query = counting  # type: ignore[method-assign]  (counts the real store's queries)
+        first = drawn(kg)
+        assert drawn(kg, seed=2) == first and drawn(kg, metric="jaccard").keys() == first.keys()
+        assert counted.count("cooccurrence") == 1
+    load(seed=2)
+    with mmkg.open_store(founding_store, read_only=True) as kg:
+        again = drawn(kg)
+        pairs = kg.query("cooccurrence", study_id="s", unit="segment", min_count=1, codebook="interview")
+    assert again != first  # the new codings, not the kept pairs of the previous version
+    assert len(again) == len(pairs)
