@@ -103,7 +103,8 @@ def main() -> None:
     parser.add_argument("--min-score", type=float, default=None, help="default: the matcher's own")
     parser.add_argument("--studies", nargs="+", default=None,
                         help="evaluate only these (founding-unmapped, paraphrase, heldout, heldout2, heldout3)")
-    parser.add_argument("--misses", action="store_true", help="list the codes whose proposal is not the gold (not for the blind heldout3)")
+    parser.add_argument("--misses", action="store_true",
+                        help="list the codes whose proposal is not the gold (never for the blind heldout3)")
     args = parser.parse_args()
     matchers = [m for m in args.matcher if m == "string" or semantic_available()]
     if "semantic" in args.matcher and "semantic" not in matchers:
