@@ -170,9 +170,9 @@ def _unit_table(code_of_row: np.ndarray, segment_of_coding: pd.Series, segments:
         can = applied[:, kind_of_source[unit_source]].T if len(unit_source) else np.zeros((0, len(books)), bool)
         unit_study = study_of_source[unit_source]
     can = can & (unit_study[:, None] == book_study[None, :])
-    can_matrix = sp.csr_matrix(can.astype(np.int64))
-    carried = np.asarray((matrix.T @ can_matrix).todense(), dtype=np.int64).reshape(n_codes, len(books))
-    universe = np.asarray((can_matrix.T @ can_matrix).todense(), dtype=np.int64).reshape(len(books), len(books))
+    can = can.astype(np.int64)  # units × books, dense: the books are few
+    carried = np.asarray(matrix.T @ can, dtype=np.int64).reshape(n_codes, len(books))
+    universe = (can.T @ can).reshape(len(books), len(books))
     return UnitTable(unit=unit, codes=codes, joint=joint, carried=carried, universe=universe, book=book_of_code)
 
 
@@ -279,8 +279,10 @@ def _renumber(values: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
 def _geometry(segments: pd.DataFrame, rows: np.ndarray | None = None) -> np.ndarray:
     """segments (or those `rows` of them) × (start, end, x, y, width, height) as float64, NaN where missing."""
     rows = np.arange(len(segments)) if rows is None else rows
-    return np.column_stack([pd.to_numeric(segments[c]).to_numpy(dtype=np.float64, na_value=np.nan)[rows]
-                            for c in GEOMETRY]) if len(rows) else np.zeros((0, 6))
+    geometry = np.empty((len(GEOMETRY), len(rows)))  # filled column by column: a transposed view is returned
+    for i, c in enumerate(GEOMETRY):
+        geometry[i] = pd.to_numeric(segments[c]).to_numpy(dtype=np.float64, na_value=np.nan)[rows]
+    return geometry.T
 
 
 def _books(codes: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
@@ -657,7 +659,8 @@ def fetch_codings(kg: GraphReader, study_id: str, unit: str, coder: str = "", pr
         for c in ("x", "y", "width", "height"):
             columns[c] = np.full(len(segments), np.nan)
             columns[c][at[at >= 0]] = pd.to_numeric(regions[c]).to_numpy(dtype=np.float64, na_value=np.nan)[at >= 0]
-        segments = segments.assign(**columns)
+        segments = pd.DataFrame({"source": segments["source"].to_numpy(), "segment": segments["segment"].to_numpy(),
+                                 **columns}, copy=False)
     sources = kg.cypher(sources_cypher, params)
     return code_of_row, pd.Series(segment_of_row, name="segment"), segments, sources, codes
 
