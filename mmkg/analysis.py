@@ -248,10 +248,10 @@ def _lookup(values: pd.Series, keys: pd.Series) -> np.ndarray:
     """Position of every value among `keys` (-1 where absent; the first where a key repeats): integer keys
     through an array indexed by key, strings by Arrow's hash lookup."""
     values, keys = np.asarray(values), np.asarray(keys)
+    if len(keys) == 0 or len(values) == 0:  # (an empty column may come without its type)
+        return np.full(len(values), -1, dtype=np.int64)
     if values.dtype.kind in "iu" and keys.dtype.kind in "iu":
         values, keys = values.astype(np.int64, copy=False), keys.astype(np.int64, copy=False)
-        if len(keys) == 0 or len(values) == 0:
-            return np.full(len(values), -1, dtype=np.int64)
         low = min(int(keys.min()), int(values.min()))
         span = max(int(keys.max()), int(values.max())) - low + 1
         if span <= 4 * (len(keys) + len(values)) + 1024:  # node keys are dense offsets: one array lookup
