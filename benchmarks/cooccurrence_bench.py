@@ -14,7 +14,7 @@ by DuckDB from the same CSV.  For every size and unit, best of `--repeat`:
   overlapping selections (segment unit), n_a, n_b, n_ab, N per pair, every metric and the code labels;
 - **store limit** (baseline a): what the store and scipy cannot go below for the same work — every statement the
   query runs (`mmkg.store.keys.unit_statements`: codings, code keys, segments with their source and, at the segment
-  unit, positions, sources; and the code index) with its RETURN replaced by `count(*)`, so the same MATCH work
+  unit, regions and ranges, sources; and the code index) with its RETURN replaced by `count(*)`, so the same MATCH work
   (the codings counted with the analysis filter in the store, which the query applies to a returned column; the
   study matched on the segment or on the code, whichever counts faster; each statement its best of `--repeat`),
   plus scipy's XᵀX of the units × codes incidence built from integer arrays already in memory (at the segment

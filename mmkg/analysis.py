@@ -116,59 +116,63 @@ def _unit_table(code_of_row: np.ndarray, segment_of_coding: pd.Series, segments:
                 sources: pd.DataFrame, codes: pd.DataFrame, unit: str, proximity: float) -> UnitTable:
     """`unit_table` with each coding's code given as its position in `codes` (-1: not among them)."""
     n_codes = len(codes)
+    code_of_row = np.asarray(code_of_row, dtype=np.int64)
     position_of_row = _lookup(segment_of_coding, segments["segment"])
     if (position_of_row < 0).any():
         raise QueryError("a coded segment has no source in the graph")
     keep = code_of_row >= 0
     code_of_row, position_of_row = code_of_row[keep], position_of_row[keep]
     segment_of_row, position = _renumber(position_of_row, len(segments))
-    source_of_segment = _lookup(segments["source"], sources["source"])[position]
+    source_of_segment = _lookup(np.asarray(segments["source"])[position], sources["source"])
     if (source_of_segment < 0).any():
         raise QueryError("a coded segment has no source in the graph")
+    n_sources = len(sources)
     kind_of_source, kind_labels = pd.factorize(sources["kind"].fillna(""))
     studies = pd.Index(pd.unique(pd.concat([sources["study_id"], codes["study_id"]]).astype(str)))
     study_of_source = studies.get_indexer(sources["study_id"].astype(str))
 
     if unit in SEGMENT_UNITS:
         found = _passages(segments, position, source_of_segment, segment_of_row, unit, proximity)
-        unit_of_row = found.passage[found.selection_of_row]
         unit_source = found.source
-        matrix = _incidence(unit_of_row, code_of_row, len(unit_source), n_codes)
-        joint = _direct_joint(matrix, found.selection_of_row, code_of_row, found.passage, found.pairs, n_codes)
+        matrix = _incidence(found.passage[found.selection_of_row], code_of_row, len(unit_source), n_codes)
+        joint = _direct_joint(matrix, found.selection_of_row, code_of_row, found.passage, found.clique,
+                              found.pairs, n_codes)
+        # sources × codes: which codes each source carries
+        by_source = _incidence(unit_source[_row_of_entry(matrix)], matrix.indices, n_sources, n_codes)
     else:
-        source_of_row = source_of_segment[segment_of_row]
+        by_source = _incidence(source_of_segment[segment_of_row], code_of_row, n_sources, n_codes)
+        coded_sources = np.flatnonzero(np.diff(by_source.indptr))
         if unit == "source":
-            unit_of_row, unit_labels = _renumber(source_of_row, len(sources))
-            unit_source = unit_labels
+            matrix, unit_source = by_source[coded_sources], coded_sources
         else:
             participant_of_source, participants = pd.factorize(sources["participant"])
-            unit_of_row, unit_labels = _renumber(participant_of_source[source_of_row], len(participants))
-            unit_source = None
-        matrix = _incidence(unit_of_row, code_of_row, len(unit_labels), n_codes)
+            by_participant = _incidence(participant_of_source[_row_of_entry(by_source)], by_source.indices,
+                                        len(participants), n_codes)
+            unit_of_participant, coded = _renumber(participant_of_source[coded_sources], len(participants))
+            matrix = by_participant[coded]
         joint = (matrix.T @ matrix).toarray().astype(np.int64) if n_codes else np.zeros((0, 0), np.int64)
 
     books, book_of_code = _books(codes)
     n_kinds = len(kind_labels)
     # K: books × kinds — the source kinds on which each book is applied (by the chosen coders)
-    row_kind = kind_of_source[source_of_segment[segment_of_row]]
+    source_of_entry = _row_of_entry(by_source)
     applied = np.zeros((len(books), max(n_kinds, 1)), dtype=bool)
-    applied[book_of_code[code_of_row], row_kind] = True
+    applied[book_of_code[by_source.indices], kind_of_source[source_of_entry]] = True
     book_study = studies.get_indexer(books["study_id"].astype(str))
     if unit == "participant":
-        participant_of_source, _ = pd.factorize(sources["participant"])
         coded_kinds = np.zeros((matrix.shape[0], max(n_kinds, 1)), dtype=bool)
-        coded_kinds[unit_of_row, row_kind] = True
+        coded_kinds[unit_of_participant, kind_of_source[coded_sources]] = True
         first_source = np.zeros(matrix.shape[0], dtype=np.int64)
-        first_source[unit_of_row] = source_of_segment[segment_of_row]
+        first_source[unit_of_participant] = coded_sources
         can = (coded_kinds.astype(np.int64) @ applied.T.astype(np.int64)) > 0
         unit_study = study_of_source[first_source]
     else:
         can = applied[:, kind_of_source[unit_source]].T if len(unit_source) else np.zeros((0, len(books)), bool)
         unit_study = study_of_source[unit_source]
     can = can & (unit_study[:, None] == book_study[None, :])
-    can_matrix = sp.csr_matrix(can.astype(np.int64))
-    carried = np.asarray((matrix.T @ can_matrix).todense(), dtype=np.int64).reshape(n_codes, len(books))
-    universe = np.asarray((can_matrix.T @ can_matrix).todense(), dtype=np.int64).reshape(len(books), len(books))
+    can = can.astype(np.int64)  # units × books, dense: the books are few
+    carried = np.asarray(matrix.T @ can, dtype=np.int64).reshape(n_codes, len(books))
+    universe = (can.T @ can).reshape(len(books), len(books))
     return UnitTable(unit=unit, codes=codes, joint=joint, carried=carried, universe=universe, book=book_of_code)
 
 
@@ -176,20 +180,25 @@ def _unit_table(code_of_row: np.ndarray, segment_of_coding: pd.Series, segments:
 class _Passages:
     selection_of_row: np.ndarray  # per coding row: its selection
     passage: np.ndarray  # per selection: its passage
-    pairs: tuple[np.ndarray, np.ndarray]  # overlapping selections (i < j)
+    clique: np.ndarray  # per passage: every two of its selections overlap
+    pairs: tuple[np.ndarray, np.ndarray]  # overlapping selections (i < j) in the passages that are not cliques
     source: np.ndarray  # per passage: its source (row of the sources table)
 
 
 def _passages(segments, position, source_of_segment, segment_of_row, unit, proximity) -> _Passages:
     """Selections of the coded segments (`position`: their rows in `segments`) and the passages they form."""
-    sel = overlap.selections(source_of_segment, np.arange(len(position)), _geometry(segments)[position],
+    sel = overlap.selections(source_of_segment, np.arange(len(position)), _geometry(segments, position),
                              merge=(unit == "exact"))
-    pairs = overlap.overlapping_pairs(sel, proximity) if unit == "segment" else (np.zeros(0, np.int64),) * 2
-    passage = overlap.passages(sel, pairs)
-    n_passages = int(passage.max()) + 1 if len(passage) else 0
-    source = np.zeros(n_passages, dtype=np.int64)
+    if unit == "segment":
+        found = overlap.find_passages(sel, proximity)
+        passage, clique, pairs = found.of_selection, found.clique, found.pairs
+    else:  # exact: every selection a passage of its own
+        passage, clique = np.arange(len(sel), dtype=np.int64), np.ones(len(sel), dtype=bool)
+        pairs = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+    source = np.zeros(len(clique), dtype=np.int64)
     source[passage] = sel.source
-    return _Passages(selection_of_row=sel.of_row[segment_of_row], passage=passage, pairs=pairs, source=source)
+    return _Passages(selection_of_row=sel.of_row[segment_of_row], passage=passage, clique=clique, pairs=pairs,
+                     source=source)
 
 
 def passage_table(codings: pd.DataFrame, segments: pd.DataFrame, sources: pd.DataFrame,
@@ -209,9 +218,7 @@ def passage_table(codings: pd.DataFrame, segments: pd.DataFrame, sources: pd.Dat
     found = _passages(segments, position, source_of_segment, segment_of_row, "segment", proximity)
     passage_of_row = found.passage[found.selection_of_row]
     first, second = found.pairs
-    size = np.bincount(found.passage, minlength=len(found.source))
-    edges = np.bincount(found.passage[first], minlength=len(found.source))
-    loose = size * (size - 1) // 2 != edges
+    loose = ~found.clique
     direct = set()
     if loose.any():
         codes_of = pd.Series(codings["code_uid"].to_numpy()).groupby(found.selection_of_row).agg(set)
@@ -241,10 +248,10 @@ def _lookup(values: pd.Series, keys: pd.Series) -> np.ndarray:
     """Position of every value among `keys` (-1 where absent; the first where a key repeats): integer keys
     through an array indexed by key, strings by Arrow's hash lookup."""
     values, keys = np.asarray(values), np.asarray(keys)
+    if len(keys) == 0 or len(values) == 0:  # (an empty column may come without its type)
+        return np.full(len(values), -1, dtype=np.int64)
     if values.dtype.kind in "iu" and keys.dtype.kind in "iu":
         values, keys = values.astype(np.int64, copy=False), keys.astype(np.int64, copy=False)
-        if len(keys) == 0 or len(values) == 0:
-            return np.full(len(values), -1, dtype=np.int64)
         low = min(int(keys.min()), int(values.min()))
         span = max(int(keys.max()), int(values.max())) - low + 1
         if span <= 4 * (len(keys) + len(values)) + 1024:  # node keys are dense offsets: one array lookup
@@ -269,10 +276,13 @@ def _renumber(values: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     return (np.cumsum(present) - 1)[values], np.flatnonzero(present)
 
 
-def _geometry(segments: pd.DataFrame) -> np.ndarray:
-    """segments × (start, end, x, y, width, height) as float64, NaN where missing."""
-    return np.column_stack([pd.to_numeric(segments[c]).to_numpy(dtype=np.float64, na_value=np.nan) for c in GEOMETRY]) \
-        if len(segments) else np.zeros((0, 6))
+def _geometry(segments: pd.DataFrame, rows: np.ndarray | None = None) -> np.ndarray:
+    """segments (or those `rows` of them) × (start, end, x, y, width, height) as float64, NaN where missing."""
+    rows = np.arange(len(segments)) if rows is None else rows
+    geometry = np.empty((len(GEOMETRY), len(rows)))  # filled column by column: a transposed view is returned
+    for i, c in enumerate(GEOMETRY):
+        geometry[i] = pd.to_numeric(segments[c]).to_numpy(dtype=np.float64, na_value=np.nan)[rows]
+    return geometry.T
 
 
 def _books(codes: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
@@ -283,26 +293,39 @@ def _books(codes: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
 
 
 def _incidence(unit_of_row: np.ndarray, code_of_row: np.ndarray, n_units: int, n_codes: int) -> sp.csr_matrix:
-    """0/1 units × codes (repeated pairs count once)."""
-    matrix = sp.csr_matrix((np.ones(len(unit_of_row), dtype=np.int64), (unit_of_row, code_of_row)),
-                           shape=(n_units, n_codes))
-    matrix.sum_duplicates()
-    matrix.data[:] = 1
-    return matrix
+    """0/1 units × codes (repeated pairs count once), built from its sorted distinct (unit, code) keys."""
+    key = _distinct(unit_of_row.astype(np.int64) * n_codes + code_of_row, n_units * n_codes)
+    units, codes = np.divmod(key, max(n_codes, 1))
+    pointer = np.zeros(n_units + 1, dtype=np.int64)
+    np.cumsum(np.bincount(units, minlength=n_units), out=pointer[1:])
+    return sp.csr_matrix((np.ones(len(key), dtype=np.int64), codes, pointer), shape=(n_units, n_codes))
+
+
+def _distinct(keys: np.ndarray, size: int) -> np.ndarray:
+    """The distinct values of non-negative integer `keys` below `size`, ascending: through a table of flags
+    when `size` is not much larger than the keys, else by sorting."""
+    if size <= 8 * len(keys) + (1 << 20):
+        present = np.zeros(size, dtype=bool)
+        present[keys] = True
+        return np.flatnonzero(present)
+    keys = np.sort(keys)
+    return keys[np.r_[True, keys[1:] != keys[:-1]]] if len(keys) else keys
+
+
+def _row_of_entry(matrix: sp.csr_matrix) -> np.ndarray:
+    """The row of every stored entry of a CSR matrix (in storage order)."""
+    return np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
 
 
 def _direct_joint(matrix: sp.csr_matrix, selection_of_row: np.ndarray, code_of_row: np.ndarray,
-                  passage: np.ndarray, pairs: tuple[np.ndarray, np.ndarray], n_codes: int) -> np.ndarray:
+                  passage: np.ndarray, clique: np.ndarray, pairs: tuple[np.ndarray, np.ndarray],
+                  n_codes: int) -> np.ndarray:
     """Passages where a and b co-occur directly: XᵀX over the passages whose selections all overlap one
-    another (cliques), plus a pair-by-pair count over the others."""
+    another (cliques), plus a pair-by-pair count over the others (`pairs`: their overlapping selections)."""
     if n_codes == 0:
         return np.zeros((0, 0), np.int64)
     first, second = pairs
-    n_passages = matrix.shape[0]
-    size = np.bincount(passage, minlength=n_passages)
-    edges = np.bincount(passage[first], minlength=n_passages)
-    clique = edges == size * (size - 1) // 2
-    clique_rows = matrix[np.flatnonzero(clique)]
+    clique_rows = matrix if clique.all() else matrix[np.flatnonzero(clique)]
     joint = (clique_rows.T @ clique_rows).toarray().astype(np.int64)
     if clique.all():
         return joint
@@ -311,7 +334,7 @@ def _direct_joint(matrix: sp.csr_matrix, selection_of_row: np.ndarray, code_of_r
     rows = ~clique[passage[selection_of_row]]
     carried = _incidence(selection_of_row[rows], code_of_row[rows], len(passage), n_codes)
     inside = ~clique[passage[first]]
-    loose = np.unique(selection_of_row[rows])
+    loose = _distinct(selection_of_row[rows], len(passage))
     left = np.concatenate([first[inside], loose])
     right = np.concatenate([second[inside], loose])
     pointer, codes = carried.indptr, carried.indices
@@ -322,7 +345,11 @@ def _direct_joint(matrix: sp.csr_matrix, selection_of_row: np.ndarray, code_of_r
     a = codes[pointer[left][which] + k // n_right[which]]
     b = codes[pointer[right][which] + k % n_right[which]]
     low, high = np.minimum(a, b), np.maximum(a, b)
-    key = np.unique((passage[left][which].astype(np.int64) * n_codes + low) * n_codes + high)
+    # each (passage, a, b) once: passages renumbered among the loose ones keep the keys small
+    _, loose_passage = np.unique(passage[left], return_inverse=True)
+    n_loose = int(loose_passage.max()) + 1 if len(loose_passage) else 0
+    key = _distinct((loose_passage[which].astype(np.int64) * n_codes + low) * n_codes + high,
+                    n_loose * n_codes * n_codes)
     low, high = (key // n_codes) % n_codes, key % n_codes
     upper = np.bincount(low * n_codes + high, minlength=n_codes * n_codes).reshape(n_codes, n_codes)
     return joint + upper + upper.T - np.diag(np.diag(upper))
@@ -609,22 +636,33 @@ def fetch_codings(kg: GraphReader, study_id: str, unit: str, coder: str = "", pr
     (codings_cypher, codings_params), (codes_cypher, params), (segments_cypher, _), (sources_cypher, _), \
         *positions = unit_statements(study_id, coders, positions=unit in SEGMENT_UNITS)
     codings = kg.cypher(codings_cypher, codings_params)
+    segment_of_row, key_of_code = codings["segment"].to_numpy(), codings["code"].to_numpy()
     if "analysis" in codings.columns:  # no coders given: the analysis codings, chosen here (mmkg.store.keys)
-        codings = codings[codings["analysis"].fillna(False).to_numpy(dtype=bool)]
+        chosen = codings["analysis"].fillna(False).to_numpy(dtype=bool)
+        segment_of_row, key_of_code = segment_of_row[chosen], key_of_code[chosen]
     code_keys = kg.cypher(codes_cypher, params)
     position_of_key = _lookup(code_keys["code_uid"], codes["code_uid"])
-    key_of_row = _lookup(codings["code"], code_keys["code"])
+    key_of_row = _lookup(key_of_code, code_keys["code"])
     code_of_row = np.where(key_of_row >= 0, position_of_key[key_of_row], -1) if len(position_of_key) else \
-        np.full(len(codings), -1, dtype=np.int64)
+        np.full(len(key_of_row), -1, dtype=np.int64)
     segments = kg.cypher(segments_cypher, params)
     if positions:
-        placed = kg.cypher(positions[0][0], params)
-        row = _lookup(segments["segment"], placed["segment"])
+        (regions_cypher, _), (ranges_cypher, _) = positions
+        ranges = kg.cypher(ranges_cypher, params)
+        row = _lookup(segments["segment"], ranges["segment"])
         if (row < 0).any():
             raise QueryError("a segment of a source has no position in the graph")
-        segments = segments.assign(**{c: placed[c].to_numpy()[row] for c in GEOMETRY})
+        columns = {c: pd.to_numeric(ranges[c]).to_numpy(dtype=np.float64, na_value=np.nan)[row]
+                   for c in ("start", "end")}
+        regions = kg.cypher(regions_cypher, params)
+        at = _lookup(regions["segment"], segments["segment"])
+        for c in ("x", "y", "width", "height"):
+            columns[c] = np.full(len(segments), np.nan)
+            columns[c][at[at >= 0]] = pd.to_numeric(regions[c]).to_numpy(dtype=np.float64, na_value=np.nan)[at >= 0]
+        segments = pd.DataFrame({"source": segments["source"].to_numpy(), "segment": segments["segment"].to_numpy(),
+                                 **columns}, copy=False)
     sources = kg.cypher(sources_cypher, params)
-    return code_of_row, codings["segment"], segments, sources, codes
+    return code_of_row, pd.Series(segment_of_row, name="segment"), segments, sources, codes
 
 
 def concept_unit_table(code_of_row: np.ndarray, segment_of_coding: pd.Series, segments: pd.DataFrame,

@@ -14,9 +14,12 @@ Two selections of one source **overlap** when they share a part of positive size
   "near" in characters (text) or milliseconds (media); regions are unaffected.
 
 A **passage** is a connected group of overlapping selections within one source (overlap taken
-transitively); a selection overlapping nothing is a passage of its own.  Passages are found by a sort and
-sweep per source (ranges sorted by start; regions by x, then the y-ranges compared), which touches only the
-candidate pairs whose first coordinates overlap — never every pair of a source.
+transitively); a selection overlapping nothing is a passage of its own.  `find_passages` finds the ranges'
+passages by one sort and sweep (sorted by source and start, a passage ends where a range starts at or after the
+furthest end before it), tells which passages are *cliques* (every two of their selections overlap: for ranges,
+the latest start lies before the earliest end) and lists overlapping pairs only inside the passages that are
+not; regions are paired by a sort and sweep on x (the y-ranges compared), which touches only the candidate
+pairs whose first coordinates overlap — never every pair of a source.
 """
 from __future__ import annotations
 
@@ -98,6 +101,127 @@ def overlapping_pairs(sel: Selections, proximity: float = 0.0) -> tuple[np.ndarr
     return np.minimum(first, second), np.maximum(first, second)
 
 
+@dataclass(frozen=True)
+class Passages:
+    """The passages of some selections."""
+
+    of_selection: np.ndarray  # passage index of every selection
+    clique: np.ndarray  # per passage: every two of its selections overlap
+    pairs: tuple[np.ndarray, np.ndarray]  # the overlapping pairs (i < j) of selections in passages that are not cliques
+
+    def __len__(self) -> int:
+        return len(self.clique)
+
+
+def find_passages(sel: Selections, proximity: float = 0.0) -> Passages:
+    """The passages of `sel` (module docstring): ranges first, then regions, then selections without position
+    (a passage each)."""
+    if proximity < 0:
+        raise QueryError(f"parameter 'proximity' must not be negative, got {proximity}")
+    of_selection = np.empty(len(sel), dtype=np.int64)
+    cliques, firsts, seconds = [], [], []
+    offset = 0
+    span = np.flatnonzero(sel.kind == SPAN)
+    region = np.flatnonzero(sel.kind == REGION)
+    if len(span) and (sel.geometry[span, 1] + proximity < sel.geometry[span, 0]).any():
+        parts = [(span, _span_pairs(sel, proximity)), (region, _region_pairs(sel))]  # reversed ranges: no sweep
+    else:
+        label, clique, pairs = _span_sweep(sel, span, proximity)
+        of_selection[span] = label
+        cliques.append(clique)
+        firsts.append(pairs[0])
+        seconds.append(pairs[1])
+        offset = len(clique)
+        parts = [(region, _region_pairs(sel))]
+    for index, pairs in parts:
+        label, clique, pairs = _components(len(sel), index, pairs)
+        of_selection[index] = label + offset
+        cliques.append(clique)
+        firsts.append(pairs[0])
+        seconds.append(pairs[1])
+        offset += len(clique)
+    alone = np.flatnonzero(sel.kind == WHOLE)
+    of_selection[alone] = offset + np.arange(len(alone))
+    cliques.append(np.ones(len(alone), dtype=bool))
+    empty = [np.zeros(0, np.int64)]
+    first, second = np.concatenate(empty + firsts), np.concatenate(empty + seconds)
+    return Passages(of_selection=of_selection, clique=np.concatenate(cliques),
+                    pairs=(np.minimum(first, second), np.maximum(first, second)))
+
+
+def _span_sweep(sel: Selections, index: np.ndarray, proximity: float
+                ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Passages of the ranges `index` (no range reversed): (passage of each, clique per passage, overlapping
+    pairs in the passages that are not cliques).  Sorted by source and start (a zero-length range before the
+    others starting where it starts), a range joins the passage before it when it starts before the furthest
+    end so far (the range ending there starts no later, so they overlap); otherwise nothing before it reaches
+    it, nor can anything after it reach back."""
+    empty = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+    if not len(index):
+        return np.zeros(0, np.int64), np.zeros(0, dtype=bool), empty
+    start, end, source = sel.geometry[index, 0], sel.geometry[index, 1] + proximity, sel.source[index]
+    # one sorted key over every source, each source shifted above the ends of the ones before it
+    low = float(start.min())
+    width = float(end.max()) - low + 1
+    if (float(source.max()) + 1) * width >= 2 ** 53:
+        raise QueryError("selection offsets are too large to compare exactly")
+    shift = source * width - low
+    key = start + shift
+    pointless = end <= start  # zero length: overlaps no range starting where it starts, so it sorts first
+    if pointless.any():
+        first = np.argsort(~pointless, kind="stable")
+        order = first[np.argsort(key[first], kind="stable")]
+    else:
+        order = np.argsort(key)
+    key, end, shifted_end, pointless = key[order], end[order], (end + shift)[order], pointless[order]
+    reach = np.maximum.accumulate(shifted_end)
+    new = np.r_[True, key[1:] >= reach[:-1]]
+    bounds = np.flatnonzero(new)
+    passage = np.cumsum(new) - 1
+    size = np.diff(np.r_[bounds, len(key)])
+    # ranges [s, e) all overlap one another when the latest start (the last, sorted) lies before the earliest
+    # end; a passage with a range that does not overlap itself (zero length) is decided by its pairs
+    latest = key[np.r_[bounds[1:], len(key)] - 1]
+    clique = (size == 1) | (latest < np.minimum.reduceat(shifted_end, bounds))
+    undecided = np.zeros(len(bounds), dtype=bool)
+    undecided[passage[pointless]] = True
+    undecided &= ~clique
+    label = np.empty(len(index), dtype=np.int64)
+    label[order] = passage
+    needed = ~clique[label]
+    if not needed.any():
+        return label, clique, empty
+    first, second = _span_pairs(sel, proximity, index[needed])
+    if undecided.any():
+        where = np.empty(len(sel), dtype=np.int64)
+        where[index] = label
+        edges = np.bincount(where[first], minlength=len(clique))
+        clique = clique | (undecided & (edges == size * (size - 1) // 2))
+        loose = ~clique[where[first]]
+        first, second = first[loose], second[loose]
+    return label, clique, (first, second)
+
+
+def _components(n: int, index: np.ndarray, pairs: tuple[np.ndarray, np.ndarray]
+                ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Passages of the selections `index` (of `n`) from their overlapping pairs: (passage of each, clique per
+    passage, the pairs in passages that are not cliques)."""
+    if not len(index):
+        return np.zeros(0, np.int64), np.zeros(0, dtype=bool), (np.zeros(0, np.int64), np.zeros(0, np.int64))
+    first, second = pairs
+    where = np.full(n, -1, dtype=np.int64)
+    where[index] = np.arange(len(index))
+    graph = sp.csr_matrix((np.ones(len(first), dtype=np.int8), (where[first], where[second])),
+                          shape=(len(index), len(index)))
+    count, label = connected_components(graph, directed=False)
+    label = label.astype(np.int64)
+    size = np.bincount(label, minlength=count)
+    edges = np.bincount(label[where[first]], minlength=count)
+    clique = edges == size * (size - 1) // 2
+    loose = ~clique[label[where[first]]]
+    return label, clique, (first[loose], second[loose])
+
+
 def passages(sel: Selections, pairs: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     """Passage index of every selection: connected components of the overlap pairs."""
     n = len(sel)
@@ -120,8 +244,9 @@ def _candidates(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return left, left + 1 + offsets
 
 
-def _span_pairs(sel: Selections, proximity: float) -> tuple[np.ndarray, np.ndarray]:
-    index = np.nonzero(sel.kind == SPAN)[0]
+def _span_pairs(sel: Selections, proximity: float, index: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Overlapping pairs among the ranges `index` (default: every range)."""
+    index = np.nonzero(sel.kind == SPAN)[0] if index is None else index
     if len(index) < 2:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     start, end, source = sel.geometry[index, 0], sel.geometry[index, 1], sel.source[index].astype(np.float64)

@@ -71,13 +71,21 @@ def _segment_keys(where: str) -> KeyFetch:
                     (("offset(id(src))", "source"), ("offset(id(g))", "segment")))
 
 
-POSITIONS = (("g.start_pos", "start"), ("g.end_pos", "`end`"), ("g.x", "x"), ("g.y", "y"), ("g.width", "width"),
-             ("g.height", "height"))
+def _segment_ranges(where: str) -> KeyFetch:
+    """Text and media ranges from a scan of the segments themselves (read along the source join they cost
+    more)."""
+    return KeyFetch(_match("MATCH (g:Segment)", where),
+                    (("offset(id(g))", "segment"), ("g.start_pos", "start"), ("g.end_pos", "`end`")))
 
 
-def _segment_positions(where: str) -> KeyFetch:
-    """Positions from a scan of the segments themselves: read along the source join they cost twice as much."""
-    return KeyFetch(_match("MATCH (g:Segment)", where), (("offset(id(g))", "segment"), *POSITIONS))
+def _segment_regions(where: str) -> KeyFetch:
+    """Picture and PDF regions: only the segments with an x (a region needs all four values).  Most studies
+    have none, and the store skips a column without values almost for free, where returning four empty
+    columns for every segment cost as much as the ranges."""
+    condition = f"{where} AND g.x IS NOT NULL" if where else "WHERE g.x IS NOT NULL"
+    return KeyFetch(_match("MATCH (g:Segment)", condition),
+                    (("offset(id(g))", "segment"), ("g.x", "x"), ("g.y", "y"), ("g.width", "width"),
+                     ("g.height", "height")))
 
 
 def _source_keys(where: str) -> KeyFetch:
@@ -99,12 +107,12 @@ def _fetches(study_id: str, coders: list[str], positions: bool) -> list[tuple[Ke
             (_code_keys(where("k")), one),
             (_segment_keys(where("src")), one),
             (_source_keys(where("p")), one)] + \
-        ([(_segment_positions(where("g")), one)] if positions else [])
+        ([(_segment_regions(where("g")), one), (_segment_ranges(where("g")), one)] if positions else [])
 
 
 def unit_statements(study_id: str, coders: list[str], positions: bool) -> list[tuple[str, dict]]:
     """The statements (with their parameters) of one unit table: codings, code keys, segments, sources and,
-    with `positions` (the segment units), the segments' positions.  `coders`: the coders whose codings count
+    with `positions` (the segment units), the segments' regions and ranges.  `coders`: the coders whose codings count
     ([] = the analysis codings; then the codings carry an `analysis` column to choose them by).
     benchmarks/ time the store's part of them."""
     return [(fetch.rows_form(), params) for fetch, params in _fetches(study_id, coders, positions)]
