@@ -12,7 +12,9 @@ query is `kg.query("cooccurrence", study_id="synthetic")` (segment unit, every m
 `equal` says whether both stores found the same pairs with the same n_ab.  `load avg` is the machine's
 1-minute load average when the row's load began (2 cores here: above 2, the store waited for CPU); with
 `--server-pid` (the test server's, e.g. `$(cat tools/neo4j-test-server/server.pid)`), `server cpu s` is the CPU
-time Neo4j spent on the load, which contention inflates less than the wall time.
+time Neo4j spent on the load, which contention inflates less than the wall time, and `server codings/cpu-s` the
+codings Neo4j wrote per second of its own CPU (the rate a load would reach with a free core for the server and
+nothing else to wait for).
 """
 from __future__ import annotations
 
@@ -75,11 +77,13 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         rows = [row for size in args.sizes for row in bench(size, args.uri, Path(folder), args.repeat, args.server_pid)]
-    print("| codings | store | load s | codings/s | server cpu s | co-occurrence s | pairs | equal | load avg |")
-    print("|---:|---|---:|---:|---:|---:|---:|---|---:|")
+    print("| codings | store | load s | codings/s | server cpu s | server codings/cpu-s | co-occurrence s | pairs "
+          "| equal | load avg |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---|---:|")
     for r in rows:
         server = "" if r["server_s"] is None else f"{r['server_s']:.1f}"
-        print(f"| {r['codings']:,} | {r['store']} | {r['load_s']:.2f} | {r['rate']:,.0f} | {server} "
+        per_cpu_s = f"{r['codings'] / r['server_s']:,.0f}" if r["server_s"] else ""
+        print(f"| {r['codings']:,} | {r['store']} | {r['load_s']:.2f} | {r['rate']:,.0f} | {server} | {per_cpu_s} "
               f"| {r['cooccurrence_s']:.2f} | {r['pairs']:,} | {r['equal']} | {r['load_avg']:.1f} |")
 
 

@@ -67,10 +67,10 @@ class Mmkg:
         """Validate a study (folder, codings CSV, REFI-QDA file; None = the shipped study), then write it
         atomically, replacing an earlier version of the same study id and nothing else (`replace=False`, as the
         CLI and HTTP uploads do unless asked: refuse with `StudyExistsError` instead; on the embedded store the
-        check and the write hold one writer lock, so two loads of one id cannot both pass it).  The id comes
-        from `study_id`, else from the file (study.json, the REFI-QDA project name, the codings table's study_id
-        column, the file name).  The earlier version's applied mapping is kept unless the file brings its own
-        (`mmkg.mapping.keep_applied_mapping`)."""
+        check and the write hold one writer lock, on Neo4j the write's switch transaction repeats the check, so
+        two loads of one id cannot both pass it).  The id comes from `study_id`, else from the file (study.json,
+        the REFI-QDA project name, the codings table's study_id column, the file name).  The earlier version's
+        applied mapping is kept unless the file brings its own (`mmkg.mapping.keep_applied_mapping`)."""
         from mmkg.loader import read_study
         from mmkg.mapping import keep_applied_mapping
 
@@ -109,7 +109,10 @@ class Mmkg:
                                            "codings): load under another id (--study-id, study_id) or replace it "
                                            "(--replace, replace=true); nothing was written")
                 ontology = None if self.store.has_ontology() else ontology_graph()
-                counts = self.store.replace_study(study.meta.id, rows, ontology, progress)
+                # a store without a writer lock (Neo4j) repeats the check inside the write (two loads race)
+                write_new = getattr(self.store, "write_new_study", None)
+                write = write_new if write_new is not None and not replace else self.store.replace_study
+                counts = write(study.meta.id, rows, ontology, progress)
         return LoadReport(study_id=study.meta.id, counts=counts, seconds=time.perf_counter() - started,
                           warnings=study.warnings, provenance=study.meta.provenance, replaced_codings=replaced)
 

@@ -20,7 +20,9 @@ new one is complete:
    (`Segment`, see `mmkg.schema.NodeTable.bulk`) is written with its own label but only under staged
    sources, with its codings, so no reader's pattern reaches it: named queries reach segments through
    sources or codes.
-4. *Switch*: one transaction checks the staged counts, merges the ontology (when the store has none, decided
+4. *Switch*: one transaction checks the staged counts (and, for `write_new_study`, that the study is not
+   in the store: the check and the write are one transaction, and the uniqueness constraint on `Study.uid`
+   makes the later of two concurrent switches of one id fail), merges the ontology (when the store has none, decided
    in this transaction), links the codes to concepts, relabels the current version's small nodes
    `MmkgRetired` and the staged ones to their labels.  Its size grows with codes and participants, never
    with segments or codings.  A lost connection during its COMMIT (`IncompleteCommit`) is resolved by
@@ -44,7 +46,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mmkg.errors import ConfigError, QueryError, QueryLimitError, StoreError
+from mmkg.errors import ConfigError, MmkgError, QueryError, QueryLimitError, StoreError, StudyExistsError
 from mmkg.models import GraphRows
 from mmkg.schema import BOOL, FLOAT, INT, NODE_BY_LABEL, NODES, RELS, SCHEMA_VERSION, NodeTable, RelTable
 from mmkg.store import Progress, StepTicker
@@ -72,6 +74,7 @@ INTERNAL_LABELS = (STAGING, RETIRED, LOAD, LEASE, SCHEMA_STAMP)
 INTERNAL_PROPERTIES = ("mmkg_load", "load_id", "state", "started_at", "held", "version", "written_at")
 
 BULK = next(n for n in NODES if n.bulk)
+STUDY = "Study"  # the node that says a study is in the store (its uid is the study id)
 BULK_PARENT = next(r for r in RELS if r.target == BULK.label)  # HAS_SEGMENT: each segment has one source
 BULK_CHILD = next(r for r in RELS if r.source == BULK.label)  # CODED_AS: written with the segment
 SMALL_NODES = [n for n in NODES if n.study_scoped and not n.bulk]
@@ -538,6 +541,17 @@ class Neo4jStore:
         """Stage the study's new version in bounded transactions, then switch it in with one transaction
         (merging `ontology`, or the shipped one when the store has none); the old version stays visible
         until that switch and is deleted after it.  A failure before the switch leaves Neo4j as it was."""
+        return self._load(study_id, rows, ontology, progress, new=False)
+
+    def write_new_study(self, study_id: str, rows: GraphRows, ontology: GraphRows | None = None,
+                        progress: Progress | None = None) -> dict[str, int]:
+        """`replace_study` for a study id the store must not hold: the switch transaction itself refuses
+        an existing study (`StudyExistsError`, nothing written), so two concurrent loads of one id cannot
+        both write it (Neo4j has no writer lock that would cover a check made before the load)."""
+        return self._load(study_id, rows, ontology, progress, new=True)
+
+    def _load(self, study_id: str, rows: GraphRows, ontology: GraphRows | None, progress: Progress | None,
+              *, new: bool) -> dict[str, int]:
         self._require_writable()
         load = uuid.uuid4().hex
         plan = self._plan(load, rows)
@@ -549,7 +563,7 @@ class Neo4jStore:
                 for batch in plan:
                     self._write_batch(batch)
                     tick(f"staged {batch.what}")
-                counts = self._switch(load, study_id, rows, ontology)
+                counts = self._switch(load, study_id, rows, ontology, new=new)
             except BaseException:
                 self._abandon(load)
                 raise
@@ -638,10 +652,11 @@ class Neo4jStore:
 
         self._write(work)
 
-    def _switch(self, load: str, study_id: str, rows: GraphRows, ontology: GraphRows | None) -> dict[str, int]:
+    def _switch(self, load: str, study_id: str, rows: GraphRows, ontology: GraphRows | None, *,
+                new: bool) -> dict[str, int]:
         """One transaction: check the staging, merge the ontology, link codes to concepts, retire the current
-        version and publish the staged one."""
-        from neo4j.exceptions import IncompleteCommit
+        version (`new`: refuse when there is one) and publish the staged one."""
+        from neo4j.exceptions import IncompleteCommit, Neo4jError
 
         def work(tx) -> dict[str, int]:
             if self._single(tx, SWITCHED, load=load) != 1:
@@ -668,8 +683,10 @@ class Neo4jStore:
                     for batch in rel_batches(rel, frame, link_concepts_statement(rel), load):
                         _expect(self._single(tx, batch.statement, **batch.params), batch.rows,
                                 f"{rel.type} relationships (a concept is missing from the ontology)")
-            for node in SMALL_NODES:
-                self._single(tx, retire_statement(node.label), study_id=study_id)
+            retired = {node.label: self._single(tx, retire_statement(node.label), study_id=study_id)
+                       for node in SMALL_NODES}
+            if new and retired[STUDY]:
+                raise _study_exists(study_id)
             for node in SMALL_NODES:
                 self._single(tx, publish_statement(node.label), load=load)
             counts.update({rel_type: len(frame) for rel_type, frame in rows.rels.items()})
@@ -679,8 +696,17 @@ class Neo4jStore:
             return self._write(work, mapped=False)
         except IncompleteCommit:
             return self._after_incomplete_commit(load, study_id, rows)
-        except (StoreError, QueryError):
+        except MmkgError:
             raise
+        except Neo4jError as exc:
+            if exc.code != "Neo.ClientError.Schema.ConstraintValidationFailed":
+                raise _translated(exc, None) from None
+            # the uniqueness of uids: another load of this study switched in its version meanwhile
+            if new:
+                raise _study_exists(study_id) from None
+            raise StoreError(f"another load of study {study_id} switched in its version while this one was "
+                             "staged; this load wrote nothing (the graph holds the other load's version): "
+                             "load again to replace it") from None
         except Exception as exc:  # noqa: BLE001 - translated below
             raise _translated(exc, None) from None
 
@@ -922,6 +948,12 @@ def _columns_frame(result, names: list[str]) -> pd.DataFrame:
     """The frame of a key fetch's Neo4j form: one record holding one list per column."""
     record = result.single(strict=True)
     return pd.DataFrame({name: pd.Series(record[name]) for name in names}, columns=names)
+
+
+def _study_exists(study_id: str) -> StudyExistsError:
+    return StudyExistsError(f"a study '{study_id}' is in the store already (written by another load while this "
+                            "one was staged): load under another id (--study-id, study_id) or replace it "
+                            "(--replace, replace=true); nothing was written")
 
 
 def _expect(found: int, expected: int, what: str) -> int:
