@@ -608,7 +608,8 @@ class EmbeddedStore:
     def replace_study(self, study_id: str, rows: GraphRows, ontology: GraphRows | None = None,
                       progress: Progress | None = None) -> dict[str, int]:
         """Publish a new version without the study's previous rows and with `rows` (and the ontology when
-        given and absent), after checking its counts; all or nothing."""
+        given and absent), after checking its counts; all or nothing. Takes `rows` and `ontology` over: each
+        table's frame leaves them once it is written, so its memory is free for the next one."""
         return self._write(study_id, rows, ontology, progress)
 
     def delete_study(self, study_id: str) -> None:
@@ -665,8 +666,9 @@ class EmbeddedStore:
                 if ontology is not None:
                     _delete_ontology(conn)
                 tick(f"removed previous version of {study_id}")
+                sizes = [_sizes(r) for r in (rows, None, ontology)]
                 _copy_all(conn, writes, tick)
-                counts = _check_counts(conn, study_id, rows, kept=None, ontology=ontology)
+                counts = _check_counts(conn, study_id, *sizes)
                 conn.execute("COMMIT")
             except BaseException:
                 _rollback(conn)
@@ -686,8 +688,10 @@ class EmbeddedStore:
             for statement in ladybug_ddl():
                 conn.execute(statement)
             tick(f"new database file without the previous version of {study_id}")
+            sizes = [_sizes(r) for r in (rows, kept, ontology)]
+            del kept
             _copy_all(conn, writes, tick, own_transactions=True)
-            return _check_counts(conn, study_id, rows, kept=kept, ontology=ontology)
+            return _check_counts(conn, study_id, *sizes)
 
     def _read_all(self, except_study: str, with_ontology: bool) -> GraphRows:
         """Every row the store holds outside one study (and the ontology's, when it is to be kept)."""
@@ -908,7 +912,11 @@ def _copy_all(conn, parts: list[GraphRows], tick, *, own_transactions: bool = Fa
         table = pa.concat_tables([a.select(arrow[0].column_names) for a in arrow], promote_options="permissive")
         del arrow
         written = _copy(conn, name, table) if rows > SMALL_TABLE_ROWS else _create(conn, name, table)
-        del table
+        del table, frames
+        for part in parts:  # written: its memory is free for the next table
+            (part.nodes if kind == "nodes" else part.rels).pop(name, None)
+        if rows > LARGE_COPY_ROWS:
+            _release_freed_heap()
         _expect(written, rows, name)
         tick(f"{name}: {rows:,} {kind}")
     if in_transaction:
@@ -940,23 +948,35 @@ def _copy(conn, table: str, rows: pa.Table) -> int:
     return _copied_count(report, table)
 
 
-def _check_counts(conn, study_id: str, rows: GraphRows | None, *, kept: GraphRows | None,
-                  ontology: GraphRows | None) -> dict[str, int]:
-    """Check the nodes the store holds against what was written, before the commit; returns the study's counts.
+_Sizes = tuple[dict[str, int], dict[str, int]]  # rows per node label, rows per relationship type
+
+
+def _sizes(rows: GraphRows | None) -> _Sizes | None:
+    """How many rows `rows` brings per table (taken before `_copy_all` empties it)."""
+    if rows is None:
+        return None
+    return {k: len(v) for k, v in rows.nodes.items()}, {k: len(v) for k, v in rows.rels.items()}
+
+
+def _check_counts(conn, study_id: str, rows: _Sizes | None, kept: _Sizes | None,
+                  ontology: _Sizes | None) -> dict[str, int]:
+    """Check the nodes the store holds against what was written (`_sizes` of each part), before the commit;
+    returns the study's counts.
 
     Relationships were checked against the counts COPY reported (`_copy_all`): counting relationships that
     are not committed yet scans them all (~0.4 s per million).
     """
     counts = {}
     if rows is not None:
-        for label, frame in rows.nodes.items():
+        nodes, rels = rows
+        for label, size in nodes.items():
             found = _count(conn, f"MATCH (n:{label}) WHERE n.study_id = $s RETURN count(n) AS n", study_id)
-            counts[label] = _expect(found, len(frame), label)
-        counts.update({rel_type: len(frame) for rel_type, frame in rows.rels.items()})
+            counts[label] = _expect(found, size, label)
+        counts.update(rels)
     written = [r for r in (kept, ontology, rows) if r is not None]
     for node in NODES:
         if kept is not None or (ontology is not None and not node.study_scoped):
-            expected = sum(len(r.nodes.get(node.label, ())) for r in written)
+            expected = sum(part[0].get(node.label, 0) for part in written)
             _expect(_count(conn, f"MATCH (n:{node.label}) RETURN count(n) AS n", None), expected, node.label)
     return counts
 
