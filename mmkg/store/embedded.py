@@ -40,6 +40,7 @@ from mmkg.models import GraphRows
 from mmkg.schema import NODE_BY_LABEL, NODES, REL_BY_TYPE, RELS, SCHEMA_VERSION, STUDY_COUNTS, STUDY_NODE_LABELS
 from mmkg.store import Progress, StepTicker
 from mmkg.store.ddl import ladybug_ddl
+from mmkg.tables import release_freed_heap
 
 POINTER_FILE = "CURRENT"  # names the published version
 SCHEMA_FILE = "SCHEMA"  # the schema version (`mmkg.schema.SCHEMA_VERSION`) the store's graph was written with
@@ -624,7 +625,7 @@ class EmbeddedStore:
             self._collect()  # room on the disk for the new version
             staging = self._fresh_staging()  # (without what a killed writer left there)
             staged = staging / _version_name(_generation(self.version) + 1)
-            _release_freed_heap()  # what reading and validating freed, before LadybugDB takes its own
+            release_freed_heap()  # what reading and validating freed, before LadybugDB takes its own
             try:
                 if self._should_rebuild(study_id, rows):
                     counts = self._rebuild(staged, study_id, rows, ontology, progress)
@@ -759,19 +760,6 @@ def _writable(file: Path):
         raise
     conn.close()
     db.close()
-
-
-def _release_freed_heap() -> None:
-    """Hand the memory the C library's allocator holds free back to the system (glibc keeps what Arrow and pandas
-    freed in per-thread arenas: ~300 MB after reading and validating 10^6 codings); a no-op elsewhere."""
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    try:
-        ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
-        pass
 
 
 def _close_quietly(*handles) -> None:
@@ -916,7 +904,7 @@ def _copy_all(conn, parts: list[GraphRows], tick, *, own_transactions: bool = Fa
         for part in parts:  # written: its memory is free for the next table
             (part.nodes if kind == "nodes" else part.rels).pop(name, None)
         if rows > LARGE_COPY_ROWS:
-            _release_freed_heap()
+            release_freed_heap()
         _expect(written, rows, name)
         tick(f"{name}: {rows:,} {kind}")
     if in_transaction:
