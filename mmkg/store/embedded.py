@@ -748,13 +748,15 @@ def _read_pointer_name(folder: Path) -> str | None:
 
 @contextmanager
 def _writable(file: Path):
-    """A read-write connection to a database file no reader knows yet; closed (checkpointed) on the way out."""
+    """A read-write connection to a database file no reader knows yet; checkpointed and closed on the way out."""
     import ladybug
 
     db = ladybug.Database(str(file))
     conn = ladybug.Connection(db)
     try:
         yield conn
+        # a failed checkpoint raises here (a full disk, say); while closing it would only leave the WAL behind
+        conn.execute("CHECKPOINT")
     except BaseException:
         _close_quietly(conn, db)
         raise
