@@ -50,7 +50,7 @@ LEGACY_FILE = "graph.lbug"  # the single database file of stores written before 
 VERSION_NAME = re.compile(r"^graph-(\d{1,12})-[0-9a-f]{8}\.lbug$")
 REBUILD_THRESHOLD = 10_000  # segments; see EmbeddedStore._should_rebuild
 LARGE_COPY_ROWS = 50_000  # see _copy_all
-SMALL_TABLE_ROWS = 2_048  # tables up to this many rows are written by CREATE, not COPY (see _create)
+SMALL_TABLE_ROWS = 2_048  # node tables up to this many rows are written by CREATE, not COPY (see _create)
 OPEN_ATTEMPTS = 5  # a version can be collected between reading CURRENT and opening it: read CURRENT again
 NOTHING_WRITTEN = "nothing was written: the store still holds its previous version"
 
@@ -901,7 +901,8 @@ def _copy_all(conn, parts: list[GraphRows], tick, *, own_transactions: bool = Fa
         arrow = [_arrow_table(frame, properties) for frame in frames]
         table = pa.concat_tables([a.select(arrow[0].column_names) for a in arrow], promote_options="permissive")
         del arrow
-        written = _copy(conn, name, table) if rows > SMALL_TABLE_ROWS else _create(conn, name, table)
+        few = kind == "nodes" and rows <= SMALL_TABLE_ROWS
+        written = _create(conn, name, table) if few else _copy(conn, name, table)
         del table, frames
         for part in parts:  # written: its memory is free for the next table
             (part.nodes if kind == "nodes" else part.rels).pop(name, None)
@@ -913,21 +914,17 @@ def _copy_all(conn, parts: list[GraphRows], tick, *, own_transactions: bool = Fa
         conn.execute("COMMIT")
 
 
-def _create(conn, table: str, rows: pa.Table) -> int:
-    """Write a few rows with one `LOAD FROM … CREATE` (the count created): COPY reserves a whole node group's
-    columns (~14 MB) for every table it writes, however few rows it brings, which LadybugDB keeps until the end."""
-    if table in NODE_BY_LABEL:
-        values = ", ".join(f"`{c}`: `{c}`" for c in rows.column_names)
-        cypher = f"LOAD FROM $rows CREATE (:{table} {{{values}}}) RETURN count(*) AS n"
-    else:
-        rel = REL_BY_TYPE[table]
-        values = ", ".join(f"`{c}`: `{c}`" for c in rows.column_names if c not in ("from", "to"))
-        cypher = (f"LOAD FROM $rows MATCH (a:{rel.source} {{uid: `from`}}), (b:{rel.target} {{uid: `to`}}) "
-                  f"CREATE (a)-[:{table} {{{values}}}]->(b) RETURN count(*) AS n")
+def _create(conn, label: str, rows: pa.Table) -> int:
+    """Write a few nodes with one `LOAD FROM … CREATE` (the count created): COPY reserves a whole node group's
+    columns (~14 MB) for every node table it writes, however few rows it brings, and LadybugDB keeps them until
+    the process ends. (Relationships stay with COPY: matching both ends of each loaded row plans as a cross
+    product of the two node tables.)"""
+    values = ", ".join(f"`{c}`: `{c}`" for c in rows.column_names)
     try:
-        return int(conn.execute(cypher, {"rows": rows}).get_as_df()["n"].iloc[0])
+        found = conn.execute(f"LOAD FROM $rows CREATE (:{label} {{{values}}}) RETURN count(*) AS n", {"rows": rows})
+        return int(found.get_as_df()["n"].iloc[0])
     except RuntimeError as exc:
-        raise StoreError(f"writing {table} failed: {exc}") from None
+        raise StoreError(f"writing {label} failed: {exc}") from None
 
 
 def _copy(conn, table: str, rows: pa.Table) -> int:
