@@ -8,7 +8,7 @@ import pandas as pd
 from mmkg.errors import LoadError
 from mmkg.loader.csv_files import ROW_COLUMN, read_csv_text
 from mmkg.loader.validate import duplicated_rows
-from mmkg.tables import StudyMeta, StudyTables
+from mmkg.tables import StudyMeta, StudyTables, release_freed_heap
 
 CODINGS_TABLE_COLUMNS = ["study_id", "participant_id", "source_id", "source_kind", "segment_id",
                          "start", "end", "code_id", "codebook", "coder"]
@@ -45,9 +45,10 @@ def read_codings_table(path: Path, study_id: str | None = None, data: bytes | No
 
     # rows that disagree about a segment's source, offsets, participant or kind stay apart, so the
     # validator reports them as duplicates
-    segments = frame[~duplicated_rows(frame, ["segment_id", "source_id", "start", "end", "participant_id",
-                                               "source_kind"], determined_by_first=True)]
-    segments = segments[["segment_id", "source_id", "start", "end", "participant_id", "source_kind", ROW_COLUMN]]
+    segments_of_rows = frame[~duplicated_rows(frame, ["segment_id", "source_id", "start", "end", "participant_id",
+                                                       "source_kind"], determined_by_first=True)]
+    segments = segments_of_rows[["segment_id", "source_id", "start", "end", "participant_id", "source_kind",
+                                 ROW_COLUMN]]
     sources = segments[~duplicated_rows(segments, ["source_id", "participant_id", "source_kind"])]
     participants = sources[~duplicated_rows(sources, ["participant_id"])][["participant_id", ROW_COLUMN]]
     participants = participants.reset_index(drop=True)
@@ -64,6 +65,8 @@ def read_codings_table(path: Path, study_id: str | None = None, data: bytes | No
                            "parent_group_id": None})
     codings = frame[["segment_id", "codebook", "code_id", "coder", ROW_COLUMN]].copy()
     files = {table: name for table in ("groups", "codes", "participants", "sources", "segments", "codings")}
+    del frame, segments_of_rows
+    release_freed_heap()  # the reader's buffers and the columns no table kept
     return StudyTables(meta=meta, groups=groups, codes=codes, participants=participants, sources=sources,
                        segments=segments, codings=codings, files=files,
                        derived_references=frozenset({"codings.segment_id", "codings.code_id", "segments.source_id"}))

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pa_csv
 
 from mmkg.errors import LoadError
 
@@ -20,22 +21,24 @@ def read_csv_text(path: Path, data: bytes | None = None) -> pd.DataFrame:
 
     Adds a `_row` column with the spreadsheet row number of each record (header is row 1).
     Raises `LoadError` naming the file for missing, empty, non-UTF-8 or malformed files.
+    The cells stay in Arrow's buffers, read from the file in blocks: no copy of the file in memory, no Python
+    string per cell.
     """
     name = str(path)
-    if data is None:
-        try:
-            data = Path(path).read_bytes()
-        except FileNotFoundError:
-            raise LoadError(f"{name}: file not found") from None
-        except OSError as exc:
-            raise LoadError(f"{name}: cannot read file ({exc.strerror})") from None
-    body = data[3:] if data.startswith(codecs.BOM_UTF8) else data
-    end_of_header = body.find(b"\n")
-    header_line = body if end_of_header < 0 else body[:end_of_header]
-    if not header_line.strip() and not body.strip():
+    try:
+        head = data[:_first_line_end(data)] if data is not None else _first_line(Path(path))
+    except FileNotFoundError:
+        raise LoadError(f"{name}: file not found") from None
+    except OSError as exc:
+        raise LoadError(f"{name}: cannot read file ({exc.strerror})") from None
+    header_line = head[3:] if head.startswith(codecs.BOM_UTF8) else head
+    if not header_line.strip():  # a blank first line: look at the whole file, which then says why
+        data = _whole(name, path, data)
+    body = (data[3:] if data.startswith(codecs.BOM_UTF8) else data) if data is not None else None
+    if body is not None and not header_line.strip() and not body.strip():
         raise LoadError(f"{name}: file is empty (expected a header row)")
     try:
-        header = next(csv.reader([_decode(name, body, header_line)]), [])
+        header = next(csv.reader([_decode(name, lambda: _body(name, path, data), header_line)]), [])
     except csv.Error as exc:  # e.g. a bare carriage return inside the header
         raise LoadError(f"{name}, row 1: malformed header row ({exc})") from None
     blank = [i + 1 for i, col in enumerate(header) if not col.strip()]
@@ -45,33 +48,68 @@ def read_csv_text(path: Path, data: bytes | None = None) -> pd.DataFrame:
     if duplicated:
         raise LoadError(f"{name}: header repeats column(s) {', '.join(duplicated)}")
     try:
-        # empty cells become missing values right in the parser: no second pass over the frame
-        frame = pd.read_csv(io.BytesIO(body), dtype=str, keep_default_na=False, na_values=[""], engine="pyarrow")
+        # every column as text; empty cells become missing values right in the parser
+        table = pa_csv.read_csv(io.BytesIO(data) if data is not None else Path(path),
+                                convert_options=pa_csv.ConvertOptions(
+                                    default_column_type=pa.large_string(), null_values=[""],
+                                    strings_can_be_null=True))
+        text = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas' `str`: Arrow's strings, no copy
+        frame = table.to_pandas(types_mapper={pa.large_string(): text}.get)
+        del table
     except UnicodeDecodeError:  # in a header that spans lines (a quoted name with a line break)
-        _decode(name, body, body)  # raises, naming the line
+        _decode(name, lambda: _body(name, path, data), None)  # raises, naming the line
         raise
-    except pd.errors.EmptyDataError:
-        raise LoadError(f"{name}: has no columns (expected a header row of column names)") from None
-    except (pd.errors.ParserError, pa.ArrowInvalid) as exc:
+    except pa.ArrowInvalid as exc:
+        if "empty csv file" in str(exc).lower():
+            raise LoadError(f"{name}: has no columns (expected a header row of column names)") from None
         if "invalid utf8" in str(exc).lower():
-            _decode(name, body, body)  # raises, naming the line
+            _decode(name, lambda: _body(name, path, data), None)  # raises, naming the line
         raise LoadError(f"{name}: malformed CSV ({exc})") from None
+    except OSError as exc:
+        raise LoadError(f"{name}: cannot read file ({exc.strerror or exc})") from None
     frame.columns = [c.strip() for c in frame.columns]
     frame[ROW_COLUMN] = np.arange(2, len(frame) + 2)
     return frame
 
 
-def _decode(name: str, body: bytes, part: bytes) -> str:
-    """`part` (a slice of the file's `body`, after any BOM) as text, or `LoadError` naming the line of the
-    first bad byte."""
+def _first_line_end(data: bytes) -> int:
+    end = data.find(b"\n")
+    return len(data) if end < 0 else end
+
+
+def _first_line(path: Path) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.readline().rstrip(b"\n")
+
+
+def _whole(name: str, path: Path, data: bytes | None) -> bytes:
+    if data is not None:
+        return data
     try:
-        return part.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise LoadError(f"{name}: cannot read file ({exc.strerror})") from None
+
+
+def _body(name: str, path: Path, data: bytes | None) -> bytes:
+    """The file's bytes after any BOM (read again from the file only to name the line of a bad byte)."""
+    whole = _whole(name, path, data)
+    return whole[3:] if whole.startswith(codecs.BOM_UTF8) else whole
+
+
+def _decode(name: str, body, part: bytes | None) -> str:
+    """`part` (a slice of the file's body, after any BOM; None: the whole body) as text, or `LoadError` naming
+    the line of the first bad byte. `body()` gives the body, asked for only when it is needed."""
+    if part is not None:
+        try:
+            return part.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    whole = body()
     try:
-        body.decode("utf-8")
+        whole.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = body[: exc.start].count(b"\n") + 1
-        raise LoadError(f"{name}: not valid UTF-8 (byte 0x{body[exc.start]:02x} on line {line}); "
+        line = whole[: exc.start].count(b"\n") + 1
+        raise LoadError(f"{name}: not valid UTF-8 (byte 0x{whole[exc.start]:02x} on line {line}); "
                         "save the file as UTF-8") from None
     raise AssertionError("a slice of valid UTF-8 failed to decode")

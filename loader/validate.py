@@ -11,7 +11,16 @@ import pyarrow.compute as pc
 from mmkg.errors import ValidationError
 from mmkg.loader.csv_files import ROW_COLUMN
 from mmkg.models import ValidStudy
-from mmkg.tables import ATTRIBUTE_TYPES, COLUMNS, MATCH_TYPES, REQUIRED_COLUMNS, SOURCE_KINDS, StudyMeta, StudyTables
+from mmkg.tables import (
+    ATTRIBUTE_TYPES,
+    COLUMNS,
+    MATCH_TYPES,
+    REQUIRED_COLUMNS,
+    SOURCE_KINDS,
+    StudyMeta,
+    StudyTables,
+    release_freed_heap,
+)
 
 STUDY_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 MAX_ROWS_PER_PROBLEM = 10
@@ -393,6 +402,7 @@ def validate(tables: StudyTables) -> ValidStudy:
     if len(not_codable):
         warnings.append(f"{len(not_codable)} codings apply codes marked not codable")
     keep = lambda frame, name: frame[COLUMNS[name]].reset_index(drop=True)  # noqa: E731
+    release_freed_heap()  # the checks' temporary columns
     return ValidStudy(meta=meta, groups=keep(groups, "groups"), codes=keep(codes, "codes"),
                       participants=participants_out.reset_index(drop=True), attributes=attributes,
                       sources=keep(sources, "sources"), segments=keep(segments, "segments"),

@@ -40,6 +40,7 @@ from mmkg.models import GraphRows
 from mmkg.schema import NODE_BY_LABEL, NODES, REL_BY_TYPE, RELS, SCHEMA_VERSION, STUDY_COUNTS, STUDY_NODE_LABELS
 from mmkg.store import Progress, StepTicker
 from mmkg.store.ddl import ladybug_ddl
+from mmkg.tables import release_freed_heap
 
 POINTER_FILE = "CURRENT"  # names the published version
 SCHEMA_FILE = "SCHEMA"  # the schema version (`mmkg.schema.SCHEMA_VERSION`) the store's graph was written with
@@ -49,6 +50,7 @@ LEGACY_FILE = "graph.lbug"  # the single database file of stores written before 
 VERSION_NAME = re.compile(r"^graph-(\d{1,12})-[0-9a-f]{8}\.lbug$")
 REBUILD_THRESHOLD = 10_000  # segments; see EmbeddedStore._should_rebuild
 LARGE_COPY_ROWS = 50_000  # see _copy_all
+SMALL_TABLE_ROWS = 2_048  # node tables up to this many rows are written by CREATE, not COPY (see _create)
 OPEN_ATTEMPTS = 5  # a version can be collected between reading CURRENT and opening it: read CURRENT again
 NOTHING_WRITTEN = "nothing was written: the store still holds its previous version"
 
@@ -607,7 +609,8 @@ class EmbeddedStore:
     def replace_study(self, study_id: str, rows: GraphRows, ontology: GraphRows | None = None,
                       progress: Progress | None = None) -> dict[str, int]:
         """Publish a new version without the study's previous rows and with `rows` (and the ontology when
-        given and absent), after checking its counts; all or nothing."""
+        given and absent), after checking its counts; all or nothing. Takes `rows` and `ontology` over: each
+        table's frame leaves them once it is written, so its memory is free for the next one."""
         return self._write(study_id, rows, ontology, progress)
 
     def delete_study(self, study_id: str) -> None:
@@ -622,6 +625,7 @@ class EmbeddedStore:
             self._collect()  # room on the disk for the new version
             staging = self._fresh_staging()  # (without what a killed writer left there)
             staged = staging / _version_name(_generation(self.version) + 1)
+            release_freed_heap()  # what reading and validating freed, before LadybugDB takes its own
             try:
                 if self._should_rebuild(study_id, rows):
                     counts = self._rebuild(staged, study_id, rows, ontology, progress)
@@ -663,8 +667,9 @@ class EmbeddedStore:
                 if ontology is not None:
                     _delete_ontology(conn)
                 tick(f"removed previous version of {study_id}")
+                sizes = [_sizes(r) for r in (rows, None, ontology)]
                 _copy_all(conn, writes, tick)
-                counts = _check_counts(conn, study_id, rows, kept=None, ontology=ontology)
+                counts = _check_counts(conn, study_id, *sizes)
                 conn.execute("COMMIT")
             except BaseException:
                 _rollback(conn)
@@ -684,8 +689,10 @@ class EmbeddedStore:
             for statement in ladybug_ddl():
                 conn.execute(statement)
             tick(f"new database file without the previous version of {study_id}")
+            sizes = [_sizes(r) for r in (rows, kept, ontology)]
+            del kept
             _copy_all(conn, writes, tick, own_transactions=True)
-            return _check_counts(conn, study_id, rows, kept=kept, ontology=ontology)
+            return _check_counts(conn, study_id, *sizes)
 
     def _read_all(self, except_study: str, with_ontology: bool) -> GraphRows:
         """Every row the store holds outside one study (and the ontology's, when it is to be kept)."""
@@ -741,13 +748,15 @@ def _read_pointer_name(folder: Path) -> str | None:
 
 @contextmanager
 def _writable(file: Path):
-    """A read-write connection to a database file no reader knows yet; closed (checkpointed) on the way out."""
+    """A read-write connection to a database file no reader knows yet; checkpointed and closed on the way out."""
     import ladybug
 
     db = ladybug.Database(str(file))
     conn = ladybug.Connection(db)
     try:
         yield conn
+        # a failed checkpoint raises here (a full disk, say); while closing it would only leave the WAL behind
+        conn.execute("CHECKPOINT")
     except BaseException:
         _close_quietly(conn, db)
         raise
@@ -890,10 +899,32 @@ def _copy_all(conn, parts: list[GraphRows], tick, *, own_transactions: bool = Fa
             conn.execute("COMMIT" if in_transaction else "BEGIN TRANSACTION")
             in_transaction = not in_transaction
         arrow = [_arrow_table(frame, properties) for frame in frames]
-        _expect(_copy(conn, name, pa.concat_tables([a.select(arrow[0].column_names) for a in arrow])), rows, name)
+        table = pa.concat_tables([a.select(arrow[0].column_names) for a in arrow], promote_options="permissive")
+        del arrow
+        few = kind == "nodes" and rows <= SMALL_TABLE_ROWS
+        written = _create(conn, name, table) if few else _copy(conn, name, table)
+        del table, frames
+        for part in parts:  # written: its memory is free for the next table
+            (part.nodes if kind == "nodes" else part.rels).pop(name, None)
+        if rows > LARGE_COPY_ROWS:
+            release_freed_heap()
+        _expect(written, rows, name)
         tick(f"{name}: {rows:,} {kind}")
     if in_transaction:
         conn.execute("COMMIT")
+
+
+def _create(conn, label: str, rows: pa.Table) -> int:
+    """Write a few nodes with one `LOAD FROM … CREATE` (the count created): COPY reserves a whole node group's
+    columns (~14 MB) for every node table it writes, however few rows it brings, and LadybugDB keeps them until
+    the process ends. (Relationships stay with COPY: matching both ends of each loaded row plans as a cross
+    product of the two node tables.)"""
+    values = ", ".join(f"`{c}`: `{c}`" for c in rows.column_names)
+    try:
+        found = conn.execute(f"LOAD FROM $rows CREATE (:{label} {{{values}}}) RETURN count(*) AS n", {"rows": rows})
+        return int(found.get_as_df()["n"].iloc[0])
+    except RuntimeError as exc:
+        raise StoreError(f"writing {label} failed: {exc}") from None
 
 
 def _copy(conn, table: str, rows: pa.Table) -> int:
@@ -904,23 +935,35 @@ def _copy(conn, table: str, rows: pa.Table) -> int:
     return _copied_count(report, table)
 
 
-def _check_counts(conn, study_id: str, rows: GraphRows | None, *, kept: GraphRows | None,
-                  ontology: GraphRows | None) -> dict[str, int]:
-    """Check the nodes the store holds against what was written, before the commit; returns the study's counts.
+_Sizes = tuple[dict[str, int], dict[str, int]]  # rows per node label, rows per relationship type
+
+
+def _sizes(rows: GraphRows | None) -> _Sizes | None:
+    """How many rows `rows` brings per table (taken before `_copy_all` empties it)."""
+    if rows is None:
+        return None
+    return {k: len(v) for k, v in rows.nodes.items()}, {k: len(v) for k, v in rows.rels.items()}
+
+
+def _check_counts(conn, study_id: str, rows: _Sizes | None, kept: _Sizes | None,
+                  ontology: _Sizes | None) -> dict[str, int]:
+    """Check the nodes the store holds against what was written (`_sizes` of each part), before the commit;
+    returns the study's counts.
 
     Relationships were checked against the counts COPY reported (`_copy_all`): counting relationships that
     are not committed yet scans them all (~0.4 s per million).
     """
     counts = {}
     if rows is not None:
-        for label, frame in rows.nodes.items():
+        nodes, rels = rows
+        for label, size in nodes.items():
             found = _count(conn, f"MATCH (n:{label}) WHERE n.study_id = $s RETURN count(n) AS n", study_id)
-            counts[label] = _expect(found, len(frame), label)
-        counts.update({rel_type: len(frame) for rel_type, frame in rows.rels.items()})
+            counts[label] = _expect(found, size, label)
+        counts.update(rels)
     written = [r for r in (kept, ontology, rows) if r is not None]
     for node in NODES:
         if kept is not None or (ontology is not None and not node.study_scoped):
-            expected = sum(len(r.nodes.get(node.label, ())) for r in written)
+            expected = sum(part[0].get(node.label, 0) for part in written)
             _expect(_count(conn, f"MATCH (n:{node.label}) RETURN count(n) AS n", None), expected, node.label)
     return counts
 
@@ -977,12 +1020,25 @@ def _arrow_table(frame: pd.DataFrame, types: dict[str, str]) -> pa.Table:
     for column in frame.columns:
         arrow_type = ARROW_TYPES[types.get(column, "STRING")]
         series = frame[column]
+        held = _arrow_strings(series) if arrow_type == pa.string() else None
+        if held is not None:  # LadybugDB reads large strings too: no copy of the column
+            columns[column] = held
+            continue
         if arrow_type == pa.float64():
             series = pd.to_numeric(series)
         elif arrow_type == pa.int64() and series.dtype == object:
             series = pd.array(series, dtype="Int64")
         columns[column] = pa.Array.from_pandas(series, type=arrow_type)
     return pa.table(columns)
+
+
+def _arrow_strings(series: pd.Series) -> pa.Array | pa.ChunkedArray | None:
+    """The Arrow strings an Arrow-backed string column already holds (missing values null), or None."""
+    dtype = series.dtype
+    arrow_backed = (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow") or (
+        isinstance(dtype, pd.ArrowDtype) and (pa.types.is_string(dtype.pyarrow_dtype)
+                                              or pa.types.is_large_string(dtype.pyarrow_dtype)))
+    return pa.array(series.array) if arrow_backed else None  # `__arrow_array__`: the column's own buffers
 
 
 def _take(result, max_rows: int | None) -> pd.DataFrame:
