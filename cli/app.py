@@ -24,10 +24,15 @@ if TYPE_CHECKING:  # pandas, the library, rich's tables and progress bars load w
 
     from mmkg.api import Mmkg
 
-try:
-    from typer._coercion import RuntimeParam
-except ImportError:  # another typer: `_coerce_text_plainly` leaves its coercion alone
-    RuntimeParam = None
+# typer internals this relies on, as in the typer versions it was checked with; any other typer keeps its own
+# coercion (`_coerce_text_plainly` does nothing)
+PLAIN_TEXT_TYPER_VERSIONS = ("0.29.",)
+RuntimeParam = None
+if typer.__version__.startswith(PLAIN_TEXT_TYPER_VERSIONS):
+    try:
+        from typer._coercion import RuntimeParam
+    except ImportError:
+        pass
 
 
 if RuntimeParam is not None:

@@ -6,8 +6,14 @@ import json
 import subprocess
 import sys
 
+from mmkg.cli.app import RuntimeParam
+
+plain_text_coercion = RuntimeParam is not None
+
 # pydantic: typer 0.29 imports it to coerce any option (mmkg.cli.app._coerce_text_plainly spares text and flags)
-HEAVY = ("pandas", "numpy", "scipy", "pyarrow", "ladybug", "mmkg.api", "mmkg.analysis", "pydantic")
+HEAVY = ("pandas", "numpy", "scipy", "pyarrow", "ladybug", "mmkg.api", "mmkg.analysis")
+if plain_text_coercion:  # a typer whose internals mmkg.cli.app knows
+    HEAVY += ("pydantic",)
 
 PROBE = """
 import json, sys
