@@ -306,13 +306,9 @@ def comparison_attribute(kg: Mmkg, study_id: str) -> str:
     names = attribute_names(kg, study_id)
     if "works_in_security" in names:
         return "works_in_security"
-    people = kg.query("participants", study_id=study_id)
-    for name in names:
-        values = {a.split("=", 1)[1] for cell in people["attributes"] for a in (cell if cell is not None else [])
-                  if isinstance(a, str) and a.startswith(name + "=")}
-        if len(values) >= 2:
-            return name
-    return names[0] if names else ""
+    # the participant nodes' attributes (the `participants` query would count every coding)
+    values = kg.rows("participant_attributes", study_id=study_id).groupby("name")["value"].nunique()
+    return next((name for name in names if values.get(name, 0) >= 2), names[0] if names else "")
 
 
 # parameters whose empty default means a choice made from the study's own data, per named query
