@@ -54,6 +54,10 @@ talk talks talking think thinks thinking say says said feel feels feeling seem s
 KIND_WORDS = frozenset("""attack categori code countermeasur defens element general group misc miscellan mitig
 organ organiz other properti risk step stage theme threat topic vector""".split())
 QUALIFIER_WORDS = frozenset("aml ml secur non classic pipelin drawn interview".split())
+# Filler words that still fit a category's name ("all attacks", "other stuff"); any other filler word makes a
+# label a sentence ("thinks in terms of code"), which names no category even when its content word would.
+QUANTIFIER_WORDS = frozenset("""all any some each every everything something anything stuff thing things lot lots
+kind sort""".split())
 NEGATIONS = frozenset({"no", "none", "nothing", "na"})
 ABSENCE_WORDS = frozenset({"drawn", "mention", "shown", "name", "found", "given", "identifi", "seen", "at", "all"})
 # Phrases rewritten before words are compared, so that abbreviations and spellings meet.
@@ -294,11 +298,67 @@ def _concept_score(code: list[str], concept: _Concept, idf: dict[str, float], he
     return best
 
 
+@lru_cache(maxsize=1)
+def _vocabulary() -> tuple[frozenset[str], dict[str, str], frozenset[str]]:
+    """The words the ontology writes (its names and definitions, lower case), and the acronyms of the
+    concepts' preferred labels (initials of a label of 2-5 words, with and without its stop words) that
+    belong to one concept only, each with the label it stands for ("mi": "membership inference"), and the
+    concepts' names as lower-case words."""
+    concepts, _ = _concepts()
+    known: set[str] = set()
+    owners: dict[str, set[str]] = {}
+    for concept in concepts:
+        for text in concept.texts + (concept.definition_text,):
+            known.update(re.findall(r"[a-z]+", text.lower()))
+        tokens = re.findall(r"[a-z]+", concept.label.lower())
+        for kept in (tokens, [t for t in tokens if t not in STOP_WORDS]):
+            if 2 <= len(kept) <= 5:
+                owners.setdefault("".join(t[0] for t in kept), set()).add(concept.label.lower())
+    acronyms = {short: next(iter(labels)) for short, labels in owners.items()
+                if len(labels) == 1 and short not in known and short not in ABBREVIATIONS}
+    names = frozenset(" ".join(re.findall(r"[a-z]+", text.lower())) for concept in concepts for text in concept.texts)
+    return frozenset(known), acronyms, names
+
+
+_UPPER_TOKEN = re.compile(r"(?<![\w-])([A-Z]{2,5})s?(?![\w-])(\W+[a-z]+)?")
+_LONG_WORD = re.compile(r"[A-Za-z]{7,}")
+
+
+def read_label(text: str) -> str:
+    """A code's label as the matchers read it: an acronym of one concept's preferred label spelled out
+    ("MI attack" → "membership inference attack"; a two-letter one only when the next word completes one of
+    the concept's names; `ABBREVIATIONS` are spelled out by `words`), and a long word the
+    ontology does not write corrected to the ontology's word it misspells by one or two letters
+    ("explainabilty" → "explainability")."""
+    from rapidfuzz import fuzz, process
+
+    known, acronyms, names = _vocabulary()
+    _, idf = _concepts()
+
+    def acronym(match: re.Match) -> str:
+        short, after = match.group(1).lower(), match.group(2) or ""
+        spelled = acronyms.get(short)
+        # two letters are often something else ("ID", "RL"): only where the next word completes a name
+        if spelled is None or (len(short) == 2 and f"{spelled} {after.strip(' -').lower()}" not in names):
+            return match.group(0)
+        return spelled + after
+
+    def spelling(match: re.Match) -> str:
+        word = match.group(0).lower()
+        if word in known or _stemmer().stemWord(word) in idf:
+            return match.group(0)
+        found = process.extractOne(word, known, scorer=fuzz.ratio, score_cutoff=90)
+        return found[0] if found else match.group(0)
+
+    return _LONG_WORD.sub(spelling, _UPPER_TOKEN.sub(acronym, text))
+
+
 def string_scores(label: str, definition: str | None = None) -> dict[str, float]:
     """Score 0–100 of a code against every concept by words alone (no model): `_concept_score` of the
-    label; when that is below 90, the code's definition may add evidence from the concept's definition
-    (up to a quarter of the gap)."""
+    label (as `read_label` reads it); when that is below 90, the code's definition may add evidence from
+    the concept's definition (up to a quarter of the gap)."""
     concepts, idf = _concepts()
+    label = read_label(label)
     code = words(label)
     head = head_word(label)
     text = code + words(definition)
@@ -376,7 +436,8 @@ class SemanticMatcher:
     def scores(self, labels: list[str], definitions: list[str | None]) -> list[dict[str, float]]:
         """For each code, 0–100 per concept: 100 × the best cosine of the code's label (and label: definition)
         against the concept's names and definition."""
-        labels = [spell_out(label) for label in labels]  # the model knows "denial of service" better than "DoS"
+        # the model knows "denial of service" better than "DoS"
+        labels = [spell_out(read_label(label)) for label in labels]
         texts = list(labels) + [f"{label}: {d}" if isinstance(d, str) and d.strip() else label
                                 for label, d in zip(labels, definitions)]
         similarity = self._encode(texts) @ self._vectors.T
@@ -410,7 +471,8 @@ def uncodable_reason(label: str | None, codable) -> str | None:
     stems = words(label)
     if not stems:
         return None  # an id or a label without words: `_suggest_codes` says which
-    if all(s in KIND_WORDS | QUALIFIER_WORDS for s in stems) and any(s in KIND_WORDS for s in stems):
+    sentence = any(w in FILLER_WORDS and w not in QUANTIFIER_WORDS for w in re.findall(r"[a-z]+", label.lower()))
+    if not sentence and all(s in KIND_WORDS | QUALIFIER_WORDS for s in stems) and any(s in KIND_WORDS for s in stems):
         return f"'{label}' names a category of codes, not a concept"
     if stems[0] in NEGATIONS and all(s in KIND_WORDS | QUALIFIER_WORDS | ABSENCE_WORDS for s in stems[1:]):
         return f"'{label}' records an absence, not a concept"
