@@ -627,6 +627,9 @@ def _suggest_codes(study_id: str, codes: pd.DataFrame, *, top: int, min_score: f
     kinds = {c.uid: c.kind for c in concepts}
     code_contexts_ = [(contexts or {}).get((row["codebook"], row["code_id"]), "") for row, *_ in to_score]
     scores = kind_adjusted(scores, code_contexts_, [row.pop("_group") for row, *_ in to_score], kinds)
+    parents = {(c.codebook, c.code_id): (c.codebook, c.parent_code_id) for c in codes.itertuples()
+               if isinstance(c.parent_code_id, str) and c.parent_code_id}
+    scores = header_adjusted(scores, [(row["codebook"], row["code_id"]) for row, *_ in to_score], parents)
     rows, candidates = [], []
     for (row, _, _), code_scores in zip(to_score, scores):
         ranked = sorted(code_scores.items(), key=lambda item: (-item[1], item[0]))[:max(top, CANDIDATES_KEPT)]
@@ -669,6 +672,7 @@ ROLE_CUES = {"threat": "threat", "attack": "threat", "risk": "threat", "danger":
 SIDE_CUES = {"aml": "aml", "ml": "aml", "adversari": "aml", "secur": "security", "it": "security",
              "classic": "security", "cyber": "security", "tradit": "security", "convent": "security"}
 KIND_PENALTY = 5.0  # points taken from a candidate whose kind the code's context speaks against
+HEADER_MIN_CHILDREN = 2  # a code with this many child codes is a header (`header_adjusted`)
 VOTE_MIN_SHARE = 0.6  # a group's codes vote a kind for the group when this share of their best guesses agree
 
 
@@ -715,6 +719,43 @@ def kind_adjusted(scores: list[dict[str, float]], contexts: list[str], groups: l
             continue
         adjusted.append({uid: round(score - KIND_PENALTY * (1 - favoured.get(kinds[uid], 0.0)), 1)
                          for uid, score in code_scores.items()})
+    return adjusted
+
+
+@lru_cache(maxsize=1)
+def _narrower() -> dict[str, tuple[str, ...]]:
+    """Per concept, the concepts directly narrower than it (skos:broader in the ontology)."""
+    from mmkg.ontology import concept_tables
+
+    relations = concept_tables()["relations"]
+    narrower: dict[str, list[str]] = {}
+    for source, target in relations.loc[relations["type"] == "BROADER", ["source", "target"]].itertuples(index=False):
+        narrower.setdefault(target, []).append(source)
+    return {broad: tuple(sorted(members)) for broad, members in narrower.items()}
+
+
+def header_adjusted(scores: list[dict[str, float]], keys: list[tuple[str, str]],
+                    parents: dict[tuple[str, str], tuple[str, str]]) -> list[dict[str, float]]:
+    """Scores of header codes (codes that are the parent of at least `HEADER_MIN_CHILDREN` codes) with each
+    broader concept scoring at least as well as its best narrower one, and winning the tie: a header names
+    the category its codes fall under ("Mix-ups" over codes of two kinds of confusion is *confusion*), not
+    one member of it. A header that is a name of the narrower concept (a score ≥ `EXACT_SCORE`) keeps it.
+    Other codes' scores are unchanged."""
+    children: dict[tuple[str, str], int] = {}
+    for parent in parents.values():
+        children[parent] = children.get(parent, 0) + 1
+    narrower = _narrower()
+    adjusted = []
+    for key, code_scores in zip(keys, scores):
+        if children.get(key, 0) < HEADER_MIN_CHILDREN:
+            adjusted.append(code_scores)
+            continue
+        code_scores = dict(code_scores)
+        for broad, members in narrower.items():
+            inherited = max((code_scores.get(m, 0.0) for m in members), default=0.0)
+            if 0 < inherited < EXACT_SCORE and inherited >= code_scores.get(broad, 0.0):  # "cloud" means cloud
+                code_scores[broad] = round(inherited + 0.1, 1)
+        adjusted.append(code_scores)
     return adjusted
 
 
