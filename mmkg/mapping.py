@@ -330,7 +330,7 @@ def _vocabulary() -> tuple[frozenset[str], dict[str, str], frozenset[str]]:
 
 
 _UPPER_TOKEN = re.compile(r"(?<![\w-])([A-Z]{2,5})s?(?![\w-])(\W+[a-z]+)?")
-_LONG_WORD = re.compile(r"[A-Za-z]{7,}")
+_LONG_WORD = re.compile(r"[A-Za-z]{8,}")  # shorter words are often other words a letter apart ("neutral")
 
 
 def read_label(text: str) -> str:
@@ -356,7 +356,9 @@ def read_label(text: str) -> str:
         word = match.group(0).lower()
         if word in known or _stemmer().stemWord(word) in idf:
             return match.group(0)
-        found = process.extractOne(word, known, scorer=fuzz.ratio, score_cutoff=90)
+        # a slip keeps the word's start and length: "classification" is no misspelt "misclassification"
+        found = process.extractOne(word, [k for k in known if k[:2] == word[:2] and abs(len(k) - len(word)) <= 2],
+                                   scorer=fuzz.ratio, score_cutoff=90)
         return found[0] if found else match.group(0)
 
     return _LONG_WORD.sub(spelling, _UPPER_TOKEN.sub(acronym, text))
