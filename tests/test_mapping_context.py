@@ -54,3 +54,18 @@ def test_the_margin_cut_lets_a_clear_winner_under_the_cut_through():
 def test_the_string_matcher_has_a_plain_cut():
     """Measured on the development codebooks: a margin under the string cut only cost abstentions."""
     assert clears_cut(52.0, 51.9, 52.0) and not clears_cut(51.9, 0.0, 52.0)
+
+
+def test_a_header_code_prefers_the_broader_concept_of_its_candidates():
+    from mmkg.mapping import header_adjusted
+
+    parents = {("b", "c1"): ("b", "h"), ("b", "c2"): ("b", "h"), ("b", "c3"): ("b", "one")}
+    scores = [{"ConfusionAcrossMLAttacks": 47.4, "Confusion": 0.0, "Poisoning": 20.0},  # header h
+              {"ConfusionAcrossMLAttacks": 47.4, "Confusion": 0.0},  # one child only: not a header
+              {"Cloud": 100.0, "DeploymentEnvironment": 40.0}]  # a header that names the narrower concept
+    keys = [("b", "h"), ("b", "one"), ("b", "cloud")]
+    parents.update({("b", "x"): ("b", "cloud"), ("b", "y"): ("b", "cloud")})
+    header, single, exact = header_adjusted(scores, keys, parents)
+    assert header["Confusion"] == 47.5 and header["Poisoning"] == 20.0
+    assert single == scores[1]
+    assert exact["Cloud"] == 100.0 and exact["DeploymentEnvironment"] == 40.0

@@ -96,3 +96,25 @@ def test_the_ontology_still_loads_as_the_store_reads_it():
     concepts = concept_tables()["concepts"]
     assert len(concepts) == 76 and concepts["alt_labels"].str.len().gt(0).sum() >= 60
     assert resolve_concept("RAG poisoning") == "Poisoning"  # section 9c, [ATLAS] AML.T0070
+
+
+@pytest.mark.parametrize("label, read", [
+    ("MI attack", "membership inference attack"),  # two letters: the next word completes a name
+    ("MI", "MI"), ("ID theft", "ID theft"),  # two letters alone are often something else
+    ("MRE", "model reverse engineering"),  # three letters of one concept's preferred label
+    ("explainabilty", "explainability"), ("membrship inference", "membership inference"),  # slips
+    ("classification", "classification"), ("neutral", "neutral"),  # words, not slips of the ontology's words
+])
+def test_read_label_spells_out_acronyms_of_concept_labels_and_corrects_slips(label, read):
+    from mmkg.mapping import read_label
+
+    assert read_label(label) == read
+
+
+def test_a_sentence_names_no_category_of_codes():
+    from mmkg.mapping import uncodable_reason
+
+    assert uncodable_reason("thinks in terms of code", "true") is None
+    assert uncodable_reason("he talks about attacks", "true") is None
+    assert "category" in uncodable_reason("all attacks", "true")
+    assert "category" in uncodable_reason("other threats", "true")
