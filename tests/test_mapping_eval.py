@@ -13,6 +13,8 @@
 - heldout3: tests/data/heldout3_study, written blind (its README.md): neither the ontology's labels nor the
   matcher nor the other sets were seen. Blind until the fourth round, which measured it once before reading
   its misses and then tuned on them: a development set now too.
+- heldout4: tests/data/heldout4_study, written blind by another engineer while the fourth round was tuned
+  (its README.md), never seen by whoever tuned: the blind set. Its tests show figures only, never misses.
 All floors are regression guards a little under what was measured, not targets.
 
 The floors are what the string matcher (no extra installed) must keep; the semantic matcher is checked
@@ -34,6 +36,7 @@ PARAPHRASE = Path(__file__).parent / "data" / "paraphrase_study"
 HELD_OUT = Path(__file__).parent / "data" / "heldout_study"
 HELD_OUT2 = Path(__file__).parent / "data" / "heldout2_study"
 HELD_OUT3 = Path(__file__).parent / "data" / "heldout3_study"
+HELD_OUT4 = Path(__file__).parent / "data" / "heldout4_study"
 
 
 def read_csv(path: Path) -> pd.DataFrame:
@@ -51,13 +54,15 @@ def studies(tmp_path_factory):
     kg.load(HELD_OUT)
     kg.load(HELD_OUT2)
     kg.load(HELD_OUT3)
+    kg.load(HELD_OUT4)
     shipped = shipped_study_path()
     golds = {"founding-unmapped": gold_from_concept_map(read_csv(shipped / "codes.csv"),
                                                         read_csv(shipped / "concept_map.csv")),
              "paraphrase": read_csv(PARAPHRASE / "gold.csv"),
              "heldout": read_csv(HELD_OUT / "gold.csv"),
              "heldout2": read_csv(HELD_OUT2 / "gold.csv"),
-             "heldout3": read_csv(HELD_OUT3 / "gold.csv")}
+             "heldout3": read_csv(HELD_OUT3 / "gold.csv"),
+             "heldout4": read_csv(HELD_OUT4 / "gold.csv")}
     yield kg, golds
     kg.close()
 
@@ -82,7 +87,7 @@ def test_the_gold_tables_name_known_codes_and_concepts(studies):
         named = gold.loc[gold["concept"] != "", "concept"]
         assert all(resolve_concept(c) == c for c in named), study_id
     for folder, study_id in ((PARAPHRASE, "paraphrase"), (HELD_OUT, "heldout"), (HELD_OUT2, "heldout2"),
-                             (HELD_OUT3, "heldout3")):
+                             (HELD_OUT3, "heldout3"), (HELD_OUT4, "heldout4")):
         gold = golds[study_id]
         assert len(gold) == len(read_csv(folder / "codes.csv")) and (gold["concept"] == "").sum() >= 10
 
@@ -135,8 +140,18 @@ def test_string_matcher_on_the_third_held_out_codes(studies):
 
 
 @pytest.mark.slow
+def test_string_matcher_on_the_blind_codes(studies):
+    """The blind set: figures only in the failure message, never its misses."""
+    kg, golds = studies
+    result = measure(kg, golds, "heldout4", "string")
+    figures = {k: result[k] for k in ("top1", "top3", "abstain")}
+    # measured once, after the fourth round was merged: 91.8% (112/122), 99.2%, 81.0% (17/21)
+    assert result["top1"] >= 0.89 and result["top3"] >= 0.97 and result["abstain"] >= 0.76, figures
+
+
+@pytest.mark.slow
 @pytest.mark.skipif(not semantic_available(), reason="needs the mmkg[semantic] extra")
-def test_semantic_matcher_on_all_five(studies):
+def test_semantic_matcher_on_every_set(studies):
     kg, golds = studies
     founding = measure(kg, golds, "founding-unmapped", "semantic")
     paraphrase = measure(kg, golds, "paraphrase", "semantic")
@@ -150,6 +165,10 @@ def test_semantic_matcher_on_all_five(studies):
     assert heldout["top1"] >= 0.96 and heldout["top3"] >= 0.98 and heldout["abstain"] >= 0.90
     assert heldout2["top1"] >= 0.89 and heldout2["top3"] >= 0.95 and heldout2["abstain"] >= 0.85
     assert heldout3["top1"] >= 0.84 and heldout3["top3"] >= 0.93 and heldout3["abstain"] >= 0.88
+    blind = measure(kg, golds, "heldout4", "semantic")
+    # the blind set, measured once after the fourth round was merged: 91.8/100/90.5; figures only
+    assert blind["top1"] >= 0.89 and blind["top3"] >= 0.98 and blind["abstain"] >= 0.85, \
+        {k: blind[k] for k in ("top1", "top3", "abstain")}
 
 
 def test_the_benchmark_refuses_to_list_a_blind_sets_misses(monkeypatch, capsys):
@@ -162,12 +181,11 @@ def test_the_benchmark_refuses_to_list_a_blind_sets_misses(monkeypatch, capsys):
     spec = importlib.util.spec_from_file_location("mapping_eval_under_test", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    assert not module.BLIND_SETS  # every shipped set is a development set since the fourth round
-    monkeypatch.setattr(module, "BLIND_SETS", frozenset({"heldout3"}))
+    assert set(module.BLIND_SETS) == {"heldout4"}
     monkeypatch.setattr(sys, "argv", ["mapping_eval.py", "--misses"])
     with pytest.raises(SystemExit) as exit_info:
         module.main()
-    assert exit_info.value.code == 2 and "blind set (heldout3)" in capsys.readouterr().err
-    monkeypatch.setattr(sys, "argv", ["mapping_eval.py", "--misses", "--studies", "heldout", "heldout3"])
+    assert exit_info.value.code == 2 and "blind set (heldout4)" in capsys.readouterr().err
+    monkeypatch.setattr(sys, "argv", ["mapping_eval.py", "--misses", "--studies", "heldout", "heldout4"])
     with pytest.raises(SystemExit):
         module.main()
