@@ -222,15 +222,17 @@ def graph_census(kg: mmkg.Mmkg) -> dict[str, int]:
 
 @pytest.mark.slow
 def test_large_study_replaced_by_a_different_size_beside_another(founding_store, tmp_path):
-    """Large loads and deletes rebuild the database file; what is written and kept must come out exactly."""
+    """A large study is added to a copy of the database file (its deletes outside one transaction), re-loaded
+    and deleted by rebuilding the file; what is written and kept must come out exactly either way."""
     first, second = tmp_path / "first.csv", tmp_path / "second.csv"
     synthetic_codings(30_000, seed=1, study_id="big").to_csv(first, index=False)
     synthetic_codings(45_000, seed=2, study_id="big").to_csv(second, index=False)
     with mmkg.open_store(founding_store) as kg:
         founding_before, census_before = kg.export_codings("founding"), graph_census(kg)
         frequencies_before = kg.query("code_frequencies", study_id="founding")
-        for path, size in ((first, 30_000), (second, 45_000)):
-            assert kg.store._should_rebuild("big", study_graph(read_and_validate(path))), "the path under test"
+        for path, size, rebuilds in ((first, 30_000, False), (second, 45_000, True)):
+            rows = study_graph(read_and_validate(path))
+            assert kg.store._should_rebuild("big", rows) is rebuilds, "the path under test"
             report = kg.load(path)
             assert report.codings == size
             expected = pd.read_csv(path, dtype=str)
@@ -306,21 +308,27 @@ def test_failure_while_writing_rolls_back(founding_store, tmp_path):
 
 
 @pytest.mark.slow
-def test_failure_while_rebuilding_leaves_store_and_folder_as_they_were(founding_store, tmp_path):
-    """A large study is written into a new database file first; when that write fails, the live file is kept."""
+@pytest.mark.parametrize("reload", [False, True], ids=["large change of a copy", "rebuild"])
+def test_failure_while_writing_a_large_study_leaves_store_and_folder_as_they_were(founding_store, tmp_path,
+                                                                                  reload):
+    """A large study is written into a new database file first (a changed copy of the live one, or a rebuilt
+    one when it replaces a large study); when that write fails, the live file is kept."""
     big = tmp_path / "big.csv"
     synthetic_codings(40_000, study_id="big").to_csv(big, index=False)
     rows = study_graph(read_and_validate(big))
     coded = rows.rels["CODED_AS"]
     rows.rels["CODED_AS"] = pd.concat([coded, coded.head(1).assign(**{"from": "big/segment/missing"})],
                                       ignore_index=True)
-    files_before = sorted(p.name for p in founding_store.iterdir())
     with mmkg.open_store(founding_store) as kg:
-        before = kg.export_codings()
-        assert kg.store._should_rebuild("big", rows), "this test is about the rebuild path"
+        if reload:
+            synthetic_codings(20_000, seed=3, study_id="big").to_csv(tmp_path / "earlier.csv", index=False)
+            kg.load(tmp_path / "earlier.csv")
+        files_before = sorted(p.name for p in founding_store.iterdir())
+        studies, before = kg.study_ids(), kg.export_codings()
+        assert kg.store._should_rebuild("big", rows) is reload, "the path under test"
         with pytest.raises(StoreError, match="CODED_AS"):
             kg.store.replace_study("big", rows, None)
-        assert kg.study_ids() == ["founding"]
+        assert kg.study_ids() == studies
         pd.testing.assert_frame_equal(kg.export_codings(), before)
     assert sorted(p.name for p in founding_store.iterdir()) == files_before
 
