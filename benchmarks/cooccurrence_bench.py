@@ -116,8 +116,10 @@ def store_patterns(unit: str) -> list[list[tuple[str, dict]]]:
     """Every statement the query runs at `unit` (the code index and the analysis step's fetches), as counts;
     each entry lists equivalent ways to count the same rows (the fastest one counts)."""
     one = {"study_id": STUDY}
-    codings, *rest = unit_statements(STUDY, [], positions=unit in SEGMENT_UNITS)
-    assert "c.analysis AS analysis" in codings[0], "the codings fetch no longer returns the analysis flag"
+    statements = unit_statements(STUDY, [], positions=unit in SEGMENT_UNITS)
+    codings = next(statement for statement in statements if "CODED_AS" in statement[0])
+    rest = [statement for statement in statements if statement is not codings]
+    assert "c.analysis" in codings[0], "the codings fetch no longer chooses the analysis codings"
     return [[(count_only(get_query("code_index").cypher), one)],
             [(ANALYSIS_CODINGS.format(node=node), one) for node in ("g", "k")]] + \
         [[(count_only(cypher), params)] for cypher, params in rest]

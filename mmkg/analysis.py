@@ -62,7 +62,7 @@ from mmkg import overlap
 from mmkg.errors import NotFoundError, QueryError
 from mmkg.metrics import METRICS, metric_names, resolve_metric
 from mmkg.models import EVERY_STUDY, GraphReader
-from mmkg.store.keys import unit_statements
+from mmkg.store.keys import coding_width, split_codings, unit_statements
 from mmkg.units import UNIT_RULES, UNITS  # noqa: F401  (UNIT_RULES: re-exported for the views)
 
 SEGMENT_UNITS = ("segment", "exact")
@@ -150,7 +150,7 @@ def _unit_table(code_of_row: np.ndarray, segment_of_coding: pd.Series, segments:
                                         len(participants), n_codes)
             unit_of_participant, coded = _renumber(participant_of_source[coded_sources], len(participants))
             matrix = by_participant[coded]
-        joint = (matrix.T @ matrix).toarray().astype(np.int64) if n_codes else np.zeros((0, 0), np.int64)
+        joint = _gram(matrix) if n_codes else np.zeros((0, 0), np.int64)
 
     books, book_of_code = _books(codes)
     n_kinds = len(kind_labels)
@@ -279,10 +279,10 @@ def _renumber(values: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
 def _geometry(segments: pd.DataFrame, rows: np.ndarray | None = None) -> np.ndarray:
     """segments (or those `rows` of them) × (start, end, x, y, width, height) as float64, NaN where missing."""
     rows = np.arange(len(segments)) if rows is None else rows
-    geometry = np.empty((len(GEOMETRY), len(rows)))  # filled column by column: a transposed view is returned
+    geometry = np.empty((len(rows), len(GEOMETRY)))  # row by row in memory: selections gather whole rows
     for i, c in enumerate(GEOMETRY):
-        geometry[i] = pd.to_numeric(segments[c]).to_numpy(dtype=np.float64, na_value=np.nan)[rows]
-    return geometry.T
+        geometry[:, i] = pd.to_numeric(segments[c]).to_numpy(dtype=np.float64, na_value=np.nan)[rows]
+    return geometry
 
 
 def _books(codes: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
@@ -317,6 +317,12 @@ def _row_of_entry(matrix: sp.csr_matrix) -> np.ndarray:
     return np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
 
 
+def _gram(matrix: sp.csr_matrix) -> np.ndarray:
+    """XᵀX of a units × codes CSR matrix, dense (codes × codes); Xᵀ made CSR first: scipy multiplies two CSR
+    matrices faster than CSC by CSR."""
+    return (matrix.T.tocsr() @ matrix).toarray().astype(np.int64)
+
+
 def _direct_joint(matrix: sp.csr_matrix, selection_of_row: np.ndarray, code_of_row: np.ndarray,
                   passage: np.ndarray, clique: np.ndarray, pairs: tuple[np.ndarray, np.ndarray],
                   n_codes: int) -> np.ndarray:
@@ -326,7 +332,7 @@ def _direct_joint(matrix: sp.csr_matrix, selection_of_row: np.ndarray, code_of_r
         return np.zeros((0, 0), np.int64)
     first, second = pairs
     clique_rows = matrix if clique.all() else matrix[np.flatnonzero(clique)]
-    joint = (clique_rows.T @ clique_rows).toarray().astype(np.int64)
+    joint = _gram(clique_rows)
     if clique.all():
         return joint
     # selections × codes of the passages that are not cliques; every overlapping pair and every selection
@@ -429,9 +435,13 @@ def fisher_two_sided(x, total, n_a, n_b) -> np.ndarray:
         go_left = np.where(below, unlikely, ~unlikely)
         hi = np.where(active & go_left, middle, hi)
         lo = np.where(active & ~go_left, middle + 1, lo)
-    # tails run away from the mode, where the mass function falls monotonically
-    near = np.where(below, _tail(x, lowest, -1, total, n_a, n_b), _tail(x, highest, 1, total, n_a, n_b))
-    far = np.where(below, _tail(lo, highest, 1, total, n_a, n_b), _tail(lo - 1, lowest, -1, total, n_a, n_b))
+    # tails run away from the mode, where the mass function falls monotonically; each table's two tails only
+    near, far = np.empty(x.shape), np.empty(x.shape)
+    for side, step in ((below, -1), (~below, 1)):
+        margins = total[side], n_a[side], n_b[side]
+        near[side] = _tail(x[side], np.where(step < 0, lowest, highest)[side], step, *margins)
+        far[side] = _tail(np.where(step < 0, lo, lo - 1)[side], np.where(step < 0, highest, lowest)[side], -step,
+                          *margins)
     return np.where(x == mode, 1.0, np.minimum(1.0, near + far))
 
 
@@ -633,14 +643,14 @@ def fetch_codings(kg: GraphReader, study_id: str, unit: str, coder: str = "", pr
     codes = _codes(kg, study_id) if codes is None else codes
     codes = codes.sort_values(["study_id", "codebook", "code_id"]).reset_index(drop=True)
     coders = [c for c in normalise_coders(coder).split(",") if c]
-    (codings_cypher, codings_params), (codes_cypher, params), (segments_cypher, _), (sources_cypher, _), \
+    (codes_cypher, params), (codings_cypher, codings_params), (segments_cypher, _), (sources_cypher, _), \
         *positions = unit_statements(study_id, coders, positions=unit in SEGMENT_UNITS)
-    codings = kg.cypher(codings_cypher, codings_params)
-    segment_of_row, key_of_code = codings["segment"].to_numpy(), codings["code"].to_numpy()
-    if "analysis" in codings.columns:  # no coders given: the analysis codings, chosen here (mmkg.store.keys)
-        chosen = codings["analysis"].fillna(False).to_numpy(dtype=bool)
-        segment_of_row, key_of_code = segment_of_row[chosen], key_of_code[chosen]
     code_keys = kg.cypher(codes_cypher, params)
+    segment_of_row = key_of_code = np.zeros(0, dtype=np.int64)
+    if len(code_keys):  # (no codes, no codings)
+        width = coding_width(code_keys["code"].to_numpy())
+        codings = kg.cypher(codings_cypher, {**codings_params, "width": width})
+        segment_of_row, key_of_code = split_codings(codings["coding"].to_numpy(dtype=np.int64), width)
     position_of_key = _lookup(code_keys["code_uid"], codes["code_uid"])
     key_of_row = _lookup(key_of_code, code_keys["code"])
     code_of_row = np.where(key_of_row >= 0, position_of_key[key_of_row], -1) if len(position_of_key) else \

@@ -59,7 +59,8 @@ def selections(source: np.ndarray, segment: np.ndarray, geometry: np.ndarray, *,
     """
     source = np.asarray(source, dtype=np.int64)
     segment = np.asarray(segment, dtype=np.int64)
-    geometry = np.asarray(geometry, dtype=np.float64).reshape(len(source), 6)
+    # rows contiguous in memory: gathering the selections' rows from a column-major array cost 0.1 s at 10^6
+    geometry = np.ascontiguousarray(np.asarray(geometry, dtype=np.float64).reshape(len(source), 6))
     span = ~np.isnan(geometry[:, 0]) & ~np.isnan(geometry[:, 1])
     region = ~span & ~np.isnan(geometry[:, 2:6]).any(axis=1)
     kind = np.where(span, SPAN, np.where(region, REGION, WHOLE)).astype(np.int64)
