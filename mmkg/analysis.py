@@ -708,10 +708,13 @@ def concept_unit_table(code_of_row: np.ndarray, segment_of_coding: pd.Series, se
 
 def _pair_frame(table: UnitTable, pairs: pd.DataFrame) -> pd.DataFrame:
     codes = table.codes
-    a, b = codes.loc[pairs["a"]].reset_index(drop=True), codes.loc[pairs["b"]].reset_index(drop=True)
-    out = pd.DataFrame({"study_id": a["study_id"], "unit": table.unit,
-                        "codebook_a": a["codebook"], "code_a": a["code_id"], "label_a": a["label"],
-                        "codebook_b": b["codebook"], "code_b": b["code_id"], "label_b": b["label"]})
+    a, b = pairs["a"].to_numpy(), pairs["b"].to_numpy()
+
+    def of(column: str, which: np.ndarray) -> pd.Series:  # the codes' labels, only for the pairs returned
+        return codes[column].take(which).reset_index(drop=True)
+    out = pd.DataFrame({"study_id": of("study_id", a), "unit": table.unit,
+                        "codebook_a": of("codebook", a), "code_a": of("code_id", a), "label_a": of("label", a),
+                        "codebook_b": of("codebook", b), "code_b": of("code_id", b), "label_b": of("label", b)})
     for column in pair_columns()[len(PAIR_KEY_COLUMNS):]:
         out[column] = pairs[column].to_numpy()
     return out
