@@ -127,7 +127,8 @@ def find_passages(sel: Selections, proximity: float = 0.0) -> Passages:
     offset = 0
     span = np.flatnonzero(sel.kind == SPAN)
     region = np.flatnonzero(sel.kind == REGION)
-    if len(span) and (sel.geometry[span, 1] + proximity < sel.geometry[span, 0]).any():
+    start, end, _ = _range_columns(sel, span)
+    if len(span) and (end + proximity < start).any():
         parts = [(span, _span_pairs(sel, proximity)), (region, _region_pairs(sel))]  # reversed ranges: no sweep
     else:
         label, clique, pairs = _span_sweep(sel, span, proximity)
@@ -163,7 +164,8 @@ def _span_sweep(sel: Selections, index: np.ndarray, proximity: float
     empty = (np.zeros(0, np.int64), np.zeros(0, np.int64))
     if not len(index):
         return np.zeros(0, np.int64), np.zeros(0, dtype=bool), empty
-    start, end, source = sel.geometry[index, 0], sel.geometry[index, 1] + proximity, sel.source[index]
+    start, end, source = _range_columns(sel, index)
+    end = end + proximity
     # one sorted key over every source, each source shifted above the ends of the ones before it
     low = float(start.min())
     width = float(end.max()) - low + 1
@@ -172,12 +174,13 @@ def _span_sweep(sel: Selections, index: np.ndarray, proximity: float
     shift = source * width - low
     key = start + shift
     pointless = end <= start  # zero length: overlaps no range starting where it starts, so it sorts first
+    # stable sorts: the ranges come from the store mostly in order already, which a stable sort uses
     if pointless.any():
         first = np.argsort(~pointless, kind="stable")
         order = first[np.argsort(key[first], kind="stable")]
     else:
-        order = np.argsort(key)
-    key, end, shifted_end, pointless = key[order], end[order], (end + shift)[order], pointless[order]
+        order = np.argsort(key, kind="stable")
+    key, shifted_end, pointless = key[order], (end + shift)[order], pointless[order]
     reach = np.maximum.accumulate(shifted_end)
     new = np.r_[True, key[1:] >= reach[:-1]]
     bounds = np.flatnonzero(new)
@@ -204,6 +207,14 @@ def _span_sweep(sel: Selections, index: np.ndarray, proximity: float
         loose = ~clique[where[first]]
         first, second = first[loose], second[loose]
     return label, clique, (first, second)
+
+
+def _range_columns(sel: Selections, index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """start, end and source of the selections `index` (ascending, distinct): views of the selections' own
+    columns when `index` is all of them (the common case at the segment unit), else copies."""
+    if len(index) == len(sel):
+        return sel.geometry[:, 0], sel.geometry[:, 1], sel.source
+    return sel.geometry[index, 0], sel.geometry[index, 1], sel.source[index]
 
 
 def _components(n: int, index: np.ndarray, pairs: tuple[np.ndarray, np.ndarray]
