@@ -62,7 +62,7 @@ from mmkg import overlap
 from mmkg.errors import NotFoundError, QueryError
 from mmkg.metrics import METRICS, metric_names, resolve_metric
 from mmkg.models import EVERY_STUDY, GraphReader
-from mmkg.store.keys import coding_width, split_codings, unit_statements
+from mmkg.store.keys import key_width, split_keys, unit_statements
 from mmkg.units import UNIT_RULES, UNITS  # noqa: F401  (UNIT_RULES: re-exported for the views)
 
 SEGMENT_UNITS = ("segment", "exact")
@@ -121,11 +121,17 @@ def _unit_table(code_of_row: np.ndarray, segment_of_coding: pd.Series, segments:
     if (position_of_row < 0).any():
         raise QueryError("a coded segment has no source in the graph")
     keep = code_of_row >= 0
-    code_of_row, position_of_row = code_of_row[keep], position_of_row[keep]
-    segment_of_row, position = _renumber(position_of_row, len(segments))
-    source_of_segment = _lookup(np.asarray(segments["source"])[position], sources["source"])
-    if (source_of_segment < 0).any():
-        raise QueryError("a coded segment has no source in the graph")
+    if not keep.all():
+        code_of_row, position_of_row = code_of_row[keep], position_of_row[keep]
+    if unit in SEGMENT_UNITS:  # the coded segments, renumbered: their selections make the passages
+        segment_of_row, position = _renumber(position_of_row, len(segments))
+        source_of_segment = _lookup(np.asarray(segments["source"])[position], sources["source"])
+        if (source_of_segment < 0).any():
+            raise QueryError("a coded segment has no source in the graph")
+    else:
+        source_of_row = _lookup(segments["source"], sources["source"])[position_of_row]
+        if (source_of_row < 0).any():
+            raise QueryError("a coded segment has no source in the graph")
     n_sources = len(sources)
     kind_of_source, kind_labels = pd.factorize(sources["kind"].fillna(""))
     studies = pd.Index(pd.unique(pd.concat([sources["study_id"], codes["study_id"]]).astype(str)))
@@ -140,7 +146,7 @@ def _unit_table(code_of_row: np.ndarray, segment_of_coding: pd.Series, segments:
         # sources × codes: which codes each source carries
         by_source = _incidence(unit_source[_row_of_entry(matrix)], matrix.indices, n_sources, n_codes)
     else:
-        by_source = _incidence(source_of_segment[segment_of_row], code_of_row, n_sources, n_codes)
+        by_source = _incidence(source_of_row, code_of_row, n_sources, n_codes)
         coded_sources = np.flatnonzero(np.diff(by_source.indptr))
         if unit == "source":
             matrix, unit_source = by_source[coded_sources], coded_sources
@@ -643,19 +649,23 @@ def fetch_codings(kg: GraphReader, study_id: str, unit: str, coder: str = "", pr
     codes = _codes(kg, study_id) if codes is None else codes
     codes = codes.sort_values(["study_id", "codebook", "code_id"]).reset_index(drop=True)
     coders = [c for c in normalise_coders(coder).split(",") if c]
-    (codes_cypher, params), (codings_cypher, codings_params), (segments_cypher, _), (sources_cypher, _), \
+    (codes_cypher, params), (codings_cypher, codings_params), (sources_cypher, _), (segments_cypher, _), \
         *positions = unit_statements(study_id, coders, positions=unit in SEGMENT_UNITS)
     code_keys = kg.cypher(codes_cypher, params)
     segment_of_row = key_of_code = np.zeros(0, dtype=np.int64)
     if len(code_keys):  # (no codes, no codings)
-        width = coding_width(code_keys["code"].to_numpy())
-        codings = kg.cypher(codings_cypher, {**codings_params, "width": width})
-        segment_of_row, key_of_code = split_codings(codings["coding"].to_numpy(dtype=np.int64), width)
+        width = key_width(code_keys["code"].to_numpy())
+        packed = kg.cypher(codings_cypher, {**codings_params, "width": width})["coding"].to_numpy(dtype=np.int64)
+        segment_of_row, key_of_code = split_keys(packed[packed >= 0], width)  # -1: not an analysis coding
     position_of_key = _lookup(code_keys["code_uid"], codes["code_uid"])
     key_of_row = _lookup(key_of_code, code_keys["code"])
     code_of_row = np.where(key_of_row >= 0, position_of_key[key_of_row], -1) if len(position_of_key) else \
         np.full(len(key_of_row), -1, dtype=np.int64)
-    segments = kg.cypher(segments_cypher, params)
+    sources = kg.cypher(sources_cypher, params)
+    width = key_width(sources["source"].to_numpy())
+    packed = kg.cypher(segments_cypher, {**params, "width": width})["segment_source"].to_numpy(dtype=np.int64)
+    segment_key, source_key = split_keys(packed, width)
+    segments = pd.DataFrame({"source": source_key, "segment": segment_key}, copy=False)
     if positions:
         (regions_cypher, _), (ranges_cypher, _) = positions
         ranges = kg.cypher(ranges_cypher, params)
@@ -669,9 +679,7 @@ def fetch_codings(kg: GraphReader, study_id: str, unit: str, coder: str = "", pr
         for c in ("x", "y", "width", "height"):
             columns[c] = np.full(len(segments), np.nan)
             columns[c][at[at >= 0]] = pd.to_numeric(regions[c]).to_numpy(dtype=np.float64, na_value=np.nan)[at >= 0]
-        segments = pd.DataFrame({"source": segments["source"].to_numpy(), "segment": segments["segment"].to_numpy(),
-                                 **columns}, copy=False)
-    sources = kg.cypher(sources_cypher, params)
+        segments = segments.assign(**columns)
     return code_of_row, pd.Series(segment_of_row, name="segment"), segments, sources, codes
 
 

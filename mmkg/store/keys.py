@@ -57,7 +57,7 @@ def _match(pattern: str, where: str) -> str:
 
 
 def _coding_keys(where: str, analysis: bool) -> KeyFetch:
-    """One integer per coding, its segment's key times `$width` plus its code's key (`split_codings`): the
+    """One integer per coding, its segment's key times `$width` plus its code's key (`split_keys`): the
     store hands a million rows to pandas at a cost per column, and the analysis flag, a third column, cost
     as much as the two keys.  With `analysis`, codings that are not analysis codings come back as -1."""
     packed = "offset(id(g)) * $width + offset(id(k))"
@@ -65,14 +65,14 @@ def _coding_keys(where: str, analysis: bool) -> KeyFetch:
                     ((f"CASE WHEN c.analysis THEN {packed} ELSE -1 END" if analysis else packed, "coding"),))
 
 
-def coding_width(code_keys) -> int:
-    """The `$width` of the codings fetch: a power of two above every code key (an array of them)."""
-    return 1 << int(max(code_keys, default=0)).bit_length()
+def key_width(keys) -> int:
+    """The `$width` that packs keys below it beside another key: a power of two above every one of `keys`
+    (codes for the codings fetch, sources for the segments fetch).  The stores refuse an overflowing product."""
+    return 1 << int(max(keys, default=0)).bit_length()
 
 
-def split_codings(packed, width: int):
-    """(segment keys, code keys) of the codings fetch's integers (a numpy int64 array), dropping the -1s."""
-    packed = packed[packed >= 0]
+def split_keys(packed, width: int):
+    """(high key, low key) of a packed fetch's integers (a numpy int64 array, none negative)."""
     return packed >> (width.bit_length() - 1), packed & (width - 1)
 
 
@@ -81,8 +81,9 @@ def _code_keys(where: str) -> KeyFetch:
 
 
 def _segment_keys(where: str) -> KeyFetch:
+    """Each segment's key times `$width` plus its source's key, packed as the codings are."""
     return KeyFetch(_match("MATCH (src:Source)-[:HAS_SEGMENT]->(g:Segment)", where),
-                    (("offset(id(src))", "source"), ("offset(id(g))", "segment")))
+                    (("offset(id(g)) * $width + offset(id(src))", "segment_source"),))
 
 
 def _segment_ranges(where: str) -> KeyFetch:
@@ -119,15 +120,16 @@ def _fetches(study_id: str, coders: list[str], positions: bool, width: int = 1) 
     return [(_code_keys(where("k")), one),
             (_coding_keys(f"WHERE {coding_filter}" if coding_filter else "", analysis=not coders),
              {**one, **({"coders": coders} if coders else {}), "width": width}),
-            (_segment_keys(where("src")), one),
-            (_source_keys(where("p")), one)] + \
+            (_source_keys(where("p")), one),
+            (_segment_keys(where("src")), {**one, "width": width})] + \
         ([(_segment_regions(where("g")), one), (_segment_ranges(where("g")), one)] if positions else [])
 
 
 def unit_statements(study_id: str, coders: list[str], positions: bool, width: int = 1) -> list[tuple[str, dict]]:
-    """The statements (with their parameters) of one unit table: code keys, codings (packed with `width`,
-    `coding_width` of the code keys), segments, sources and, with `positions` (the segment units), the
-    segments' regions and ranges.  `coders`: the coders whose codings count ([] = the analysis codings,
+    """The statements (with their parameters) of one unit table: code keys, codings, sources, segments and,
+    with `positions` (the segment units), the segments' regions and ranges.  The codings and the segments
+    come packed (`split_keys`); `width` is the caller's to set per statement (`key_width` of the code keys,
+    of the source keys).  `coders`: the coders whose codings count ([] = the analysis codings,
     chosen in the store).  benchmarks/ time the store's part of them."""
     return [(fetch.rows_form(), params) for fetch, params in _fetches(study_id, coders, positions, width)]
 
