@@ -283,11 +283,14 @@ def _renumber(values: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _geometry(segments: pd.DataFrame, rows: np.ndarray | None = None) -> np.ndarray:
-    """segments (or those `rows` of them) × (start, end, x, y, width, height) as float64, NaN where missing."""
+    """segments (or those `rows` of them) × (start, end, x, y, width, height) as float64, NaN where missing
+    (a region column the frame does not have is missing everywhere: `fetch_codings` of a study without
+    regions)."""
     rows = np.arange(len(segments)) if rows is None else rows
-    geometry = np.empty((len(rows), len(GEOMETRY)))  # row by row in memory: selections gather whole rows
+    geometry = np.full((len(rows), len(GEOMETRY)), np.nan)  # row by row in memory: selections gather whole rows
     for i, c in enumerate(GEOMETRY):
-        geometry[:, i] = pd.to_numeric(segments[c]).to_numpy(dtype=np.float64, na_value=np.nan)[rows]
+        if c in segments.columns or c in ("start", "end"):
+            geometry[:, i] = pd.to_numeric(segments[c]).to_numpy(dtype=np.float64, na_value=np.nan)[rows]
     return geometry
 
 
@@ -676,7 +679,7 @@ def fetch_codings(kg: GraphReader, study_id: str, unit: str, coder: str = "", pr
                    for c in ("start", "end")}
         regions = kg.cypher(regions_cypher, params)
         at = _lookup(regions["segment"], segments["segment"])
-        for c in ("x", "y", "width", "height"):
+        for c in ("x", "y", "width", "height") if len(regions) else ():  # (none: `_geometry` reads NaN)
             columns[c] = np.full(len(segments), np.nan)
             columns[c][at[at >= 0]] = pd.to_numeric(regions[c]).to_numpy(dtype=np.float64, na_value=np.nan)[at >= 0]
         segments = segments.assign(**columns)
