@@ -287,11 +287,11 @@ def _geometry(segments: pd.DataFrame, rows: np.ndarray | None = None) -> np.ndar
     (a region column the frame does not have is missing everywhere: `fetch_codings` of a study without
     regions)."""
     rows = np.arange(len(segments)) if rows is None else rows
-    geometry = np.full((len(rows), len(GEOMETRY)), np.nan)  # row by row in memory: selections gather whole rows
+    geometry = np.full((len(GEOMETRY), len(rows)), np.nan)  # filled column by column: a transposed view is returned
     for i, c in enumerate(GEOMETRY):
         if c in segments.columns or c in ("start", "end"):
-            geometry[:, i] = pd.to_numeric(segments[c]).to_numpy(dtype=np.float64, na_value=np.nan)[rows]
-    return geometry
+            geometry[i] = pd.to_numeric(segments[c]).to_numpy(dtype=np.float64, na_value=np.nan)[rows]
+    return geometry.T
 
 
 def _books(codes: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
@@ -526,11 +526,12 @@ def agreement_passages(codings: pd.DataFrame, segments: pd.DataFrame) -> np.ndar
     book = (codings["study_id"].astype(str) + "\x00" + codings["codebook"].astype(str)).to_numpy()
     place = book + "\x00" + segments["source"].to_numpy()[position][segment_of_row]
     place_of_row, _ = pd.factorize(place)
-    geometry = _geometry(segments)[position]
+    geometry = _geometry(segments, position)
     # one selection per (place, segment): a segment coded for two codebooks is a selection of each
     key, first = pd.factorize(place_of_row.astype(np.int64) * len(labels) + segment_of_row)
     first = np.asarray(first, dtype=np.int64)
-    sel = overlap.selections(first // len(labels), first % len(labels), geometry[first % len(labels)], merge=False)
+    segment = first % len(labels)
+    sel = overlap.selections(first // len(labels), segment, overlap.take_rows(geometry, segment), merge=False)
     passage = overlap.passages(sel, overlap.overlapping_pairs(sel))
     return passage[sel.of_row[key]]
 
