@@ -668,7 +668,7 @@ def fetch_codings(kg: GraphReader, study_id: str, unit: str, coder: str = "", pr
     sources = kg.cypher(sources_cypher, params)
     width = key_width(sources["source"].to_numpy())
     packed = kg.cypher(segments_cypher, {**params, "width": width})["segment_source"].to_numpy(dtype=np.int64)
-    segment_key, source_key = split_keys(packed, width)
+    segment_key, source_key = split_keys(packed[packed >= 0], width)  # -1: its source is none of `sources`
     segments = pd.DataFrame({"source": source_key, "segment": segment_key}, copy=False)
     if positions:
         (regions_cypher, _), (ranges_cypher, _) = positions

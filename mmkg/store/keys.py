@@ -81,9 +81,12 @@ def _code_keys(where: str) -> KeyFetch:
 
 
 def _segment_keys(where: str) -> KeyFetch:
-    """Each segment's key times `$width` plus its source's key, packed as the codings are."""
+    """Each segment's key times `$width` plus its source's key, packed as the codings are; -1 for a segment
+    whose source's key is not below `$width` (the width covers the sources fetched, those with a participant:
+    such a segment has no source among them)."""
     return KeyFetch(_match("MATCH (src:Source)-[:HAS_SEGMENT]->(g:Segment)", where),
-                    (("offset(id(g)) * $width + offset(id(src))", "segment_source"),))
+                    (("CASE WHEN offset(id(src)) < $width THEN offset(id(g)) * $width + offset(id(src)) ELSE -1 END",
+                      "segment_source"),))
 
 
 def _segment_ranges(where: str) -> KeyFetch:
