@@ -102,9 +102,10 @@ def unit_table(codings: pd.DataFrame, segments: pd.DataFrame, sources: pd.DataFr
                unit: str, proximity: float = 0.0) -> UnitTable:
     """The unit table (module docstring) from fetched tables.
 
-    `codings`: segment, code_uid (the chosen codings); `segments`: source, segment, start, end, x, y, width,
-    height; `sources`: study_id, participant, source, kind; `codes`: code_uid, study_id, codebook (every code
-    of the studies, in the order wanted).  Segment and source keys may be uids or integer node keys.
+    `codings`: segment, code_uid (the chosen codings); `segments`: source, segment, start, end and x, y, width,
+    height (the four may be absent when no segment has a region); `sources`: study_id, participant, source,
+    kind; `codes`: code_uid, study_id, codebook (every code of the studies, in the order wanted).  Segment and
+    source keys may be uids or integer node keys.
     """
     _check_unit(unit)
     codes = codes.reset_index(drop=True)
