@@ -661,15 +661,14 @@ def fetch_codings(kg: GraphReader, study_id: str, unit: str, coder: str = "", pr
     if len(code_keys):  # (no codes, no codings)
         width = key_width(code_keys["code"].to_numpy())
         packed = kg.cypher(codings_cypher, {**codings_params, "width": width})["coding"].to_numpy(dtype=np.int64)
-        segment_of_row, key_of_code = split_keys(packed[packed >= 0], width)  # -1: not an analysis coding
+        segment_of_row, key_of_code = split_keys(_non_negative(packed), width)  # -1: not an analysis coding
     position_of_key = _lookup(code_keys["code_uid"], codes["code_uid"])
-    key_of_row = _lookup(key_of_code, code_keys["code"])
-    code_of_row = np.where(key_of_row >= 0, position_of_key[key_of_row], -1) if len(position_of_key) else \
-        np.full(len(key_of_row), -1, dtype=np.int64)
+    # each coding's code key -> that key's position in `codes`; -1 (no such key) reads the appended -1
+    code_of_row = np.append(position_of_key, -1)[_lookup(key_of_code, code_keys["code"])]
     sources = kg.cypher(sources_cypher, params)
     width = key_width(sources["source"].to_numpy())
     packed = kg.cypher(segments_cypher, {**params, "width": width})["segment_source"].to_numpy(dtype=np.int64)
-    segment_key, source_key = split_keys(packed[packed >= 0], width)  # -1: its source is none of `sources`
+    segment_key, source_key = split_keys(_non_negative(packed), width)  # -1: its source is none of `sources`
     segments = pd.DataFrame({"source": source_key, "segment": segment_key}, copy=False)
     if positions:
         (regions_cypher, _), (ranges_cypher, _) = positions
@@ -686,6 +685,11 @@ def fetch_codings(kg: GraphReader, study_id: str, unit: str, coder: str = "", pr
             columns[c][at[at >= 0]] = pd.to_numeric(regions[c]).to_numpy(dtype=np.float64, na_value=np.nan)[at >= 0]
         segments = segments.assign(**columns)
     return code_of_row, pd.Series(segment_of_row, name="segment"), segments, sources, codes
+
+
+def _non_negative(values: np.ndarray) -> np.ndarray:
+    """`values` without its negative entries (the array itself when there are none: no copy)."""
+    return values[values >= 0] if (values < 0).any() else values
 
 
 def concept_unit_table(code_of_row: np.ndarray, segment_of_coding: pd.Series, segments: pd.DataFrame,
