@@ -64,7 +64,9 @@ def build_store(store: Path, size: int) -> str:
 
 
 def open_view(browser: Chromium, url: str, timeout: float = 300.0) -> dict:
-    """Navigate to `url`; the seconds until the document arrived and until every network is drawn."""
+    """Navigate to `url`; the seconds until the document arrived and until every network is drawn.  From a
+    blank page: a view opened over another one must not be taken as drawn by the old page's networks."""
+    browser.open("about:blank")
     browser.events.clear()
     started = time.perf_counter()
     browser.send("Page.navigate", {"url": url}, session=True, timeout=timeout)  # answers once the HTML arrives
@@ -74,8 +76,13 @@ def open_view(browser: Chromium, url: str, timeout: float = 300.0) -> dict:
                      if e.get("method") == "Network.requestWillBeSent" and e["params"]["request"]["url"] == url), None)
     sent = next(e["params"]["timestamp"] for e in browser.events if e.get("method") == "Network.requestWillBeSent"
                 and e["params"]["requestId"] == document)
-    finished = next(e["params"]["timestamp"] for e in browser.events if e.get("method") == "Network.loadingFinished"
-                    and e["params"]["requestId"] == document)
+    deadline = time.monotonic() + 10  # the event may be read from the browser just after the page drew
+    while not (finished := [e["params"]["timestamp"] for e in browser.events
+                            if e.get("method") == "Network.loadingFinished" and e["params"]["requestId"] == document]):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{url}: Chromium reported no end of the document's load")
+        time.sleep(0.05)
+    finished = finished[0]
     return {"settled": settled, "server": finished - sent,
             "nodes": browser.evaluate("mmkgNetworks.map(n => n.body.data.nodes.length).reduce((a, b) => a + b, 0)"),
             "edges": browser.evaluate("mmkgNetworks.map(n => n.body.data.edges.length).reduce((a, b) => a + b, 0)"),

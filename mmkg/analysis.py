@@ -62,7 +62,7 @@ from mmkg import overlap
 from mmkg.errors import NotFoundError, QueryError
 from mmkg.metrics import METRICS, metric_names, resolve_metric
 from mmkg.models import EVERY_STUDY, GraphReader
-from mmkg.store.keys import unit_statements
+from mmkg.store.keys import key_width, split_keys, unit_statements
 from mmkg.units import UNIT_RULES, UNITS  # noqa: F401  (UNIT_RULES: re-exported for the views)
 
 SEGMENT_UNITS = ("segment", "exact")
@@ -102,9 +102,10 @@ def unit_table(codings: pd.DataFrame, segments: pd.DataFrame, sources: pd.DataFr
                unit: str, proximity: float = 0.0) -> UnitTable:
     """The unit table (module docstring) from fetched tables.
 
-    `codings`: segment, code_uid (the chosen codings); `segments`: source, segment, start, end, x, y, width,
-    height; `sources`: study_id, participant, source, kind; `codes`: code_uid, study_id, codebook (every code
-    of the studies, in the order wanted).  Segment and source keys may be uids or integer node keys.
+    `codings`: segment, code_uid (the chosen codings); `segments`: source, segment, start, end and x, y, width,
+    height (the four may be absent when no segment has a region); `sources`: study_id, participant, source,
+    kind; `codes`: code_uid, study_id, codebook (every code of the studies, in the order wanted).  Segment and
+    source keys may be uids or integer node keys.
     """
     _check_unit(unit)
     codes = codes.reset_index(drop=True)
@@ -121,11 +122,17 @@ def _unit_table(code_of_row: np.ndarray, segment_of_coding: pd.Series, segments:
     if (position_of_row < 0).any():
         raise QueryError("a coded segment has no source in the graph")
     keep = code_of_row >= 0
-    code_of_row, position_of_row = code_of_row[keep], position_of_row[keep]
-    segment_of_row, position = _renumber(position_of_row, len(segments))
-    source_of_segment = _lookup(np.asarray(segments["source"])[position], sources["source"])
-    if (source_of_segment < 0).any():
-        raise QueryError("a coded segment has no source in the graph")
+    if not keep.all():
+        code_of_row, position_of_row = code_of_row[keep], position_of_row[keep]
+    if unit in SEGMENT_UNITS:  # the coded segments, renumbered: their selections make the passages
+        segment_of_row, position = _renumber(position_of_row, len(segments))
+        source_of_segment = _lookup(np.asarray(segments["source"])[position], sources["source"])
+        if (source_of_segment < 0).any():
+            raise QueryError("a coded segment has no source in the graph")
+    else:
+        source_of_row = _lookup(segments["source"], sources["source"])[position_of_row]
+        if (source_of_row < 0).any():
+            raise QueryError("a coded segment has no source in the graph")
     n_sources = len(sources)
     kind_of_source, kind_labels = pd.factorize(sources["kind"].fillna(""))
     studies = pd.Index(pd.unique(pd.concat([sources["study_id"], codes["study_id"]]).astype(str)))
@@ -140,7 +147,7 @@ def _unit_table(code_of_row: np.ndarray, segment_of_coding: pd.Series, segments:
         # sources × codes: which codes each source carries
         by_source = _incidence(unit_source[_row_of_entry(matrix)], matrix.indices, n_sources, n_codes)
     else:
-        by_source = _incidence(source_of_segment[segment_of_row], code_of_row, n_sources, n_codes)
+        by_source = _incidence(source_of_row, code_of_row, n_sources, n_codes)
         coded_sources = np.flatnonzero(np.diff(by_source.indptr))
         if unit == "source":
             matrix, unit_source = by_source[coded_sources], coded_sources
@@ -150,7 +157,7 @@ def _unit_table(code_of_row: np.ndarray, segment_of_coding: pd.Series, segments:
                                         len(participants), n_codes)
             unit_of_participant, coded = _renumber(participant_of_source[coded_sources], len(participants))
             matrix = by_participant[coded]
-        joint = (matrix.T @ matrix).toarray().astype(np.int64) if n_codes else np.zeros((0, 0), np.int64)
+        joint = _gram(matrix) if n_codes else np.zeros((0, 0), np.int64)
 
     books, book_of_code = _books(codes)
     n_kinds = len(kind_labels)
@@ -277,11 +284,14 @@ def _renumber(values: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _geometry(segments: pd.DataFrame, rows: np.ndarray | None = None) -> np.ndarray:
-    """segments (or those `rows` of them) × (start, end, x, y, width, height) as float64, NaN where missing."""
+    """segments (or those `rows` of them) × (start, end, x, y, width, height) as float64, NaN where missing
+    (a region column the frame does not have is missing everywhere: `fetch_codings` of a study without
+    regions)."""
     rows = np.arange(len(segments)) if rows is None else rows
-    geometry = np.empty((len(GEOMETRY), len(rows)))  # filled column by column: a transposed view is returned
+    geometry = np.full((len(GEOMETRY), len(rows)), np.nan)  # filled column by column: a transposed view is returned
     for i, c in enumerate(GEOMETRY):
-        geometry[i] = pd.to_numeric(segments[c]).to_numpy(dtype=np.float64, na_value=np.nan)[rows]
+        if c in segments.columns or c in ("start", "end"):
+            geometry[i] = pd.to_numeric(segments[c]).to_numpy(dtype=np.float64, na_value=np.nan)[rows]
     return geometry.T
 
 
@@ -317,6 +327,12 @@ def _row_of_entry(matrix: sp.csr_matrix) -> np.ndarray:
     return np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
 
 
+def _gram(matrix: sp.csr_matrix) -> np.ndarray:
+    """XᵀX of a units × codes CSR matrix, dense (codes × codes); Xᵀ made CSR first: scipy multiplies two CSR
+    matrices faster than CSC by CSR."""
+    return (matrix.T.tocsr() @ matrix).toarray().astype(np.int64)
+
+
 def _direct_joint(matrix: sp.csr_matrix, selection_of_row: np.ndarray, code_of_row: np.ndarray,
                   passage: np.ndarray, clique: np.ndarray, pairs: tuple[np.ndarray, np.ndarray],
                   n_codes: int) -> np.ndarray:
@@ -326,7 +342,7 @@ def _direct_joint(matrix: sp.csr_matrix, selection_of_row: np.ndarray, code_of_r
         return np.zeros((0, 0), np.int64)
     first, second = pairs
     clique_rows = matrix if clique.all() else matrix[np.flatnonzero(clique)]
-    joint = (clique_rows.T @ clique_rows).toarray().astype(np.int64)
+    joint = _gram(clique_rows)
     if clique.all():
         return joint
     # selections × codes of the passages that are not cliques; every overlapping pair and every selection
@@ -429,9 +445,13 @@ def fisher_two_sided(x, total, n_a, n_b) -> np.ndarray:
         go_left = np.where(below, unlikely, ~unlikely)
         hi = np.where(active & go_left, middle, hi)
         lo = np.where(active & ~go_left, middle + 1, lo)
-    # tails run away from the mode, where the mass function falls monotonically
-    near = np.where(below, _tail(x, lowest, -1, total, n_a, n_b), _tail(x, highest, 1, total, n_a, n_b))
-    far = np.where(below, _tail(lo, highest, 1, total, n_a, n_b), _tail(lo - 1, lowest, -1, total, n_a, n_b))
+    # tails run away from the mode, where the mass function falls monotonically; each table's two tails only
+    near, far = np.empty(x.shape), np.empty(x.shape)
+    for side, step in ((below, -1), (~below, 1)):
+        margins = total[side], n_a[side], n_b[side]
+        near[side] = _tail(x[side], np.where(step < 0, lowest, highest)[side], step, *margins)
+        far[side] = _tail(np.where(step < 0, lo, lo - 1)[side], np.where(step < 0, highest, lowest)[side], -step,
+                          *margins)
     return np.where(x == mode, 1.0, np.minimum(1.0, near + far))
 
 
@@ -507,11 +527,12 @@ def agreement_passages(codings: pd.DataFrame, segments: pd.DataFrame) -> np.ndar
     book = (codings["study_id"].astype(str) + "\x00" + codings["codebook"].astype(str)).to_numpy()
     place = book + "\x00" + segments["source"].to_numpy()[position][segment_of_row]
     place_of_row, _ = pd.factorize(place)
-    geometry = _geometry(segments)[position]
+    geometry = _geometry(segments, position)
     # one selection per (place, segment): a segment coded for two codebooks is a selection of each
     key, first = pd.factorize(place_of_row.astype(np.int64) * len(labels) + segment_of_row)
     first = np.asarray(first, dtype=np.int64)
-    sel = overlap.selections(first // len(labels), first % len(labels), geometry[first % len(labels)], merge=False)
+    segment = first % len(labels)
+    sel = overlap.selections(first // len(labels), segment, overlap.take_rows(geometry, segment), merge=False)
     passage = overlap.passages(sel, overlap.overlapping_pairs(sel))
     return passage[sel.of_row[key]]
 
@@ -633,19 +654,22 @@ def fetch_codings(kg: GraphReader, study_id: str, unit: str, coder: str = "", pr
     codes = _codes(kg, study_id) if codes is None else codes
     codes = codes.sort_values(["study_id", "codebook", "code_id"]).reset_index(drop=True)
     coders = [c for c in normalise_coders(coder).split(",") if c]
-    (codings_cypher, codings_params), (codes_cypher, params), (segments_cypher, _), (sources_cypher, _), \
+    (codes_cypher, params), (codings_cypher, codings_params), (sources_cypher, _), (segments_cypher, _), \
         *positions = unit_statements(study_id, coders, positions=unit in SEGMENT_UNITS)
-    codings = kg.cypher(codings_cypher, codings_params)
-    segment_of_row, key_of_code = codings["segment"].to_numpy(), codings["code"].to_numpy()
-    if "analysis" in codings.columns:  # no coders given: the analysis codings, chosen here (mmkg.store.keys)
-        chosen = codings["analysis"].fillna(False).to_numpy(dtype=bool)
-        segment_of_row, key_of_code = segment_of_row[chosen], key_of_code[chosen]
     code_keys = kg.cypher(codes_cypher, params)
+    segment_of_row = key_of_code = np.zeros(0, dtype=np.int64)
+    if len(code_keys):  # (no codes, no codings)
+        width = key_width(code_keys["code"].to_numpy())
+        packed = kg.cypher(codings_cypher, {**codings_params, "width": width})["coding"].to_numpy(dtype=np.int64)
+        segment_of_row, key_of_code = split_keys(_non_negative(packed), width)  # -1: not an analysis coding
     position_of_key = _lookup(code_keys["code_uid"], codes["code_uid"])
-    key_of_row = _lookup(key_of_code, code_keys["code"])
-    code_of_row = np.where(key_of_row >= 0, position_of_key[key_of_row], -1) if len(position_of_key) else \
-        np.full(len(key_of_row), -1, dtype=np.int64)
-    segments = kg.cypher(segments_cypher, params)
+    # each coding's code key -> that key's position in `codes`; -1 (no such key) reads the appended -1
+    code_of_row = np.append(position_of_key, -1)[_lookup(key_of_code, code_keys["code"])]
+    sources = kg.cypher(sources_cypher, params)
+    width = key_width(sources["source"].to_numpy())
+    packed = kg.cypher(segments_cypher, {**params, "width": width})["segment_source"].to_numpy(dtype=np.int64)
+    segment_key, source_key = split_keys(_non_negative(packed), width)  # -1: its source is none of `sources`
+    segments = pd.DataFrame({"source": source_key, "segment": segment_key}, copy=False)
     if positions:
         (regions_cypher, _), (ranges_cypher, _) = positions
         ranges = kg.cypher(ranges_cypher, params)
@@ -656,13 +680,16 @@ def fetch_codings(kg: GraphReader, study_id: str, unit: str, coder: str = "", pr
                    for c in ("start", "end")}
         regions = kg.cypher(regions_cypher, params)
         at = _lookup(regions["segment"], segments["segment"])
-        for c in ("x", "y", "width", "height"):
+        for c in ("x", "y", "width", "height") if len(regions) else ():  # (none: `_geometry` reads NaN)
             columns[c] = np.full(len(segments), np.nan)
             columns[c][at[at >= 0]] = pd.to_numeric(regions[c]).to_numpy(dtype=np.float64, na_value=np.nan)[at >= 0]
-        segments = pd.DataFrame({"source": segments["source"].to_numpy(), "segment": segments["segment"].to_numpy(),
-                                 **columns}, copy=False)
-    sources = kg.cypher(sources_cypher, params)
+        segments = segments.assign(**columns)
     return code_of_row, pd.Series(segment_of_row, name="segment"), segments, sources, codes
+
+
+def _non_negative(values: np.ndarray) -> np.ndarray:
+    """`values` without its negative entries (the array itself when there are none: no copy)."""
+    return values[values >= 0] if (values < 0).any() else values
 
 
 def concept_unit_table(code_of_row: np.ndarray, segment_of_coding: pd.Series, segments: pd.DataFrame,
@@ -698,10 +725,13 @@ def concept_unit_table(code_of_row: np.ndarray, segment_of_coding: pd.Series, se
 
 def _pair_frame(table: UnitTable, pairs: pd.DataFrame) -> pd.DataFrame:
     codes = table.codes
-    a, b = codes.loc[pairs["a"]].reset_index(drop=True), codes.loc[pairs["b"]].reset_index(drop=True)
-    out = pd.DataFrame({"study_id": a["study_id"], "unit": table.unit,
-                        "codebook_a": a["codebook"], "code_a": a["code_id"], "label_a": a["label"],
-                        "codebook_b": b["codebook"], "code_b": b["code_id"], "label_b": b["label"]})
+    a, b = pairs["a"].to_numpy(), pairs["b"].to_numpy()
+
+    def of(column: str, which: np.ndarray) -> pd.Series:  # the codes' labels, only for the pairs returned
+        return codes[column].take(which).reset_index(drop=True)
+    out = pd.DataFrame({"study_id": of("study_id", a), "unit": table.unit,
+                        "codebook_a": of("codebook", a), "code_a": of("code_id", a), "label_a": of("label", a),
+                        "codebook_b": of("codebook", b), "code_b": of("code_id", b), "label_b": of("label", b)})
     for column in pair_columns()[len(PAIR_KEY_COLUMNS):]:
         out[column] = pairs[column].to_numpy()
     return out

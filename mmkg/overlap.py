@@ -61,6 +61,9 @@ def selections(source: np.ndarray, segment: np.ndarray, geometry: np.ndarray, *,
     segment = np.asarray(segment, dtype=np.int64)
     geometry = np.asarray(geometry, dtype=np.float64).reshape(len(source), 6)
     span = ~np.isnan(geometry[:, 0]) & ~np.isnan(geometry[:, 1])
+    if not merge and (span & (geometry[:, 1] > geometry[:, 0])).all():  # every row a positive range: its own
+        return Selections(of_row=np.arange(len(source), dtype=np.int64), source=source,
+                          kind=np.full(len(source), SPAN, dtype=np.int64), geometry=geometry)
     region = ~span & ~np.isnan(geometry[:, 2:6]).any(axis=1)
     kind = np.where(span, SPAN, np.where(region, REGION, WHOLE)).astype(np.int64)
     of_row = np.empty(len(source), dtype=np.int64)
@@ -88,7 +91,15 @@ def selections(source: np.ndarray, segment: np.ndarray, geometry: np.ndarray, *,
         firsts.append(rows[order[new]])
         offset += int(new.sum())
     first = np.concatenate(firsts) if firsts else np.zeros(0, dtype=np.int64)
-    return Selections(of_row=of_row, source=source[first], kind=kind[first], geometry=geometry[first])
+    return Selections(of_row=of_row, source=source[first], kind=kind[first], geometry=take_rows(geometry, first))
+
+
+def take_rows(geometry: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """`geometry[rows]`, column by column when the columns are contiguous (`mmkg.analysis` builds them so:
+    the sweeps read whole columns), where numpy's row gather of a column-major array is slow (0.1 s at 10^6)."""
+    if geometry.flags.f_contiguous and not geometry.flags.c_contiguous:
+        return np.take(geometry.T, rows, axis=1).T
+    return geometry[rows]
 
 
 def overlapping_pairs(sel: Selections, proximity: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
@@ -123,7 +134,8 @@ def find_passages(sel: Selections, proximity: float = 0.0) -> Passages:
     offset = 0
     span = np.flatnonzero(sel.kind == SPAN)
     region = np.flatnonzero(sel.kind == REGION)
-    if len(span) and (sel.geometry[span, 1] + proximity < sel.geometry[span, 0]).any():
+    start, end, _ = _range_columns(sel, span)
+    if len(span) and (end + proximity < start).any():
         parts = [(span, _span_pairs(sel, proximity)), (region, _region_pairs(sel))]  # reversed ranges: no sweep
     else:
         label, clique, pairs = _span_sweep(sel, span, proximity)
@@ -159,7 +171,8 @@ def _span_sweep(sel: Selections, index: np.ndarray, proximity: float
     empty = (np.zeros(0, np.int64), np.zeros(0, np.int64))
     if not len(index):
         return np.zeros(0, np.int64), np.zeros(0, dtype=bool), empty
-    start, end, source = sel.geometry[index, 0], sel.geometry[index, 1] + proximity, sel.source[index]
+    start, end, source = _range_columns(sel, index)
+    end = end + proximity
     # one sorted key over every source, each source shifted above the ends of the ones before it
     low = float(start.min())
     width = float(end.max()) - low + 1
@@ -168,12 +181,13 @@ def _span_sweep(sel: Selections, index: np.ndarray, proximity: float
     shift = source * width - low
     key = start + shift
     pointless = end <= start  # zero length: overlaps no range starting where it starts, so it sorts first
+    # stable sorts: the ranges come from the store mostly in order already, which a stable sort uses
     if pointless.any():
         first = np.argsort(~pointless, kind="stable")
         order = first[np.argsort(key[first], kind="stable")]
     else:
-        order = np.argsort(key)
-    key, end, shifted_end, pointless = key[order], end[order], (end + shift)[order], pointless[order]
+        order = np.argsort(key, kind="stable")
+    key, shifted_end, pointless = key[order], (end + shift)[order], pointless[order]
     reach = np.maximum.accumulate(shifted_end)
     new = np.r_[True, key[1:] >= reach[:-1]]
     bounds = np.flatnonzero(new)
@@ -200,6 +214,14 @@ def _span_sweep(sel: Selections, index: np.ndarray, proximity: float
         loose = ~clique[where[first]]
         first, second = first[loose], second[loose]
     return label, clique, (first, second)
+
+
+def _range_columns(sel: Selections, index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """start, end and source of the selections `index` (ascending, distinct): views of the selections' own
+    columns when `index` is all of them (the common case at the segment unit), else copies."""
+    if len(index) == len(sel):
+        return sel.geometry[:, 0], sel.geometry[:, 1], sel.source
+    return sel.geometry[index, 0], sel.geometry[index, 1], sel.source[index]
 
 
 def _components(n: int, index: np.ndarray, pairs: tuple[np.ndarray, np.ndarray]

@@ -364,7 +364,7 @@ def test_key_fetches_in_their_neo4j_form_give_the_rows_of_the_row_form(founding_
     founding_neo4j.load(REFI_WITH_REGIONS, study_id="atlas")  # picture regions: positions partly null
     for coders in ([], ["nobody"], ["coder1", "A"]):
         for positions in (False, True):
-            for statement, params in unit_statements(study_id, coders, positions):
+            for statement, params in unit_statements(study_id, coders, positions, width=1 << 20):  # keys packed
                 assert neo4j_form(statement) is not None
                 listed = founding_neo4j.store.execute(statement, params)
                 as_records = founding_neo4j.store.execute_read(statement, params)

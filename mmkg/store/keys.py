@@ -5,9 +5,9 @@ turning a million uid strings into Python objects cost most of a co-occurrence q
 hundred) are named by uid.  The codings are those of queries/cooccurrence.cypher, with the filters written for
 the parameters given: the generic `($study_id = '' OR …)` form costs the store several times the match itself,
 per row.  The study is matched on the few codes and sources rather than on every segment, and the analysis
-codings are chosen by the caller from a returned `analysis` column: LadybugDB filters a
-million rows on a segment's or a coding's property at about twice the cost of returning that property
-(issue 18).  They live in the store package because their keys are the store's own.
+codings are chosen by a CASE on the returned value, not in the WHERE: LadybugDB filters a million rows on a
+segment's or a coding's property at about twice the cost of returning that property (issue 18).  They live in
+the store package because their keys are the store's own.
 
 Each fetch has a second, Neo4j form (`KeyFetch.neo4j_form`) with the same rows: Bolt sends a million one-row
 records slowly and the Python driver turns each into objects, so on Neo4j the rows come back as a single record
@@ -57,9 +57,23 @@ def _match(pattern: str, where: str) -> str:
 
 
 def _coding_keys(where: str, analysis: bool) -> KeyFetch:
+    """One integer per coding, its segment's key times `$width` plus its code's key (`split_keys`): the
+    store hands a million rows to pandas at a cost per column, and the analysis flag, a third column, cost
+    as much as the two keys.  With `analysis`, codings that are not analysis codings come back as -1."""
+    packed = "offset(id(g)) * $width + offset(id(k))"
     return KeyFetch(_match("MATCH (g:Segment)-[c:CODED_AS]->(k:Code)", where),
-                    (("offset(id(g))", "segment"), ("offset(id(k))", "code"),
-                     *((("c.analysis", "analysis"),) if analysis else ())))
+                    ((f"CASE WHEN c.analysis THEN {packed} ELSE -1 END" if analysis else packed, "coding"),))
+
+
+def key_width(keys) -> int:
+    """The `$width` that packs keys below it beside another key: a power of two above every one of `keys`
+    (codes for the codings fetch, sources for the segments fetch).  The stores refuse an overflowing product."""
+    return 1 << int(max(keys, default=0)).bit_length()
+
+
+def split_keys(packed, width: int):
+    """(high key, low key) of a packed fetch's integers (a numpy int64 array, none negative)."""
+    return packed >> (width.bit_length() - 1), packed & (width - 1)
 
 
 def _code_keys(where: str) -> KeyFetch:
@@ -67,8 +81,12 @@ def _code_keys(where: str) -> KeyFetch:
 
 
 def _segment_keys(where: str) -> KeyFetch:
+    """Each segment's key times `$width` plus its source's key, packed as the codings are; -1 for a segment
+    whose source's key is not below `$width` (the width covers the sources fetched, those with a participant:
+    such a segment has no source among them)."""
     return KeyFetch(_match("MATCH (src:Source)-[:HAS_SEGMENT]->(g:Segment)", where),
-                    (("offset(id(src))", "source"), ("offset(id(g))", "segment")))
+                    (("CASE WHEN offset(id(src)) < $width THEN offset(id(g)) * $width + offset(id(src)) ELSE -1 END",
+                      "segment_source"),))
 
 
 def _segment_ranges(where: str) -> KeyFetch:
@@ -94,7 +112,7 @@ def _source_keys(where: str) -> KeyFetch:
                      ("src.kind", "kind")), order="study_id, p.id, src.id")
 
 
-def _fetches(study_id: str, coders: list[str], positions: bool) -> list[tuple[KeyFetch, dict]]:
+def _fetches(study_id: str, coders: list[str], positions: bool, width: int = 1) -> list[tuple[KeyFetch, dict]]:
     one_study = study_id not in ("", "*")  # '*' (or ''): every study
     one = {"study_id": study_id} if one_study else {}
 
@@ -102,20 +120,21 @@ def _fetches(study_id: str, coders: list[str], positions: bool) -> list[tuple[Ke
         return f"WHERE {variable}.study_id = $study_id" if one_study else ""
     coding_filter = " AND ".join((["k.study_id = $study_id"] if one_study else [])
                                  + (["c.coder IN $coders"] if coders else []))
-    return [(_coding_keys(f"WHERE {coding_filter}" if coding_filter else "", analysis=not coders),
-             {**one, **({"coders": coders} if coders else {})}),
-            (_code_keys(where("k")), one),
-            (_segment_keys(where("src")), one),
-            (_source_keys(where("p")), one)] + \
+    return [(_code_keys(where("k")), one),
+            (_coding_keys(f"WHERE {coding_filter}" if coding_filter else "", analysis=not coders),
+             {**one, **({"coders": coders} if coders else {}), "width": width}),
+            (_source_keys(where("p")), one),
+            (_segment_keys(where("src")), {**one, "width": width})] + \
         ([(_segment_regions(where("g")), one), (_segment_ranges(where("g")), one)] if positions else [])
 
 
-def unit_statements(study_id: str, coders: list[str], positions: bool) -> list[tuple[str, dict]]:
-    """The statements (with their parameters) of one unit table: codings, code keys, segments, sources and,
-    with `positions` (the segment units), the segments' regions and ranges.  `coders`: the coders whose codings count
-    ([] = the analysis codings; then the codings carry an `analysis` column to choose them by).
-    benchmarks/ time the store's part of them."""
-    return [(fetch.rows_form(), params) for fetch, params in _fetches(study_id, coders, positions)]
+def unit_statements(study_id: str, coders: list[str], positions: bool, width: int = 1) -> list[tuple[str, dict]]:
+    """The statements (with their parameters) of one unit table: code keys, codings, sources, segments and,
+    with `positions` (the segment units), the segments' regions and ranges.  The codings and the segments
+    come packed (`split_keys`); `width` is the caller's to set per statement (`key_width` of the code keys,
+    of the source keys).  `coders`: the coders whose codings count ([] = the analysis codings,
+    chosen in the store).  benchmarks/ time the store's part of them."""
+    return [(fetch.rows_form(), params) for fetch, params in _fetches(study_id, coders, positions, width)]
 
 
 def _every_fetch() -> list[KeyFetch]:
