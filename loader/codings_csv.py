@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from mmkg.errors import LoadError
@@ -18,7 +19,7 @@ OPTIONAL_COLUMNS = ["code_label", "provenance"]  # as `mmkg export codings` writ
 def read_codings_table(path: Path, study_id: str | None = None, data: bytes | None = None) -> StudyTables:
     """Build a study from one row per coding; participants, sources, segments and codes come from the rows."""
     name = str(path)
-    frame = read_csv_text(Path(path), data)
+    frame = read_csv_text(Path(path), data, categorical=True)  # each column repeats a few values
     missing = [c for c in CODINGS_TABLE_COLUMNS if c not in frame.columns]
     if missing:
         raise LoadError(f"{name}: missing column(s) {', '.join(missing)} "
@@ -51,22 +52,29 @@ def read_codings_table(path: Path, study_id: str | None = None, data: bytes | No
                                  ROW_COLUMN]]
     sources = segments[~duplicated_rows(segments, ["source_id", "participant_id", "source_kind"])]
     participants = sources[~duplicated_rows(sources, ["participant_id"])][["participant_id", ROW_COLUMN]]
-    participants = participants.reset_index(drop=True)
+    participants = _plain(participants.reset_index(drop=True))
     participants.insert(1, "label", participants["participant_id"])
-    sources = sources[["source_id", "participant_id", "source_kind", ROW_COLUMN]].rename(
-        columns={"source_kind": "kind"}).reset_index(drop=True)
+    sources = _plain(sources[["source_id", "participant_id", "source_kind", ROW_COLUMN]].rename(
+        columns={"source_kind": "kind"}).reset_index(drop=True))
     sources.insert(3, "title", None)
     segments = segments[["segment_id", "source_id", "start", "end", ROW_COLUMN]].reset_index(drop=True)
-    codes = frame[~duplicated_rows(frame, ["codebook", "code_id"])]
+    codes = _plain(frame[~duplicated_rows(frame, ["codebook", "code_id"])][
+        ["codebook", "code_id", ROW_COLUMN, *(["code_label"] if "code_label" in frame.columns else [])]])
     labels = codes["code_label"] if "code_label" in frame.columns else codes["code_id"]
     codes = codes[["codebook", "code_id", ROW_COLUMN]].assign(label=labels.fillna(codes["code_id"]))
     codes = codes.assign(group_id=codes["codebook"], parent_code_id=None, codable="true").reset_index(drop=True)
     groups = pd.DataFrame({"codebook": codebooks, "group_id": codebooks, "label": codebooks,
                            "parent_group_id": None})
-    codings = frame[["segment_id", "codebook", "code_id", "coder", ROW_COLUMN]].copy()
+    codings = frame[["segment_id", "codebook", "code_id", "coder", ROW_COLUMN]]  # categorical columns
     files = {table: name for table in ("groups", "codes", "participants", "sources", "segments", "codings")}
     del frame, segments_of_rows
     release_freed_heap()  # the reader's buffers and the columns no table kept
     return StudyTables(meta=meta, groups=groups, codes=codes, participants=participants, sources=sources,
                        segments=segments, codings=codings, files=files,
                        derived_references=frozenset({"codings.segment_id", "codings.code_id", "segments.source_id"}))
+
+
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """A table derived from distinct rows (participants, sources, codes: few) with plain string columns."""
+    text = pd.StringDtype("pyarrow", na_value=np.nan)
+    return frame.astype({c: text for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)})

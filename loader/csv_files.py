@@ -9,20 +9,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from mmkg.errors import LoadError
+from mmkg.tables import categorical, release_freed_heap
 
 ROW_COLUMN = "_row"  # spreadsheet row number (header = row 1), kept for messages
 
 
-def read_csv_text(path: Path, data: bytes | None = None) -> pd.DataFrame:
+def read_csv_text(path: Path, data: bytes | None = None, *, categorical: bool = False) -> pd.DataFrame:
     """Read a UTF-8 CSV (BOM allowed) into a DataFrame of strings, empty cells missing (NA).
 
     Adds a `_row` column with the spreadsheet row number of each record (header is row 1).
     Raises `LoadError` naming the file for missing, empty, non-UTF-8 or malformed files.
     The cells stay in Arrow's buffers, read from the file in blocks: no copy of the file in memory, no Python
-    string per cell.
+    string per cell. With `categorical` every column is a pandas Categorical (each distinct value once, a
+    small integer per cell), read block by block, so only one block's strings are held at a time: for tables
+    whose columns repeat a few values (a codings table: ~a third of the memory of plain string columns).
     """
     name = str(path)
     try:
@@ -49,13 +53,16 @@ def read_csv_text(path: Path, data: bytes | None = None) -> pd.DataFrame:
         raise LoadError(f"{name}: header repeats column(s) {', '.join(duplicated)}")
     try:
         # every column as text; empty cells become missing values right in the parser
-        table = pa_csv.read_csv(io.BytesIO(data) if data is not None else Path(path),
-                                convert_options=pa_csv.ConvertOptions(
-                                    default_column_type=pa.large_string(), null_values=[""],
-                                    strings_can_be_null=True))
-        text = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas' `str`: Arrow's strings, no copy
-        frame = table.to_pandas(types_mapper={pa.large_string(): text}.get)
-        del table
+        source = io.BytesIO(data) if data is not None else Path(path)
+        text_cells = pa_csv.ConvertOptions(default_column_type=pa.large_string(), null_values=[""],
+                                           strings_can_be_null=True)
+        if categorical:
+            frame = _read_categorical(source, text_cells)
+        else:
+            table = pa_csv.read_csv(source, convert_options=text_cells)
+            text = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas' `str`: Arrow's strings, no copy
+            frame = table.to_pandas(types_mapper={pa.large_string(): text}.get)
+            del table
     except UnicodeDecodeError:  # in a header that spans lines (a quoted name with a line break)
         _decode(name, lambda: _body(name, path, data), None)  # raises, naming the line
         raise
@@ -68,8 +75,40 @@ def read_csv_text(path: Path, data: bytes | None = None) -> pd.DataFrame:
     except OSError as exc:
         raise LoadError(f"{name}: cannot read file ({exc.strerror or exc})") from None
     frame.columns = [c.strip() for c in frame.columns]
-    frame[ROW_COLUMN] = np.arange(2, len(frame) + 2)
+    frame[ROW_COLUMN] = np.arange(2, len(frame) + 2, dtype=np.int32 if len(frame) < 2**31 - 2 else np.int64)
     return frame
+
+
+CATEGORICAL_BLOCK_BYTES = 4 << 20  # of the file, parsed at a time by `_read_categorical`
+
+
+def _read_categorical(source, text_cells: pa_csv.ConvertOptions) -> pd.DataFrame:
+    """Every column as a Categorical, dictionary-encoding each block of the file as soon as it is parsed."""
+    reader = pa_csv.open_csv(source, convert_options=text_cells,
+                             read_options=pa_csv.ReadOptions(block_size=CATEGORICAL_BLOCK_BYTES))
+    names = reader.schema.names
+    encoded: list[list[pa.Array]] = [[] for _ in names]
+    for number, batch in enumerate(reader):
+        for parts, column in zip(encoded, batch.columns):
+            parts.append(pc.dictionary_encode(column))
+        del batch
+        if number % 8 == 7:
+            release_freed_heap()  # the last blocks' strings
+    dictionary_type = pa.dictionary(pa.int32(), pa.large_string())
+    text = pd.StringDtype("pyarrow", na_value=np.nan)
+    columns = {}
+    for name, parts in zip(names, encoded):
+        unified = pa.chunked_array(parts, type=dictionary_type).unify_dictionaries()
+        parts.clear()
+        values = unified.chunk(0).dictionary if unified.num_chunks else pa.array([], pa.large_string())
+        # the distinct values stay Arrow strings (pyarrow's own conversion makes a Python string of each)
+        categories = pd.Index(pa.table({"v": values}).to_pandas(types_mapper={pa.large_string(): text}.get)["v"])
+        codes = pa.chunked_array([chunk.indices for chunk in unified.chunks], type=pa.int32())
+        del unified
+        columns[name] = categorical(codes.fill_null(-1).to_numpy(), categories)
+        del codes
+        release_freed_heap()  # the hash tables of unifying and of checking the categories
+    return pd.DataFrame(columns)
 
 
 def _first_line_end(data: bytes) -> int:

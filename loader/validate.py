@@ -77,7 +77,7 @@ def _check_columns(problems: _Problems, name: str, frame: pd.DataFrame, extra_al
 
 
 def _complete(frame: pd.DataFrame, name: str) -> pd.DataFrame:
-    frame = frame.copy()
+    frame = frame.copy(deep=False)  # columns are replaced, never written in place: the reader's stay as they are
     for column in COLUMNS[name]:
         if column not in frame.columns:
             frame[column] = None
@@ -106,9 +106,15 @@ def _parse_number(problems, name, frame, column, integer: bool) -> pd.Series:
     if not present.any():
         return pd.Series(pd.NA if integer else np.nan, index=frame.index,
                          dtype="Int64" if integer else float)
+    series = frame[column]
+    categorical = isinstance(series.dtype, pd.CategoricalDtype)
     try:  # the common case, every value well-formed, in Arrow (its int64 cast refuses what does not fit)
-        arrow = pa.Array.from_pandas(frame[column].astype("string"), type=pa.large_string())
+        text = pd.Series(series.cat.categories.array) if categorical else series.astype("string")
+        arrow = pa.Array.from_pandas(text, type=pa.large_string())
         parsed = pc.cast(pc.utf8_trim_whitespace(arrow), pa.int64() if integer else pa.float64())
+        if categorical:  # each distinct value parsed once, then one per row
+            codes = series.cat.codes.to_numpy()
+            parsed = parsed.take(pa.array(codes, mask=codes < 0))
         if integer or pc.all(pc.fill_null(pc.is_finite(parsed), True)).as_py():
             return pd.Series(parsed.to_pandas(), index=frame.index).astype("Int64" if integer else float)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -154,8 +160,15 @@ def _shown(value, limit: int = 60) -> str:
 
 def _required_values(problems, name, frame, columns) -> None:
     for column in columns:
-        text = _text_array(frame[column])
-        blank = pc.or_kleene(pc.is_null(text), pc.utf8_is_space(text)).to_numpy(zero_copy_only=False)
+        series = frame[column]
+        if isinstance(series.dtype, pd.CategoricalDtype):  # each distinct value looked at once
+            blank_value = pc.utf8_is_space(_text_array(pd.Series(series.cat.categories.array))).to_numpy(
+                zero_copy_only=False)
+            codes = series.cat.codes.to_numpy()
+            blank = (codes < 0) | np.append(blank_value, False)[codes]
+        else:
+            text = _text_array(series)
+            blank = pc.or_kleene(pc.is_null(text), pc.utf8_is_space(text)).to_numpy(zero_copy_only=False)
         problems.rows(name, frame, blank, column, lambda r: "empty, but required")
 
 
@@ -185,11 +198,23 @@ def _value_codes(column: pa.Array) -> tuple[np.ndarray, int]:
     return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), len(encoded.dictionary)
 
 
+def _series_codes(series: pd.Series) -> tuple[np.ndarray, int]:
+    """`_value_codes` of a column; a Categorical's from its codes, without looking at its strings."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        codes, uniques = pd.factorize(series.cat.codes.to_numpy(), use_na_sentinel=False)
+        return codes.astype(np.int64, copy=False), len(uniques)
+    return _value_codes(_text_array(series))
+
+
 def _row_codes(columns: list[pa.Array]) -> np.ndarray:
     """One integer per row, equal for two rows exactly when all `columns` are (missing counts as a value)."""
-    combined, distinct = _value_codes(columns[0])
-    for column in columns[1:]:
-        codes, values = _value_codes(column)
+    return _combined_codes([_value_codes(column) for column in columns])
+
+
+def _combined_codes(coded: list[tuple[np.ndarray, int]]) -> np.ndarray:
+    """One integer per row from each column's (`_value_codes`), equal for two rows exactly when all columns' are."""
+    combined, distinct = coded[0]
+    for codes, values in coded[1:]:
         if distinct * values >= 2**62:
             combined, uniques = pd.factorize(combined)
             distinct = len(uniques)
@@ -207,23 +232,39 @@ def duplicated_rows(frame: pd.DataFrame, keys: list[str], *, determined_by_first
         duplicated = _duplicated_if_determined(frame, keys)
         if duplicated is not None:
             return duplicated
-    columns = [column for column in map(_text_array, (frame[key] for key in keys)) if not _constant(column)]
-    if not columns:
+    coded = []
+    for key in keys:
+        series = frame[key]
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            codes, distinct = _series_codes(series)
+            if distinct > 1:
+                coded.append((codes, distinct))
+        else:
+            column = _text_array(series)
+            if not _constant(column):
+                coded.append(_value_codes(column))
+    if not coded:
         return pd.Series(np.arange(len(frame)) > 0, index=frame.index)
-    return pd.Series(_row_codes(columns), index=frame.index).duplicated(keep="first")
+    return pd.Series(_combined_codes(coded), index=frame.index).duplicated(keep="first")
 
 
 def _duplicated_if_determined(frame: pd.DataFrame, keys: list[str]) -> pd.Series | None:
     """`duplicated_rows` by the first key alone, or None when some row disagrees with its first row."""
-    codes, distinct = _value_codes(_text_array(frame[keys[0]]))
+    codes, distinct = _series_codes(frame[keys[0]])
     # dictionary codes count up in order of first appearance, so a row is a first one iff its code is new
     first = codes > np.maximum.accumulate(np.concatenate([[-1], codes[:-1]]))
     if int(first.sum()) != distinct:
         return None
-    first_row_of_each = pa.array(np.flatnonzero(first)[codes])
+    first_row_of_each = np.flatnonzero(first)[codes]
     for key in keys[1:]:
-        values = _text_array(frame[key])
-        firsts = values.take(first_row_of_each)
+        series = frame[key]
+        if isinstance(series.dtype, pd.CategoricalDtype):  # equal codes: equal values (missing is -1)
+            key_codes = series.cat.codes.to_numpy()
+            if not np.array_equal(key_codes, key_codes[first_row_of_each]):
+                return None
+            continue
+        values = _text_array(series)
+        firsts = values.take(pa.array(first_row_of_each))
         same = pc.or_(pc.fill_null(pc.equal(values, firsts), False), pc.and_(pc.is_null(values), pc.is_null(firsts)))
         if not pc.all(same).as_py():
             return None
@@ -398,7 +439,8 @@ def validate(tables: StudyTables) -> ValidStudy:
         raise _failure(meta, problems)
 
     warnings = list(tables.warnings)
-    not_codable = codings.merge(codes.loc[~codes["codable"], ["codebook", "code_id"]], on=["codebook", "code_id"])
+    not_codable = codings.merge(codes.loc[~codes["codable"], ["codebook", "code_id"]], on=["codebook", "code_id"]) \
+        if not codes["codable"].all() else ()
     if len(not_codable):
         warnings.append(f"{len(not_codable)} codings apply codes marked not codable")
     keep = lambda frame, name: frame[COLUMNS[name]].reset_index(drop=True)  # noqa: E731

@@ -81,7 +81,9 @@ class Mmkg:
             tables = read_study(source, study_id=study_id)
         self.refresh()
         kept = keep_applied_mapping(self, tables)  # reloading a study keeps the mapping applied to it
-        report = self.load_tables(tables, progress=progress, started=started, replace=replace)
+        handed_over = [tables]  # the read tables are dropped once validated, before the store writes
+        del tables
+        report = self._validate_and_write(handed_over, progress=progress, started=started, replace=replace)
         report.warnings += kept
         return report
 
@@ -89,32 +91,42 @@ class Mmkg:
                     started: float | None = None, replace: bool = True) -> LoadReport:
         """Validate tables a reader produced (or `mmkg.graph_tables` read back), then write them atomically
         (`replace=False`: refuse a study id the store holds, deciding under the writer lock the write takes)."""
-        from mmkg.graph import ontology_graph, study_graph
+        return self._validate_and_write([tables], progress=progress, started=started, replace=replace)
+
+    def _validate_and_write(self, handed_over: list[StudyTables], *, progress: Progress | None,
+                            started: float | None, replace: bool) -> LoadReport:
+        """`load_tables` of the one table set in `handed_over`, which it takes out: when nothing else holds
+        the tables, their memory (and the validated study's) is free before the store writes."""
+        from mmkg.graph import ontology_graph, plain_columns, study_graph
         from mmkg.loader import validate
 
         started = time.perf_counter() if started is None else started
         with _system_allocator():
-            study = validate(tables)
+            study = validate(handed_over.pop())
             if progress:
                 progress("reading and validating", 1, 1)
             rows = study_graph(study)
+            meta, warnings = study.meta, study.warnings
+            del study
+            if not getattr(self.store, "takes_categorical_columns", False):
+                rows = plain_columns(rows)
             hold = getattr(self.store, "writing", None)  # the embedded store's writer lock (re-entrant)
             with hold() if hold is not None else nullcontext():
                 self.refresh()  # decide on the newest version, under the lock the write takes
-                replaced = self._codings_of(study.meta.id)
+                replaced = self._codings_of(meta.id)
                 if replaced is not None and not replace:
                     from mmkg.errors import StudyExistsError
 
-                    raise StudyExistsError(f"a study '{study.meta.id}' is in the store already ({replaced:,} "
+                    raise StudyExistsError(f"a study '{meta.id}' is in the store already ({replaced:,} "
                                            "codings): load under another id (--study-id, study_id) or replace it "
                                            "(--replace, replace=true); nothing was written")
                 ontology = None if self.store.has_ontology() else ontology_graph()
                 # a store without a writer lock (Neo4j) repeats the check inside the write (two loads race)
                 write_new = getattr(self.store, "write_new_study", None)
                 write = write_new if write_new is not None and not replace else self.store.replace_study
-                counts = write(study.meta.id, rows, ontology, progress)
-        return LoadReport(study_id=study.meta.id, counts=counts, seconds=time.perf_counter() - started,
-                          warnings=study.warnings, provenance=study.meta.provenance, replaced_codings=replaced)
+                counts = write(meta.id, rows, ontology, progress)
+        return LoadReport(study_id=meta.id, counts=counts, seconds=time.perf_counter() - started,
+                          warnings=warnings, provenance=meta.provenance, replaced_codings=replaced)
 
     def _codings_of(self, study_id: str) -> int | None:
         """The codings the store holds for `study_id` (None: no such study)."""

@@ -8,18 +8,51 @@ import pyarrow.compute as pc
 
 from mmkg.models import GraphRows, ValidStudy
 from mmkg.schema import NODE_BY_LABEL, REL_BY_TYPE, STUDY_COUNTS
+from mmkg.tables import categorical
 
 
 def uid(study_id: str, kind: str, *parts) -> pd.Series | str:
-    """Study-scoped unique id, e.g. `founding/code/interview/A.3`."""
+    """Study-scoped unique id, e.g. `founding/code/interview/A.3`. When a part is a Categorical the ids are a
+    Categorical too, each distinct id built once (a codings table names a few codes a million times)."""
     series = [p for p in parts if isinstance(p, pd.Series)]
     if not series:
         return "/".join([study_id, kind, *map(str, parts)])
+    if any(isinstance(p.dtype, pd.CategoricalDtype) for p in series):
+        return _categorical_uid(study_id, kind, parts, series[0].index)
     text = pa.large_string()
     arrays = [pa.Array.from_pandas(p.astype(str), type=text) if isinstance(p, pd.Series) else pa.scalar(str(p), text)
               for p in parts]
     joined = pc.binary_join_element_wise(pa.scalar(f"{study_id}/{kind}", text), *arrays, pa.scalar("/", text))
     return pd.Series(pd.arrays.ArrowExtensionArray(joined), index=series[0].index)
+
+
+def _categorical_uid(study_id: str, kind: str, parts: tuple, index: pd.Index) -> pd.Series:
+    """`uid` of the distinct combinations of the parts' values, one integer code per row."""
+    if len(parts) == 1:  # the categories are the distinct values
+        part = parts[0]
+        built = uid(study_id, kind, pd.Series(part.cat.categories.array))
+        row_codes = part.cat.codes.to_numpy()
+    else:
+        combined = np.zeros(len(index), dtype=np.int64)
+        for part in parts:
+            if isinstance(part, pd.Series):
+                codes, values = pd.factorize(part.cat.codes.to_numpy() if isinstance(part.dtype, pd.CategoricalDtype)
+                                             else part.to_numpy(), use_na_sentinel=False)
+                combined = pd.factorize(combined * len(values) + codes)[0]
+        row_codes, distinct = pd.factorize(combined)
+        first_row = np.empty(len(distinct), dtype=np.int64)
+        first_row[row_codes[::-1]] = np.arange(len(row_codes))[::-1]
+        built = uid(study_id, kind, *(p.iloc[first_row].astype(str).reset_index(drop=True)
+                                      if isinstance(p, pd.Series) else p for p in parts))
+    # ids joined from parts that hold '/' may coincide: one category each
+    id_codes, ids = pd.factorize(pd.Series(built).astype(str))
+    codes = np.where(row_codes < 0, -1, id_codes[row_codes]) if len(ids) else row_codes
+    return pd.Series(categorical(codes, ids), index=index)
+
+
+def _repeated(value: str, index: pd.Index) -> pd.Series:
+    """One string in every row, stored once."""
+    return pd.Series(pd.Categorical.from_codes(np.zeros(len(index), dtype=np.int8), categories=[value]), index=index)
 
 
 def _nodes(label: str, frame: pd.DataFrame) -> pd.DataFrame:
@@ -68,7 +101,8 @@ def study_graph(study: ValidStudy) -> GraphRows:
     seg = study.segments
     segment_uid = uid(s, "segment", seg["segment_id"])
     rows.nodes["Segment"] = _nodes("Segment", seg.assign(
-        uid=segment_uid, study_id=s, id=seg["segment_id"], start_pos=seg["start"], end_pos=seg["end"],
+        uid=segment_uid, study_id=_repeated(s, seg.index), id=seg["segment_id"], start_pos=seg["start"],
+        end_pos=seg["end"],
         text=_text(seg["text"]), text_section=_text(seg["text_section"])))
     rows.rels["HAS_SEGMENT"] = pd.DataFrame({"from": uid(s, "source", seg["source_id"]), "to": segment_uid})
 
@@ -95,7 +129,15 @@ def study_graph(study: ValidStudy) -> GraphRows:
     rows.rels["HAS_CODER"] = pd.DataFrame({"from": s, "to": rows.nodes["Coder"]["uid"]})
     analysis = (k["coder"] == study.meta.analysis_coder) if study.meta.analysis_coder else \
         pd.Series(True, index=k.index)
-    rows.rels["CODED_AS"] = pd.DataFrame({"from": uid(s, "segment", k["segment_id"]),
+    segment_ids = k["segment_id"]
+    if isinstance(segment_uid, pd.Series) and isinstance(segment_uid.dtype, pd.CategoricalDtype) \
+            and segment_ids.dtype == seg["segment_id"].dtype:
+        # the segments' own categories (a codings table's segments come from its rows): their ids, once
+        coded_segment = pd.Series(pd.Categorical.from_codes(segment_ids.cat.codes, dtype=segment_uid.dtype),
+                                  index=k.index)
+    else:
+        coded_segment = uid(s, "segment", segment_ids)
+    rows.rels["CODED_AS"] = pd.DataFrame({"from": coded_segment,
                                           "to": uid(s, "code", k["codebook"], k["code_id"]),
                                           "coder": k["coder"], "analysis": analysis.astype(bool)})
 
@@ -109,6 +151,18 @@ def study_graph(study: ValidStudy) -> GraphRows:
     for name, frame in rows.rels.items():
         rows.rels[name] = _rels(name, frame)
     return rows
+
+
+def plain_columns(rows: GraphRows) -> GraphRows:
+    """`rows` with every Categorical column (`study_graph` keeps repeated values once) as plain strings, for a
+    store that writes values one by one (Neo4j)."""
+    text = pd.StringDtype("pyarrow", na_value=np.nan)
+    plain = GraphRows()
+    for source, target in ((rows.nodes, plain.nodes), (rows.rels, plain.rels)):
+        for name, frame in source.items():
+            target[name] = frame.astype({c: text for c in frame.columns
+                                         if isinstance(frame[c].dtype, pd.CategoricalDtype)})
+    return plain
 
 
 def ontology_graph() -> GraphRows:

@@ -1,7 +1,7 @@
 """`duplicated_rows`, which every duplicate check and the codings-table reader rely on, agrees with pandas'
 own `DataFrame.duplicated` on random tables: constant columns, missing values, one to four keys, and keys
 whose first column does or does not determine the others; the row codes behind it and behind the unknown-
-reference checks are equal exactly when the rows are."""
+reference checks are equal exactly when the rows are. Columns are plain strings, objects or Categoricals."""
 from __future__ import annotations
 
 import pandas as pd
@@ -27,7 +27,8 @@ def tables(draw):
             columns[name] = [draw(VALUES)] * n_rows
         else:
             columns[name] = draw(st.lists(VALUES, min_size=n_rows, max_size=n_rows))
-    frame = pd.DataFrame(columns, dtype="string" if draw(st.booleans()) else object)
+    # plain strings, Python objects, or Categoricals (the codings-table reader's columns)
+    frame = pd.DataFrame(columns, dtype=draw(st.sampled_from(["string", object, "category"])))
     keys = draw(st.lists(st.sampled_from(COLUMNS), min_size=1, max_size=4, unique=True))
     return frame, keys
 
@@ -72,7 +73,7 @@ def test_row_codes_are_equal_exactly_when_rows_are(table):
         return
     codes = _row_codes([pa.array(frame[key].astype(object), type=pa.large_string()) for key in keys])
     rows = [tuple(frame[key].astype(object).iloc[i] for key in keys) for i in range(len(frame))]
-    rows = [tuple(None if value is None or value is pd.NA else value for value in row) for row in rows]
+    rows = [tuple(None if pd.isna(value) else value for value in row) for row in rows]
     for i in range(len(rows)):
         for j in range(len(rows)):
             assert (codes[i] == codes[j]) == (rows[i] == rows[j])

@@ -28,9 +28,10 @@ import shutil
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -285,6 +286,7 @@ class EmbeddedStore:
     moves it to the newest one. A load waits up to `write_wait_s` for another process's load."""
 
     name = "ladybug"
+    takes_categorical_columns = True  # graph rows may hold repeated strings once (a COPY reads dictionary arrays)
 
     def __init__(self, path: str | Path, *, read_only: bool = False, write_wait_s: float = 0.0):
         self.path = Path(path).expanduser()
@@ -694,14 +696,14 @@ class EmbeddedStore:
         kept = self._read_all(except_study=study_id, with_ontology=ontology is None)
         writes = [r for r in (kept, ontology, rows) if r is not None]
         tick = StepTicker(progress, len(list(_tables_to_write(writes))) + 1)
-        with _writable(staged) as conn:
+        with _writable_file(staged) as writer:
             for statement in ladybug_ddl():
-                conn.execute(statement)
+                writer.conn.execute(statement)
             tick(f"new database file without the previous version of {study_id}")
             sizes = [_sizes(r) for r in (rows, kept, ontology)]
             del kept
-            _copy_all(conn, writes, tick, own_transactions=True)
-            return _check_counts(conn, study_id, *sizes)
+            _copy_all(writer.conn, writes, tick, own_transactions=True, reopen=writer.reopen)
+            return _check_counts(writer.conn, study_id, *sizes)
 
     def _read_all(self, except_study: str, with_ontology: bool) -> GraphRows:
         """Every row the store holds outside one study (and the ontology's, when it is to be kept)."""
@@ -755,22 +757,54 @@ def _read_pointer_name(folder: Path) -> str | None:
     return name if VERSION_NAME.match(name) else None
 
 
+class _WritableFile:
+    """A read-write database on a file no reader knows yet, which `reopen` closes and opens again."""
+
+    def __init__(self, file: Path):
+        import ladybug
+
+        self.db = ladybug.Database(str(file))
+        self.conn = ladybug.Connection(self.db)
+        self.file = file
+
+    def reopen(self):
+        """Checkpoint, close and open the file again; returns the new connection. Until the database closes,
+        LadybugDB keeps the pages a COPY wrote in its buffer pool (~80% of RAM by default: nothing evicts them)
+        and the connection keeps the Arrow table the COPY read: after the segments of 10^7 codings ~0.9 GB
+        that the next COPY does not need."""
+        import ladybug
+
+        self.conn.execute("CHECKPOINT")
+        self.close()
+        release_freed_heap()
+        self.db = ladybug.Database(str(self.file))
+        self.conn = ladybug.Connection(self.db)
+        return self.conn
+
+    def close(self) -> None:
+        self.conn.close()
+        self.db.close()
+
+
+@contextmanager
+def _writable_file(file: Path) -> Iterator[_WritableFile]:
+    """A `_WritableFile` on `file`; checkpointed and closed on the way out."""
+    writer = _WritableFile(file)
+    try:
+        yield writer
+        # a failed checkpoint raises here (a full disk, say); while closing it would only leave the WAL behind
+        writer.conn.execute("CHECKPOINT")
+    except BaseException:
+        _close_quietly(writer.conn, writer.db)
+        raise
+    writer.close()
+
+
 @contextmanager
 def _writable(file: Path):
     """A read-write connection to a database file no reader knows yet; checkpointed and closed on the way out."""
-    import ladybug
-
-    db = ladybug.Database(str(file))
-    conn = ladybug.Connection(db)
-    try:
-        yield conn
-        # a failed checkpoint raises here (a full disk, say); while closing it would only leave the WAL behind
-        conn.execute("CHECKPOINT")
-    except BaseException:
-        _close_quietly(conn, db)
-        raise
-    conn.close()
-    db.close()
+    with _writable_file(file) as writer:
+        yield writer.conn
 
 
 def _close_quietly(*handles) -> None:
@@ -897,26 +931,36 @@ def _tables_to_write(parts: list[GraphRows]):
                 yield name, dict(table.properties), frames, kind
 
 
-def _copy_all(conn, parts: list[GraphRows], tick, *, own_transactions: bool = False) -> None:
+def _copy_all(conn, parts: list[GraphRows], tick, *, own_transactions: bool = False,
+              reopen: Callable[[], Any] | None = None) -> None:
     """COPY every table of `parts`, one COPY per table (nodes first), and check the row count COPY reports.
 
     With `own_transactions` (a database file that is not live yet) consecutive small tables share a
     transaction and each large table commits by itself: LadybugDB checkpoints after every COPY that commits
-    on its own (~60 ms even for a few rows), and a large COPY into an empty table is fastest that way."""
+    on its own (~60 ms even for a few rows), and a large COPY into an empty table is fastest that way.
+    `reopen()` (a new connection to the same file) is called before each large table after the first, so the
+    pages the earlier ones left in LadybugDB's buffer pool are not held while it writes."""
     in_transaction = False
+    written_large = False
     for name, properties, frames, kind in _tables_to_write(parts):
         rows = sum(map(len, frames))
         if own_transactions and in_transaction == (rows > LARGE_COPY_ROWS):
             conn.execute("COMMIT" if in_transaction else "BEGIN TRANSACTION")
             in_transaction = not in_transaction
+        if reopen is not None and own_transactions and rows > LARGE_COPY_ROWS and written_large:
+            conn = reopen()
+        written_large = written_large or rows > LARGE_COPY_ROWS
+        for part in parts:  # from here on the frames live only in `frames`
+            (part.nodes if kind == "nodes" else part.rels).pop(name, None)
         arrow = [_arrow_table(frame, properties) for frame in frames]
+        frames.clear()  # what the Arrow table does not share (a column cast to its type) is free before writing
+        if len(arrow) > 1:  # another study's rows beside these: one type per column
+            arrow = [_decoded(a) for a in arrow]
         table = pa.concat_tables([a.select(arrow[0].column_names) for a in arrow], promote_options="permissive")
         del arrow
         few = kind == "nodes" and rows <= SMALL_TABLE_ROWS
         written = _create(conn, name, table) if few else _copy(conn, name, table)
-        del table, frames
-        for part in parts:  # written: its memory is free for the next table
-            (part.nodes if kind == "nodes" else part.rels).pop(name, None)
+        del table  # written: its memory is free for the next table
         if rows > LARGE_COPY_ROWS:
             release_freed_heap()
         _expect(written, rows, name)
@@ -1031,6 +1075,9 @@ def _arrow_table(frame: pd.DataFrame, types: dict[str, str]) -> pa.Table:
     for column in frame.columns:
         arrow_type = ARROW_TYPES[types.get(column, "STRING")]
         series = frame[column]
+        if arrow_type == pa.string() and isinstance(series.dtype, pd.CategoricalDtype):
+            columns[column] = pa.Array.from_pandas(series)  # a dictionary array: COPY reads it as strings
+            continue
         held = _arrow_strings(series) if arrow_type == pa.string() else None
         if held is not None:  # LadybugDB reads large strings too: no copy of the column
             columns[column] = held
@@ -1041,6 +1088,14 @@ def _arrow_table(frame: pd.DataFrame, types: dict[str, str]) -> pa.Table:
             series = pd.array(series, dtype="Int64")
         columns[column] = pa.Array.from_pandas(series, type=arrow_type)
     return pa.table(columns)
+
+
+def _decoded(table: pa.Table) -> pa.Table:
+    """`table` with each dictionary-encoded column as plain values."""
+    for index, field in enumerate(table.schema):
+        if pa.types.is_dictionary(field.type):
+            table = table.set_column(index, field.name, table.column(index).cast(field.type.value_type))
+    return table
 
 
 def _arrow_strings(series: pd.Series) -> pa.Array | pa.ChunkedArray | None:
