@@ -656,29 +656,35 @@ class EmbeddedStore:
 
     def _change_copy(self, staged: Path, study_id: str, rows: GraphRows | None, ontology: GraphRows | None,
                      progress: Progress | None) -> dict[str, int]:
-        """Copy the open version to `staged`, then replace the study there in one transaction."""
+        """Copy the open version to `staged`, then replace the study there: a small change in one transaction;
+        a large one deletes outside it and writes each large table in its own, as a rebuild does (nothing reads
+        `staged` before it is published, LadybugDB deletes about twice as fast outside a transaction, and the
+        writer's pages are let go between tables)."""
         writes = [r for r in (ontology, rows) if r is not None]
         tick = StepTicker(progress, len(list(_tables_to_write(writes))) + 1)
         file, _ = current_database_file(self.path)
         if file.name != self.version:
             raise StoreError(f"{self.path}: a version was published while this load held the writer lock")
         _copy_file(file, staged)
-        with _writable(staged) as conn:
+        sizes = [_sizes(r) for r in (rows, None, ontology)]
+        with _writable_file(staged) as writer:
+            conn = writer.conn
             _create_missing_tables(conn)  # tables added by a newer mmkg
-            # Nothing reads `staged` before it is published, so a large delete need not be one transaction
-            # (LadybugDB deletes half as fast inside one); a small change is, to save a checkpoint per statement.
             replaced = _count(conn, "MATCH (n:Segment) WHERE n.study_id = $s RETURN count(n) AS n", study_id)
-            small = max(replaced, len(rows.nodes.get("Segment", ())) if rows is not None else 0) <= SMALL_CHANGE
-            if not small:
+            written = len(rows.nodes.get("Segment", ())) if rows is not None else 0
+            if max(replaced, written) > SMALL_CHANGE:
                 _delete_study(conn, study_id)
-            conn.execute("BEGIN TRANSACTION")
-            try:
-                if small:
-                    _delete_study(conn, study_id)
                 if ontology is not None:
                     _delete_ontology(conn)
                 tick(f"removed previous version of {study_id}")
-                sizes = [_sizes(r) for r in (rows, None, ontology)]
+                _copy_all(conn, writes, tick, own_transactions=True, reopen=writer.reopen)
+                return _check_counts(writer.conn, study_id, *sizes)
+            conn.execute("BEGIN TRANSACTION")
+            try:
+                _delete_study(conn, study_id)
+                if ontology is not None:
+                    _delete_ontology(conn)
+                tick(f"removed previous version of {study_id}")
                 _copy_all(conn, writes, tick)
                 counts = _check_counts(conn, study_id, *sizes)
                 conn.execute("COMMIT")
