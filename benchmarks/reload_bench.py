@@ -17,26 +17,18 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+# each process through load_bench's launcher: a child's own peak RSS, not this process's high-water mark
+from load_bench import run  # benchmarks/ is the script's folder, on sys.path
 
 import mmkg
 from mmkg.synthetic import synthetic_codings
 
 MMKG = str(Path(sys.executable).with_name("mmkg"))  # the installed command, as a user runs it
 DELETE = "import sys, mmkg\nwith mmkg.open_store(sys.argv[1]) as kg:\n    kg.delete_study(sys.argv[2])\n"
-
-
-def run(command: list[str]) -> tuple[float, int]:
-    started = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(child.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(command)} failed")
-    return time.perf_counter() - started, usage.ru_maxrss * 1024
 
 
 def counts(store: Path) -> dict[str, tuple]:
