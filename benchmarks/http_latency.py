@@ -86,10 +86,10 @@ def measure(store: Path, study: str, label: str, repeat: int) -> None:
         url = f"{base}/api/queries/cooccurrence?study_id={study}&study_id={study}"
         with mmkg.open_store(store, read_only=True) as kg:
             get(url)  # the server's first request opens the store; not counted
-            t_http, body = best_of(repeat, lambda: get(url))
-            t_local, frame = best_of(repeat, lambda: kg.query("cooccurrence", study_id=study))
-            t_index, _ = best_of(repeat, lambda: get(f"{base}/"))
-            t_studies, _ = best_of(repeat, lambda: kg.query("studies"))
+            t_http, _, body = best_of(repeat, lambda: get(url))
+            t_local, _, frame = best_of(repeat, lambda: kg.query("cooccurrence", study_id=study))
+            t_index, _, _ = best_of(repeat, lambda: get(f"{base}/"))
+            t_studies, _, _ = best_of(repeat, lambda: kg.query("studies"))
         equal = same_rows(body, frame)
 
         def pair() -> None:
@@ -98,7 +98,7 @@ def measure(store: Path, study: str, label: str, repeat: int) -> None:
                 thread.start()
             for thread in threads:
                 thread.join()
-        t_pair, _ = best_of(max(2, repeat // 2), pair)
+        t_pair, _, _ = best_of(max(2, repeat // 2), pair)
         load = os.getloadavg()[0]
         print(f"{label:>22} {len(frame):>6} {t_http:>7.3f} {t_local:>7.3f} {t_http / t_local:>6.2f} "
               f"{t_index:>7.3f} {t_studies:>8.3f} {t_pair:>7.3f} {t_pair / t_http:>6.2f} {load:>5.1f}  {equal}",
