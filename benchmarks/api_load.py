@@ -1,7 +1,7 @@
 """Load test: C concurrent keep-alive clients for T seconds against the co-occurrence endpoint of `mmkg serve`
 (one uvicorn worker, loopback only) on the shipped study; prints req/s, p50, p99 and errors.
 
-    python benchmarks/api_load.py [--clients 20] [--seconds 10] [--path /api/queries/cooccurrence]
+    python benchmarks/api_load.py [--clients 20] [--seconds 10] [--workers 1] [--path /api/queries/cooccurrence]
 
 Starts its own server on a temporary copy-free store (the shipped study is loaded into a fresh temp folder).
 Targets: >= 1,000 req/s, p99 < 50 ms, 0 errors.
@@ -65,13 +65,15 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--path", default="/api/queries/cooccurrence?study_id=founding&unit=segment")
+    parser.add_argument("--workers", type=int, default=1, help="`mmkg serve --workers`")
     args = parser.parse_args()
 
     store = Path(tempfile.mkdtemp(prefix="mmkg-bench-")) / "store"
     port = free_port()
     mmkg_cli = Path(sys.executable).with_name("mmkg")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MMKG_", "NEO4J_"))}
-    command = [str(mmkg_cli), "serve", "--host", "127.0.0.1", "--port", str(port), "--store", str(store)]
+    command = [str(mmkg_cli), "serve", "--host", "127.0.0.1", "--port", str(port), "--store", str(store),
+               "--workers", str(args.workers)]
     server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         import httpx
@@ -99,7 +101,7 @@ def main() -> int:
         server.wait(timeout=10)
     rate = len(latencies) / elapsed
     p50, p99 = percentile(latencies, 0.50) * 1000, percentile(latencies, 0.99) * 1000
-    print(f"{args.clients} clients x {args.seconds:g} s, one worker: {len(latencies):,} requests, "
+    print(f"{args.clients} clients x {args.seconds:g} s, {args.workers} worker(s): {len(latencies):,} requests, "
           f"{rate:,.0f} req/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms, errors {len(errors)}")
     for error in sorted(set(errors))[:5]:
         print(f"  error: {error}")

@@ -1,6 +1,7 @@
 """CLI command `mmkg serve`: the HTTP API and the network views (FastAPI + uvicorn)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -19,9 +20,16 @@ def store_is_empty(store: Path | None, neo4j: str | None) -> bool:
         return not kg.study_ids()
 
 
+WORKER_HOST_ENV = "MMKG_SERVE_HOST"  # the listening address, handed to `worker_app` in each worker process
+
+
 @app.command()
 def serve(host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (0.0.0.0 = every one)."),
           port: int = typer.Option(8000, "--port", help="TCP port."),
+          workers: int = typer.Option(1, "--workers", min=1, max=64,
+                                      help="Server processes sharing the port, each with the store open for reading: "
+                                           "a query holds one core, so more processes answer more requests at once "
+                                           "on more cores."),
           store: Path | None = StoreOption, neo4j: str | None = Neo4jOption) -> None:
     """Serve the API (/docs) and the network views (/) — on an empty store, load the shipped study first."""
     import uvicorn
@@ -38,10 +46,35 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="Interface to lis
         if report.provenance:
             show((f"Provenance: {report.provenance}", "dim"))
     settings = Settings(store=store) if store is not None else Settings()
-    show(f"Serving on http://{host}:{port}/ (API documentation: http://{host}:{port}/docs)")
-    config = uvicorn.Config(create_app(settings, neo4j_uri=neo4j, listen_host=host), host=host, port=port,
-                            log_level="warning", workers=1)
-    uvicorn.Server(config).run(sockets=[listener])
+    show(f"Serving on http://{host}:{port}/ (API documentation: http://{host}:{port}/docs)"
+         + (f" with {workers} worker processes" if workers > 1 else ""))
+    if workers == 1:
+        config = uvicorn.Config(create_app(settings, neo4j_uri=neo4j, listen_host=host), host=host, port=port,
+                                log_level="warning", workers=1)
+        uvicorn.Server(config).run(sockets=[listener])
+        return
+    import inspect
+
+    from uvicorn.supervisors import Multiprocess
+
+    # each worker is a new interpreter (uvicorn spawns them) that builds its app from the environment
+    os.environ.update({WORKER_HOST_ENV: host, "MMKG_STORE": str(settings.store)})
+    if neo4j:
+        os.environ["NEO4J_URI"] = neo4j
+    config = uvicorn.Config("mmkg.cli.serve:worker_app", factory=True, host=host, port=port, log_level="warning",
+                            workers=workers)
+    extra = {"target": uvicorn.Server(config).run} if "target" in inspect.signature(Multiprocess).parameters else {}
+    Multiprocess(config, sockets=[listener], **extra).run()
+
+
+def worker_app():
+    """The app of one `mmkg serve --workers N` process: the store, Neo4j URI and listening address `serve` put in
+    the environment before starting the workers."""
+    from mmkg.config import Settings
+    from mmkg.server.app import create_app
+
+    return create_app(Settings(), neo4j_uri=os.environ.get("NEO4J_URI") or None,
+                      listen_host=os.environ[WORKER_HOST_ENV])
 
 
 def port_listener(host: str, port: int):

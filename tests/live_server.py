@@ -23,10 +23,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(store: Path, env: dict[str, str] | None = None, timeout_s: float = 60.0) -> Iterator[str]:
-    """Run `mmkg serve --store STORE` on a free port; yield its base URL once it answers."""
+def live_server(store: Path, env: dict[str, str] | None = None, timeout_s: float = 60.0,
+                args: tuple[str, ...] = ()) -> Iterator[str]:
+    """Run `mmkg serve --store STORE [ARGS]` on a free port; yield its base URL once it answers."""
     port = free_port()
-    command = [str(MMKG), "serve", "--host", "127.0.0.1", "--port", str(port), "--store", str(store)]
+    command = [str(MMKG), "serve", "--host", "127.0.0.1", "--port", str(port), "--store", str(store), *args]
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("MMKG_", "NEO4J_"))}
     environment.update(env or {})
     log = open(Path(store).parent / f"serve-{port}.log", "w+")  # noqa: SIM115 - the server writes it until it stops
