@@ -3,13 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from mmkg.errors import LoadError
 from mmkg.loader.csv_files import ROW_COLUMN, read_csv_text
 from mmkg.loader.validate import duplicated_rows
-from mmkg.tables import StudyMeta, StudyTables, release_freed_heap
+from mmkg.tables import StudyMeta, StudyTables, plain_text, release_freed_heap
 
 CODINGS_TABLE_COLUMNS = ["study_id", "participant_id", "source_id", "source_kind", "segment_id",
                          "start", "end", "code_id", "codebook", "coder"]
@@ -52,13 +51,14 @@ def read_codings_table(path: Path, study_id: str | None = None, data: bytes | No
                                  ROW_COLUMN]]
     sources = segments[~duplicated_rows(segments, ["source_id", "participant_id", "source_kind"])]
     participants = sources[~duplicated_rows(sources, ["participant_id"])][["participant_id", ROW_COLUMN]]
-    participants = _plain(participants.reset_index(drop=True))
+    # participants, sources and codes come from distinct rows (few): plain text columns
+    participants = plain_text(participants.reset_index(drop=True))
     participants.insert(1, "label", participants["participant_id"])
-    sources = _plain(sources[["source_id", "participant_id", "source_kind", ROW_COLUMN]].rename(
+    sources = plain_text(sources[["source_id", "participant_id", "source_kind", ROW_COLUMN]].rename(
         columns={"source_kind": "kind"}).reset_index(drop=True))
     sources.insert(3, "title", None)
     segments = segments[["segment_id", "source_id", "start", "end", ROW_COLUMN]].reset_index(drop=True)
-    codes = _plain(frame[~duplicated_rows(frame, ["codebook", "code_id"])][
+    codes = plain_text(frame[~duplicated_rows(frame, ["codebook", "code_id"])][
         ["codebook", "code_id", ROW_COLUMN, *(["code_label"] if "code_label" in frame.columns else [])]])
     labels = codes["code_label"] if "code_label" in frame.columns else codes["code_id"]
     codes = codes[["codebook", "code_id", ROW_COLUMN]].assign(label=labels.fillna(codes["code_id"]))
@@ -73,8 +73,3 @@ def read_codings_table(path: Path, study_id: str | None = None, data: bytes | No
                        segments=segments, codings=codings, files=files,
                        derived_references=frozenset({"codings.segment_id", "codings.code_id", "segments.source_id"}))
 
-
-def _plain(frame: pd.DataFrame) -> pd.DataFrame:
-    """A table derived from distinct rows (participants, sources, codes: few) with plain string columns."""
-    text = pd.StringDtype("pyarrow", na_value=np.nan)
-    return frame.astype({c: text for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)})

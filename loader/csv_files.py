@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from mmkg.errors import LoadError
-from mmkg.tables import categorical, release_freed_heap
+from mmkg.tables import TEXT, categorical, release_freed_heap
 
 ROW_COLUMN = "_row"  # spreadsheet row number (header = row 1), kept for messages
 
@@ -60,8 +60,7 @@ def read_csv_text(path: Path, data: bytes | None = None, *, categorical: bool = 
             frame = _read_categorical(source, text_cells)
         else:
             table = pa_csv.read_csv(source, convert_options=text_cells)
-            text = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas' `str`: Arrow's strings, no copy
-            frame = table.to_pandas(types_mapper={pa.large_string(): text}.get)
+            frame = table.to_pandas(types_mapper={pa.large_string(): TEXT}.get)  # Arrow's strings, no copy
             del table
     except UnicodeDecodeError:  # in a header that spans lines (a quoted name with a line break)
         _decode(name, lambda: _body(name, path, data), None)  # raises, naming the line
@@ -95,14 +94,13 @@ def _read_categorical(source, text_cells: pa_csv.ConvertOptions) -> pd.DataFrame
         if number % 8 == 7:
             release_freed_heap()  # the last blocks' strings
     dictionary_type = pa.dictionary(pa.int32(), pa.large_string())
-    text = pd.StringDtype("pyarrow", na_value=np.nan)
     columns = {}
     for name, parts in zip(names, encoded):
         unified = pa.chunked_array(parts, type=dictionary_type).unify_dictionaries()
         parts.clear()
         values = unified.chunk(0).dictionary if unified.num_chunks else pa.array([], pa.large_string())
         # the distinct values stay Arrow strings (pyarrow's own conversion makes a Python string of each)
-        categories = pd.Index(pa.table({"v": values}).to_pandas(types_mapper={pa.large_string(): text}.get)["v"])
+        categories = pd.Index(pa.table({"v": values}).to_pandas(types_mapper={pa.large_string(): TEXT}.get)["v"])
         codes = pa.chunked_array([chunk.indices for chunk in unified.chunks], type=pa.int32())
         del unified
         columns[name] = categorical(codes.fill_null(-1).to_numpy(), categories)

@@ -8,7 +8,7 @@ import pyarrow.compute as pc
 
 from mmkg.models import GraphRows, ValidStudy
 from mmkg.schema import NODE_BY_LABEL, REL_BY_TYPE, STUDY_COUNTS
-from mmkg.tables import categorical
+from mmkg.tables import categorical, plain_text
 
 
 def uid(study_id: str, kind: str, *parts) -> pd.Series | str:
@@ -156,12 +156,10 @@ def study_graph(study: ValidStudy) -> GraphRows:
 def plain_columns(rows: GraphRows) -> GraphRows:
     """`rows` with every Categorical column (`study_graph` keeps repeated values once) as plain strings, for a
     store that writes values one by one (Neo4j)."""
-    text = pd.StringDtype("pyarrow", na_value=np.nan)
     plain = GraphRows()
     for source, target in ((rows.nodes, plain.nodes), (rows.rels, plain.rels)):
         for name, frame in source.items():
-            target[name] = frame.astype({c: text for c in frame.columns
-                                         if isinstance(frame[c].dtype, pd.CategoricalDtype)})
+            target[name] = plain_text(frame)
     return plain
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 SOURCE_KINDS = ("interview", "drawing", "other")
+TEXT = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas' `str` on Arrow's strings: the tables' text columns
 MATCH_TYPES = ("exact", "close", "broad", "narrow", "related")
 ATTRIBUTE_TYPES = ("string", "int", "float", "bool")
 
@@ -112,3 +113,8 @@ def categorical(codes: np.ndarray, categories: pd.Index | pd.api.extensions.Exte
     if from_fastpath is None:
         return pd.Categorical.from_codes(codes, categories=categories)
     return pd.Categorical.from_codes(codes, dtype=from_fastpath(pd.Index(categories), ordered=False))
+
+
+def plain_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with its Categorical columns (repeated values kept once) as plain `TEXT` columns."""
+    return frame.astype({c: TEXT for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)})
