@@ -49,7 +49,7 @@ LOCK_FILE = "writer.lock"  # held by the one writer; says who it is
 STAGING_FOLDER = "staging"  # a writer's new database file before it is published
 LEGACY_FILE = "graph.lbug"  # the single database file of stores written before versions were published
 VERSION_NAME = re.compile(r"^graph-(\d{1,12})-[0-9a-f]{8}\.lbug$")
-REBUILD_COST_RATIO = 10  # kept segments per replaced segment above which a copy is changed (_should_rebuild)
+REBUILD_COST_RATIO = 10  # kept segments per replaced segment above which a copy is changed (_rebuilds)
 SMALL_CHANGE = 10_000  # segments: a change this small is one transaction (see EmbeddedStore._change_copy)
 LARGE_COPY_ROWS = 50_000  # see _copy_all
 SMALL_TABLE_ROWS = 2_048  # node tables up to this many rows are written by CREATE, not COPY (see _create)
@@ -629,11 +629,12 @@ class EmbeddedStore:
             staging = self._fresh_staging()  # (without what a killed writer left there)
             staged = staging / _version_name(_generation(self.version) + 1)
             release_freed_heap()  # what reading and validating freed, before LadybugDB takes its own
+            kept, replaced = self._segment_counts(study_id)
             try:
-                if self._should_rebuild(study_id, rows):
+                if _rebuilds(kept, replaced):
                     counts = self._rebuild(staged, study_id, rows, ontology, progress)
                 else:
-                    counts = self._change_copy(staged, study_id, rows, ontology, progress)
+                    counts = self._change_copy(staged, study_id, rows, ontology, progress, replaced)
                 self._publish(staged)
             except (OSError, RuntimeError, MemoryError, StoreError) as exc:
                 raise _write_failure(self.path, exc, f"writing study {study_id}") from None
@@ -642,24 +643,24 @@ class EmbeddedStore:
             self._collect()
         return counts
 
-    def _should_rebuild(self, study_id: str, rows: GraphRows | None) -> bool:
-        """Rebuild the database file when that costs less than changing a copy. Appending a study to a copy
-        costs about what writing it into an empty file does; deleting one costs more per segment than
-        re-writing a kept one, and more in a larger store (LadybugDB unlinks codings one by one: ~25 µs a
-        coding beside 10^6 codings, ~80 µs beside 10^7, against ~8 µs per coding a rebuild writes). So a study
-        much smaller than the rest of the store changes a copy, in proportion to itself; one that is a tenth
-        of the store or more is rebuilt with it. Sizes are in segments, which scale with codings."""
+    def _should_rebuild(self, study_id: str) -> bool:
+        """Whether writing `study_id` now rebuilds the database file (`_rebuilds`)."""
+        return _rebuilds(*self._segment_counts(study_id))
+
+    def _segment_counts(self, study_id: str) -> tuple[int, int]:
+        """(segments the store keeps outside `study_id`, segments of `study_id`) in the open version."""
         with self._connection() as conn:
             total = _count(conn, "MATCH (n:Segment) RETURN count(n) AS n", None)
             replaced = _count(conn, "MATCH (n:Segment) WHERE n.study_id = $s RETURN count(n) AS n", study_id)
-        return total - replaced <= REBUILD_COST_RATIO * replaced
+        return total - replaced, replaced
 
     def _change_copy(self, staged: Path, study_id: str, rows: GraphRows | None, ontology: GraphRows | None,
-                     progress: Progress | None) -> dict[str, int]:
+                     progress: Progress | None, replaced: int) -> dict[str, int]:
         """Copy the open version to `staged`, then replace the study there: a small change in one transaction;
-        a large one deletes outside it and writes each large table in its own, as a rebuild does (nothing reads
-        `staged` before it is published, LadybugDB deletes about twice as fast outside a transaction, and the
-        writer's pages are let go between tables)."""
+        a large one (`replaced` segments deleted or as many written above SMALL_CHANGE) deletes outside it and
+        writes each large table in its own, as a rebuild does (nothing reads `staged` before it is published,
+        LadybugDB deletes about twice as fast outside a transaction, and the writer's pages are let go between
+        tables)."""
         writes = [r for r in (ontology, rows) if r is not None]
         tick = StepTicker(progress, len(list(_tables_to_write(writes))) + 1)
         file, _ = current_database_file(self.path)
@@ -670,7 +671,6 @@ class EmbeddedStore:
         with _writable_file(staged) as writer:
             conn = writer.conn
             _create_missing_tables(conn)  # tables added by a newer mmkg
-            replaced = _count(conn, "MATCH (n:Segment) WHERE n.study_id = $s RETURN count(n) AS n", study_id)
             written = len(rows.nodes.get("Segment", ())) if rows is not None else 0
             if max(replaced, written) > SMALL_CHANGE:
                 _delete_study(conn, study_id)
@@ -910,6 +910,16 @@ def _create_missing_tables(conn) -> None:
     if not {n.label for n in NODES} | {r.type for r in RELS} <= present:
         for statement in ladybug_ddl():
             conn.execute(statement)
+
+
+def _rebuilds(kept: int, replaced: int) -> bool:
+    """Rebuild the database file when that costs less than changing a copy. Appending a study to a copy costs
+    about what writing it into an empty file does; deleting one costs more per segment than re-writing a kept
+    one, and more in a larger store (LadybugDB unlinks codings one by one: ~25 µs a coding beside 10^6
+    codings, ~80 µs beside 10^7, against ~8 µs per coding a rebuild writes). So a study much smaller than the
+    rest of the store changes a copy, in proportion to itself; one that is a tenth of the store or more is
+    rebuilt with it. Sizes are in segments, which scale with codings."""
+    return kept <= REBUILD_COST_RATIO * replaced
 
 
 def _delete_study(conn, study_id: str) -> None:
