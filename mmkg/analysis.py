@@ -447,11 +447,12 @@ def fisher_two_sided(x, total, n_a, n_b) -> np.ndarray:
         lo = np.where(active & ~go_left, middle + 1, lo)
     # tails run away from the mode, where the mass function falls monotonically; each table's two tails only
     near, far = np.empty(x.shape), np.empty(x.shape)
-    for side, step in ((below, -1), (~below, 1)):
+    # below the mode: near tail [lowest, x], far tail [lo, highest]; above it: [x, highest] and [lowest, lo - 1]
+    for side, step, near_end, far_start, far_end in ((below, -1, lowest, lo, highest),
+                                                      (~below, 1, highest, lo - 1, lowest)):
         margins = total[side], n_a[side], n_b[side]
-        near[side] = _tail(x[side], np.where(step < 0, lowest, highest)[side], step, *margins)
-        far[side] = _tail(np.where(step < 0, lo, lo - 1)[side], np.where(step < 0, highest, lowest)[side], -step,
-                          *margins)
+        near[side] = _tail(x[side], near_end[side], step, *margins)
+        far[side] = _tail(far_start[side], far_end[side], -step, *margins)
     return np.where(x == mode, 1.0, np.minimum(1.0, near + far))
 
 
