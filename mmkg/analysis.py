@@ -62,7 +62,7 @@ from mmkg import overlap
 from mmkg.errors import NotFoundError, QueryError
 from mmkg.metrics import METRICS, metric_names, resolve_metric
 from mmkg.models import EVERY_STUDY, GraphReader
-from mmkg.store.keys import key_width, split_keys, unit_statements
+from mmkg.store.keys import key_width, passage_statements, split_keys, unit_statements
 from mmkg.units import UNIT_RULES, UNITS  # noqa: F401  (UNIT_RULES: re-exported for the views)
 
 SEGMENT_UNITS = ("segment", "exact")
@@ -129,36 +129,50 @@ def _unit_table(code_of_row: np.ndarray, segment_of_coding: pd.Series, segments:
         source_of_segment = _lookup(np.asarray(segments["source"])[position], sources["source"])
         if (source_of_segment < 0).any():
             raise QueryError("a coded segment has no source in the graph")
+        found = _passages(segments, position, source_of_segment, segment_of_row, unit, proximity)
+        return _passage_unit_table(found, code_of_row, sources, codes, unit)
+    source_of_row = _lookup(segments["source"], sources["source"])[position_of_row]
+    if (source_of_row < 0).any():
+        raise QueryError("a coded segment has no source in the graph")
+    by_source = _incidence(source_of_row, code_of_row, len(sources), n_codes)
+    coded_sources = np.flatnonzero(np.diff(by_source.indptr))
+    participant_units = None
+    if unit == "source":
+        matrix, unit_source = by_source[coded_sources], coded_sources
     else:
-        source_of_row = _lookup(segments["source"], sources["source"])[position_of_row]
-        if (source_of_row < 0).any():
-            raise QueryError("a coded segment has no source in the graph")
-    n_sources = len(sources)
+        participant_of_source, participants = pd.factorize(sources["participant"])
+        by_participant = _incidence(participant_of_source[_row_of_entry(by_source)], by_source.indices,
+                                    len(participants), n_codes)
+        unit_of_participant, coded = _renumber(participant_of_source[coded_sources], len(participants))
+        matrix, unit_source = by_participant[coded], None
+        participant_units = (unit_of_participant, coded_sources)
+    joint = _gram(matrix) if n_codes else np.zeros((0, 0), np.int64)
+    return _counted_table(unit, codes, sources, matrix, joint, by_source, unit_source, participant_units)
+
+
+def _passage_unit_table(found: _Passages, code_of_row: np.ndarray, sources: pd.DataFrame, codes: pd.DataFrame,
+                        unit: str) -> UnitTable:
+    """The unit table of passages (or selections) `found`, `code_of_row` each coding's code."""
+    n_codes = len(codes)
+    matrix = _incidence(found.passage[found.selection_of_row], code_of_row, len(found.source), n_codes)
+    joint = _direct_joint(matrix, found.selection_of_row, code_of_row, found.passage, found.clique, found.pairs,
+                          n_codes)
+    # sources × codes: which codes each source carries
+    by_source = _incidence(found.source[_row_of_entry(matrix)], matrix.indices, len(sources), n_codes)
+    return _counted_table(unit, codes, sources, matrix, joint, by_source, found.source, None)
+
+
+def _counted_table(unit: str, codes: pd.DataFrame, sources: pd.DataFrame, matrix: sp.csr_matrix, joint: np.ndarray,
+                   by_source: sp.csr_matrix, unit_source: np.ndarray | None,
+                   participant_units: tuple[np.ndarray, np.ndarray] | None) -> UnitTable:
+    """The unit table from the units × codes incidence `matrix`, its `joint` counts and the sources × codes
+    incidence: n_a (carried) and N (universe) per book.  `unit_source`: each unit's source (a row of
+    `sources`); at the participant unit, `participant_units` instead: (each coded source's unit, those
+    sources)."""
+    n_codes = len(codes)
     kind_of_source, kind_labels = pd.factorize(sources["kind"].fillna(""))
     studies = pd.Index(pd.unique(pd.concat([sources["study_id"], codes["study_id"]]).astype(str)))
     study_of_source = studies.get_indexer(sources["study_id"].astype(str))
-
-    if unit in SEGMENT_UNITS:
-        found = _passages(segments, position, source_of_segment, segment_of_row, unit, proximity)
-        unit_source = found.source
-        matrix = _incidence(found.passage[found.selection_of_row], code_of_row, len(unit_source), n_codes)
-        joint = _direct_joint(matrix, found.selection_of_row, code_of_row, found.passage, found.clique,
-                              found.pairs, n_codes)
-        # sources × codes: which codes each source carries
-        by_source = _incidence(unit_source[_row_of_entry(matrix)], matrix.indices, n_sources, n_codes)
-    else:
-        by_source = _incidence(source_of_row, code_of_row, n_sources, n_codes)
-        coded_sources = np.flatnonzero(np.diff(by_source.indptr))
-        if unit == "source":
-            matrix, unit_source = by_source[coded_sources], coded_sources
-        else:
-            participant_of_source, participants = pd.factorize(sources["participant"])
-            by_participant = _incidence(participant_of_source[_row_of_entry(by_source)], by_source.indices,
-                                        len(participants), n_codes)
-            unit_of_participant, coded = _renumber(participant_of_source[coded_sources], len(participants))
-            matrix = by_participant[coded]
-        joint = _gram(matrix) if n_codes else np.zeros((0, 0), np.int64)
-
     books, book_of_code = _books(codes)
     n_kinds = len(kind_labels)
     # K: books × kinds — the source kinds on which each book is applied (by the chosen coders)
@@ -166,7 +180,8 @@ def _unit_table(code_of_row: np.ndarray, segment_of_coding: pd.Series, segments:
     applied = np.zeros((len(books), max(n_kinds, 1)), dtype=bool)
     applied[book_of_code[by_source.indices], kind_of_source[source_of_entry]] = True
     book_study = studies.get_indexer(books["study_id"].astype(str))
-    if unit == "participant":
+    if participant_units is not None:
+        unit_of_participant, coded_sources = participant_units
         coded_kinds = np.zeros((matrix.shape[0], max(n_kinds, 1)), dtype=bool)
         coded_kinds[unit_of_participant, kind_of_source[coded_sources]] = True
         first_source = np.zeros(matrix.shape[0], dtype=np.int64)
@@ -174,6 +189,7 @@ def _unit_table(code_of_row: np.ndarray, segment_of_coding: pd.Series, segments:
         can = (coded_kinds.astype(np.int64) @ applied.T.astype(np.int64)) > 0
         unit_study = study_of_source[first_source]
     else:
+        assert unit_source is not None
         can = applied[:, kind_of_source[unit_source]].T if len(unit_source) else np.zeros((0, len(books)), bool)
         unit_study = study_of_source[unit_source]
     can = can & (unit_study[:, None] == book_study[None, :])
@@ -272,9 +288,6 @@ def _lookup(values: pd.Series, keys: pd.Series) -> np.ndarray:
     return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
-GEOMETRY = ("start", "end", "x", "y", "width", "height")
-
-
 def _renumber(values: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """(number of each value among the distinct values, the distinct values ascending) for integers in
     [0, size): `pd.factorize` in one pass over a table of `size`, without hashing a million rows."""
@@ -288,8 +301,9 @@ def _geometry(segments: pd.DataFrame, rows: np.ndarray | None = None) -> np.ndar
     (a region column the frame does not have is missing everywhere: `fetch_codings` of a study without
     regions)."""
     rows = np.arange(len(segments)) if rows is None else rows
-    geometry = np.full((len(GEOMETRY), len(rows)), np.nan)  # filled column by column: a transposed view is returned
-    for i, c in enumerate(GEOMETRY):
+    # filled column by column: a transposed view is returned
+    geometry = np.full((len(overlap.GEOMETRY), len(rows)), np.nan)
+    for i, c in enumerate(overlap.GEOMETRY):
         if c in segments.columns or c in ("start", "end"):
             geometry[i] = pd.to_numeric(segments[c]).to_numpy(dtype=np.float64, na_value=np.nan)[rows]
     return geometry.T
@@ -636,10 +650,72 @@ def normalise_coders(coder: str) -> str:
 
 
 def fetch_unit_table(kg: GraphReader, study_id: str, unit: str, coder: str = "", proximity: float = 0.0,
-                     codes: pd.DataFrame | None = None) -> UnitTable:
-    """The unit table of every code of the study (or of every study) for the chosen coder(s)."""
+                     codes: pd.DataFrame | None = None, *, stored: bool = True) -> UnitTable:
+    """The unit table of every code of the study (or of every study) for the chosen coder(s).  The segment
+    unit of one study's analysis codings at proximity 0 is counted from the passages the load stored
+    (`mmkg.graph.analysis_passages`; `stored=False`: from the positions, as for every other choice)."""
+    if stored and unit == "segment" and not proximity and not normalise_coders(coder) \
+            and study_id not in ("", EVERY_STUDY):
+        table = _stored_passage_table(kg, study_id, codes)
+        if table is not None:
+            return table
     fetched = fetch_codings(kg, study_id, unit, coder, proximity, codes)
     return _unit_table(*fetched, unit, proximity)
+
+
+def _stored_passage_table(kg: GraphReader, study_id: str, codes: pd.DataFrame | None) -> UnitTable | None:
+    """The segment-unit table of the study's analysis codings from its stored passages; None when the study
+    has none stored (loaded by an mmkg before them) or a coding's code is not among `codes`."""
+    (codes_cypher, params), (codings_cypher, codings_params), (sources_cypher, _), (loose_cypher, _) = \
+        passage_statements(study_id)
+    sources = kg.cypher(sources_cypher, params)
+    first_passage = pd.to_numeric(sources["first_passage"])
+    if not len(sources) or first_passage.isna().any():
+        return None
+    codes = _codes(kg, study_id) if codes is None else codes
+    codes = codes.sort_values(["study_id", "codebook", "code_id"]).reset_index(drop=True)
+    code_keys = kg.cypher(codes_cypher, params)
+    packed = np.zeros(0, dtype=np.int64)
+    width = 1
+    if len(code_keys):
+        width = key_width(code_keys["code"].to_numpy())
+        packed = kg.cypher(codings_cypher, {**codings_params, "width": width})["coding"].to_numpy(dtype=np.int64)
+    # code key -> the code's row in `codes` (-1: none), one gather per coding
+    code_of_key = np.full(int(code_keys["code"].max()) + 1 if len(code_keys) else 0, -1, dtype=np.int64)
+    code_of_key[code_keys["code"].to_numpy(dtype=np.int64)] = _lookup(code_keys["code_uid"], codes["code_uid"])
+    loose_rows = packed <= -2
+    clique_rows = packed >= 0
+    passage_of_row, clique_code_key = split_keys(packed if clique_rows.all() else packed[clique_rows], width)
+    loose_segment_key, loose_code_key = split_keys(-2 - packed[loose_rows], width)
+    code_of_clique_row, code_of_loose_row = code_of_key[clique_code_key], code_of_key[loose_code_key]
+    if (code_of_clique_row < 0).any() or (code_of_loose_row < 0).any():
+        return None
+    loose = kg.cypher(loose_cypher, params)
+    loose_passage = loose["passage"].to_numpy(dtype=np.int64)
+    n_passages = max(int(passage_of_row.max(initial=-1)), int(loose_passage.max(initial=-1))) + 1
+    # every passage's source: each source's passages are numbered on from its first_passage
+    first = first_passage.to_numpy(dtype=np.int64)
+    has = np.flatnonzero(first >= 0)
+    has = has[np.argsort(first[has], kind="stable")]
+    source_of_passage = np.repeat(has, np.diff(np.append(first[has], n_passages)))
+    # the overlapping selections of the passages whose selections do not all overlap, from their positions
+    # (each passage's segments grouped as a source's would be: they overlap none outside it)
+    segments = pd.DataFrame({"source": loose_passage, "segment": loose["segment"].to_numpy(dtype=np.int64), **{
+        c: pd.to_numeric(loose[c]).to_numpy(dtype=np.float64, na_value=np.nan) for c in overlap.GEOMETRY}})
+    position_of_row = _lookup(loose_segment_key, segments["segment"])
+    if (position_of_row < 0).any():
+        raise QueryError("a coded segment of a passage has no position in the graph")
+    segment_of_row, position = _renumber(position_of_row, len(segments))
+    found = _passages(segments, position, loose_passage[position], segment_of_row, "segment", 0.0)
+    # the cliques' selections are their passages; the others' follow, each in its stored passage
+    clique = np.ones(n_passages, dtype=bool)
+    clique[loose_passage] = False
+    combined = _Passages(selection_of_row=np.concatenate([passage_of_row, n_passages + found.selection_of_row]),
+                         passage=np.concatenate([np.arange(n_passages), found.source[found.passage]]),
+                         clique=clique, pairs=(n_passages + found.pairs[0], n_passages + found.pairs[1]),
+                         source=source_of_passage)
+    return _passage_unit_table(combined, np.concatenate([code_of_clique_row, code_of_loose_row]), sources, codes,
+                               "segment")
 
 
 def fetch_codings(kg: GraphReader, study_id: str, unit: str, coder: str = "", proximity: float = 0.0,

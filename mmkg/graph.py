@@ -6,6 +6,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mmkg import overlap
 from mmkg.models import GraphRows, ValidStudy
 from mmkg.schema import NODE_BY_LABEL, REL_BY_TYPE, STUDY_COUNTS
 from mmkg.tables import categorical, plain_text
@@ -92,18 +93,20 @@ def study_graph(study: ValidStudy) -> GraphRows:
     rows.rels["HAS_ATTRIBUTE"] = pd.DataFrame({"from": uid(s, "participant", a["participant_id"]),
                                                "to": attribute_uid})
 
-    src = study.sources
+    src, seg, k = study.sources, study.segments, study.codings
+    analysis = (k["coder"] == study.meta.analysis_coder) if study.meta.analysis_coder else \
+        pd.Series(True, index=k.index)
+    passage, loose_passage, first_passage = analysis_passages(src, seg, k, analysis.to_numpy(dtype=bool))
     source_uid = uid(s, "source", src["source_id"])
     rows.nodes["Source"] = _nodes("Source", src.assign(uid=source_uid, study_id=s, id=src["source_id"],
-                                                        title=_text(src["title"])))
+                                                        title=_text(src["title"]), first_passage=first_passage))
     rows.rels["HAS_SOURCE"] = pd.DataFrame({"from": uid(s, "participant", src["participant_id"]), "to": source_uid})
 
-    seg = study.segments
     segment_uid = uid(s, "segment", seg["segment_id"])
     rows.nodes["Segment"] = _nodes("Segment", seg.assign(
         uid=segment_uid, study_id=_repeated(s, seg.index), id=seg["segment_id"], start_pos=seg["start"],
         end_pos=seg["end"],
-        text=_text(seg["text"]), text_section=_text(seg["text_section"])))
+        text=_text(seg["text"]), text_section=_text(seg["text_section"]), loose_passage=loose_passage))
     rows.rels["HAS_SEGMENT"] = pd.DataFrame({"from": uid(s, "source", seg["source_id"]), "to": segment_uid})
 
     c = study.codes
@@ -123,12 +126,9 @@ def study_graph(study: ValidStudy) -> GraphRows:
     rows.rels["SUBGROUP_OF"] = pd.DataFrame({"from": uid(s, "group", sub["codebook"], sub["group_id"]),
                                              "to": uid(s, "group", sub["codebook"], sub["parent_group_id"])})
 
-    k = study.codings
     coders = sorted(k["coder"].unique())
     rows.nodes["Coder"] = pd.DataFrame({"uid": [uid(s, "coder", x) for x in coders], "study_id": s, "id": coders})
     rows.rels["HAS_CODER"] = pd.DataFrame({"from": s, "to": rows.nodes["Coder"]["uid"]})
-    analysis = (k["coder"] == study.meta.analysis_coder) if study.meta.analysis_coder else \
-        pd.Series(True, index=k.index)
     segment_ids = k["segment_id"]
     if isinstance(segment_uid, pd.Series) and isinstance(segment_uid.dtype, pd.CategoricalDtype) \
             and segment_ids.dtype == seg["segment_id"].dtype:
@@ -139,7 +139,8 @@ def study_graph(study: ValidStudy) -> GraphRows:
         coded_segment = uid(s, "segment", segment_ids)
     rows.rels["CODED_AS"] = pd.DataFrame({"from": coded_segment,
                                           "to": uid(s, "code", k["codebook"], k["code_id"]),
-                                          "coder": k["coder"], "analysis": analysis.astype(bool)})
+                                          "coder": k["coder"], "analysis": analysis.astype(bool),
+                                          "passage": passage})
 
     m = study.concept_map
     rows.rels["MAPS_TO"] = pd.DataFrame({"from": uid(s, "code", m["codebook"], m["code_id"]), "to": m["concept"],
@@ -151,6 +152,53 @@ def study_graph(study: ValidStudy) -> GraphRows:
     for name, frame in rows.rels.items():
         rows.rels[name] = _rels(name, frame)
     return rows
+
+
+def _positions(values: pd.Series, keys: pd.Series) -> np.ndarray:
+    """Row of every value among `keys` (distinct; -1 where absent), a Categorical by its categories once."""
+    index = pd.Index(keys.astype(str) if isinstance(keys.dtype, pd.CategoricalDtype) else keys)
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        of_category = index.get_indexer(values.cat.categories.astype(index.dtype))
+        codes = values.cat.codes.to_numpy()
+        return np.where(codes >= 0, np.append(of_category, -1)[codes], -1)
+    return index.get_indexer(values)
+
+
+def analysis_passages(sources: pd.DataFrame, segments: pd.DataFrame, codings: pd.DataFrame,
+                      analysis: np.ndarray) -> tuple[pd.Series, pd.Series, np.ndarray]:
+    """The passages of the analysis codings at proximity 0 (`mmkg.overlap`) as `mmkg.schema.PASSAGE_COLUMNS`
+    stores them: per coding, its passage's number when every two of the passage's selections overlap (-1 when
+    not, null for a coding that is not an analysis coding); per segment, its passage's number when they do not
+    (else null); per source, the number of its first passage (-1: none).  Passages are numbered from 0 in the
+    order of the sources' rows, so each source's follow on from its first."""
+    coded = _positions(codings["segment_id"], segments["segment_id"])[analysis]
+    present = np.zeros(len(segments), dtype=bool)
+    present[coded] = True
+    position = np.flatnonzero(present)  # the segments with an analysis coding
+    number = np.cumsum(present) - 1  # segment row -> its row among `position`
+    source_of_segment = _positions(segments["source_id"], sources["source_id"])[position]
+    geometry = np.full((len(overlap.GEOMETRY), len(position)), np.nan)
+    for i, column in enumerate(overlap.GEOMETRY):
+        geometry[i] = pd.to_numeric(segments[column]).to_numpy(dtype=np.float64, na_value=np.nan)[position]
+    selections = overlap.selections(source_of_segment, np.arange(len(position)), geometry.T, merge=False)
+    found = overlap.find_passages(selections, 0.0)
+    passage_of_segment = found.of_selection[selections.of_row]
+    source_of_passage = np.zeros(len(found), dtype=np.int64)
+    source_of_passage[passage_of_segment] = source_of_segment
+    stored = np.empty(len(found), dtype=np.int64)  # by source, then as found
+    stored[np.lexsort((np.arange(len(found)), source_of_passage))] = np.arange(len(found))
+    per_source = np.bincount(source_of_passage, minlength=len(sources))
+    first_passage = np.where(per_source > 0, np.cumsum(per_source) - per_source, -1)
+    loose = ~found.clique[passage_of_segment]
+    loose_passage = np.zeros(len(segments), dtype=np.int64)
+    loose_passage[position[loose]] = stored[passage_of_segment[loose]]
+    in_loose = np.zeros(len(segments), dtype=bool)
+    in_loose[position[loose]] = True
+    passage = np.zeros(len(codings), dtype=np.int64)
+    of_coding = passage_of_segment[number[coded]]
+    passage[analysis] = np.where(found.clique[of_coding], stored[of_coding], -1)
+    return (pd.Series(pd.arrays.IntegerArray(passage, ~analysis), index=codings.index),
+            pd.Series(pd.arrays.IntegerArray(loose_passage, ~in_loose), index=segments.index), first_passage)
 
 
 def plain_columns(rows: GraphRows) -> GraphRows:

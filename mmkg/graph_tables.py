@@ -41,6 +41,7 @@ COMPUTED = frozenset({
     "Attribute.value_num",  # the number in `value`
     "Coder.id",  # the coders of the codings
     "CODED_AS.analysis",  # coder == the study's analysis_coder
+    "CODED_AS.passage", "Segment.loose_passage", "Source.first_passage",  # PASSAGE_COLUMNS, from the positions
 })
 # Attribute nodes become the participants table's extra columns (one per name) and `participant_attributes`
 ATTRIBUTE_READ = ("participant_id", "name", "value", "type")

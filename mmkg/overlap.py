@@ -26,12 +26,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.sparse.csgraph import connected_components
 
 from mmkg.errors import QueryError
 
 SPAN, REGION, WHOLE = 0, 1, 2
+GEOMETRY = ("start", "end", "x", "y", "width", "height")  # a selection's columns, in the order `selections` reads
 MAX_PAIRS = 50_000_000  # candidate pairs of overlapping selections; beyond this the data is pathological
 
 
@@ -230,6 +229,9 @@ def _components(n: int, index: np.ndarray, pairs: tuple[np.ndarray, np.ndarray]
     passage, the pairs in passages that are not cliques)."""
     if not len(index):
         return np.zeros(0, np.int64), np.zeros(0, dtype=bool), (np.zeros(0, np.int64), np.zeros(0, np.int64))
+    import scipy.sparse as sp  # (here: a load computes passages, and most studies have no regions)
+    from scipy.sparse.csgraph import connected_components
+
     first, second = pairs
     where = np.full(n, -1, dtype=np.int64)
     where[index] = np.arange(len(index))
@@ -249,6 +251,9 @@ def passages(sel: Selections, pairs: tuple[np.ndarray, np.ndarray]) -> np.ndarra
     n = len(sel)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import connected_components
+
     first, second = pairs
     graph = sp.csr_matrix((np.ones(len(first), dtype=np.int8), (first, second)), shape=(n, n))
     _, labels = connected_components(graph, directed=False)

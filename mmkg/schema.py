@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 # The version of NODES and RELS: raise it when a table or property changes. A store records the version its
 # graph was written with; opening a store whose graph lacks what this schema has is refused with a message.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the stored passages of the analysis codings (PASSAGE_COLUMNS)
 
 # Property types, in LadybugDB's spelling; Neo4j is schema-free for properties.
 STRING, INT, FLOAT, BOOL = "STRING", "INT64", "DOUBLE", "BOOLEAN"
@@ -56,11 +56,13 @@ NODES: tuple[NodeTable, ...] = (
     NodeTable("Attribute", (("study_id", STRING), ("participant_id", STRING), ("name", STRING),
                             ("value", STRING), ("value_num", FLOAT), ("type", STRING)),
               indexed=("study_id", "name")),
-    NodeTable("Source", (("study_id", STRING), ("id", STRING), ("kind", STRING), ("title", STRING)),
+    NodeTable("Source", (("study_id", STRING), ("id", STRING), ("kind", STRING), ("title", STRING),
+                         ("first_passage", INT)),
               indexed=("study_id",)),
     NodeTable("Segment", (("study_id", STRING), ("id", STRING), ("start_pos", INT), ("end_pos", INT),
                           ("x", FLOAT), ("y", FLOAT), ("width", FLOAT), ("height", FLOAT),
-                          ("synthetic", BOOL), ("text", STRING), ("text_section", STRING)),
+                          ("synthetic", BOOL), ("text", STRING), ("text_section", STRING),
+                          ("loose_passage", INT)),
               bulk=True),
     NodeTable("Code", (("study_id", STRING), ("codebook", STRING), ("id", STRING), ("label", STRING),
                        ("preferred_label", STRING), ("definition", STRING), ("codable", BOOL)),
@@ -79,7 +81,7 @@ RELS: tuple[RelTable, ...] = (
     RelTable("HAS_ATTRIBUTE", "Participant", "Attribute"),
     RelTable("HAS_SOURCE", "Participant", "Source"),
     RelTable("HAS_SEGMENT", "Source", "Segment"),
-    RelTable("CODED_AS", "Segment", "Code", (("coder", STRING), ("analysis", BOOL))),
+    RelTable("CODED_AS", "Segment", "Code", (("coder", STRING), ("analysis", BOOL), ("passage", INT))),
     RelTable("IN_GROUP", "Code", "CodeGroup"),
     RelTable("SUBCODE_OF", "Code", "Code"),
     RelTable("SUBGROUP_OF", "CodeGroup", "CodeGroup"),
@@ -97,6 +99,13 @@ NODE_BY_LABEL = {n.label: n for n in NODES}
 # Study property -> the rows of a study's graph it counts (nodes or relationships); see mmkg.graph.study_graph
 STUDY_COUNTS = {"participants": "Participant", "sources": "HAS_SOURCE", "codes": "Code", "codings": "CODED_AS"}
 REL_BY_TYPE = {r.type: r for r in RELS}
+# The passages of a study's analysis codings (the segment unit of co-occurrence at proximity 0, `mmkg.overlap`),
+# written at load so that its co-occurrence reads few positions (`mmkg.graph.analysis_passages`).  Passages are
+# numbered from 0 within the study, each source's after the one before it: Source.first_passage — the number of
+# its first (-1: none); CODED_AS.passage — an analysis coding's passage when every two of the passage's
+# selections overlap, -1 when not, null for the other coders' codings; Segment.loose_passage — the passage of a
+# segment in one of the second kind (null otherwise).  A study loaded before them has them all null.
+PASSAGE_COLUMNS = (("CODED_AS", "passage", INT), ("Segment", "loose_passage", INT), ("Source", "first_passage", INT))
 STUDY_NODE_LABELS = [n.label for n in NODES if n.study_scoped]
 ONTOLOGY_NODE_LABELS = [n.label for n in NODES if not n.study_scoped]
 ONTOLOGY_REL_TYPES = [r.type for r in RELS

@@ -62,14 +62,15 @@ def test_a_newer_database_is_refused_naming_both_versions(neo4j_kg, read_only):
 
 
 def test_an_older_database_without_a_migration_is_refused_and_left_alone(neo4j_kg):
+    unreachable = min(neo4j_store.MIGRATIONS, default=SCHEMA_VERSION) - 1  # no migration leads on from it
     neo4j_kg.load(MINI_STUDY)
-    set_stamp(neo4j_kg, SCHEMA_VERSION - 1)
+    set_stamp(neo4j_kg, unreachable)
     with pytest.raises(StoreError) as refused:
         mmkg.open_store(neo4j_uri=NEO4J_URI)
     message = refused.value.message
-    assert f"older mmkg (schema version {SCHEMA_VERSION - 1}; this mmkg has version {SCHEMA_VERSION})" in message
+    assert f"older mmkg (schema version {unreachable}; this mmkg has version {SCHEMA_VERSION})" in message
     assert "Nothing was changed" in message and "mmkg load SOURCE --neo4j URI" in message and "1 study" in message
-    assert stamps(neo4j_kg) == [SCHEMA_VERSION - 1] and neo4j_kg.study_ids() == ["mini"]
+    assert stamps(neo4j_kg) == [unreachable] and neo4j_kg.study_ids() == ["mini"]
 
 
 @pytest.fixture
@@ -79,9 +80,13 @@ def migration():
         store.execute("MATCH (k:Code) SET k.migrated = true")
 
     step = SCHEMA_VERSION - 1
+    registered = neo4j_store.MIGRATIONS.get(step)
     neo4j_store.MIGRATIONS[step] = mark_codes
     yield
-    neo4j_store.MIGRATIONS.pop(step)
+    if registered is None:
+        neo4j_store.MIGRATIONS.pop(step)
+    else:
+        neo4j_store.MIGRATIONS[step] = registered
 
 
 def test_an_older_database_is_upgraded_in_place_when_opened_read_write(neo4j_kg, migration):

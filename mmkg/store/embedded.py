@@ -38,12 +38,24 @@ import pyarrow as pa
 
 from mmkg.errors import NoSpaceError, QueryError, StoreBusyError, StoreError
 from mmkg.models import GraphRows
-from mmkg.schema import NODE_BY_LABEL, NODES, REL_BY_TYPE, RELS, SCHEMA_VERSION, STUDY_COUNTS, STUDY_NODE_LABELS
+from mmkg.schema import (
+    INT,
+    NODE_BY_LABEL,
+    NODES,
+    PASSAGE_COLUMNS,
+    REL_BY_TYPE,
+    RELS,
+    SCHEMA_VERSION,
+    STUDY_COUNTS,
+    STUDY_NODE_LABELS,
+)
 from mmkg.store import Progress, StepTicker
 from mmkg.store.ddl import ladybug_ddl
 from mmkg.tables import release_freed_heap
 
 POINTER_FILE = "CURRENT"  # names the published version
+# Columns added to the schema after stores were first written: a store without them is upgraded in place, once
+ADDED_COLUMNS = tuple(("Study", name, INT) for name in STUDY_COUNTS) + PASSAGE_COLUMNS
 SCHEMA_FILE = "SCHEMA"  # the schema version (`mmkg.schema.SCHEMA_VERSION`) the store's graph was written with
 LOCK_FILE = "writer.lock"  # held by the one writer; says who it is
 STAGING_FOLDER = "staging"  # a writer's new database file before it is published
@@ -305,8 +317,8 @@ class EmbeddedStore:
             self._tidy()
         self._adopt(*self._open_current())
         try:
-            if self._has_study_tables() and not self._has_study_counts():
-                self._add_study_counts()
+            if self._has_study_tables() and self._missing_added_columns():
+                self._add_columns()
             self._check_schema()
         except StoreError:
             self.close()
@@ -534,17 +546,22 @@ class EmbeddedStore:
         with self._connection() as conn:
             return "Study" in set(conn.execute("CALL show_tables() RETURN name").get_as_df()["name"])
 
-    def _has_study_counts(self) -> bool:
+    def _missing_added_columns(self) -> list[tuple[str, str, str]]:
+        """The columns of `ADDED_COLUMNS` the open version's graph lacks."""
         with self._connection() as conn:
-            return set(STUDY_COUNTS) <= _columns(conn, "Study")
+            have = {table: _columns(conn, table) for table in {table for table, _, _ in ADDED_COLUMNS}}
+        return [column for column in ADDED_COLUMNS if column[1] not in have[column[0]]]
 
-    def _add_study_counts(self) -> None:
-        """Upgrade a store written before studies carried their counts (`mmkg.schema.STUDY_COUNTS`): count each
-        study's rows once and publish that as a new version, like any write (a kill leaves the old version)."""
+    def _add_columns(self) -> None:
+        """Upgrade a store written before `ADDED_COLUMNS`, once, publishing the result as a new version like any
+        write (a kill leaves the old version): the studies' counts are counted; the stored passages are left
+        empty, so those studies' segment co-occurrence reads positions until each is loaded again."""
+        what = "the studies' counts and stored passages"
         try:
             with self._write_lock, writer_lock(self.path, wait_s=max(self.write_wait_s, 10.0)):
                 self.refresh()
-                if self._has_study_counts():
+                missing = self._missing_added_columns()
+                if not missing:
                     return  # another process upgraded it meanwhile
                 self._collect()
                 staging = self._fresh_staging()
@@ -552,17 +569,20 @@ class EmbeddedStore:
                 try:
                     _copy_file(current_database_file(self.path)[0], staged)
                     with _writable(staged) as conn:
-                        _write_study_counts(conn)
+                        for table, name, kind in missing:
+                            conn.execute(f"ALTER TABLE {table} ADD {name} {kind}")
+                        if any(table == "Study" for table, _, _ in missing):
+                            _write_study_counts(conn)
                     self._publish(staged)
                 except (OSError, RuntimeError, MemoryError, StoreError) as exc:
-                    raise _write_failure(self.path, exc, "adding the studies' counts") from None
+                    raise _write_failure(self.path, exc, f"adding {what}") from None
                 finally:
                     shutil.rmtree(staging, ignore_errors=True)
                 self._collect()
         except StoreError as exc:
             self.close()
             raise StoreError(f"{self.path}: this store was written by an earlier mmkg and needs a one-time upgrade "
-                             f"(the studies' counts), which failed: {exc.message}") from None
+                             f"({what}), which failed: {exc.message}") from None
 
     # --- reads -------------------------------------------------------------------------------------------
     def execute(self, cypher: str, params: dict | None = None, *, read: bool = False) -> pd.DataFrame:
@@ -894,10 +914,6 @@ def _columns(conn, table: str) -> set[str]:
 
 
 def _write_study_counts(conn) -> None:
-    present = _columns(conn, "Study")
-    for name in STUDY_COUNTS:
-        if name not in present:
-            conn.execute(f"ALTER TABLE Study ADD {name} INT64")
     counts = conn.execute(_COUNT_STUDIES).get_as_df()
     assignments = ", ".join(f"s.{name} = ${name}" for name in STUDY_COUNTS)
     for row in counts.to_dict("records"):

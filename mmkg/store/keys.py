@@ -109,7 +109,25 @@ def _segment_regions(where: str) -> KeyFetch:
 def _source_keys(where: str) -> KeyFetch:
     return KeyFetch(_match("MATCH (p:Participant)-[:HAS_SOURCE]->(src:Source)", where),
                     (("p.study_id", "study_id"), ("p.uid", "participant"), ("offset(id(src))", "source"),
-                     ("src.kind", "kind")), order="study_id, p.id, src.id")
+                     ("src.kind", "kind"), ("src.first_passage", "first_passage")), order="study_id, p.id, src.id")
+
+
+def _passage_codings(where: str) -> KeyFetch:
+    """The analysis codings by their stored passages (`mmkg.schema.PASSAGE_COLUMNS`), one integer each: the
+    passage times `$width` plus the code's key for a passage whose selections all overlap; -2 minus the
+    segment's key times `$width` plus the code's key for one whose do not (their positions decide); -1 for a
+    coding that is not an analysis coding."""
+    return KeyFetch(_match("MATCH (g:Segment)-[c:CODED_AS]->(k:Code)", where),
+                    (("CASE WHEN c.passage >= 0 THEN c.passage * $width + offset(id(k)) WHEN c.passage = -1 "
+                      "THEN -2 - (offset(id(g)) * $width + offset(id(k))) ELSE -1 END", "coding"),))
+
+
+def _loose_segments(where: str) -> KeyFetch:
+    """The segments of the passages whose selections do not all overlap, with their passage and position."""
+    condition = f"{where} AND g.loose_passage IS NOT NULL" if where else "WHERE g.loose_passage IS NOT NULL"
+    return KeyFetch(_match("MATCH (g:Segment)", condition),
+                    (("offset(id(g))", "segment"), ("g.loose_passage", "passage"), ("g.start_pos", "start"),
+                     ("g.end_pos", "`end`"), ("g.x", "x"), ("g.y", "y"), ("g.width", "width"), ("g.height", "height")))
 
 
 def _fetches(study_id: str, coders: list[str], positions: bool, width: int = 1) -> list[tuple[KeyFetch, dict]]:
@@ -128,6 +146,21 @@ def _fetches(study_id: str, coders: list[str], positions: bool, width: int = 1) 
         ([(_segment_regions(where("g")), one), (_segment_ranges(where("g")), one)] if positions else [])
 
 
+def _passage_fetches(study_id: str) -> list[tuple[KeyFetch, dict]]:
+    one = {"study_id": study_id}
+    return [(_code_keys("WHERE k.study_id = $study_id"), one),
+            (_passage_codings("WHERE k.study_id = $study_id"), {**one, "width": 1}),
+            (_source_keys("WHERE p.study_id = $study_id"), one),
+            (_loose_segments("WHERE g.study_id = $study_id"), one)]
+
+
+def passage_statements(study_id: str) -> list[tuple[str, dict]]:
+    """The statements of one study's segment-unit table from its stored passages (the analysis codings at
+    proximity 0): code keys, codings (packed; `width` as for `unit_statements`), sources (with their
+    `first_passage`) and the segments of the passages whose selections do not all overlap."""
+    return [(fetch.rows_form(), params) for fetch, params in _passage_fetches(study_id)]
+
+
 def unit_statements(study_id: str, coders: list[str], positions: bool, width: int = 1) -> list[tuple[str, dict]]:
     """The statements (with their parameters) of one unit table: code keys, codings, sources, segments and,
     with `positions` (the segment units), the segments' regions and ranges.  The codings and the segments
@@ -139,7 +172,7 @@ def unit_statements(study_id: str, coders: list[str], positions: bool, width: in
 
 def _every_fetch() -> list[KeyFetch]:
     return [fetch for study in ("*", "s") for coders in ([], ["c"]) for positions in (False, True)
-            for fetch, _ in _fetches(study, coders, positions)]
+            for fetch, _ in _fetches(study, coders, positions)] + [fetch for fetch, _ in _passage_fetches("s")]
 
 
 _NEO4J_FORMS = {fetch.rows_form(): (fetch.neo4j_form(), fetch.names()) for fetch in _every_fetch()}

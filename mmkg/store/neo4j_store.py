@@ -245,7 +245,12 @@ WRITE_SCHEMA_STAMP = (f"MERGE (s:{SCHEMA_STAMP}) SET s.version = $version, s.wri
 SCHEMA_STAMP_STATEMENTS = (READ_SCHEMA_STAMP, WRITE_SCHEMA_STAMP)
 # Upgrades of a database in place: version v → v + 1, each a function of the (read-write) store.  Opening a
 # database of an older version runs them in order; without a path to this version it is refused.
-MIGRATIONS: dict[int, Callable[[Neo4jStore], None]] = {}
+def _stored_passages_are_optional(store: Neo4jStore) -> None:
+    """1 → 2: the stored passages (`mmkg.schema.PASSAGE_COLUMNS`) are properties a study loaded before them
+    lacks, which makes its segment co-occurrence read positions until it is loaded again: nothing to change."""
+
+
+MIGRATIONS: dict[int, Callable[[Neo4jStore], None]] = {1: _stored_passages_are_optional}
 
 
 def read_schema_stamp(store: Neo4jStore) -> tuple[int | None, int]:

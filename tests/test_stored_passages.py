@@ -1,0 +1,121 @@
+"""The passages of a study's analysis codings, stored at load (`mmkg.schema.PASSAGE_COLUMNS`), count what the
+selections' positions count: the segment unit read from them equals the unit table found from the positions
+(`fetch_unit_table(stored=False)`, itself checked against a plain-Python reference in
+tests/test_segment_overlap.py, whose default-unit tests now read the stored passages).  A store written before
+them is upgraded in place with the columns empty; its studies read positions until they are loaded again."""
+from __future__ import annotations
+
+import shutil
+
+import ladybug
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_segment_overlap import HAND_MADE, layouts, write_study
+
+import mmkg
+from mmkg.analysis import fetch_unit_table
+from mmkg.schema import PASSAGE_COLUMNS
+from mmkg.store.embedded import current_database_file
+
+
+def tables_equal(kg, study_id: str) -> None:
+    stored = fetch_unit_table(kg, study_id, "segment")
+    found = fetch_unit_table(kg, study_id, "segment", stored=False)
+    assert stored.codes.equals(found.codes)
+    for name in ("joint", "carried", "universe", "book"):
+        assert np.array_equal(getattr(stored, name), getattr(found, name)), name
+
+
+def stored_passages(kg, study_id: str) -> pd.DataFrame:
+    return kg.cypher("MATCH (g:Segment)-[c:CODED_AS]->(k:Code) WHERE k.study_id = $s "
+                     "RETURN c.coder AS coder, c.analysis AS analysis, c.passage AS passage, "
+                     "g.loose_passage AS loose_passage", {"s": study_id})
+
+
+def with_second_coder(folder, coder: str = "second") -> None:
+    """Every other coding of the study folder coded by `coder` too, whose codings are not analysis codings (the
+    study's analysis coder is `consensus`), and a segment of `coder`'s alone that spans every range of the
+    first source: were it counted, it would join that source's passages into one."""
+    codings = pd.read_csv(folder / "codings.csv", dtype=str)
+    segments = pd.read_csv(folder / "segments.csv", dtype=str, keep_default_na=False)
+    bridge = {**segments.iloc[0].to_dict(), "segment_id": "bridge", "start": "0", "end": "100000", "x": "",
+              "y": "", "width": "", "height": ""}
+    pd.concat([segments, pd.DataFrame([bridge])]).to_csv(folder / "segments.csv", index=False)
+    extra = codings.iloc[::2].assign(coder=coder)
+    bridging = extra.iloc[:1].assign(segment_id="bridge")
+    pd.concat([codings, extra, bridging]).to_csv(folder / "codings.csv", index=False)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("stored-passages")
+    kg = mmkg.open_store(root / "store")
+    yield kg, root
+    kg.close()
+
+
+def test_the_hand_made_study_stores_the_passages_a_person_finds(store):
+    kg, root = store
+    write_study(root / "hand", "hand", HAND_MADE)
+    with_second_coder(root / "hand")
+    kg.load(root / "hand")
+    rows = stored_passages(kg, "hand")
+    analysis = rows[rows["analysis"]]
+    assert rows.loc[~rows["analysis"], "passage"].isna().all(), "only analysis codings have a passage"
+    assert analysis["passage"].notna().all()
+    # the passages of HAND_MADE (test_segment_overlap): P1-T [0,20) is not a clique (A.3 [2,5) and B.1 [8,20)
+    # do not overlap), nor is P1-D's big cluster; the other seven are
+    loose = analysis[analysis["passage"] == -1]
+    assert loose["loose_passage"].nunique() == 2
+    assert analysis.loc[analysis["passage"] >= 0, "passage"].nunique() == 7
+    assert sorted(kg.cypher("MATCH (s:Source) WHERE s.study_id = 'hand' RETURN s.first_passage AS f")["f"]) == \
+        [0, 3, 6, 8]
+    tables_equal(kg, "hand")
+
+
+@pytest.mark.slow
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(layout=layouts(), second_coder=st.booleans())
+def test_generated_layouts_store_the_passages_their_positions_give(store, layout, second_coder):
+    kg, root = store
+    if not layout:
+        return
+    folder = root / "random"
+    shutil.rmtree(folder, ignore_errors=True)
+    write_study(folder, "random", layout)
+    if second_coder:
+        with_second_coder(folder)
+    kg.load(folder)
+    tables_equal(kg, "random")
+
+
+def test_the_founding_study_stores_its_passages(founding_store):
+    with mmkg.open_store(founding_store, read_only=True) as kg:
+        rows = stored_passages(kg, "founding")  # consensus codings, and two coders' for agreement
+        assert rows["analysis"].any() and not rows["analysis"].all()
+        assert (rows["passage"].notna() == rows["analysis"]).all()
+        tables_equal(kg, "founding")
+
+
+def test_a_store_from_before_the_stored_passages_is_upgraded_and_reads_positions(founding_store, tmp_path):
+    with mmkg.open_store(founding_store, read_only=True) as kg:
+        before = kg.query("cooccurrence", study_id="founding")
+    file, _ = current_database_file(founding_store)
+    db = ladybug.Database(str(file))  # make it a store of an earlier mmkg: without the stored passages
+    conn = ladybug.Connection(db)
+    for table, name, _ in PASSAGE_COLUMNS:
+        conn.execute(f"ALTER TABLE {table} DROP {name}")
+    conn.close()
+    db.close()
+    with mmkg.open_store(founding_store, read_only=True) as kg:  # upgraded once, as a new version
+        assert stored_passages(kg, "founding")["passage"].isna().all()
+        pd.testing.assert_frame_equal(kg.query("cooccurrence", study_id="founding"), before)
+    assert not file.exists(), "the version without the columns is collected"
+    with mmkg.open_store(founding_store) as kg:  # loading the study again stores its passages
+        kg.load(None)
+        rows = stored_passages(kg, "founding")
+        assert (rows["passage"].notna() == rows["analysis"]).all()
+        pd.testing.assert_frame_equal(kg.query("cooccurrence", study_id="founding"), before)
