@@ -46,7 +46,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 import mmkg
-from mmkg.analysis import SEGMENT_UNITS
+from mmkg.analysis import SEGMENT_UNITS, STORED_UNITS
 from mmkg.queries import get_query
 from mmkg.store.keys import passage_statements, unit_statements
 
@@ -119,7 +119,7 @@ def store_patterns(unit: str) -> list[list[tuple[str, dict]]]:
     """Every statement the query runs at `unit` (the code index and the analysis step's fetches), as counts;
     each entry lists equivalent ways to count the same rows (the fastest one counts)."""
     one = {"study_id": STUDY}
-    statements = passage_statements(STUDY) if unit == "segment" else \
+    statements = passage_statements(STUDY) if unit in STORED_UNITS else \
         unit_statements(STUDY, [], positions=unit in SEGMENT_UNITS)
     codings = next(statement for statement in statements if "CODED_AS" in statement[0])
     rest = [statement for statement in statements if statement is not codings]

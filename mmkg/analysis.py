@@ -116,7 +116,6 @@ def unit_table(codings: pd.DataFrame, segments: pd.DataFrame, sources: pd.DataFr
 def _unit_table(code_of_row: np.ndarray, segment_of_coding: pd.Series, segments: pd.DataFrame,
                 sources: pd.DataFrame, codes: pd.DataFrame, unit: str, proximity: float) -> UnitTable:
     """`unit_table` with each coding's code given as its position in `codes` (-1: not among them)."""
-    n_codes = len(codes)
     code_of_row = np.asarray(code_of_row, dtype=np.int64)
     position_of_row = _lookup(segment_of_coding, segments["segment"])
     if (position_of_row < 0).any():
@@ -134,6 +133,13 @@ def _unit_table(code_of_row: np.ndarray, segment_of_coding: pd.Series, segments:
     source_of_row = _lookup(segments["source"], sources["source"])[position_of_row]
     if (source_of_row < 0).any():
         raise QueryError("a coded segment has no source in the graph")
+    return _source_unit_table(source_of_row, code_of_row, sources, codes, unit)
+
+
+def _source_unit_table(source_of_row: np.ndarray, code_of_row: np.ndarray, sources: pd.DataFrame,
+                       codes: pd.DataFrame, unit: str) -> UnitTable:
+    """The unit table of sources or participants, `source_of_row` each coding's source (a row of `sources`)."""
+    n_codes = len(codes)
     by_source = _incidence(source_of_row, code_of_row, len(sources), n_codes)
     coded_sources = np.flatnonzero(np.diff(by_source.indptr))
     participant_units = None
@@ -441,7 +447,8 @@ def fisher_two_sided(x, total, n_a, n_b) -> np.ndarray:
     if x.size == 0:
         return np.zeros(0)
     log_gamma = np.log1p(1e-7)  # scipy's relative tolerance for "no more likely"
-    threshold = _log_pmf(x, total, n_a, n_b) + log_gamma
+    constant = _log_pmf_constant(total, n_a, n_b)
+    threshold = _log_pmf(x, total, n_a, n_b, constant) + log_gamma
     lowest, highest = np.maximum(0, n_b - (total - n_a)), np.minimum(n_a, n_b)
     mode = ((n_a + 1) * (n_b + 1)) // (total + 2)
     below = x < mode
@@ -454,7 +461,7 @@ def fisher_two_sided(x, total, n_a, n_b) -> np.ndarray:
         if not active.any():
             break
         middle = (lo + hi) // 2
-        unlikely = _log_pmf(middle, total, n_a, n_b) <= threshold
+        unlikely = _log_pmf(middle, total, n_a, n_b, constant) <= threshold
         # below: find the first unlikely value; above: find the first likely value (tail ends just before)
         go_left = np.where(below, unlikely, ~unlikely)
         hi = np.where(active & go_left, middle, hi)
@@ -464,22 +471,28 @@ def fisher_two_sided(x, total, n_a, n_b) -> np.ndarray:
     # below the mode: near tail [lowest, x], far tail [lo, highest]; above it: [x, highest] and [lowest, lo - 1]
     for side, step, near_end, far_start, far_end in ((below, -1, lowest, lo, highest),
                                                       (~below, 1, highest, lo - 1, lowest)):
-        margins = total[side], n_a[side], n_b[side]
+        margins = total[side], n_a[side], n_b[side], constant[side]
         near[side] = _tail(x[side], near_end[side], step, *margins)
         far[side] = _tail(far_start[side], far_end[side], -step, *margins)
     return np.where(x == mode, 1.0, np.minimum(1.0, near + far))
 
 
-def _log_pmf(k, total, n_a, n_b):
-    """log P(X = k) for X ~ hypergeometric(total, n_a successes, n_b draws), through log-gamma (scipy's own
-    pmf computes exactly, and is orders of magnitude slower for large studies)."""
-    def log_choose(n, r):
-        return gammaln(n + 1) - gammaln(r + 1) - gammaln(n - r + 1)
+def _log_pmf_constant(total, n_a, n_b):
+    """The part of `_log_pmf` that does not depend on k: log (n_a! (total − n_a)! n_b! (total − n_b)! / total!)."""
+    return gammaln(n_a + 1) + gammaln(total - n_a + 1) + gammaln(n_b + 1) + gammaln(total - n_b + 1) - \
+        gammaln(total + 1)
+
+
+def _log_pmf(k, total, n_a, n_b, constant):
+    """log P(X = k) for X ~ hypergeometric(total, n_a successes, n_b draws) = C(n_a, k) C(total − n_a, n_b − k)
+    / C(total, n_b), through log-gamma with `_log_pmf_constant` computed once per table (scipy's own pmf
+    computes exactly, and is orders of magnitude slower for large studies)."""
     k = np.asarray(k, dtype=float)
-    return log_choose(n_a, k) + log_choose(total - n_a, n_b - k) - log_choose(total, n_b)
+    return constant - gammaln(k + 1) - gammaln(n_a - k + 1) - gammaln(n_b - k + 1) - \
+        gammaln(total - n_a - n_b + k + 1)
 
 
-def _tail(start, end, step: int, total, n_a, n_b, chunk: int = 32) -> np.ndarray:
+def _tail(start, end, step: int, total, n_a, n_b, constant, chunk: int = 32) -> np.ndarray:
     """Sum of the hypergeometric pmf from `start` to `end` (inclusive, walking by `step` away from the mode),
     stopping once the terms no longer change the sum in double precision."""
     start, end = np.asarray(start), np.asarray(end)
@@ -491,7 +504,8 @@ def _tail(start, end, step: int, total, n_a, n_b, chunk: int = 32) -> np.ndarray
         idx = np.nonzero(active)[0]
         ks = position[idx, None] + offsets[None, :]
         inside = (ks - end[idx, None]) * step <= 0
-        pmf = np.exp(_log_pmf(np.where(inside, ks, end[idx, None]), total[idx, None], n_a[idx, None], n_b[idx, None]))
+        pmf = np.exp(_log_pmf(np.where(inside, ks, end[idx, None]), total[idx, None], n_a[idx, None], n_b[idx, None],
+                              constant[idx, None]))
         terms = np.where(inside, pmf, 0.0)
         sums[idx] += terms.sum(axis=1)
         position[idx] += chunk * step
@@ -651,23 +665,28 @@ def normalise_coders(coder: str) -> str:
 
 def fetch_unit_table(kg: GraphReader, study_id: str, unit: str, coder: str = "", proximity: float = 0.0,
                      codes: pd.DataFrame | None = None, *, stored: bool = True) -> UnitTable:
-    """The unit table of every code of the study (or of every study) for the chosen coder(s).  The segment
-    unit of one study's analysis codings at proximity 0 is counted from the passages the load stored
-    (`mmkg.graph.analysis_passages`; `stored=False`: from the positions, as for every other choice)."""
-    if stored and unit == "segment" and not proximity and not normalise_coders(coder) \
+    """The unit table of every code of the study (or of every study) for the chosen coder(s).  One study's
+    analysis codings (at proximity 0) are counted from the passages the load stored
+    (`mmkg.graph.analysis_passages`) — at the segment unit, and for each coding's source — where the study has
+    them (`stored=False`: from the segments, as for every other choice)."""
+    if stored and unit in STORED_UNITS and not proximity and not normalise_coders(coder) \
             and study_id not in ("", EVERY_STUDY):
-        table = _stored_passage_table(kg, study_id, codes)
+        table = _stored_passage_table(kg, study_id, codes, unit)
         if table is not None:
             return table
     fetched = fetch_codings(kg, study_id, unit, coder, proximity, codes)
     return _unit_table(*fetched, unit, proximity)
 
 
-def _stored_passage_table(kg: GraphReader, study_id: str, codes: pd.DataFrame | None) -> UnitTable | None:
-    """The segment-unit table of the study's analysis codings from its stored passages; None when the study
-    has none stored (loaded by an mmkg before them) or a coding's code is not among `codes`."""
-    (codes_cypher, params), (codings_cypher, codings_params), (sources_cypher, _), (loose_cypher, _) = \
-        passage_statements(study_id)
+STORED_UNITS = ("segment", "source", "participant")  # the units `fetch_unit_table` counts from stored passages
+
+
+def _stored_passage_table(kg: GraphReader, study_id: str, codes: pd.DataFrame | None,
+                          unit: str) -> UnitTable | None:
+    """The unit table of the study's analysis codings from its stored passages; None when the study has none
+    stored (loaded by an mmkg before them) or a coding's code is not among `codes`."""
+    (codes_cypher, params), (codings_cypher, codings_params), (sources_cypher, _), (loose_cypher, _), \
+        (regions_cypher, _) = passage_statements(study_id)
     sources = kg.cypher(sources_cypher, params)
     first_passage = pd.to_numeric(sources["first_passage"])
     if not len(sources) or first_passage.isna().any():
@@ -698,10 +717,23 @@ def _stored_passage_table(kg: GraphReader, study_id: str, codes: pd.DataFrame | 
     has = np.flatnonzero(first >= 0)
     has = has[np.argsort(first[has], kind="stable")]
     source_of_passage = np.repeat(has, np.diff(np.append(first[has], n_passages)))
+    if unit != "segment":  # each coding's source is its passage's
+        segment_passage = _lookup(loose_segment_key, loose["segment"])
+        if (segment_passage < 0).any():
+            raise QueryError("a coded segment of a passage has no position in the graph")
+        source_of_row = source_of_passage[np.concatenate([passage_of_row, loose_passage[segment_passage]])]
+        return _source_unit_table(source_of_row, np.concatenate([code_of_clique_row, code_of_loose_row]), sources,
+                                  codes, unit)
     # the overlapping selections of the passages whose selections do not all overlap, from their positions
     # (each passage's segments grouped as a source's would be: they overlap none outside it)
     segments = pd.DataFrame({"source": loose_passage, "segment": loose["segment"].to_numpy(dtype=np.int64), **{
-        c: pd.to_numeric(loose[c]).to_numpy(dtype=np.float64, na_value=np.nan) for c in overlap.GEOMETRY}})
+        c: pd.to_numeric(loose[c]).to_numpy(dtype=np.float64, na_value=np.nan) for c in ("start", "end")}})
+    regions = kg.cypher(regions_cypher, params)
+    if len(regions):
+        at = _lookup(regions["segment"], segments["segment"])
+        for c in ("x", "y", "width", "height"):
+            segments[c] = np.nan
+            segments.loc[at[at >= 0], c] = pd.to_numeric(regions[c]).to_numpy(dtype=np.float64)[at >= 0]
     position_of_row = _lookup(loose_segment_key, segments["segment"])
     if (position_of_row < 0).any():
         raise QueryError("a coded segment of a passage has no position in the graph")

@@ -122,12 +122,19 @@ def _passage_codings(where: str) -> KeyFetch:
                       "THEN -2 - (offset(id(g)) * $width + offset(id(k))) ELSE -1 END", "coding"),))
 
 
-def _loose_segments(where: str) -> KeyFetch:
-    """The segments of the passages whose selections do not all overlap, with their passage and position."""
-    condition = f"{where} AND g.loose_passage IS NOT NULL" if where else "WHERE g.loose_passage IS NOT NULL"
-    return KeyFetch(_match("MATCH (g:Segment)", condition),
+def _loose_segments(study: str) -> KeyFetch:
+    """The segments of the passages whose selections do not all overlap, with their passage and range."""
+    return KeyFetch(f"MATCH (g:Segment) WHERE g.study_id = {study} AND g.loose_passage IS NOT NULL",
                     (("offset(id(g))", "segment"), ("g.loose_passage", "passage"), ("g.start_pos", "start"),
-                     ("g.end_pos", "`end`"), ("g.x", "x"), ("g.y", "y"), ("g.width", "width"), ("g.height", "height")))
+                     ("g.end_pos", "`end`")))
+
+
+def _loose_regions(study: str) -> KeyFetch:
+    """Their picture and PDF regions (as `_segment_regions`: the store skips the segments without an x almost
+    for free when that test comes before the study's)."""
+    return KeyFetch(f"MATCH (g:Segment) WHERE g.loose_passage IS NOT NULL AND g.x IS NOT NULL AND g.study_id = {study}",
+                    (("offset(id(g))", "segment"), ("g.x", "x"), ("g.y", "y"), ("g.width", "width"),
+                     ("g.height", "height")))
 
 
 def _fetches(study_id: str, coders: list[str], positions: bool, width: int = 1) -> list[tuple[KeyFetch, dict]]:
@@ -151,13 +158,14 @@ def _passage_fetches(study_id: str) -> list[tuple[KeyFetch, dict]]:
     return [(_code_keys("WHERE k.study_id = $study_id"), one),
             (_passage_codings("WHERE k.study_id = $study_id"), {**one, "width": 1}),
             (_source_keys("WHERE p.study_id = $study_id"), one),
-            (_loose_segments("WHERE g.study_id = $study_id"), one)]
+            (_loose_segments("$study_id"), one), (_loose_regions("$study_id"), one)]
 
 
 def passage_statements(study_id: str) -> list[tuple[str, dict]]:
     """The statements of one study's segment-unit table from its stored passages (the analysis codings at
     proximity 0): code keys, codings (packed; `width` as for `unit_statements`), sources (with their
-    `first_passage`) and the segments of the passages whose selections do not all overlap."""
+    `first_passage`), and the ranges and the regions of the segments of the passages whose selections do not
+    all overlap."""
     return [(fetch.rows_form(), params) for fetch, params in _passage_fetches(study_id)]
 
 
