@@ -163,9 +163,15 @@ def _passage_unit_table(found: _Passages, code_of_row: np.ndarray, sources: pd.D
     matrix = _incidence(found.passage[found.selection_of_row], code_of_row, len(found.source), n_codes)
     joint = _direct_joint(matrix, found.selection_of_row, code_of_row, found.passage, found.clique, found.pairs,
                           n_codes)
+    return _units_of_sources_table(matrix, joint, found.source, sources, codes, unit)
+
+
+def _units_of_sources_table(matrix: sp.csr_matrix, joint: np.ndarray, unit_source: np.ndarray,
+                            sources: pd.DataFrame, codes: pd.DataFrame, unit: str) -> UnitTable:
+    """The unit table of units each within one source (`unit_source`: its row of `sources`)."""
     # sources × codes: which codes each source carries
-    by_source = _incidence(found.source[_row_of_entry(matrix)], matrix.indices, len(sources), n_codes)
-    return _counted_table(unit, codes, sources, matrix, joint, by_source, found.source, None)
+    by_source = _incidence(unit_source[_row_of_entry(matrix)], matrix.indices, len(sources), len(codes))
+    return _counted_table(unit, codes, sources, matrix, joint, by_source, unit_source, None)
 
 
 def _counted_table(unit: str, codes: pd.DataFrame, sources: pd.DataFrame, matrix: sp.csr_matrix, joint: np.ndarray,
@@ -357,14 +363,20 @@ def _direct_joint(matrix: sp.csr_matrix, selection_of_row: np.ndarray, code_of_r
                   passage: np.ndarray, clique: np.ndarray, pairs: tuple[np.ndarray, np.ndarray],
                   n_codes: int) -> np.ndarray:
     """Passages where a and b co-occur directly: XᵀX over the passages whose selections all overlap one
-    another (cliques), plus a pair-by-pair count over the others (`pairs`: their overlapping selections)."""
+    another (cliques), plus a pair-by-pair count over the others (`_loose_joint`)."""
     if n_codes == 0:
         return np.zeros((0, 0), np.int64)
-    first, second = pairs
-    clique_rows = matrix if clique.all() else matrix[np.flatnonzero(clique)]
-    joint = _gram(clique_rows)
     if clique.all():
-        return joint
+        return _gram(matrix)
+    return _gram(matrix[np.flatnonzero(clique)]) + \
+        _loose_joint(selection_of_row, code_of_row, passage, clique, pairs, n_codes)
+
+
+def _loose_joint(selection_of_row: np.ndarray, code_of_row: np.ndarray, passage: np.ndarray, clique: np.ndarray,
+                 pairs: tuple[np.ndarray, np.ndarray], n_codes: int) -> np.ndarray:
+    """Passages that are not cliques where a and b co-occur directly, codes × codes: counted pair by pair of
+    their overlapping selections (`pairs`) and each selection with itself."""
+    first, second = pairs
     # selections × codes of the passages that are not cliques; every overlapping pair and every selection
     # with itself contributes the codes of one side crossed with the codes of the other
     rows = ~clique[passage[selection_of_row]]
@@ -388,7 +400,7 @@ def _direct_joint(matrix: sp.csr_matrix, selection_of_row: np.ndarray, code_of_r
                     n_loose * n_codes * n_codes)
     low, high = (key // n_codes) % n_codes, key % n_codes
     upper = np.bincount(low * n_codes + high, minlength=n_codes * n_codes).reshape(n_codes, n_codes)
-    return joint + upper + upper.T - np.diag(np.diag(upper))
+    return upper + upper.T - np.diag(np.diag(upper))
 
 
 def pair_metrics(n_units, n_a, n_b, n_ab, *, fisher_max_count: int = 20, imbalance_ratio: float = 5.0) -> dict:
@@ -739,15 +751,16 @@ def _stored_passage_table(kg: GraphReader, study_id: str, codes: pd.DataFrame | 
         raise QueryError("a coded segment of a passage has no position in the graph")
     segment_of_row, position = _renumber(position_of_row, len(segments))
     found = _passages(segments, position, loose_passage[position], segment_of_row, "segment", 0.0)
-    # the cliques' selections are their passages; the others' follow, each in its stored passage
-    clique = np.ones(n_passages, dtype=bool)
-    clique[loose_passage] = False
-    combined = _Passages(selection_of_row=np.concatenate([passage_of_row, n_passages + found.selection_of_row]),
-                         passage=np.concatenate([np.arange(n_passages), found.source[found.passage]]),
-                         clique=clique, pairs=(n_passages + found.pairs[0], n_passages + found.pairs[1]),
-                         source=source_of_passage)
-    return _passage_unit_table(combined, np.concatenate([code_of_clique_row, code_of_loose_row]), sources, codes,
-                               "segment")
+    # the cliques' incidence and XᵀX; the others' incidence in the same rows (their stored passages) and their
+    # pair-by-pair count
+    n_codes = len(codes)
+    cliques = _incidence(passage_of_row, code_of_clique_row, n_passages, n_codes)
+    others = _incidence(found.source[found.passage[found.selection_of_row]], code_of_loose_row, n_passages, n_codes)
+    joint = _gram(cliques) if n_codes else np.zeros((0, 0), np.int64)
+    if len(found.clique) and n_codes:
+        joint = joint + _loose_joint(found.selection_of_row, code_of_loose_row, found.passage, found.clique,
+                                     found.pairs, n_codes)
+    return _units_of_sources_table(cliques + others, joint, source_of_passage, sources, codes, "segment")
 
 
 def fetch_codings(kg: GraphReader, study_id: str, unit: str, coder: str = "", proximity: float = 0.0,

@@ -155,13 +155,21 @@ def study_graph(study: ValidStudy) -> GraphRows:
 
 
 def _positions(values: pd.Series, keys: pd.Series) -> np.ndarray:
-    """Row of every value among `keys` (distinct; -1 where absent), a Categorical by its categories once."""
+    """Row of every value among `keys` (distinct; -1 where absent): Categoricals of one dtype by their codes,
+    another Categorical by its categories once."""
+    if isinstance(values.dtype, pd.CategoricalDtype) and values.dtype == keys.dtype:
+        row_of_code = np.full(len(values.cat.categories) + 1, -1, dtype=np.int64)  # (code -1 reads the last)
+        row_of_code[keys.cat.codes.to_numpy()] = np.arange(len(keys))
+        return row_of_code[values.cat.codes.to_numpy()]
     index = pd.Index(keys.astype(str) if isinstance(keys.dtype, pd.CategoricalDtype) else keys)
     if isinstance(values.dtype, pd.CategoricalDtype):
         of_category = index.get_indexer(values.cat.categories.astype(index.dtype))
         codes = values.cat.codes.to_numpy()
         return np.where(codes >= 0, np.append(of_category, -1)[codes], -1)
     return index.get_indexer(values)
+
+
+PASSAGE_CHUNK = 1 << 20  # coded segments whose passages are found at once (sources kept whole): bounds the memory
 
 
 def analysis_passages(sources: pd.DataFrame, segments: pd.DataFrame, codings: pd.DataFrame,
@@ -175,30 +183,43 @@ def analysis_passages(sources: pd.DataFrame, segments: pd.DataFrame, codings: pd
     present = np.zeros(len(segments), dtype=bool)
     present[coded] = True
     position = np.flatnonzero(present)  # the segments with an analysis coding
-    number = np.cumsum(present) - 1  # segment row -> its row among `position`
     source_of_segment = _positions(segments["source_id"], sources["source_id"])[position]
-    geometry = np.full((len(overlap.GEOMETRY), len(position)), np.nan)
-    for i, column in enumerate(overlap.GEOMETRY):
-        geometry[i] = pd.to_numeric(segments[column]).to_numpy(dtype=np.float64, na_value=np.nan)[position]
-    selections = overlap.selections(source_of_segment, np.arange(len(position)), geometry.T, merge=False)
-    found = overlap.find_passages(selections, 0.0)
-    passage_of_segment = found.of_selection[selections.of_row]
-    source_of_passage = np.zeros(len(found), dtype=np.int64)
-    source_of_passage[passage_of_segment] = source_of_segment
-    stored = np.empty(len(found), dtype=np.int64)  # by source, then as found
-    stored[np.lexsort((np.arange(len(found)), source_of_passage))] = np.arange(len(found))
-    per_source = np.bincount(source_of_passage, minlength=len(sources))
+    order = np.argsort(source_of_segment, kind="stable")  # source by source, passages found a few at a time
+    bounds = np.searchsorted(source_of_segment[order], np.arange(len(sources) + 1))
+    passage_of_segment = np.empty(len(position), dtype=np.int64)  # stored numbers
+    in_clique = np.empty(len(position), dtype=bool)
+    per_source = np.zeros(len(sources), dtype=np.int64)
+    numbered, first_source = 0, 0
+    while first_source < len(sources):
+        last = max(first_source + 1, int(np.searchsorted(bounds, bounds[first_source] + PASSAGE_CHUNK, "right")) - 1)
+        last = min(last, len(sources))
+        rows = order[bounds[first_source]:bounds[last]]
+        first_source = last
+        if not len(rows):
+            continue
+        geometry = np.full((len(overlap.GEOMETRY), len(rows)), np.nan)  # column by column: transposed below
+        for i, column in enumerate(overlap.GEOMETRY):
+            geometry[i] = pd.to_numeric(segments[column]).to_numpy(dtype=np.float64, na_value=np.nan)[position[rows]]
+        selections = overlap.selections(source_of_segment[rows], np.arange(len(rows)), geometry.T, merge=False)
+        found = overlap.find_passages(selections, 0.0)
+        passage = found.of_selection[selections.of_row]
+        source_of_passage = np.zeros(len(found), dtype=np.int64)
+        source_of_passage[passage] = source_of_segment[rows]
+        stored = np.empty(len(found), dtype=np.int64)  # by source, then as found
+        stored[np.lexsort((np.arange(len(found)), source_of_passage))] = numbered + np.arange(len(found))
+        passage_of_segment[rows], in_clique[rows] = stored[passage], found.clique[passage]
+        per_source += np.bincount(source_of_passage, minlength=len(sources))
+        numbered += len(found)
     first_passage = np.where(per_source > 0, np.cumsum(per_source) - per_source, -1)
-    loose = ~found.clique[passage_of_segment]
+    loose = np.zeros(len(segments), dtype=bool)
+    loose[position[~in_clique]] = True
     loose_passage = np.zeros(len(segments), dtype=np.int64)
-    loose_passage[position[loose]] = stored[passage_of_segment[loose]]
-    in_loose = np.zeros(len(segments), dtype=bool)
-    in_loose[position[loose]] = True
+    loose_passage[position[~in_clique]] = passage_of_segment[~in_clique]
+    of_coding = np.searchsorted(position, coded)  # each analysis coding's segment among `position`
     passage = np.zeros(len(codings), dtype=np.int64)
-    of_coding = passage_of_segment[number[coded]]
-    passage[analysis] = np.where(found.clique[of_coding], stored[of_coding], -1)
+    passage[analysis] = np.where(in_clique[of_coding], passage_of_segment[of_coding], -1)
     return (pd.Series(pd.arrays.IntegerArray(passage, ~analysis), index=codings.index),
-            pd.Series(pd.arrays.IntegerArray(loose_passage, ~in_loose), index=segments.index), first_passage)
+            pd.Series(pd.arrays.IntegerArray(loose_passage, ~loose), index=segments.index), first_passage)
 
 
 def plain_columns(rows: GraphRows) -> GraphRows:

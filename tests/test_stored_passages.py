@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from test_segment_overlap import HAND_MADE, layouts, write_study
 
 import mmkg
+import mmkg.graph
 from mmkg.analysis import fetch_unit_table
 from mmkg.schema import PASSAGE_COLUMNS
 from mmkg.store.embedded import current_database_file
@@ -119,3 +120,17 @@ def test_a_store_from_before_the_stored_passages_is_upgraded_and_reads_positions
         rows = stored_passages(kg, "founding")
         assert (rows["passage"].notna() == rows["analysis"]).all()
         pd.testing.assert_frame_equal(kg.query("cooccurrence", study_id="founding"), before)
+
+
+def test_passages_found_a_few_sources_at_a_time_are_the_same(store, monkeypatch):
+    """A large study's passages are found in chunks of whole sources (`PASSAGE_CHUNK` segments): the numbers
+    stored are those of one pass over the whole study."""
+    kg, root = store
+    write_study(root / "chunked", "chunked", HAND_MADE)
+    kg.load(root / "chunked")
+    columns = ["coder", "analysis", "passage", "loose_passage"]
+    whole = stored_passages(kg, "chunked").sort_values(columns, ignore_index=True)
+    monkeypatch.setattr(mmkg.graph, "PASSAGE_CHUNK", 2)  # smaller than a source: one source at a time
+    kg.load(root / "chunked")
+    pd.testing.assert_frame_equal(stored_passages(kg, "chunked").sort_values(columns, ignore_index=True), whole)
+    tables_equal(kg, "chunked")
