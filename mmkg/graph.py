@@ -199,7 +199,7 @@ def analysis_passages(sources: pd.DataFrame, segments: pd.DataFrame, codings: pd
             continue
         geometry = np.full((len(overlap.GEOMETRY), len(rows)), np.nan)  # column by column: transposed below
         for i, column in enumerate(overlap.GEOMETRY):
-            geometry[i] = pd.to_numeric(segments[column]).to_numpy(dtype=np.float64, na_value=np.nan)[position[rows]]
+            geometry[i] = segments[column].take(position[rows]).to_numpy(dtype=np.float64, na_value=np.nan)
         selections = overlap.selections(source_of_segment[rows], np.arange(len(rows)), geometry.T, merge=False)
         found = overlap.find_passages(selections, 0.0)
         passage = found.of_selection[selections.of_row]
