@@ -918,8 +918,9 @@ def _rebuilds(kept: int, replaced: int) -> bool:
     LadybugDB finds every relationship it deletes by scanning its code's list (14–19 µs a coding for a
     10^5-coding study, ~52 µs for the largest codes of a 10^6 one, in a store of its own or beside 10^7 codings
     alike; benchmarks/README.md, reload section). On top of that a change pays for what all studies share
-    (the file copy, the code and source lists' checkpoint, the segment key index), which grows with the store. So a study much smaller than the rest of the store changes a copy; one that is a
-    tenth of the store or more is rebuilt with it. Sizes are in segments, which scale with codings."""
+    (the file copy, the code and source lists' checkpoint, the segment key index), which grows with the store.
+    So a study much smaller than the rest of the store changes a copy; one that is a tenth of the store or
+    more is rebuilt with it. Sizes are in segments, which scale with codings."""
     return kept <= REBUILD_COST_RATIO * replaced
 
 
