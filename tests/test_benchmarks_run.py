@@ -32,8 +32,8 @@ NEEDS = {"cooccurrence_bench.py": "duckdb"}  # the bench extra's DuckDB baseline
 def test_every_script_is_run_here():
     scripts = {p.name for p in BENCHMARKS.glob("*.py")}
     # mapping_eval runs in tests/test_mapping_eval.py's way (its figures are tested there); neo4j_bench needs a
-    # server of its own; load_phases is a probe that takes a CSV
-    assert scripts - set(RUNS) == {"mapping_eval.py", "neo4j_bench.py", "load_phases.py"}
+    # server of its own; load_phases and reload_phases are probes that take a CSV (and a store made for them)
+    assert scripts - set(RUNS) == {"mapping_eval.py", "neo4j_bench.py", "load_phases.py", "reload_phases.py"}
 
 
 @pytest.mark.slow

@@ -929,12 +929,14 @@ def _create_missing_tables(conn) -> None:
 
 
 def _rebuilds(kept: int, replaced: int) -> bool:
-    """Rebuild the database file when that costs less than changing a copy. Appending a study to a copy costs
-    about what writing it into an empty file does; deleting one costs more per segment than re-writing a kept
-    one, and more in a larger store (LadybugDB unlinks codings one by one: ~25 µs a coding beside 10^6
-    codings, ~80 µs beside 10^7, against ~8 µs per coding a rebuild writes). So a study much smaller than the
-    rest of the store changes a copy, in proportion to itself; one that is a tenth of the store or more is
-    rebuilt with it. Sizes are in segments, which scale with codings."""
+    """Rebuild the database file when that costs less than changing a copy. Deleting a study in a copy costs
+    more per coding than a rebuild writes one (~8 µs), and more the more codings each of its codes has:
+    LadybugDB finds every relationship it deletes by scanning its code's list (14–19 µs a coding for a
+    10^5-coding study, ~52 µs for the largest codes of a 10^6 one, in a store of its own or beside 10^7 codings
+    alike; benchmarks/README.md, reload section). On top of that a change pays for what all studies share
+    (the file copy, the code and source lists' checkpoint, the segment key index), which grows with the store.
+    So a study much smaller than the rest of the store changes a copy; one that is a tenth of the store or
+    more is rebuilt with it. Sizes are in segments, which scale with codings."""
     return kept <= REBUILD_COST_RATIO * replaced
 
 
