@@ -14,6 +14,7 @@ SCHEMA_VERSION = 2  # 2: the stored passages of the analysis codings (PASSAGE_CO
 
 # Property types, in LadybugDB's spelling; Neo4j is schema-free for properties.
 STRING, INT, FLOAT, BOOL = "STRING", "INT64", "DOUBLE", "BOOLEAN"
+INT32 = "INT32"  # a number below 2^31 within one study (passages): half an INT64's memory per row in LadybugDB
 
 
 @dataclass(frozen=True)
@@ -57,12 +58,12 @@ NODES: tuple[NodeTable, ...] = (
                             ("value", STRING), ("value_num", FLOAT), ("type", STRING)),
               indexed=("study_id", "name")),
     NodeTable("Source", (("study_id", STRING), ("id", STRING), ("kind", STRING), ("title", STRING),
-                         ("first_passage", INT)),
+                         ("first_passage", INT32)),
               indexed=("study_id",)),
     NodeTable("Segment", (("study_id", STRING), ("id", STRING), ("start_pos", INT), ("end_pos", INT),
                           ("x", FLOAT), ("y", FLOAT), ("width", FLOAT), ("height", FLOAT),
                           ("synthetic", BOOL), ("text", STRING), ("text_section", STRING),
-                          ("loose_passage", INT)),
+                          ("loose_passage", INT32)),
               bulk=True),
     NodeTable("Code", (("study_id", STRING), ("codebook", STRING), ("id", STRING), ("label", STRING),
                        ("preferred_label", STRING), ("definition", STRING), ("codable", BOOL)),
@@ -81,7 +82,7 @@ RELS: tuple[RelTable, ...] = (
     RelTable("HAS_ATTRIBUTE", "Participant", "Attribute"),
     RelTable("HAS_SOURCE", "Participant", "Source"),
     RelTable("HAS_SEGMENT", "Source", "Segment"),
-    RelTable("CODED_AS", "Segment", "Code", (("coder", STRING), ("analysis", BOOL), ("passage", INT))),
+    RelTable("CODED_AS", "Segment", "Code", (("coder", STRING), ("analysis", BOOL), ("passage", INT32))),
     RelTable("IN_GROUP", "Code", "CodeGroup"),
     RelTable("SUBCODE_OF", "Code", "Code"),
     RelTable("SUBGROUP_OF", "CodeGroup", "CodeGroup"),
@@ -105,7 +106,8 @@ REL_BY_TYPE = {r.type: r for r in RELS}
 # its first (-1: none); CODED_AS.passage — an analysis coding's passage when every two of the passage's
 # selections overlap, -1 when not, null for the other coders' codings; Segment.loose_passage — the passage of a
 # segment in one of the second kind (null otherwise).  A study loaded before them has them all null.
-PASSAGE_COLUMNS = (("CODED_AS", "passage", INT), ("Segment", "loose_passage", INT), ("Source", "first_passage", INT))
+PASSAGE_COLUMNS = (("CODED_AS", "passage", INT32), ("Segment", "loose_passage", INT32),
+                   ("Source", "first_passage", INT32))
 STUDY_NODE_LABELS = [n.label for n in NODES if n.study_scoped]
 ONTOLOGY_NODE_LABELS = [n.label for n in NODES if not n.study_scoped]
 ONTOLOGY_REL_TYPES = [r.type for r in RELS

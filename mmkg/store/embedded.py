@@ -1089,7 +1089,8 @@ def _expect(found: int, expected: int, what: str) -> int:
     return found
 
 
-ARROW_TYPES = {"STRING": pa.string(), "INT64": pa.int64(), "DOUBLE": pa.float64(), "BOOLEAN": pa.bool_()}
+ARROW_TYPES = {"STRING": pa.string(), "INT64": pa.int64(), "INT32": pa.int32(), "DOUBLE": pa.float64(),
+               "BOOLEAN": pa.bool_()}
 
 
 def _copied_count(report: pd.DataFrame, table: str) -> int:
@@ -1118,7 +1119,7 @@ def _arrow_table(frame: pd.DataFrame, types: dict[str, str]) -> pa.Table:
             continue
         if arrow_type == pa.float64():
             series = pd.to_numeric(series)
-        elif arrow_type == pa.int64() and series.dtype == object:
+        elif pa.types.is_integer(arrow_type) and series.dtype == object:
             series = pd.array(series, dtype="Int64")
         columns[column] = pa.Array.from_pandas(series, type=arrow_type)
     return pa.table(columns)
