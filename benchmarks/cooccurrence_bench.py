@@ -26,7 +26,8 @@ by DuckDB from the same CSV.  For every size and unit, best of `--repeat`:
   passages found by a window over each source's ranges and pairs of overlapping ranges within a passage.
 
 Checks (the run stops when one fails): DuckDB's n_ab, n_a, n_b and N equal mmkg's for every pair at every unit;
-at the source and participant units the store-limit XᵀX equals mmkg's n_ab too.  The ratios printed are
+at the source and participant units the store-limit XᵀX equals mmkg's n_ab too; the unit table read from the
+passages stored at load equals the one found from the segments' positions (`fetch_unit_table(stored=False)`).  The ratios printed are
 mmkg ÷ baseline, in wall time (what a user waits) and in the process's CPU time (the store's threads included;
 steadier on a shared machine); the load average of the machine is printed with every row.
 """
@@ -46,7 +47,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 import mmkg
-from mmkg.analysis import SEGMENT_UNITS, STORED_UNITS
+from mmkg.analysis import SEGMENT_UNITS, STORED_UNITS, fetch_unit_table
 from mmkg.queries import get_query
 from mmkg.store.keys import passage_statements, unit_statements
 
@@ -268,6 +269,17 @@ def check_matrix(mine: pd.DataFrame, joint: np.ndarray, codes: pd.Index, what: s
         raise SystemExit(f"{what}: XᵀX differs from mmkg's n_ab")
 
 
+def check_positions(kg, unit: str, what: str) -> None:
+    """The unit table from the passages stored at load equals the one found from the positions (the path of
+    every other coder and proximity choice, and of studies loaded before passages were stored)."""
+    stored = fetch_unit_table(kg, STUDY, unit)
+    found = fetch_unit_table(kg, STUDY, unit, stored=False)
+    if not stored.codes.equals(found.codes) or any(
+            not np.array_equal(getattr(stored, name), getattr(found, name))
+            for name in ("joint", "carried", "universe", "book")):
+        raise SystemExit(f"{what}: the stored passages' unit table differs from the positions'")
+
+
 def main() -> None:
     import duckdb
 
@@ -309,6 +321,9 @@ def main() -> None:
                     t_duck, _, theirs = best_of(args.repeat, lambda: duckdb_cooccurrence(con, unit))
                     check_equal(mine, theirs, f"{size:,} {unit}: DuckDB")
                     checks = "duckdb="
+                    if unit in STORED_UNITS:
+                        check_positions(kg, unit, f"{size:,} {unit}")
+                        checks += " positions="
                     if unit != "segment":
                         check_matrix(mine, joint, codes, f"{size:,} {unit}: store limit")
                         checks += " XᵀX="

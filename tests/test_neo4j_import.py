@@ -48,7 +48,7 @@ def test_node_files_have_an_id_space_per_label_typed_properties_and_the_label(ex
         match = ID_HEADER.match(columns[0])
         assert match and match["name"] == "uid" and match["space"] == label, columns
         assert columns[-1] == ":LABEL" and all(TYPED.match(c) for c in columns[1:-1]), columns
-        expected = [f"{name}:{ {'INT64': 'long', 'DOUBLE': 'double', 'BOOLEAN': 'boolean'}[kind]}"
+        expected = [f"{name}:{ {'INT64': 'long', 'INT32': 'long', 'DOUBLE': 'double', 'BOOLEAN': 'boolean'}[kind]}"
                     if kind != "STRING" else name for name, kind in NODE_BY_LABEL[label].properties]
         assert columns[1:-1] == expected
         frame = read(path)
