@@ -28,8 +28,9 @@ by DuckDB from the same CSV.  For every size and unit, best of `--repeat`:
 Checks (the run stops when one fails): DuckDB's n_ab, n_a, n_b and N equal mmkg's for every pair at every unit;
 at the source and participant units the store-limit XᵀX equals mmkg's n_ab too; the unit table read from the
 passages stored at load equals the one found from the segments' positions (`fetch_unit_table(stored=False)`).
-The ratios printed are mmkg ÷ baseline, in wall time (what a user waits) and in the process's CPU time (the store's threads included;
-steadier on a shared machine); the load average of the machine is printed with every row.
+The ratios printed are mmkg ÷ baseline, in wall time (what a user waits) and in the process's CPU time (the
+store's threads included; steadier on a shared machine); the load average of the machine is printed with every
+row.
 """
 from __future__ import annotations
 
