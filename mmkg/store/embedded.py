@@ -733,7 +733,7 @@ class EmbeddedStore:
         self._let_go()  # read: its memory is free for the writer
         writes = [r for r in (kept, ontology, rows) if r is not None]
         tick = StepTicker(progress, len(list(_tables_to_write(writes))) + 1)
-        with _writable_file(staged) as writer:
+        with _writable_file(staged, checkpoint_each_commit=False) as writer:
             for statement in ladybug_ddl():
                 writer.conn.execute(statement)
             tick(f"new database file without the previous version of {study_id}")
@@ -796,12 +796,19 @@ def _read_pointer_name(folder: Path) -> str | None:
 
 
 class _WritableFile:
-    """A read-write database on a file no reader knows yet, which `reopen` closes and opens again."""
+    """A read-write database on a file no reader knows yet, which `reopen` closes and opens again.
 
-    def __init__(self, file: Path):
+    `checkpoint_each_commit=False` leaves the checkpoints to `reopen` and the end (`_writable_file`): LadybugDB
+    otherwise checkpoints at every commit of a COPY (~10 ms however few rows; under load ~50 ms), and one
+    checkpointing a large COPY's table does so while the COPY's own memory is still held (10^6 codings: the
+    Segment COPY peaked ~30 MB higher). Nothing reads the file before it is published, and COPY writes its
+    rows into the database file, not the WAL, so the WAL stays small until the checkpoint."""
+
+    def __init__(self, file: Path, *, checkpoint_each_commit: bool = True):
         import ladybug
 
-        self.db = ladybug.Database(str(file))
+        self.options = {} if checkpoint_each_commit else {"auto_checkpoint": False}
+        self.db = ladybug.Database(str(file), **self.options)
         self.conn = ladybug.Connection(self.db)
         self.file = file
 
@@ -815,7 +822,7 @@ class _WritableFile:
         self.conn.execute("CHECKPOINT")
         self.close()
         release_freed_heap()
-        self.db = ladybug.Database(str(self.file))
+        self.db = ladybug.Database(str(self.file), **self.options)
         self.conn = ladybug.Connection(self.db)
         return self.conn
 
@@ -825,9 +832,9 @@ class _WritableFile:
 
 
 @contextmanager
-def _writable_file(file: Path) -> Iterator[_WritableFile]:
+def _writable_file(file: Path, *, checkpoint_each_commit: bool = True) -> Iterator[_WritableFile]:
     """A `_WritableFile` on `file`; checkpointed and closed on the way out."""
-    writer = _WritableFile(file)
+    writer = _WritableFile(file, checkpoint_each_commit=checkpoint_each_commit)
     try:
         yield writer
         # a failed checkpoint raises here (a full disk, say); while closing it would only leave the WAL behind
@@ -984,10 +991,10 @@ def _copy_all(conn, parts: list[GraphRows], tick, *, own_transactions: bool = Fa
     """COPY every table of `parts`, one COPY per table (nodes first), and check the row count COPY reports.
 
     With `own_transactions` (a database file that is not live yet) consecutive small node tables share a
-    transaction and each large table and each relationship table commits by itself: LadybugDB checkpoints
-    after every COPY that commits on its own (~10 ms for a few rows), a large COPY into an empty table is
-    fastest that way, and a relationship COPY holds ~8 MB until its transaction commits, however few rows it
-    brings (12 small ones in one transaction: ~100 MB at the end of a small load).
+    transaction and each large table and each relationship table commits by itself: a large COPY into an
+    empty table is fastest that way, and a relationship COPY holds ~8 MB until its transaction commits,
+    however few rows it brings (12 small ones in one transaction: ~100 MB at the end of a small load).
+    (A writer that checkpoints at every commit, `_WritableFile`, spends ~10 ms on each.)
     `reopen()` (a new connection to the same file) is called before each large table after the first, so the
     pages the earlier ones left in LadybugDB's buffer pool are not held while it writes."""
     in_transaction = False
