@@ -48,3 +48,23 @@ def test_queries_as_csv_still_lists_descriptions():
     _, text = loaded_after("queries", "--format", "csv")
     assert text.startswith("name,title,parameters,description\n")
     assert registry()["cooccurrence"].description.split(".")[0] in text
+
+
+def test_a_load_imports_no_analysis_library(tmp_path):
+    """`mmkg load` looks up only plain queries (studies, study_ids): scipy and the analysis library stay out of
+    its memory (~26 MB); a query with an analysis step still brings them, and checks its step's name."""
+    from mmkg.synthetic import synthetic_codings
+
+    csv = tmp_path / "codings.csv"
+    synthetic_codings(200).to_csv(csv, index=False)
+    probe = (
+        "import json, sys\n"
+        "import mmkg\n"
+        "kg = mmkg.open_store(sys.argv[1])\n"
+        "kg.load(sys.argv[2])\n"
+        "loaded = [m for m in ('scipy', 'mmkg.analysis') if m in sys.modules]\n"
+        "kg.query('cooccurrence')\n"
+        "print(json.dumps([loaded, [m for m in ('scipy', 'mmkg.analysis') if m in sys.modules]]))\n")
+    done = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "store"), str(csv)], capture_output=True,
+                          text=True, check=True)
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [[], ["scipy", "mmkg.analysis"]]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 import mmkg
 from mmkg.store.embedded import EmbeddedStore
 
@@ -41,3 +43,42 @@ def test_a_replaced_version_closes_after_its_last_read(founding_store, tmp_path)
         assert int(reader.execute(COUNT)["n"].iloc[0]) == 0
     finally:
         reader.close()
+
+
+@pytest.mark.parametrize("beside", ["founding", "nothing"])
+def test_a_read_while_this_store_writes_reads_the_published_version(beside, founding_store, tmp_path):
+    """The version this object reads is closed while it writes the next (its memory goes to the writer); a
+    read in between opens it again and sees the published graph, not the one being written. Beside the
+    founding study the load changes a copy of the file; alone in the store it rebuilds the file."""
+    from mmkg.synthetic import synthetic_codings
+
+    csv = tmp_path / "codings.csv"
+    synthetic_codings(300).to_csv(csv, index=False)
+    with mmkg.open_store(founding_store if beside == "founding" else tmp_path / "store") as kg:
+        if beside == "nothing":
+            kg.load(csv)  # loaded again below: replacing the only study rebuilds the file
+        store = kg.store
+        before = int(store.execute(COUNT)["n"].iloc[0])
+        during: list[tuple[bool, int]] = []
+
+        def progress(step, done, total):
+            if step != "reading and validating" and not during:  # the first step of the write
+                during.append((store._open is None, int(store.execute(COUNT)["n"].iloc[0])))
+
+        kg.load(csv, progress=progress)
+        assert during == [(True, before)], "closed while writing; the read saw the published version"
+        after = int(store.execute(COUNT)["n"].iloc[0])
+        assert after > before if beside == "founding" else after == before
+
+
+def test_a_read_in_flight_keeps_its_version_open_through_a_write(founding_store, tmp_path):
+    from mmkg.synthetic import synthetic_codings
+
+    csv = tmp_path / "codings.csv"
+    synthetic_codings(300).to_csv(csv, index=False)
+    with mmkg.open_store(founding_store) as kg:
+        with kg.store._connection() as in_flight:
+            before = int(in_flight.execute(COUNT).get_as_df()["n"].iloc[0])
+            kg.load(csv)
+            assert int(in_flight.execute(COUNT).get_as_df()["n"].iloc[0]) == before
+        assert int(kg.store.execute(COUNT)["n"].iloc[0]) > before

@@ -308,7 +308,8 @@ class EmbeddedStore:
         self._pool_guard = threading.Lock()  # held only to hand out and take back connections
         self._refresh_lock = threading.Lock()
         self._write_lock = threading.RLock()  # this object's loads one after another
-        self._open: _OpenVersion | None = None
+        self._open: _OpenVersion | None = None  # None while closed, or let go of during a write (`_let_go`)
+        self._closed = False
         self._db = self._conn = None  # the open version's database and first connection (None once closed)
         self._watch = _PointerWatch(self.path)
         if not (self.path / POINTER_FILE).exists():
@@ -372,6 +373,32 @@ class EmbeddedStore:
             if version.busy == 0:
                 version.close()
 
+    def _let_go(self) -> None:
+        """Close the open version while this object writes a new one, when no read is using it: an open
+        database holds ~40 MB however small (LadybugDB's page table for a buffer pool of 80% of RAM) and the
+        pages its reads brought in. A read in the meantime opens the same version again (`_connection`)."""
+        with self._pool_guard:
+            version = self._open
+            if version is not None and version.busy == 0:
+                self._open = None
+                self._db = self._conn = None
+                self._retire(version)
+        release_freed_heap()
+
+    def _open_again(self) -> _OpenVersion:
+        """The version this object reads, opened again after `_let_go`; call holding `_pool_guard`."""
+        import ladybug
+
+        assert self.version is not None
+        try:
+            db = ladybug.Database(str(self.path / self.version), read_only=True)
+            conn = ladybug.Connection(db)
+        except RuntimeError as exc:
+            raise StoreError(f"{self.path}: cannot open the graph store ({exc})") from None
+        self._open = _OpenVersion(db, conn, self.version)
+        self._db, self._conn = db, conn
+        return self._open
+
     @contextmanager
     def _connection(self) -> Iterator:
         """A connection of the open version for one read, taken from (and given back to) its pool."""
@@ -380,7 +407,9 @@ class EmbeddedStore:
         with self._pool_guard:
             version = self._open
             if version is None:
-                raise StoreError(f"{self.path}: the store is closed")
+                if self._closed or self.version is None:
+                    raise StoreError(f"{self.path}: the store is closed")
+                version = self._open_again()
             conn = version.idle.pop() if version.idle else None
             version.busy += 1
         try:
@@ -654,6 +683,7 @@ class EmbeddedStore:
                 if _rebuilds(kept, replaced):
                     counts = self._rebuild(staged, study_id, rows, ontology, progress)
                 else:
+                    self._let_go()  # the copy is of the file: nothing below reads the open version
                     counts = self._change_copy(staged, study_id, rows, ontology, progress, replaced)
                 self._publish(staged)
             except (OSError, RuntimeError, MemoryError, StoreError) as exc:
@@ -720,9 +750,10 @@ class EmbeddedStore:
         (Dropping and recreating the tables inside one transaction is not safe: LadybugDB 0.22 reopens
         with every table empty when it is killed while checkpointing such a transaction.)"""
         kept = self._read_all(except_study=study_id, with_ontology=ontology is None)
+        self._let_go()  # read: its memory is free for the writer
         writes = [r for r in (kept, ontology, rows) if r is not None]
         tick = StepTicker(progress, len(list(_tables_to_write(writes))) + 1)
-        with _writable_file(staged) as writer:
+        with _writable_file(staged, checkpoint_each_commit=False) as writer:
             for statement in ladybug_ddl():
                 writer.conn.execute(statement)
             tick(f"new database file without the previous version of {study_id}")
@@ -760,6 +791,7 @@ class EmbeddedStore:
         """Close the store; reads still running finish on their version, which closes after the last one."""
         with self._pool_guard:
             old, self._open = self._open, None
+            self._closed = True
             self._conn = self._db = None
             self._retire(old)
 
@@ -784,12 +816,19 @@ def _read_pointer_name(folder: Path) -> str | None:
 
 
 class _WritableFile:
-    """A read-write database on a file no reader knows yet, which `reopen` closes and opens again."""
+    """A read-write database on a file no reader knows yet, which `reopen` closes and opens again.
 
-    def __init__(self, file: Path):
+    `checkpoint_each_commit=False` leaves the checkpoints to `reopen` and the end (`_writable_file`): LadybugDB
+    otherwise checkpoints at every commit of a COPY (~10 ms however few rows; under load ~50 ms), and one
+    checkpointing a large COPY's table does so while the COPY's own memory is still held (10^6 codings: the
+    Segment COPY peaked ~30 MB higher). Nothing reads the file before it is published, and COPY writes its
+    rows into the database file, not the WAL, so the WAL stays small until the checkpoint."""
+
+    def __init__(self, file: Path, *, checkpoint_each_commit: bool = True):
         import ladybug
 
-        self.db = ladybug.Database(str(file))
+        self.options = {} if checkpoint_each_commit else {"auto_checkpoint": False}
+        self.db = ladybug.Database(str(file), **self.options)
         self.conn = ladybug.Connection(self.db)
         self.file = file
 
@@ -803,7 +842,7 @@ class _WritableFile:
         self.conn.execute("CHECKPOINT")
         self.close()
         release_freed_heap()
-        self.db = ladybug.Database(str(self.file))
+        self.db = ladybug.Database(str(self.file), **self.options)
         self.conn = ladybug.Connection(self.db)
         return self.conn
 
@@ -813,9 +852,9 @@ class _WritableFile:
 
 
 @contextmanager
-def _writable_file(file: Path) -> Iterator[_WritableFile]:
+def _writable_file(file: Path, *, checkpoint_each_commit: bool = True) -> Iterator[_WritableFile]:
     """A `_WritableFile` on `file`; checkpointed and closed on the way out."""
-    writer = _WritableFile(file)
+    writer = _WritableFile(file, checkpoint_each_commit=checkpoint_each_commit)
     try:
         yield writer
         # a failed checkpoint raises here (a full disk, say); while closing it would only leave the WAL behind
@@ -969,16 +1008,19 @@ def _copy_all(conn, parts: list[GraphRows], tick, *, own_transactions: bool = Fa
               reopen: Callable[[], Any] | None = None) -> None:
     """COPY every table of `parts`, one COPY per table (nodes first), and check the row count COPY reports.
 
-    With `own_transactions` (a database file that is not live yet) consecutive small tables share a
-    transaction and each large table commits by itself: LadybugDB checkpoints after every COPY that commits
-    on its own (~60 ms even for a few rows), and a large COPY into an empty table is fastest that way.
+    With `own_transactions` (a database file that is not live yet) consecutive small node tables share a
+    transaction and each large table and each relationship table commits by itself: a large COPY into an
+    empty table is fastest that way, and a relationship COPY holds ~8 MB until its transaction commits,
+    however few rows it brings (12 small ones in one transaction: ~100 MB at the end of a small load).
+    (A writer that checkpoints at every commit, `_WritableFile`, spends ~10 ms on each.)
     `reopen()` (a new connection to the same file) is called before each large table after the first, so the
     pages the earlier ones left in LadybugDB's buffer pool are not held while it writes."""
     in_transaction = False
     written_large = False
     for name, properties, frames, kind in _tables_to_write(parts):
         rows = sum(map(len, frames))
-        if own_transactions and in_transaction == (rows > LARGE_COPY_ROWS):
+        alone = rows > LARGE_COPY_ROWS or kind == "relationships"
+        if own_transactions and in_transaction == alone:
             conn.execute("COMMIT" if in_transaction else "BEGIN TRANSACTION")
             in_transaction = not in_transaction
         if reopen is not None and own_transactions and rows > LARGE_COPY_ROWS and written_large:
