@@ -11,12 +11,13 @@ not counted in it):
 - **bare COPY** (the baseline): a Python process that imports only `ladybug`, creates mmkg's tables
   (`mmkg.schema.ladybug_ddl`, written to a file beforehand) in an empty database file and fills the study's
   participants, sources, segments, codes, coders and the relationships between them with one
-  `COPY … FROM (LOAD FROM 'CODINGS.csv' …)` per table: LadybugDB's own CSV reader, no validation, no checks.
+  `COPY … FROM (LOAD FROM 'CODINGS.csv' …)` per table: LadybugDB's own CSV reader, no validation, no checks;
+  the passages mmkg finds at load (`mmkg.schema.PASSAGE_COLUMNS`, not in the CSV) it leaves null.
 
 Checks: after both, every one of those tables holds the same rows in the two database files — every property
-of every node and relationship (the Study node by its keys only: its title and origin come from the file, not the
-rows), compared sorted, not counted. The bare COPY is written from the CSV by LadybugDB's own reader, so equal
-tables mean mmkg's reading, validation, keys and writing changed nothing the CSV says.
+of every node and relationship but the passages (the Study node by its keys only: its title and origin come from
+the file, not the rows), compared sorted, not counted. The bare COPY is written from the CSV by LadybugDB's own
+reader, so equal tables mean mmkg's reading, validation, keys and writing changed nothing the CSV says.
 Peak memory is also given as a multiple of the CSV's size.
 """
 from __future__ import annotations
@@ -46,16 +47,16 @@ db = ladybug.Database(database)
 conn = ladybug.Connection(db)
 for statement in ddl:
     conn.execute(statement)
-S = "CAST(NULL AS STRING)"
+S, P = "CAST(NULL AS STRING)", "CAST(NULL AS INT32)"  # P: the passages mmkg derives (not in the CSV)
 rows = f"LOAD FROM '{csv}' (header=true) WHERE study_id = '{study}'"
 conn.execute(f"CREATE (:Study {{uid: '{study}', id: '{study}', study_id: '{study}'}})")
 copies = {
     "Participant": f"{rows} RETURN DISTINCT study_id + '/participant/' + participant_id, study_id, participant_id, "
                    "participant_id, false",
-    "Source": f"{rows} RETURN DISTINCT study_id + '/source/' + source_id, study_id, source_id, source_kind, {S}",
+    "Source": f"{rows} RETURN DISTINCT study_id + '/source/' + source_id, study_id, source_id, source_kind, {S}, {P}",
     "Segment": f"{rows} RETURN DISTINCT study_id + '/segment/' + segment_id, study_id, segment_id, "
                "CAST(start AS INT64), CAST(`end` AS INT64), CAST(NULL AS DOUBLE), CAST(NULL AS DOUBLE), "
-               f"CAST(NULL AS DOUBLE), CAST(NULL AS DOUBLE), false, {S}, {S}",
+               f"CAST(NULL AS DOUBLE), CAST(NULL AS DOUBLE), false, {S}, {S}, {P}",
     "Code": f"{rows} RETURN DISTINCT study_id + '/code/' + codebook + '/' + code_id, study_id, codebook, code_id, "
             f"code_id, code_id, {S}, true",
     "Coder": f"{rows} RETURN DISTINCT study_id + '/coder/' + coder, study_id, coder",
@@ -64,7 +65,7 @@ copies = {
                   "study_id + '/source/' + source_id",
     "HAS_SEGMENT": f"{rows} RETURN DISTINCT study_id + '/source/' + source_id, study_id + '/segment/' + segment_id",
     "CODED_AS": f"{rows} RETURN study_id + '/segment/' + segment_id, "
-                "study_id + '/code/' + codebook + '/' + code_id, coder, true",
+                f"study_id + '/code/' + codebook + '/' + code_id, coder, true, {P}",
     "HAS_CODER": f"{rows} RETURN DISTINCT study_id, study_id + '/coder/' + coder",
 }
 for table, query in copies.items():
@@ -104,7 +105,9 @@ def table_rows(database: Path) -> dict:
     """Every row of `TABLES` in a database file, each table an Arrow table sorted on all its columns."""
     import ladybug
 
-    from mmkg.schema import NODE_BY_LABEL, REL_BY_TYPE
+    from mmkg.schema import NODE_BY_LABEL, PASSAGE_COLUMNS, REL_BY_TYPE
+
+    derived = {(table, name) for table, name, _ in PASSAGE_COLUMNS}  # mmkg's, which the bare COPY leaves null
 
     db = ladybug.Database(str(database), read_only=True)
     conn = ladybug.Connection(db)
@@ -112,10 +115,12 @@ def table_rows(database: Path) -> dict:
     for table in TABLES:
         if table in REL_BY_TYPE:
             rel = REL_BY_TYPE[table]
-            columns = ["a.uid AS `from`", "b.uid AS `to`", *(f"n.{p} AS {p}" for p, _ in rel.properties)]
+            columns = ["a.uid AS `from`", "b.uid AS `to`",
+                       *(f"n.{p} AS {p}" for p, _ in rel.properties if (table, p) not in derived)]
             pattern = f"(a:{rel.source})-[n:{table}]->(b:{rel.target})"
         else:
-            names = ["uid", "id", "study_id"] if table == "Study" else NODE_BY_LABEL[table].columns
+            names = ["uid", "id", "study_id"] if table == "Study" else \
+                [c for c in NODE_BY_LABEL[table].columns if (table, c) not in derived]
             columns, pattern = [f"n.{c} AS {c}" for c in names], f"(n:{table})"
         found = conn.execute(f"MATCH {pattern} RETURN {', '.join(columns)}").get_as_arrow()
         rows[table] = found.sort_by([(c, "ascending") for c in found.column_names]).combine_chunks()
