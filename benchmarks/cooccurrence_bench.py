@@ -121,7 +121,7 @@ def store_patterns(unit: str) -> list[list[tuple[str, dict]]]:
     """Every statement the query runs at `unit` (the code index and the analysis step's fetches), as counts;
     each entry lists equivalent ways to count the same rows (the fastest one counts)."""
     one = {"study_id": STUDY}
-    statements = passage_statements(STUDY) if unit in STORED_UNITS else \
+    statements = passage_statements(STUDY, regions=unit == "segment") if unit in STORED_UNITS else \
         unit_statements(STUDY, [], positions=unit in SEGMENT_UNITS)
     codings = next(statement for statement in statements if "CODED_AS" in statement[0])
     rest = [statement for statement in statements if statement is not codings]

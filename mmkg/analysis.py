@@ -698,7 +698,7 @@ def _stored_passage_table(kg: GraphReader, study_id: str, codes: pd.DataFrame | 
     """The unit table of the study's analysis codings from its stored passages; None when the study has none
     stored (loaded by an mmkg before them) or a coding's code is not among `codes`."""
     (codes_cypher, params), (codings_cypher, codings_params), (sources_cypher, _), (loose_cypher, _), \
-        (regions_cypher, _) = passage_statements(study_id)
+        *regions_fetch = passage_statements(study_id, regions=unit == "segment")
     sources = kg.cypher(sources_cypher, params)
     first_passage = pd.to_numeric(sources["first_passage"])
     if not len(sources) or first_passage.isna().any():
@@ -728,7 +728,10 @@ def _stored_passage_table(kg: GraphReader, study_id: str, codes: pd.DataFrame | 
     first = first_passage.to_numpy(dtype=np.int64)
     has = np.flatnonzero(first >= 0)
     has = has[np.argsort(first[has], kind="stable")]
-    source_of_passage = np.repeat(has, np.diff(np.append(first[has], n_passages)))
+    per_source = np.diff(np.append(first[has], n_passages))
+    if (per_source < 0).any():  # (numbers the study's codings do not reach: not what a load writes)
+        return None
+    source_of_passage = np.repeat(has, per_source)
     if unit != "segment":  # each coding's source is its passage's
         segment_passage = _lookup(loose_segment_key, loose["segment"])
         if (segment_passage < 0).any():
@@ -740,6 +743,7 @@ def _stored_passage_table(kg: GraphReader, study_id: str, codes: pd.DataFrame | 
     # (each passage's segments grouped as a source's would be: they overlap none outside it)
     segments = pd.DataFrame({"source": loose_passage, "segment": loose["segment"].to_numpy(dtype=np.int64), **{
         c: pd.to_numeric(loose[c]).to_numpy(dtype=np.float64, na_value=np.nan) for c in ("start", "end")}})
+    [(regions_cypher, _)] = regions_fetch
     regions = kg.cypher(regions_cypher, params)
     if len(regions):
         at = _lookup(regions["segment"], segments["segment"])

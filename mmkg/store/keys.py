@@ -9,6 +9,10 @@ codings are chosen by a CASE on the returned value, not in the WHERE: LadybugDB 
 segment's or a coding's property at about twice the cost of returning that property (issue 18).  They live in
 the store package because their keys are the store's own.
 
+`passage_statements` are the fetches of one study's analysis codings by the passages the load stored
+(`mmkg.schema.PASSAGE_COLUMNS`): the codings come with their passage instead of their segment, and only the
+segments of passages whose selections do not all overlap are read with their positions.
+
 Each fetch has a second, Neo4j form (`KeyFetch.neo4j_form`) with the same rows: Bolt sends a million one-row
 records slowly and the Python driver turns each into objects, so on Neo4j the rows come back as a single record
 of one list per column, which the driver's Rust extension unpacks in one go (10^5 codings: co-occurrence 18.9 s
@@ -153,20 +157,20 @@ def _fetches(study_id: str, coders: list[str], positions: bool, width: int = 1) 
         ([(_segment_regions(where("g")), one), (_segment_ranges(where("g")), one)] if positions else [])
 
 
-def _passage_fetches(study_id: str) -> list[tuple[KeyFetch, dict]]:
+def _passage_fetches(study_id: str, regions: bool) -> list[tuple[KeyFetch, dict]]:
     one = {"study_id": study_id}
     return [(_code_keys("WHERE k.study_id = $study_id"), one),
             (_passage_codings("WHERE k.study_id = $study_id"), {**one, "width": 1}),
             (_source_keys("WHERE p.study_id = $study_id"), one),
-            (_loose_segments("$study_id"), one), (_loose_regions("$study_id"), one)]
+            (_loose_segments("$study_id"), one)] + ([(_loose_regions("$study_id"), one)] if regions else [])
 
 
-def passage_statements(study_id: str) -> list[tuple[str, dict]]:
-    """The statements of one study's segment-unit table from its stored passages (the analysis codings at
-    proximity 0): code keys, codings (packed; `width` as for `unit_statements`), sources (with their
-    `first_passage`), and the ranges and the regions of the segments of the passages whose selections do not
-    all overlap."""
-    return [(fetch.rows_form(), params) for fetch, params in _passage_fetches(study_id)]
+def passage_statements(study_id: str, regions: bool = True) -> list[tuple[str, dict]]:
+    """The statements of one study's unit table from its stored passages (the analysis codings at proximity 0):
+    code keys, codings (packed; `width` as for `unit_statements`), sources (with their `first_passage`), the
+    segments of the passages whose selections do not all overlap with their ranges and, with `regions` (the
+    segment unit), their regions."""
+    return [(fetch.rows_form(), params) for fetch, params in _passage_fetches(study_id, regions)]
 
 
 def unit_statements(study_id: str, coders: list[str], positions: bool, width: int = 1) -> list[tuple[str, dict]]:
@@ -180,7 +184,7 @@ def unit_statements(study_id: str, coders: list[str], positions: bool, width: in
 
 def _every_fetch() -> list[KeyFetch]:
     return [fetch for study in ("*", "s") for coders in ([], ["c"]) for positions in (False, True)
-            for fetch, _ in _fetches(study, coders, positions)] + [fetch for fetch, _ in _passage_fetches("s")]
+            for fetch, _ in _fetches(study, coders, positions)] + [fetch for fetch, _ in _passage_fetches("s", True)]
 
 
 _NEO4J_FORMS = {fetch.rows_form(): (fetch.neo4j_form(), fetch.names()) for fetch in _every_fetch()}
