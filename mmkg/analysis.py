@@ -407,7 +407,9 @@ def pair_metrics(n_units, n_a, n_b, n_ab, *, fisher_max_count: int = 20, imbalan
     """The counts and every registered metric (`mmkg.metrics.METRICS`) from the four counts (arrays)."""
     n_units, n_a, n_b, n_ab = (np.asarray(v, dtype=np.int64) for v in (n_units, n_a, n_b, n_ab))
     fisher = np.full(len(n_ab), np.nan)
-    small = (n_ab <= fisher_max_count) & (n_units > 0)
+    # at the segment unit a passage can carry both codes without their selections meeting: where such passages
+    # make the fourth cell negative, the counts are no 2×2 table of units and there is no exact test
+    small = (n_ab <= fisher_max_count) & (n_units > 0) & (n_units - n_a - n_b + n_ab >= 0)
     fisher[small] = fisher_two_sided(n_ab[small], n_units[small], n_a[small], n_b[small])
     computed = {"n_ab": n_ab, "fisher_p": fisher}
     low, high = np.minimum(n_a, n_b), np.maximum(n_a, n_b)

@@ -86,7 +86,9 @@ for _metric in (
         Metric("p_a_given_b", "P(a|b)", "n_ab / n_b", lambda n, a, b, ab: _divide(ab, b)),
         Metric("lift", "lift", "n_ab · N / (n_a · n_b)", lambda n, a, b, ab: _divide(ab * n, a * b),
                view_name="lift"),
-        Metric("fisher_p", "Fisher's p", "two-sided Fisher exact p of the 2×2 table, for n_ab ≤ fisher_max_count",
+        Metric("fisher_p", "Fisher's p", "two-sided Fisher exact p of the 2×2 table, for n_ab ≤ fisher_max_count "
+               "(NaN when passages that carry both codes without their selections meeting leave the table a "
+               "negative cell)",
                ascending=True),
 ):
     register_metric(_metric)

@@ -129,7 +129,8 @@ def reference_pairs(segments: pd.DataFrame, codings: pd.DataFrame, unit: str) ->
         out[pair] = {"n_units": total, "n_a": n_a, "n_b": n_b, "n_ab": n_ab,
                      "c_coefficient": n_ab / (n_a + n_b - n_ab), "p_b_given_a": n_ab / n_a,
                      "p_a_given_b": n_ab / n_b, "lift": n_ab * total / (n_a * n_b),
-                     "fisher_p": fisher_exact([[n_ab, n_a - n_ab], [n_b - n_ab, total - n_a - n_b + n_ab]])[1],
+                     "fisher_p": fisher_exact([[n_ab, n_a - n_ab], [n_b - n_ab, total - n_a - n_b + n_ab]])[1]
+                     if total - n_a - n_b + n_ab >= 0 else math.nan,  # (passages with both, not meeting)
                      "imbalanced": max(n_a, n_b) > 5 * min(n_a, n_b)}
     return out
 
@@ -291,3 +292,26 @@ def test_vectorised_fisher_matches_scipy(batch):
     x, total, n_a, n_b = map(list, zip(*batch))
     expected = [fisher_exact([[k, a - k], [b - k, n - a - b + k]])[1] for k, n, a, b in batch]
     np.testing.assert_allclose(fisher_two_sided(x, total, n_a, n_b), expected, rtol=1e-8, atol=1e-300)
+
+
+def test_a_pair_whose_passages_carry_both_without_meeting_has_no_fisher_p(store):
+    """P1's drawing has one passage, regions G0–G1–G2 chained: it carries A.1 (G0) and D.1 (G2), which do not
+    meet. With the other drawing's three passages, A.1 is in 4 of N = 4 passages, D.1 in 2, together in 1:
+    the fourth cell of the 2×2 table would be 4 − 4 − 2 + 1 = −1, so there is no exact test (found by
+    the property test above; before, mmkg reported p = 0 for it)."""
+    kg, folder = store
+    region = lambda g, source, x, width: {"segment_id": f"{source}-G{g}", "source_id": source,  # noqa: E731
+                                          "kind": "drawing", "x": x, "y": 0, "width": width, "height": 5}
+    segments = pd.DataFrame([region(0, "P0-S0", 0, 1), region(1, "P0-S0", 10, 1), region(2, "P0-S0", 20, 1),
+                             region(0, "P1-S0", 0, 11), region(1, "P1-S0", 10, 11), region(2, "P1-S0", 20, 1)])
+    coded = [("P0-S0-G0", "A.1"), ("P0-S0-G0", "D.1"), ("P0-S0-G1", "A.1"), ("P0-S0-G2", "A.1"),
+             ("P1-S0-G0", "A.1"), ("P1-S0-G1", "D.2"), ("P1-S0-G2", "D.1")]
+    codings = pd.DataFrame([{"segment_id": s, "codebook": "drawing", "code_id": c, "coder": "consensus"}
+                            for s, c in coded])
+    write_folder(folder / "chained", segments, codings)
+    kg.load(folder / "chained")
+    got = by_pair(kg.query("cooccurrence", study_id="rand", unit="segment"))
+    pair = got[(("drawing", "A.1"), ("drawing", "D.1"))]
+    assert (pair["n_units"], pair["n_a"], pair["n_b"], pair["n_ab"]) == (4, 4, 2, 1)
+    assert math.isnan(pair["fisher_p"])
+    assert_same(got, reference_pairs(segments, codings, "segment"), "segment")
