@@ -133,10 +133,10 @@ def _unit_table(code_of_row: np.ndarray, segment_of_coding: pd.Series, segments:
     source_of_row = _lookup(segments["source"], sources["source"])[position_of_row]
     if (source_of_row < 0).any():
         raise QueryError("a coded segment has no source in the graph")
-    return _source_unit_table(source_of_row, code_of_row, sources, codes, unit)
+    return _sources_table(source_of_row, code_of_row, sources, codes, unit)
 
 
-def _source_unit_table(source_of_row: np.ndarray, code_of_row: np.ndarray, sources: pd.DataFrame,
+def _sources_table(source_of_row: np.ndarray, code_of_row: np.ndarray, sources: pd.DataFrame,
                        codes: pd.DataFrame, unit: str) -> UnitTable:
     """The unit table of sources or participants, `source_of_row` each coding's source (a row of `sources`)."""
     n_codes = len(codes)
@@ -163,10 +163,10 @@ def _passage_unit_table(found: _Passages, code_of_row: np.ndarray, sources: pd.D
     matrix = _incidence(found.passage[found.selection_of_row], code_of_row, len(found.source), n_codes)
     joint = _direct_joint(matrix, found.selection_of_row, code_of_row, found.passage, found.clique, found.pairs,
                           n_codes)
-    return _units_of_sources_table(matrix, joint, found.source, sources, codes, unit)
+    return _passages_table(matrix, joint, found.source, sources, codes, unit)
 
 
-def _units_of_sources_table(matrix: sp.csr_matrix, joint: np.ndarray, unit_source: np.ndarray,
+def _passages_table(matrix: sp.csr_matrix, joint: np.ndarray, unit_source: np.ndarray,
                             sources: pd.DataFrame, codes: pd.DataFrame, unit: str) -> UnitTable:
     """The unit table of units each within one source (`unit_source`: its row of `sources`)."""
     # sources × codes: which codes each source carries
@@ -705,22 +705,13 @@ def _stored_passage_table(kg: GraphReader, study_id: str, codes: pd.DataFrame | 
     first_passage = pd.to_numeric(sources["first_passage"])
     if not len(sources) or first_passage.isna().any():
         return None
-    codes = _codes(kg, study_id) if codes is None else codes
-    codes = codes.sort_values(["study_id", "codebook", "code_id"]).reset_index(drop=True)
-    code_keys = kg.cypher(codes_cypher, params)
-    packed = np.zeros(0, dtype=np.int64)
-    width = 1
-    if len(code_keys):
-        width = key_width(code_keys["code"].to_numpy())
-        packed = kg.cypher(codings_cypher, {**codings_params, "width": width})["coding"].to_numpy(dtype=np.int64)
-    # code key -> the code's row in `codes` (-1: none), one gather per coding
-    code_of_key = np.full(int(code_keys["code"].max()) + 1 if len(code_keys) else 0, -1, dtype=np.int64)
-    code_of_key[code_keys["code"].to_numpy(dtype=np.int64)] = _lookup(code_keys["code_uid"], codes["code_uid"])
-    loose_rows = packed <= -2
+    codes = _sorted_codes(kg, study_id, codes)
+    code_keys, packed, width = _packed_codings(kg, (codes_cypher, params), (codings_cypher, codings_params))
     clique_rows = packed >= 0
     passage_of_row, clique_code_key = split_keys(packed if clique_rows.all() else packed[clique_rows], width)
-    loose_segment_key, loose_code_key = split_keys(-2 - packed[loose_rows], width)
-    code_of_clique_row, code_of_loose_row = code_of_key[clique_code_key], code_of_key[loose_code_key]
+    loose_segment_key, loose_code_key = split_keys(-2 - packed[packed <= -2], width)
+    code_of_clique_row = _code_of_key(clique_code_key, code_keys, codes)
+    code_of_loose_row = _code_of_key(loose_code_key, code_keys, codes)
     if (code_of_clique_row < 0).any() or (code_of_loose_row < 0).any():
         return None
     loose = kg.cypher(loose_cypher, params)
@@ -739,7 +730,7 @@ def _stored_passage_table(kg: GraphReader, study_id: str, codes: pd.DataFrame | 
         if (segment_passage < 0).any():
             raise QueryError("a coded segment of a passage has no position in the graph")
         source_of_row = source_of_passage[np.concatenate([passage_of_row, loose_passage[segment_passage]])]
-        return _source_unit_table(source_of_row, np.concatenate([code_of_clique_row, code_of_loose_row]), sources,
+        return _sources_table(source_of_row, np.concatenate([code_of_clique_row, code_of_loose_row]), sources,
                                   codes, unit)
     # the overlapping selections of the passages whose selections do not all overlap, from their positions
     # (each passage's segments grouped as a source's would be: they overlap none outside it)
@@ -766,7 +757,7 @@ def _stored_passage_table(kg: GraphReader, study_id: str, codes: pd.DataFrame | 
     if len(found.clique) and n_codes:
         joint = joint + _loose_joint(found.selection_of_row, code_of_loose_row, found.passage, found.clique,
                                      found.pairs, n_codes)
-    return _units_of_sources_table(cliques + others, joint, source_of_passage, sources, codes, "segment")
+    return _passages_table(cliques + others, joint, source_of_passage, sources, codes, "segment")
 
 
 def fetch_codings(kg: GraphReader, study_id: str, unit: str, coder: str = "", proximity: float = 0.0,
@@ -779,20 +770,13 @@ def fetch_codings(kg: GraphReader, study_id: str, unit: str, coder: str = "", pr
         raise QueryError(f"parameter 'proximity' must not be negative, got {proximity}")
     if proximity and unit != "segment":
         raise QueryError("parameter 'proximity' applies to the segment unit only")
-    codes = _codes(kg, study_id) if codes is None else codes
-    codes = codes.sort_values(["study_id", "codebook", "code_id"]).reset_index(drop=True)
+    codes = _sorted_codes(kg, study_id, codes)
     coders = [c for c in normalise_coders(coder).split(",") if c]
     (codes_cypher, params), (codings_cypher, codings_params), (sources_cypher, _), (segments_cypher, _), \
         *positions = unit_statements(study_id, coders, positions=unit in SEGMENT_UNITS)
-    code_keys = kg.cypher(codes_cypher, params)
-    segment_of_row = key_of_code = np.zeros(0, dtype=np.int64)
-    if len(code_keys):  # (no codes, no codings)
-        width = key_width(code_keys["code"].to_numpy())
-        packed = kg.cypher(codings_cypher, {**codings_params, "width": width})["coding"].to_numpy(dtype=np.int64)
-        segment_of_row, key_of_code = split_keys(_non_negative(packed), width)  # -1: not an analysis coding
-    position_of_key = _lookup(code_keys["code_uid"], codes["code_uid"])
-    # each coding's code key -> that key's position in `codes`; -1 (no such key) reads the appended -1
-    code_of_row = np.append(position_of_key, -1)[_lookup(key_of_code, code_keys["code"])]
+    code_keys, packed, width = _packed_codings(kg, (codes_cypher, params), (codings_cypher, codings_params))
+    segment_of_row, key_of_code = split_keys(_non_negative(packed), width)  # -1: not an analysis coding
+    code_of_row = _code_of_key(key_of_code, code_keys, codes)
     sources = kg.cypher(sources_cypher, params)
     width = key_width(sources["source"].to_numpy())
     packed = kg.cypher(segments_cypher, {**params, "width": width})["segment_source"].to_numpy(dtype=np.int64)
@@ -813,6 +797,30 @@ def fetch_codings(kg: GraphReader, study_id: str, unit: str, coder: str = "", pr
             columns[c][at[at >= 0]] = pd.to_numeric(regions[c]).to_numpy(dtype=np.float64, na_value=np.nan)[at >= 0]
         segments = segments.assign(**columns)
     return code_of_row, pd.Series(segment_of_row, name="segment"), segments, sources, codes
+
+
+def _sorted_codes(kg: GraphReader, study_id: str, codes: pd.DataFrame | None) -> pd.DataFrame:
+    """`codes` (default: the study's code index) in the unit table's order."""
+    codes = _codes(kg, study_id) if codes is None else codes
+    return codes.sort_values(["study_id", "codebook", "code_id"]).reset_index(drop=True)
+
+
+def _packed_codings(kg: GraphReader, code_statement: tuple[str, dict], codings_statement: tuple[str, dict]
+                    ) -> tuple[pd.DataFrame, np.ndarray, int]:
+    """(the code keys, the codings fetch's packed integers, the width they were packed with): the codings are
+    packed beside the largest code key, so the code keys come first (no codes: no codings)."""
+    code_keys = kg.cypher(*code_statement)
+    if not len(code_keys):
+        return code_keys, np.zeros(0, dtype=np.int64), 1
+    width = key_width(code_keys["code"].to_numpy())
+    cypher, params = codings_statement
+    return code_keys, kg.cypher(cypher, {**params, "width": width})["coding"].to_numpy(dtype=np.int64), width
+
+
+def _code_of_key(keys: np.ndarray, code_keys: pd.DataFrame, codes: pd.DataFrame) -> np.ndarray:
+    """Each code key's row in `codes` (-1: a key not among `code_keys`, or its code not among `codes`)."""
+    position_of_key = _lookup(code_keys["code_uid"], codes["code_uid"])
+    return np.append(position_of_key, -1)[_lookup(keys, code_keys["code"])]  # (-1 reads the appended -1)
 
 
 def _non_negative(values: np.ndarray) -> np.ndarray:
