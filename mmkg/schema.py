@@ -15,6 +15,7 @@ SCHEMA_VERSION = 2  # 2: the stored passages of the analysis codings (PASSAGE_CO
 # Property types, in LadybugDB's spelling; Neo4j is schema-free for properties.
 STRING, INT, FLOAT, BOOL = "STRING", "INT64", "DOUBLE", "BOOLEAN"
 INT32 = "INT32"  # a number below 2^31 within one study (passages): half an INT64's memory per row in LadybugDB
+INTEGERS = (INT, INT32)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from mmkg.errors import StoreError
-from mmkg.schema import BOOL, FLOAT, INT, INT32, NODES, RELS, NodeTable, RelTable
+from mmkg.schema import BOOL, FLOAT, INT, INT32, INTEGERS, NODES, RELS, NodeTable, RelTable
 
 # LadybugDB property type -> neo4j-admin import header type (strings need none).
 HEADER_TYPES = {INT: "long", INT32: "long", FLOAT: "double", BOOL: "boolean"}
@@ -114,7 +114,7 @@ def _typed(frame: pd.DataFrame, types: dict[str, str]) -> pd.DataFrame:
         if column not in frame:
             continue
         series = frame[column]
-        if kind in (INT, INT32):
+        if kind in INTEGERS:
             frame[column] = pd.array(pd.to_numeric(series), dtype="Int64")
         elif kind == BOOL:
             frame[column] = series.map(lambda v: None if v is None or pd.isna(v) else ("true" if v else "false"))

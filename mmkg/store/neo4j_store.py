@@ -48,7 +48,7 @@ import pyarrow.compute as pc
 
 from mmkg.errors import ConfigError, MmkgError, QueryError, QueryLimitError, StoreError, StudyExistsError
 from mmkg.models import GraphRows
-from mmkg.schema import BOOL, FLOAT, INT, INT32, NODE_BY_LABEL, NODES, RELS, SCHEMA_VERSION, NodeTable, RelTable
+from mmkg.schema import BOOL, FLOAT, INTEGERS, NODE_BY_LABEL, NODES, RELS, SCHEMA_VERSION, NodeTable, RelTable
 from mmkg.store import Progress, StepTicker
 from mmkg.store.ddl import neo4j_schema
 from mmkg.store.dialect import to_neo4j
@@ -311,7 +311,7 @@ def _column(series: pd.Series, kind: str) -> pa.Array:
     """A column as an Arrow array of the property's type, missing values null."""
     if kind == FLOAT:
         return pa.array(pd.to_numeric(series), type=pa.float64(), from_pandas=True)
-    if kind in (INT, INT32):
+    if kind in INTEGERS:
         return pa.array(pd.array(pd.to_numeric(series), dtype="Int64"), type=pa.int64(), from_pandas=True)
     if kind == BOOL:
         if series.dtype == bool:
