@@ -62,7 +62,7 @@ from mmkg import overlap
 from mmkg.errors import NotFoundError, QueryError
 from mmkg.metrics import METRICS, metric_names, resolve_metric
 from mmkg.models import EVERY_STUDY, GraphReader
-from mmkg.store.keys import key_width, passage_statements, split_keys, unit_statements
+from mmkg.store.keys import carried_statements, key_width, passage_statements, split_keys, unit_statements
 from mmkg.units import UNIT_RULES, UNITS  # noqa: F401  (UNIT_RULES: re-exported for the views)
 
 SEGMENT_UNITS = ("segment", "exact")
@@ -680,19 +680,41 @@ def normalise_coders(coder: str) -> str:
 def fetch_unit_table(kg: GraphReader, study_id: str, unit: str, coder: str = "", proximity: float = 0.0,
                      codes: pd.DataFrame | None = None, *, stored: bool = True) -> UnitTable:
     """The unit table of every code of the study (or of every study) for the chosen coder(s).  One study's
-    analysis codings (at proximity 0) are counted from the passages the load stored
-    (`mmkg.graph.analysis_passages`) — at the segment unit, and for each coding's source — where the study has
-    them (`stored=False`: from the segments, as for every other choice)."""
+    analysis codings (at proximity 0) are counted from what the load stored, where the study has it: by source
+    or participant from the codes each source carries (`mmkg.graph.carried_codes`), else from the stored
+    passages (`mmkg.graph.analysis_passages`), which also give the segment unit (`stored=False`: from the
+    segments, as for every other choice)."""
     if stored and unit in STORED_UNITS and not proximity and not normalise_coders(coder) \
             and study_id not in ("", EVERY_STUDY):
-        table = _stored_passage_table(kg, study_id, codes, unit)
+        table = _stored_carried_table(kg, study_id, codes, unit) if unit != "segment" else None
+        if table is None:
+            table = _stored_passage_table(kg, study_id, codes, unit)
         if table is not None:
             return table
     fetched = fetch_codings(kg, study_id, unit, coder, proximity, codes)
     return _unit_table(*fetched, unit, proximity)
 
 
-STORED_UNITS = ("segment", "source", "participant")  # the units `fetch_unit_table` counts from stored passages
+STORED_UNITS = ("segment", "source", "participant")  # the units `fetch_unit_table` counts from what loads store
+
+
+def _stored_carried_table(kg: GraphReader, study_id: str, codes: pd.DataFrame | None,
+                          unit: str) -> UnitTable | None:
+    """The unit table of the study's analysis codings by source or participant from the codes its sources carry
+    (CARRIES); None when the study has none stored (loaded by an mmkg before them)."""
+    (codes_cypher, params), carried_fetch, (sources_cypher, _) = carried_statements(study_id)
+    sources = kg.cypher(sources_cypher, params)
+    if not len(sources) or pd.to_numeric(sources["analysis_codings"]).isna().any():
+        return None
+    codes = _sorted_codes(kg, study_id, codes)
+    code_keys, packed, width = _packed_codings(kg, (codes_cypher, params), carried_fetch)
+    source_key, code_key = split_keys(packed, width)
+    code_of_row = _code_of_key(code_key, code_keys, codes)
+    source_of_row = _lookup(source_key, sources["source"])
+    if (source_of_row < 0).any():
+        raise QueryError("a source that carries a code has no participant in the graph")
+    keep = code_of_row >= 0  # (codes not among `codes` count nowhere, as in `_unit_table`)
+    return _sources_table(source_of_row[keep], code_of_row[keep], sources, codes, unit)
 
 
 def _stored_passage_table(kg: GraphReader, study_id: str, codes: pd.DataFrame | None,
@@ -807,14 +829,15 @@ def _sorted_codes(kg: GraphReader, study_id: str, codes: pd.DataFrame | None) ->
 
 def _packed_codings(kg: GraphReader, code_statement: tuple[str, dict], codings_statement: tuple[str, dict]
                     ) -> tuple[pd.DataFrame, np.ndarray, int]:
-    """(the code keys, the codings fetch's packed integers, the width they were packed with): the codings are
-    packed beside the largest code key, so the code keys come first (no codes: no codings)."""
+    """(the code keys, the codings fetch's packed integers, the width they were packed with): the codings (or
+    the carried codes) are packed beside the largest code key, so the code keys come first (no codes: no
+    codings)."""
     code_keys = kg.cypher(*code_statement)
     if not len(code_keys):
         return code_keys, np.zeros(0, dtype=np.int64), 1
     width = key_width(code_keys["code"].to_numpy())
     cypher, params = codings_statement
-    return code_keys, kg.cypher(cypher, {**params, "width": width})["coding"].to_numpy(dtype=np.int64), width
+    return code_keys, kg.cypher(cypher, {**params, "width": width}).iloc[:, 0].to_numpy(dtype=np.int64), width
 
 
 def _code_of_key(keys: np.ndarray, code_keys: pd.DataFrame, codes: pd.DataFrame) -> np.ndarray:

@@ -96,10 +96,16 @@ def study_graph(study: ValidStudy) -> GraphRows:
     src, seg, k = study.sources, study.segments, study.codings
     analysis = (k["coder"] == study.meta.analysis_coder) if study.meta.analysis_coder else \
         pd.Series(True, index=k.index)
-    passage, loose_passage, first_passage = analysis_passages(src, seg, k, analysis.to_numpy(dtype=bool))
+    analysis_rows = analysis.to_numpy(dtype=bool)
+    segment_of_coding = _positions(k["segment_id"], seg["segment_id"])
+    passage, loose_passage, first_passage = analysis_passages(src, seg, k, analysis_rows, segment_of_coding)
     source_uid = uid(s, "source", src["source_id"])
+    coded_code = uid(s, "code", k["codebook"], k["code_id"])
+    source_of_coding = _positions(seg["source_id"], src["source_id"])[segment_of_coding[analysis_rows]]
+    rows.rels["CARRIES"], analysis_codings = carried_codes(source_uid, source_of_coding, coded_code[analysis_rows])
     rows.nodes["Source"] = _nodes("Source", src.assign(uid=source_uid, study_id=s, id=src["source_id"],
-                                                        title=_text(src["title"]), first_passage=first_passage))
+                                                        title=_text(src["title"]), first_passage=first_passage,
+                                                        analysis_codings=analysis_codings))
     rows.rels["HAS_SOURCE"] = pd.DataFrame({"from": uid(s, "participant", src["participant_id"]), "to": source_uid})
 
     segment_uid = uid(s, "segment", seg["segment_id"])
@@ -137,8 +143,7 @@ def study_graph(study: ValidStudy) -> GraphRows:
                                   index=k.index)
     else:
         coded_segment = uid(s, "segment", segment_ids)
-    rows.rels["CODED_AS"] = pd.DataFrame({"from": coded_segment,
-                                          "to": uid(s, "code", k["codebook"], k["code_id"]),
+    rows.rels["CODED_AS"] = pd.DataFrame({"from": coded_segment, "to": coded_code,
                                           "coder": k["coder"], "analysis": analysis.astype(bool),
                                           "passage": passage})
 
@@ -172,14 +177,15 @@ def _positions(values: pd.Series, keys: pd.Series) -> np.ndarray:
 PASSAGE_CHUNK = 1 << 20  # coded segments whose passages are found at once (sources kept whole): bounds the memory
 
 
-def analysis_passages(sources: pd.DataFrame, segments: pd.DataFrame, codings: pd.DataFrame,
-                      analysis: np.ndarray) -> tuple[pd.Series, pd.Series, np.ndarray]:
+def analysis_passages(sources: pd.DataFrame, segments: pd.DataFrame, codings: pd.DataFrame, analysis: np.ndarray,
+                      segment_of_coding: np.ndarray) -> tuple[pd.Series, pd.Series, np.ndarray]:
     """The passages of the analysis codings at proximity 0 (`mmkg.overlap`) as `mmkg.schema.PASSAGE_COLUMNS`
     stores them: per coding, its passage's number when every two of the passage's selections overlap (-1 when
     not, null for a coding that is not an analysis coding); per segment, its passage's number when they do not
     (else null); per source, the number of its first passage (-1: none).  Passages are numbered from 0 in the
-    order of the sources' rows, so each source's follow on from its first."""
-    coded = _positions(codings["segment_id"], segments["segment_id"])[analysis]
+    order of the sources' rows, so each source's follow on from its first.  `segment_of_coding`: each coding's
+    row of `segments`."""
+    coded = segment_of_coding[analysis]
     present = np.zeros(len(segments), dtype=bool)
     present[coded] = True
     position = np.flatnonzero(present)  # the segments with an analysis coding
@@ -220,6 +226,23 @@ def analysis_passages(sources: pd.DataFrame, segments: pd.DataFrame, codings: pd
     passage[analysis] = np.where(in_clique[of_coding], passage_of_segment[of_coding], -1)
     return (pd.Series(pd.arrays.IntegerArray(passage, ~analysis), index=codings.index),
             pd.Series(pd.arrays.IntegerArray(loose_passage, ~loose), index=segments.index), first_passage)
+
+
+def carried_codes(source_uid: pd.Series, source_of_coding: np.ndarray, code_uid: pd.Series
+                  ) -> tuple[pd.DataFrame, np.ndarray]:
+    """The CARRIES rows of the analysis codings (`mmkg.schema.CARRIED_COLUMN`) — each source and each code its
+    codings name, with their number — and each source's number of them; the codings given by their source (a
+    row of `source_uid`) and their code's uid."""
+    if isinstance(code_uid.dtype, pd.CategoricalDtype):
+        code_of_coding, code_names = code_uid.cat.codes.to_numpy(dtype=np.int64), code_uid.cat.categories
+    else:
+        code_of_coding, code_names = pd.factorize(code_uid)
+    width = max(len(code_names), 1)
+    pair, count = np.unique(source_of_coding.astype(np.int64) * width + code_of_coding, return_counts=True)
+    source, code = np.divmod(pair, width)
+    carried = pd.DataFrame({"from": pd.Series(source_uid).take(source).to_numpy(),
+                            "to": pd.Series(code_names).take(code).to_numpy(), "codings": count})
+    return carried, np.bincount(source_of_coding, minlength=len(source_uid))
 
 
 def plain_columns(rows: GraphRows) -> GraphRows:

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 # The version of NODES and RELS: raise it when a table or property changes. A store records the version its
 # graph was written with; opening a store whose graph lacks what this schema has is refused with a message.
-SCHEMA_VERSION = 2  # 2: the stored passages of the analysis codings (PASSAGE_COLUMNS)
+# 2: the stored passages of the analysis codings (PASSAGE_COLUMNS); 3: the codes each source carries (CARRIES)
+SCHEMA_VERSION = 3
 
 # Property types, in LadybugDB's spelling; Neo4j is schema-free for properties.
 STRING, INT, FLOAT, BOOL = "STRING", "INT64", "DOUBLE", "BOOLEAN"
@@ -59,7 +60,7 @@ NODES: tuple[NodeTable, ...] = (
                             ("value", STRING), ("value_num", FLOAT), ("type", STRING)),
               indexed=("study_id", "name")),
     NodeTable("Source", (("study_id", STRING), ("id", STRING), ("kind", STRING), ("title", STRING),
-                         ("first_passage", INT32)),
+                         ("first_passage", INT32), ("analysis_codings", INT)),
               indexed=("study_id",)),
     NodeTable("Segment", (("study_id", STRING), ("id", STRING), ("start_pos", INT), ("end_pos", INT),
                           ("x", FLOAT), ("y", FLOAT), ("width", FLOAT), ("height", FLOAT),
@@ -84,6 +85,7 @@ RELS: tuple[RelTable, ...] = (
     RelTable("HAS_SOURCE", "Participant", "Source"),
     RelTable("HAS_SEGMENT", "Source", "Segment"),
     RelTable("CODED_AS", "Segment", "Code", (("coder", STRING), ("analysis", BOOL), ("passage", INT32))),
+    RelTable("CARRIES", "Source", "Code", (("codings", INT),)),
     RelTable("IN_GROUP", "Code", "CodeGroup"),
     RelTable("SUBCODE_OF", "Code", "Code"),
     RelTable("SUBGROUP_OF", "CodeGroup", "CodeGroup"),
@@ -109,6 +111,12 @@ REL_BY_TYPE = {r.type: r for r in RELS}
 # segment in one of the second kind (null otherwise).  A study loaded before them has them all null.
 PASSAGE_COLUMNS = (("CODED_AS", "passage", INT32), ("Segment", "loose_passage", INT32),
                    ("Source", "first_passage", INT32))
+# The codes each source carries among the study's analysis codings, written at load so that co-occurrence by
+# source or participant reads one row per source and code instead of one per coding (`mmkg.graph.carried_codes`):
+# CARRIES — from a source to each code it has analysis codings of, `codings` their number;
+# Source.analysis_codings — the number of the source's analysis codings (0: none; null: the study was loaded
+# before CARRIES, so it has none).
+CARRIED_COLUMN = ("Source", "analysis_codings", INT)
 STUDY_NODE_LABELS = [n.label for n in NODES if n.study_scoped]
 ONTOLOGY_NODE_LABELS = [n.label for n in NODES if not n.study_scoped]
 ONTOLOGY_REL_TYPES = [r.type for r in RELS

@@ -39,6 +39,7 @@ import pyarrow as pa
 from mmkg.errors import NoSpaceError, QueryError, StoreBusyError, StoreError
 from mmkg.models import GraphRows
 from mmkg.schema import (
+    CARRIED_COLUMN,
     INT,
     NODE_BY_LABEL,
     NODES,
@@ -54,8 +55,10 @@ from mmkg.store.ddl import ladybug_ddl
 from mmkg.tables import release_freed_heap
 
 POINTER_FILE = "CURRENT"  # names the published version
-# Columns added to the schema after stores were first written: a store without them is upgraded in place, once
-ADDED_COLUMNS = tuple(("Study", name, INT) for name in STUDY_COUNTS) + PASSAGE_COLUMNS
+# Columns and relationship tables added to the schema after stores were first written: a store without them is
+# upgraded in place, once
+ADDED_COLUMNS = tuple(("Study", name, INT) for name in STUDY_COUNTS) + PASSAGE_COLUMNS + (CARRIED_COLUMN,)
+ADDED_TABLES = ("CARRIES",)
 SCHEMA_FILE = "SCHEMA"  # the schema version (`mmkg.schema.SCHEMA_VERSION`) the store's graph was written with
 LOCK_FILE = "writer.lock"  # held by the one writer; says who it is
 STAGING_FOLDER = "staging"  # a writer's new database file before it is published
@@ -318,8 +321,8 @@ class EmbeddedStore:
             self._tidy()
         self._adopt(*self._open_current())
         try:
-            if self._has_study_tables() and self._missing_added_columns():
-                self._add_columns()
+            if self._has_study_tables() and self._missing_additions():
+                self._upgrade()
             self._check_schema()
         except StoreError:
             self.close()
@@ -575,21 +578,25 @@ class EmbeddedStore:
         with self._connection() as conn:
             return "Study" in set(conn.execute("CALL show_tables() RETURN name").get_as_df()["name"])
 
-    def _missing_added_columns(self) -> list[tuple[str, str, str]]:
-        """The columns of `ADDED_COLUMNS` the open version's graph lacks."""
+    def _missing_additions(self) -> list[tuple[str, str, str] | str]:
+        """The columns of `ADDED_COLUMNS` (as they are written there) and the tables of `ADDED_TABLES` the open
+        version's graph lacks."""
         with self._connection() as conn:
+            tables = set(conn.execute("CALL show_tables() RETURN name").get_as_df()["name"])
             have = {table: _columns(conn, table) for table in {table for table, _, _ in ADDED_COLUMNS}}
-        return [column for column in ADDED_COLUMNS if column[1] not in have[column[0]]]
+        return [table for table in ADDED_TABLES if table not in tables] + \
+            [column for column in ADDED_COLUMNS if column[1] not in have[column[0]]]
 
-    def _add_columns(self) -> None:
-        """Upgrade a store written before `ADDED_COLUMNS`, once, publishing the result as a new version like any
-        write (a kill leaves the old version): the studies' counts are counted; the stored passages are left
-        empty, so those studies' segment co-occurrence reads positions until each is loaded again."""
-        what = "the studies' counts and stored passages"
+    def _upgrade(self) -> None:
+        """Upgrade a store written before `ADDED_COLUMNS` and `ADDED_TABLES`, once, publishing the result as a
+        new version like any write (a kill leaves the old version): the studies' counts are counted; the stored
+        passages and carried codes are left empty, so those studies' co-occurrence reads positions until each
+        is loaded again."""
+        what = "the studies' counts, stored passages and carried codes"
         try:
             with self._write_lock, writer_lock(self.path, wait_s=max(self.write_wait_s, 10.0)):
                 self.refresh()
-                missing = self._missing_added_columns()
+                missing = self._missing_additions()
                 if not missing:
                     return  # another process upgraded it meanwhile
                 self._collect()
@@ -598,9 +605,11 @@ class EmbeddedStore:
                 try:
                     _copy_file(current_database_file(self.path)[0], staged)
                     with _writable(staged) as conn:
-                        for table, name, kind in missing:
+                        _create_missing_tables(conn)
+                        columns = [addition for addition in missing if not isinstance(addition, str)]
+                        for table, name, kind in columns:
                             conn.execute(f"ALTER TABLE {table} ADD {name} {kind}")
-                        if any(table == "Study" for table, _, _ in missing):
+                        if any(table == "Study" for table, _, _ in columns):
                             _write_study_counts(conn)
                     self._publish(staged)
                 except (OSError, RuntimeError, MemoryError, StoreError) as exc:

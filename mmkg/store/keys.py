@@ -12,6 +12,8 @@ the store package because their keys are the store's own.
 `passage_statements` are the fetches of one study's analysis codings by the passages the load stored
 (`mmkg.schema.PASSAGE_COLUMNS`): the codings come with their passage instead of their segment, and only the
 segments of passages whose selections do not all overlap are read with their positions.
+`carried_statements` read, for the source and participant units, the codes each source carries
+(`mmkg.schema.CARRIED_COLUMN`): one row per source and code instead of one per coding.
 
 Each fetch has a second, Neo4j form (`KeyFetch.neo4j_form`) with the same rows: Bolt sends a million one-row
 records slowly and the Python driver turns each into objects, so on Neo4j the rows come back as a single record
@@ -113,7 +115,15 @@ def _segment_regions(where: str) -> KeyFetch:
 def _source_keys(where: str) -> KeyFetch:
     return KeyFetch(_match("MATCH (p:Participant)-[:HAS_SOURCE]->(src:Source)", where),
                     (("p.study_id", "study_id"), ("p.uid", "participant"), ("offset(id(src))", "source"),
-                     ("src.kind", "kind"), ("src.first_passage", "first_passage")), order="study_id, p.id, src.id")
+                     ("src.kind", "kind"), ("src.first_passage", "first_passage"),
+                     ("src.analysis_codings", "analysis_codings")), order="study_id, p.id, src.id")
+
+
+def _carried_codes(where: str) -> KeyFetch:
+    """The codes each source carries among the analysis codings (CARRIES, stored at load), one integer each:
+    the source's key times `$width` plus the code's key."""
+    return KeyFetch(_match("MATCH (src:Source)-[:CARRIES]->(k:Code)", where),
+                    (("offset(id(src)) * $width + offset(id(k))", "carried"),))
 
 
 def _passage_codings(where: str) -> KeyFetch:
@@ -165,6 +175,20 @@ def _passage_fetches(study_id: str, regions: bool) -> list[tuple[KeyFetch, dict]
             (_loose_segments("$study_id"), one)] + ([(_loose_regions("$study_id"), one)] if regions else [])
 
 
+def _carried_fetches(study_id: str) -> list[tuple[KeyFetch, dict]]:
+    one = {"study_id": study_id}
+    return [(_code_keys("WHERE k.study_id = $study_id"), one),
+            (_carried_codes("WHERE k.study_id = $study_id"), {**one, "width": 1}),
+            (_source_keys("WHERE p.study_id = $study_id"), one)]
+
+
+def carried_statements(study_id: str) -> list[tuple[str, dict]]:
+    """The statements of one study's unit table by source or participant from the codes its sources carry
+    (the analysis codings): code keys, carried codes (packed; `width` as for `unit_statements`), sources (with
+    their `analysis_codings`)."""
+    return [(fetch.rows_form(), params) for fetch, params in _carried_fetches(study_id)]
+
+
 def passage_statements(study_id: str, regions: bool = True) -> list[tuple[str, dict]]:
     """The statements of one study's unit table from its stored passages (the analysis codings at proximity 0):
     code keys, codings (packed; `width` as for `unit_statements`), sources (with their `first_passage`), the
@@ -184,7 +208,8 @@ def unit_statements(study_id: str, coders: list[str], positions: bool, width: in
 
 def _every_fetch() -> list[KeyFetch]:
     return [fetch for study in ("*", "s") for coders in ([], ["c"]) for positions in (False, True)
-            for fetch, _ in _fetches(study, coders, positions)] + [fetch for fetch, _ in _passage_fetches("s", True)]
+            for fetch, _ in _fetches(study, coders, positions)] + \
+        [fetch for fetch, _ in _passage_fetches("s", True) + _carried_fetches("s")]
 
 
 _NEO4J_FORMS = {fetch.rows_form(): (fetch.neo4j_form(), fetch.names()) for fetch in _every_fetch()}

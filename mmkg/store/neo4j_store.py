@@ -250,7 +250,14 @@ def _stored_passages_are_optional(store: Neo4jStore) -> None:
     lacks, which makes its segment co-occurrence read positions until it is loaded again: nothing to change."""
 
 
-MIGRATIONS: dict[int, Callable[[Neo4jStore], None]] = {1: _stored_passages_are_optional}
+def _carried_codes_are_optional(store: Neo4jStore) -> None:
+    """2 → 3: a study loaded before the carried codes (CARRIES, `mmkg.schema.CARRIED_COLUMN`) has none and no
+    `Source.analysis_codings`, which makes its co-occurrence by source read its codings until it is loaded
+    again: nothing to change."""
+
+
+MIGRATIONS: dict[int, Callable[[Neo4jStore], None]] = {1: _stored_passages_are_optional,
+                                                       2: _carried_codes_are_optional}
 
 
 def read_schema_stamp(store: Neo4jStore) -> tuple[int | None, int]:
