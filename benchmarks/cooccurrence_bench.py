@@ -19,8 +19,13 @@ by DuckDB from the same CSV.  For every size and unit, best of `--repeat`:
   RETURN replaced by `count(*)`, so the same MATCH work
   (the codings counted with the analysis filter in the store, which the query applies to a returned column; the
   study matched on the segment or on the code, whichever counts faster; each statement its best of `--repeat`),
-  plus scipy's XᵀX of the units × codes incidence built from integer arrays already in memory (at the segment
+  plus XᵀX of the units × codes incidence built from integer arrays already in memory — scipy's sparse product
+  or numpy's dense one, whichever is faster (dense only below 2^24 cells) — (at the segment
   unit, the passages' incidence: an upper bound of the work, since chains are counted pair by pair);
+- **own statements** (baseline a'): at the source and participant units the query no longer reads the codings
+  but the codes each source carries, stored at load (`carried_statements`): the same counts of the statements it
+  does run, plus XᵀX of the incidence they give (the distinct unit and code pairs) — what is left of its time
+  is mmkg's own work on a few thousand rows; at the segment unit the same as the store limit;
 - **DuckDB** (baseline b): DuckDB's query time for the same table from the same CSV (loaded into DuckDB first;
   the load is printed apart): n_ab, n_a, n_b, N and the c-coefficient per pair — at the segment unit with the
   passages found by a window over each source's ranges and pairs of overlapping ranges within a passage.
@@ -50,7 +55,7 @@ import scipy.sparse as sp
 import mmkg
 from mmkg.analysis import SEGMENT_UNITS, STORED_UNITS, fetch_unit_table
 from mmkg.queries import get_query
-from mmkg.store.keys import passage_statements, unit_statements
+from mmkg.store.keys import carried_statements, passage_statements, unit_statements
 
 STUDY = "synthetic"
 UNITS = ("segment", "source", "participant")
@@ -117,26 +122,38 @@ ANALYSIS_CODINGS = ("MATCH (g:Segment)-[c:CODED_AS]->(k:Code) WHERE {node}.study
                     "RETURN count(*) AS n")
 
 
-def store_patterns(unit: str) -> list[list[tuple[str, dict]]]:
-    """Every statement the query runs at `unit` (the code index and the analysis step's fetches), as counts;
-    each entry lists equivalent ways to count the same rows (the fastest one counts)."""
-    one = {"study_id": STUDY}
-    statements = passage_statements(STUDY, regions=unit == "segment") if unit in STORED_UNITS else \
+def codings_statements(unit: str) -> list[tuple[str, dict]]:
+    """The statements that count the unit table from the study's codings (the limit's): at every unit the
+    fetches of the codings by their stored passages (`passage_statements`)."""
+    return passage_statements(STUDY, regions=unit == "segment") if unit in STORED_UNITS else \
         unit_statements(STUDY, [], positions=unit in SEGMENT_UNITS)
-    codings = next(statement for statement in statements if "CODED_AS" in statement[0])
+
+
+def query_statements(unit: str) -> list[tuple[str, dict]]:
+    """The statements the query runs (the "own" baseline's): by source and participant the codes each source
+    carries (`carried_statements`, stored at load) instead of the codings."""
+    return carried_statements(STUDY) if unit in ("source", "participant") else codings_statements(unit)
+
+
+def store_patterns(statements: list[tuple[str, dict]]) -> list[list[tuple[str, dict]]]:
+    """The code index and `statements` as counts; each entry lists equivalent ways to count the same rows (the
+    fastest one counts)."""
+    one = {"study_id": STUDY}
+    codings = next((statement for statement in statements if "CODED_AS" in statement[0]), None)
     rest = [statement for statement in statements if statement is not codings]
-    assert "c.analysis" in codings[0] or "c.passage" in codings[0], \
-        "the codings fetch no longer chooses the analysis codings"
-    return [[(count_only(get_query("code_index").cypher), one)],
-            [(ANALYSIS_CODINGS.format(node=node), one) for node in ("g", "k")]] + \
+    if codings is not None:
+        assert "c.analysis" in codings[0] or "c.passage" in codings[0], \
+            "the codings fetch no longer chooses the analysis codings"
+    return [[(count_only(get_query("code_index").cypher), one)]] + \
+        ([[(ANALYSIS_CODINGS.format(node=node), one) for node in ("g", "k")]] if codings is not None else []) + \
         [[(count_only(cypher), params)] for cypher, params in rest]
 
 
-def store_limit(kg, unit: str, repeat: int) -> tuple[float, float]:
-    """The store's part of the limit: per statement, the best wall time of its fastest way (and the process
+def store_limit(kg, statements: list[tuple[str, dict]], repeat: int) -> tuple[float, float]:
+    """The store's part of a limit: per statement, the best wall time of its fastest way (and the process
     CPU time of that way), summed."""
     wall = cpu = 0.0
-    for ways in store_patterns(unit):
+    for ways in store_patterns(statements):
         timings = [best_of(repeat, lambda: kg.cypher(cypher, params))[:2] for cypher, params in ways]
         best_wall, best_cpu = min(timings)
         wall, cpu = wall + best_wall, cpu + best_cpu
@@ -171,12 +188,33 @@ def integer_arrays(frame: pd.DataFrame, unit: str, passage: np.ndarray) -> tuple
     return np.ascontiguousarray(unit_of_row, dtype=np.int64), np.ascontiguousarray(code_of_row, dtype=np.int64), codes
 
 
-def xtx(unit_of_row: np.ndarray, code_of_row: np.ndarray, n_codes: int) -> np.ndarray:
+def distinct_pairs(unit_of_row: np.ndarray, code_of_row: np.ndarray, n_codes: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct (unit, code) pairs of the rows: what the stored carried codes hold at the source units."""
+    pair = np.unique(unit_of_row * n_codes + code_of_row)
+    return pair // n_codes, pair % n_codes
+
+
+def xtx(unit_of_row: np.ndarray, code_of_row: np.ndarray, n_codes: int, dense: bool = False) -> np.ndarray:
+    """XᵀX of the 0/1 units × codes incidence of the rows: scipy's sparse product, or (`dense`) numpy's."""
     matrix = sp.csr_matrix((np.ones(len(unit_of_row), dtype=np.int64), (unit_of_row, code_of_row)),
                            shape=(int(unit_of_row.max()) + 1, n_codes))
     matrix.sum_duplicates()
     matrix.data[:] = 1
+    if dense:
+        full = matrix.toarray().astype(np.float64)
+        return np.rint(full.T @ full).astype(np.int64)
     return (matrix.T @ matrix).toarray()
+
+
+def best_xtx(repeat: int, unit_of_row: np.ndarray, code_of_row: np.ndarray, n_codes: int
+             ) -> tuple[float, float, np.ndarray]:
+    """The faster of the sparse and (where the dense matrix is small enough) the dense XᵀX: wall, CPU, result."""
+    t_sparse, cpu_sparse, joint = best_of(repeat, lambda: xtx(unit_of_row, code_of_row, n_codes))
+    if (int(unit_of_row.max()) + 1) * n_codes > 1 << 24:
+        return t_sparse, cpu_sparse, joint
+    t_dense, cpu_dense, dense = best_of(repeat, lambda: xtx(unit_of_row, code_of_row, n_codes, dense=True))
+    assert np.array_equal(dense, joint), "the dense XᵀX differs from the sparse one"
+    return min((t_sparse, cpu_sparse), (t_dense, cpu_dense)) + (joint,)
 
 
 # ------------------------------------------------------------------------------------------ baseline (b)
@@ -292,7 +330,7 @@ def main() -> None:
                         "when present (then the load is not re-run; at 10^7 it takes minutes)")
     args = parser.parse_args()
     print(f"{'codings':>10} {'unit':>11} {'pairs':>6} {'mmkg s':>8} {'limit s':>8} {'(count':>7} {'XᵀX)':>6} "
-          f"{'×limit':>7} {'CPU s':>7} {'limit':>7} {'×':>7} {'duckdb s':>9} {'×duckdb':>8} {'load':>5}  checks  "
+          f"{'×limit':>7} {'CPU s':>7} {'limit':>7} {'×':>7} {'own s':>7} {'×own':>6} {'CPU×':>6} {'duckdb s':>9} {'×duckdb':>8} {'load':>5}  checks  "
           f"(best of {args.repeat}; wall, then CPU time of the process)")
     for size in args.sizes:
         with tempfile.TemporaryDirectory() as tmp:
@@ -316,9 +354,16 @@ def main() -> None:
                 for unit in args.units:
                     t_mmkg, cpu_mmkg, mine = best_of(args.repeat,
                                                      lambda: kg.query("cooccurrence", study_id=STUDY, unit=unit))
-                    t_count, cpu_count = store_limit(kg, unit, args.repeat)
+                    t_count, cpu_count = store_limit(kg, codings_statements(unit), args.repeat)
                     unit_of_row, code_of_row, codes = integer_arrays(frame, unit, passage)
-                    t_xtx, cpu_xtx, joint = best_of(args.repeat, lambda: xtx(unit_of_row, code_of_row, len(codes)))
+                    t_xtx, cpu_xtx, joint = best_xtx(args.repeat, unit_of_row, code_of_row, len(codes))
+                    if query_statements(unit) == codings_statements(unit):
+                        t_own, cpu_own = t_count + t_xtx, cpu_count + cpu_xtx
+                    else:  # the statements' counts plus XᵀX of the incidence they give (one row per unit and code)
+                        t_own, cpu_own = store_limit(kg, query_statements(unit), args.repeat)
+                        carried_unit, carried_code = distinct_pairs(unit_of_row, code_of_row, len(codes))
+                        t_small, cpu_small, _ = best_xtx(args.repeat, carried_unit, carried_code, len(codes))
+                        t_own, cpu_own = t_own + t_small, cpu_own + cpu_small
                     t_duck, _, theirs = best_of(args.repeat, lambda: duckdb_cooccurrence(con, unit))
                     check_equal(mine, theirs, f"{size:,} {unit}: DuckDB")
                     checks = "duckdb="
@@ -331,7 +376,8 @@ def main() -> None:
                     limit, cpu_limit = t_count + t_xtx, cpu_count + cpu_xtx
                     print(f"{size:>10,} {unit:>11} {len(mine):>6} {t_mmkg:>8.3f} {limit:>8.3f} {t_count:>7.3f} "
                           f"{t_xtx:>6.3f} {t_mmkg / limit:>7.2f} {cpu_mmkg:>7.3f} {cpu_limit:>7.3f} "
-                          f"{cpu_mmkg / cpu_limit:>7.2f} {t_duck:>9.3f} {t_mmkg / t_duck:>8.2f} "
+                          f"{cpu_mmkg / cpu_limit:>7.2f} {t_own:>7.3f} {t_mmkg / t_own:>6.2f} {cpu_mmkg / cpu_own:>6.2f} "
+                          f"{t_duck:>9.3f} {t_mmkg / t_duck:>8.2f} "
                           f"{load_average():>5}  {checks}", flush=True)
             con.close()
 

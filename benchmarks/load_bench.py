@@ -12,7 +12,8 @@ not counted in it):
   (`mmkg.schema.ladybug_ddl`, written to a file beforehand) in an empty database file and fills the study's
   participants, sources, segments, codes, coders and the relationships between them with one
   `COPY … FROM (LOAD FROM 'CODINGS.csv' …)` per table: LadybugDB's own CSV reader, no validation, no checks;
-  the passages mmkg finds at load (`mmkg.schema.PASSAGE_COLUMNS`, not in the CSV) it leaves null.
+  the passages mmkg finds at load (`mmkg.schema.PASSAGE_COLUMNS`, not in the CSV) it leaves null; the codes
+  each source carries (`mmkg.schema.CARRIED_COLUMN`) it counts with LadybugDB's own grouping in the COPY.
 
 Checks: after both, every one of those tables holds the same rows in the two database files — every property
 of every node and relationship but the passages (the Study node by its keys only: its title and origin come from
@@ -35,7 +36,7 @@ from mmkg.store.ddl import ladybug_ddl
 from mmkg.synthetic import synthetic_codings
 
 TABLES = ["Participant", "Source", "Segment", "Code", "Coder", "HAS_PARTICIPANT", "HAS_SOURCE", "HAS_SEGMENT",
-          "CODED_AS", "HAS_CODER"]
+          "CODED_AS", "HAS_CODER", "CARRIES"]
 
 # The rows mmkg writes for a codings CSV (mmkg.graph.study_graph), spelt as LadybugDB COPY subqueries.
 BARE_COPY = r'''
@@ -53,7 +54,8 @@ conn.execute(f"CREATE (:Study {{uid: '{study}', id: '{study}', study_id: '{study
 copies = {
     "Participant": f"{rows} RETURN DISTINCT study_id + '/participant/' + participant_id, study_id, participant_id, "
                    "participant_id, false",
-    "Source": f"{rows} RETURN DISTINCT study_id + '/source/' + source_id, study_id, source_id, source_kind, {S}, {P}",
+    "Source": f"{rows} RETURN study_id + '/source/' + source_id, study_id, source_id, source_kind, {S}, {P}, "
+              "count(*)",  # analysis_codings: every coding of the file is an analysis coding (one coder)
     "Segment": f"{rows} RETURN DISTINCT study_id + '/segment/' + segment_id, study_id, segment_id, "
                "CAST(start AS INT64), CAST(`end` AS INT64), CAST(NULL AS DOUBLE), CAST(NULL AS DOUBLE), "
                f"CAST(NULL AS DOUBLE), CAST(NULL AS DOUBLE), false, {S}, {S}, {P}",
@@ -67,6 +69,8 @@ copies = {
     "CODED_AS": f"{rows} RETURN study_id + '/segment/' + segment_id, "
                 f"study_id + '/code/' + codebook + '/' + code_id, coder, true, {P}",
     "HAS_CODER": f"{rows} RETURN DISTINCT study_id, study_id + '/coder/' + coder",
+    "CARRIES": f"{rows} RETURN study_id + '/source/' + source_id, study_id + '/code/' + codebook + '/' + code_id, "
+               "count(*)",
 }
 for table, query in copies.items():
     conn.execute(f"COPY {table} FROM ({query})")

@@ -353,9 +353,19 @@ def _row_of_entry(matrix: sp.csr_matrix) -> np.ndarray:
     return np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
 
 
+DENSE_GRAM_CELLS = 1 << 24  # units × codes up to which a dense XᵀX may be taken (128 MB of float64)
+
+
 def _gram(matrix: sp.csr_matrix) -> np.ndarray:
-    """XᵀX of a units × codes CSR matrix, dense (codes × codes); Xᵀ made CSR first: scipy multiplies two CSR
-    matrices faster than CSC by CSR."""
+    """XᵀX of a units × codes CSR matrix, dense (codes × codes).  A matrix dense enough that sparse products
+    cost more than BLAS's dense ones (units by source: most sources carry most codes) is multiplied dense, in
+    float64, exact for counts below 2^53; else Xᵀ is made CSR first: scipy multiplies two CSR matrices faster
+    than CSC by CSR."""
+    n_units, n_codes = matrix.shape
+    per_unit = np.diff(matrix.indptr)
+    if n_units * n_codes <= DENSE_GRAM_CELLS and 32 * int(per_unit @ per_unit) >= n_units * n_codes * n_codes:
+        dense = matrix.toarray().astype(np.float64)
+        return np.rint(dense.T @ dense).astype(np.int64)
     return (matrix.T.tocsr() @ matrix).toarray().astype(np.int64)
 
 
@@ -917,9 +927,18 @@ def _cooccurrence(kg, named, params: dict, options: dict) -> pd.DataFrame:
     pairs = cooccurrence_table(table, mask=mask, focus=as_mask(focus), partner=as_mask(partner),
                                min_count=options["min_count"], fisher_max_count=options["fisher_max_count"],
                                imbalance_ratio=options["imbalance_ratio"])
-    out = _pair_frame(table, pairs)
-    return out.sort_values(["n_ab", "c_coefficient", "codebook_a", "code_a", "codebook_b", "code_b"],
-                           ascending=[False, False, True, True, True, True], ignore_index=True)
+    return _pair_frame(table, pairs.iloc[_strongest_first(table.codes, pairs)])
+
+
+def _strongest_first(codes: pd.DataFrame, pairs: pd.DataFrame) -> np.ndarray:
+    """The order of `pairs` by n_ab, then c-coefficient (both descending, a missing one last), then codebook
+    and code id of a, then of b — sorted on integers: each code's rank among the codes' (codebook, code id)."""
+    keys = (codes["codebook"].astype(str) + "\x00" + codes["code_id"].astype(str)).to_numpy()
+    rank = pd.factorize(keys, sort=True)[0]  # ('\x00' sorts below every character: codebook first)
+    a, b = pairs["a"].to_numpy(), pairs["b"].to_numpy()
+    strength = -pairs["c_coefficient"].to_numpy(dtype=np.float64)
+    strength[np.isnan(strength)] = np.inf
+    return np.lexsort((rank[b], rank[a], strength, -pairs["n_ab"].to_numpy()))
 
 
 def _neighbourhood(kg, named, params: dict, options: dict) -> pd.DataFrame:

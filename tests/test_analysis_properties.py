@@ -315,3 +315,21 @@ def test_a_pair_whose_passages_carry_both_without_meeting_has_no_fisher_p(store)
     assert (pair["n_units"], pair["n_a"], pair["n_b"], pair["n_ab"]) == (4, 4, 2, 1)
     assert math.isnan(pair["fisher_p"])
     assert_same(got, reference_pairs(segments, codings, "segment"), "segment")
+
+
+@pytest.mark.parametrize("density", [0.01, 0.3, 0.9, 1.0])
+@pytest.mark.parametrize("shape", [(1, 1), (7, 3), (200, 120), (3000, 40)])
+def test_the_gram_matrix_counts_the_units_two_codes_share(density, shape):
+    """XᵀX of a units × codes incidence (sparse products for sparse matrices, dense BLAS for dense ones) against
+    a count of the units each two codes share, code pair by code pair."""
+    import scipy.sparse as sp
+
+    from mmkg.analysis import _gram
+
+    rng = np.random.default_rng(int(density * 100) + shape[0])
+    present = rng.random(shape) < density
+    got = _gram(sp.csr_matrix(present.astype(np.int64)))
+    assert got.dtype == np.int64
+    expected = np.array([[int(np.sum(present[:, a] & present[:, b])) for b in range(shape[1])]
+                         for a in range(shape[1])])
+    assert np.array_equal(got, expected)
