@@ -330,7 +330,8 @@ def main() -> None:
                         "when present (then the load is not re-run; at 10^7 it takes minutes)")
     args = parser.parse_args()
     print(f"{'codings':>10} {'unit':>11} {'pairs':>6} {'mmkg s':>8} {'limit s':>8} {'(count':>7} {'XᵀX)':>6} "
-          f"{'×limit':>7} {'CPU s':>7} {'limit':>7} {'×':>7} {'own s':>7} {'×own':>6} {'CPU×':>6} {'duckdb s':>9} {'×duckdb':>8} {'load':>5}  checks  "
+          f"{'×limit':>7} {'CPU s':>7} {'limit':>7} {'×':>7} {'own s':>7} {'×own':>6} {'CPU×':>6} "
+          f"{'duckdb s':>9} {'×duckdb':>8} {'load':>5}  checks  "
           f"(best of {args.repeat}; wall, then CPU time of the process)")
     for size in args.sizes:
         with tempfile.TemporaryDirectory() as tmp:
@@ -376,7 +377,8 @@ def main() -> None:
                     limit, cpu_limit = t_count + t_xtx, cpu_count + cpu_xtx
                     print(f"{size:>10,} {unit:>11} {len(mine):>6} {t_mmkg:>8.3f} {limit:>8.3f} {t_count:>7.3f} "
                           f"{t_xtx:>6.3f} {t_mmkg / limit:>7.2f} {cpu_mmkg:>7.3f} {cpu_limit:>7.3f} "
-                          f"{cpu_mmkg / cpu_limit:>7.2f} {t_own:>7.3f} {t_mmkg / t_own:>6.2f} {cpu_mmkg / cpu_own:>6.2f} "
+                          f"{cpu_mmkg / cpu_limit:>7.2f} {t_own:>7.3f} {t_mmkg / t_own:>6.2f} "
+                          f"{cpu_mmkg / cpu_own:>6.2f} "
                           f"{t_duck:>9.3f} {t_mmkg / t_duck:>8.2f} "
                           f"{load_average():>5}  {checks}", flush=True)
             con.close()
