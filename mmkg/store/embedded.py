@@ -52,6 +52,7 @@ from mmkg.schema import (
 )
 from mmkg.store import Progress, StepTicker
 from mmkg.store.ddl import ladybug_ddl
+from mmkg.store.keys import is_packed
 from mmkg.tables import release_freed_heap
 
 POINTER_FILE = "CURRENT"  # names the published version
@@ -633,7 +634,7 @@ class EmbeddedStore:
             except RuntimeError as exc:
                 hint = " (the graph changes only through loads)" if "read-only" in str(exc).lower() else ""
                 raise QueryError(f"query failed: {exc}{hint}") from None
-            frame = result.get_as_df()
+            frame = _packed_frame(result) if is_packed(cypher) else result.get_as_df()
         return frame
 
     def execute_read(self, cypher: str, params: dict | None = None, *, timeout_s: float | None = None,
@@ -1191,6 +1192,12 @@ def _arrow_strings(series: pd.Series) -> pa.Array | pa.ChunkedArray | None:
         isinstance(dtype, pd.ArrowDtype) and (pa.types.is_string(dtype.pyarrow_dtype)
                                               or pa.types.is_large_string(dtype.pyarrow_dtype)))
     return pa.array(series.array) if arrow_backed else None  # `__arrow_array__`: the column's own buffers
+
+
+def _packed_frame(result) -> pd.DataFrame:
+    """A fetch of one packed integer column (`mmkg.store.keys.is_packed`) as a frame, through Arrow."""
+    column = result.get_as_arrow(1 << 20).column(0)
+    return pd.DataFrame({result.get_column_names()[0]: column.to_numpy()}, copy=False)
 
 
 def _take(result, max_rows: int | None) -> pd.DataFrame:
