@@ -5,8 +5,6 @@ coding (`fetch_unit_table(stored=False)`).  A store written before them is upgra
 studies read their codings (or their stored passages) until they are loaded again."""
 from __future__ import annotations
 
-import shutil
-
 import ladybug
 import numpy as np
 import pandas as pd
@@ -14,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_segment_overlap import HAND_MADE, layouts, write_study
-from test_stored_passages import with_second_coder
+from test_stored_passages import load_layout, with_second_coder
 
 import mmkg
 from mmkg.analysis import _stored_carried_table, _stored_passage_table, fetch_unit_table
@@ -99,11 +97,7 @@ def test_generated_layouts_carry_what_their_codings_count(store, layout, second_
     if not layout:
         return
     folder = root / "random"
-    shutil.rmtree(folder, ignore_errors=True)
-    write_study(folder, "random", layout)
-    if second_coder:
-        with_second_coder(folder)
-    kg.load(folder)
+    load_layout(kg, folder, layout, second_coder)
     pd.testing.assert_frame_equal(carried(kg, "random").astype({"codings": "int64"}), counted_from_files(folder),
                                   check_dtype=False)
     tables_equal(kg, "random")

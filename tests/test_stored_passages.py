@@ -82,15 +82,18 @@ def test_the_hand_made_study_stores_the_passages_a_person_finds(store):
 @given(layout=layouts(), second_coder=st.booleans())
 def test_generated_layouts_store_the_passages_their_positions_give(store, layout, second_coder):
     kg, root = store
-    if not layout:
-        return
-    folder = root / "random"
+    if layout:
+        load_layout(kg, root / "random", layout, second_coder)
+        tables_equal(kg, "random")
+
+
+def load_layout(kg, folder, layout, second_coder: bool) -> None:
+    """Load a generated layout as the study 'random' (`with_second_coder` when asked), in place of the last."""
     shutil.rmtree(folder, ignore_errors=True)
     write_study(folder, "random", layout)
     if second_coder:
         with_second_coder(folder)
     kg.load(folder)
-    tables_equal(kg, "random")
 
 
 def test_the_founding_study_stores_its_passages(founding_store):
