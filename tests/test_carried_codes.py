@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_segment_overlap import HAND_MADE, layouts, write_study
+from test_segment_overlap import HAND_MADE, REFI_FILES, layouts, write_study
 from test_stored_passages import load_layout, with_second_coder
 
 import mmkg
@@ -35,6 +35,13 @@ def carried(kg, study_id: str) -> pd.DataFrame:
     return kg.cypher("MATCH (src:Source)-[r:CARRIES]->(k:Code) WHERE src.study_id = $s "
                      "RETURN src.id AS source_id, k.codebook AS codebook, k.id AS code_id, r.codings AS codings "
                      "ORDER BY source_id, codebook, code_id", {"s": study_id})
+
+
+def counted_in_the_graph(kg, study_id: str) -> pd.DataFrame:
+    """The analysis codings per source and code, counted by the store along the sources' segments."""
+    return kg.cypher("MATCH (src:Source)-[:HAS_SEGMENT]->(:Segment)-[c:CODED_AS]->(k:Code) "
+                     "WHERE src.study_id = $s AND c.analysis RETURN src.id AS source_id, k.codebook AS codebook, "
+                     "k.id AS code_id, count(*) AS codings ORDER BY source_id, codebook, code_id", {"s": study_id})
 
 
 def counted_from_files(folder, analysis_coder: str = "consensus") -> pd.DataFrame:
@@ -101,6 +108,17 @@ def test_generated_layouts_carry_what_their_codings_count(store, layout, second_
     pd.testing.assert_frame_equal(carried(kg, "random").astype({"codings": "int64"}), counted_from_files(folder),
                                   check_dtype=False)
     tables_equal(kg, "random")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", REFI_FILES or ["(none)"])
+def test_every_real_refi_export_carries_the_codes_of_its_codings(shared_dir, store, name):
+    kg, _ = store
+    path = shared_dir / "external" / "refi-qda" / name
+    study_id = "x-" + path.stem.replace(".", "-")
+    kg.load(path, study_id=study_id)
+    pd.testing.assert_frame_equal(carried(kg, study_id), counted_in_the_graph(kg, study_id), check_dtype=False)
+    tables_equal(kg, study_id)
 
 
 def test_the_founding_study_carries_its_codes(founding_store):
