@@ -252,8 +252,8 @@ def _stored_passages_are_optional(store: Neo4jStore) -> None:
 
 def _carried_codes_are_optional(store: Neo4jStore) -> None:
     """2 → 3: a study loaded before the carried codes (CARRIES, `mmkg.schema.CARRIED_COLUMN`) has none and no
-    `Source.analysis_codings`, which makes its co-occurrence by source read its codings until it is loaded
-    again: nothing to change."""
+    `Source.analysis_codings`, which makes its co-occurrence by source read its stored passages (or codings)
+    until it is loaded again: nothing to change."""
 
 
 MIGRATIONS: dict[int, Callable[[Neo4jStore], None]] = {1: _stored_passages_are_optional,
