@@ -98,10 +98,12 @@ def study_graph(study: ValidStudy) -> GraphRows:
         pd.Series(True, index=k.index)
     analysis_rows = analysis.to_numpy(dtype=bool)
     segment_of_coding = _positions(k["segment_id"], seg["segment_id"])
-    passage, loose_passage, first_passage = analysis_passages(src, seg, k, analysis_rows, segment_of_coding)
+    source_of_segment = _positions(seg["source_id"], src["source_id"])
+    passage, loose_passage, first_passage = analysis_passages(src, seg, k, analysis_rows, segment_of_coding,
+                                                              source_of_segment)
     source_uid = uid(s, "source", src["source_id"])
     coded_code = uid(s, "code", k["codebook"], k["code_id"])
-    source_of_coding = _positions(seg["source_id"], src["source_id"])[segment_of_coding[analysis_rows]]
+    source_of_coding = source_of_segment[segment_of_coding[analysis_rows]]
     rows.rels["CARRIES"], analysis_codings = carried_codes(source_uid, source_of_coding, coded_code[analysis_rows])
     rows.nodes["Source"] = _nodes("Source", src.assign(uid=source_uid, study_id=s, id=src["source_id"],
                                                         title=_text(src["title"]), first_passage=first_passage,
@@ -178,18 +180,20 @@ PASSAGE_CHUNK = 1 << 20  # coded segments whose passages are found at once (sour
 
 
 def analysis_passages(sources: pd.DataFrame, segments: pd.DataFrame, codings: pd.DataFrame, analysis: np.ndarray,
-                      segment_of_coding: np.ndarray) -> tuple[pd.Series, pd.Series, np.ndarray]:
+                      segment_of_coding: np.ndarray, source_of_segment: np.ndarray
+                      ) -> tuple[pd.Series, pd.Series, np.ndarray]:
     """The passages of the analysis codings at proximity 0 (`mmkg.overlap`) as `mmkg.schema.PASSAGE_COLUMNS`
     stores them: per coding, its passage's number when every two of the passage's selections overlap (-1 when
     not, null for a coding that is not an analysis coding); per segment, its passage's number when they do not
     (else null); per source, the number of its first passage (-1: none).  Passages are numbered from 0 in the
-    order of the sources' rows, so each source's follow on from its first.  `segment_of_coding`: each coding's
-    row of `segments`."""
+    order of the sources' rows, so each source's follow on from its first.  `analysis`: per coding, whether it
+    is an analysis coding; `segment_of_coding`: each coding's row of `segments`; `source_of_segment`: each
+    segment's row of `sources`."""
     coded = segment_of_coding[analysis]
     present = np.zeros(len(segments), dtype=bool)
     present[coded] = True
     position = np.flatnonzero(present)  # the segments with an analysis coding
-    source_of_segment = _positions(segments["source_id"], sources["source_id"])[position]
+    source_of_segment = source_of_segment[position]
     order = np.argsort(source_of_segment, kind="stable")  # source by source, passages found a few at a time
     bounds = np.searchsorted(source_of_segment[order], np.arange(len(sources) + 1))
     passage_of_segment = np.empty(len(position), dtype=np.int64)  # stored numbers
