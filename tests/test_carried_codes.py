@@ -6,29 +6,19 @@ studies read their codings (or their stored passages) until they are loaded agai
 from __future__ import annotations
 
 import ladybug
-import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_segment_overlap import HAND_MADE, REFI_FILES, layouts, write_study
-from test_stored_passages import load_layout, with_second_coder
+from test_stored_passages import load_layout, tables_equal, with_second_coder
 
 import mmkg
-from mmkg.analysis import _stored_carried_table, _stored_passage_table, fetch_unit_table
+from mmkg.analysis import _stored_carried_table, _stored_passage_table
 from mmkg.schema import CARRIED_COLUMN, PASSAGE_COLUMNS
 from mmkg.store.embedded import current_database_file
 
 SOURCE_UNITS = ("source", "participant")
-
-
-def tables_equal(kg, study_id: str, units=SOURCE_UNITS) -> None:
-    for unit in units:
-        stored = fetch_unit_table(kg, study_id, unit)
-        counted = fetch_unit_table(kg, study_id, unit, stored=False)
-        assert stored.codes.equals(counted.codes), unit
-        for name in ("joint", "carried", "universe", "book"):
-            assert np.array_equal(getattr(stored, name), getattr(counted, name)), (unit, name)
 
 
 def carried(kg, study_id: str) -> pd.DataFrame:
@@ -75,7 +65,7 @@ def test_the_hand_made_study_carries_the_codes_its_files_count(store):
     assert dict(zip(per_source["source_id"], per_source["n"])) == {s: int(totals.get(s, 0))
                                                                   for s in per_source["source_id"]}
     assert _stored_carried_table(kg, "hand", None, "source") is not None, "the stored path is the one taken"
-    tables_equal(kg, "hand")
+    tables_equal(kg, "hand", SOURCE_UNITS)
 
 
 def test_a_source_without_analysis_codings_carries_nothing(store):
@@ -93,7 +83,7 @@ def test_a_source_without_analysis_codings_carries_nothing(store):
                     "OPTIONAL MATCH (src)-[r:CARRIES]->() RETURN src.analysis_codings AS n, count(r) AS carried",
                     {"id": first_source})
     assert row.to_dict("records") == [{"n": 0, "carried": 0}]
-    tables_equal(kg, "quiet")
+    tables_equal(kg, "quiet", SOURCE_UNITS)
 
 
 @pytest.mark.slow
@@ -107,7 +97,7 @@ def test_generated_layouts_carry_what_their_codings_count(store, layout, second_
     load_layout(kg, folder, layout, second_coder)
     pd.testing.assert_frame_equal(carried(kg, "random").astype({"codings": "int64"}), counted_from_files(folder),
                                   check_dtype=False)
-    tables_equal(kg, "random")
+    tables_equal(kg, "random", SOURCE_UNITS)
 
 
 @pytest.mark.slow
@@ -118,7 +108,7 @@ def test_every_real_refi_export_carries_the_codes_of_its_codings(shared_dir, sto
     study_id = "x-" + path.stem.replace(".", "-")
     kg.load(path, study_id=study_id)
     pd.testing.assert_frame_equal(carried(kg, study_id), counted_in_the_graph(kg, study_id), check_dtype=False)
-    tables_equal(kg, study_id)
+    tables_equal(kg, study_id, SOURCE_UNITS)
 
 
 def test_the_founding_study_carries_its_codes(founding_store):
@@ -128,7 +118,7 @@ def test_the_founding_study_carries_its_codes(founding_store):
         analysis = kg.cypher("MATCH (:Segment)-[c:CODED_AS]->(k:Code) WHERE k.study_id = 'founding' AND c.analysis "
                              "RETURN count(*) AS n")["n"][0]
         assert total == analysis > 0
-        tables_equal(kg, "founding")
+        tables_equal(kg, "founding", SOURCE_UNITS)
 
 
 @pytest.mark.parametrize("dropped", ["carried codes", "carried codes and passages"])

@@ -22,12 +22,14 @@ from mmkg.schema import PASSAGE_COLUMNS
 from mmkg.store.embedded import current_database_file
 
 
-def tables_equal(kg, study_id: str) -> None:
-    stored = fetch_unit_table(kg, study_id, "segment")
-    found = fetch_unit_table(kg, study_id, "segment", stored=False)
-    assert stored.codes.equals(found.codes)
-    for name in ("joint", "carried", "universe", "book"):
-        assert np.array_equal(getattr(stored, name), getattr(found, name)), name
+def tables_equal(kg, study_id: str, units=("segment",)) -> None:
+    """The unit tables read from what the load stored equal those counted from every coding's position."""
+    for unit in units:
+        stored = fetch_unit_table(kg, study_id, unit)
+        found = fetch_unit_table(kg, study_id, unit, stored=False)
+        assert stored.codes.equals(found.codes), unit
+        for name in ("joint", "carried", "universe", "book"):
+            assert np.array_equal(getattr(stored, name), getattr(found, name)), (unit, name)
 
 
 def stored_passages(kg, study_id: str) -> pd.DataFrame:
