@@ -59,6 +59,7 @@ import scipy.sparse as sp
 from scipy.special import gammaln
 
 from mmkg import overlap
+from mmkg.code_pairs import code_rows, loose_pairs
 from mmkg.errors import NotFoundError, QueryError
 from mmkg.metrics import METRICS, metric_names, resolve_metric
 from mmkg.models import EVERY_STUDY, GraphReader
@@ -329,23 +330,9 @@ def _books(codes: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
 
 
 def _incidence(unit_of_row: np.ndarray, code_of_row: np.ndarray, n_units: int, n_codes: int) -> sp.csr_matrix:
-    """0/1 units × codes (repeated pairs count once), built from its sorted distinct (unit, code) keys."""
-    key = _distinct(unit_of_row.astype(np.int64) * n_codes + code_of_row, n_units * n_codes)
-    units, codes = np.divmod(key, max(n_codes, 1))
-    pointer = np.zeros(n_units + 1, dtype=np.int64)
-    np.cumsum(np.bincount(units, minlength=n_units), out=pointer[1:])
-    return sp.csr_matrix((np.ones(len(key), dtype=np.int64), codes, pointer), shape=(n_units, n_codes))
-
-
-def _distinct(keys: np.ndarray, size: int) -> np.ndarray:
-    """The distinct values of non-negative integer `keys` below `size`, ascending: through a table of flags
-    when `size` is not much larger than the keys, else by sorting."""
-    if size <= 8 * len(keys) + (1 << 20):
-        present = np.zeros(size, dtype=bool)
-        present[keys] = True
-        return np.flatnonzero(present)
-    keys = np.sort(keys, kind="stable")  # (timsort: fetched keys come in runs, twice as fast as quicksort on them)
-    return keys[np.r_[True, keys[1:] != keys[:-1]]] if len(keys) else keys
+    """0/1 units × codes (repeated pairs count once)."""
+    pointer, codes = code_rows(unit_of_row, code_of_row, n_units, n_codes)
+    return sp.csr_matrix((np.ones(len(codes), dtype=np.int64), codes, pointer), shape=(n_units, n_codes))
 
 
 def _row_of_entry(matrix: sp.csr_matrix) -> np.ndarray:
@@ -384,31 +371,8 @@ def _direct_joint(matrix: sp.csr_matrix, selection_of_row: np.ndarray, code_of_r
 
 def _loose_joint(selection_of_row: np.ndarray, code_of_row: np.ndarray, passage: np.ndarray, clique: np.ndarray,
                  pairs: tuple[np.ndarray, np.ndarray], n_codes: int) -> np.ndarray:
-    """Passages that are not cliques where a and b co-occur directly, codes × codes: counted pair by pair of
-    their overlapping selections (`pairs`) and each selection with itself."""
-    first, second = pairs
-    # selections × codes of the passages that are not cliques; every overlapping pair and every selection
-    # with itself contributes the codes of one side crossed with the codes of the other
-    rows = ~clique[passage[selection_of_row]]
-    carried = _incidence(selection_of_row[rows], code_of_row[rows], len(passage), n_codes)
-    inside = ~clique[passage[first]]
-    loose = _distinct(selection_of_row[rows], len(passage))
-    left = np.concatenate([first[inside], loose])
-    right = np.concatenate([second[inside], loose])
-    pointer, codes = carried.indptr, carried.indices
-    n_left, n_right = np.diff(pointer)[left], np.diff(pointer)[right]
-    counts = n_left * n_right
-    which = np.repeat(np.arange(len(left)), counts)
-    k = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-    a = codes[pointer[left][which] + k // n_right[which]]
-    b = codes[pointer[right][which] + k % n_right[which]]
-    low, high = np.minimum(a, b), np.maximum(a, b)
-    # each (passage, a, b) once: passages renumbered among the loose ones keep the keys small
-    _, loose_passage = np.unique(passage[left], return_inverse=True)
-    n_loose = int(loose_passage.max()) + 1 if len(loose_passage) else 0
-    key = _distinct((loose_passage[which].astype(np.int64) * n_codes + low) * n_codes + high,
-                    n_loose * n_codes * n_codes)
-    low, high = (key // n_codes) % n_codes, key % n_codes
+    """Passages that are not cliques where a and b co-occur directly, codes × codes (`loose_pairs`)."""
+    low, high = loose_pairs(selection_of_row, code_of_row, passage, clique, pairs, n_codes)
     upper = np.bincount(low * n_codes + high, minlength=n_codes * n_codes).reshape(n_codes, n_codes)
     return upper + upper.T - np.diag(np.diag(upper))
 
