@@ -63,7 +63,14 @@ from mmkg.code_pairs import code_rows, loose_pairs
 from mmkg.errors import NotFoundError, QueryError
 from mmkg.metrics import METRICS, metric_names, resolve_metric
 from mmkg.models import EVERY_STUDY, GraphReader
-from mmkg.store.keys import carried_statements, key_width, passage_statements, split_keys, unit_statements
+from mmkg.store.keys import (
+    carried_statements,
+    key_width,
+    pair_statements,
+    passage_statements,
+    split_keys,
+    unit_statements,
+)
 from mmkg.units import UNIT_RULES, UNITS  # noqa: F401  (UNIT_RULES: re-exported for the views)
 
 SEGMENT_UNITS = ("segment", "exact")
@@ -177,11 +184,13 @@ def _passages_table(matrix: sp.csr_matrix, joint: np.ndarray, unit_source: np.nd
 
 def _counted_table(unit: str, codes: pd.DataFrame, sources: pd.DataFrame, matrix: sp.csr_matrix, joint: np.ndarray,
                    by_source: sp.csr_matrix, unit_source: np.ndarray | None,
-                   participant_units: tuple[np.ndarray, np.ndarray] | None) -> UnitTable:
+                   participant_units: tuple[np.ndarray, np.ndarray] | None,
+                   unit_weight: np.ndarray | None = None) -> UnitTable:
     """The unit table from the units × codes incidence `matrix`, its `joint` counts and the sources × codes
     incidence: n_a (carried) and N (universe) per book.  `unit_source`: each unit's source (a row of
     `sources`); at the participant unit, `participant_units` instead: (each coded source's unit, those
-    sources)."""
+    sources).  `unit_weight`: the number of units each row of `matrix` stands for (its entries count them),
+    where a row is a source standing for its passages (default: one each)."""
     n_codes = len(codes)
     kind_of_source, kind_labels = pd.factorize(sources["kind"].fillna(""))
     studies = pd.Index(pd.unique(pd.concat([sources["study_id"], codes["study_id"]]).astype(str)))
@@ -208,7 +217,8 @@ def _counted_table(unit: str, codes: pd.DataFrame, sources: pd.DataFrame, matrix
     can = can & (unit_study[:, None] == book_study[None, :])
     can = can.astype(np.int64)  # units × books, dense: the books are few
     carried = np.asarray(matrix.T @ can, dtype=np.int64).reshape(n_codes, len(books))
-    universe = (can.T @ can).reshape(len(books), len(books))
+    weighted = can if unit_weight is None else can * unit_weight[:, None]
+    universe = (weighted.T @ can).reshape(len(books), len(books))
     return UnitTable(unit=unit, codes=codes, joint=joint, carried=carried, universe=universe, book=book_of_code)
 
 
@@ -655,12 +665,13 @@ def fetch_unit_table(kg: GraphReader, study_id: str, unit: str, coder: str = "",
                      codes: pd.DataFrame | None = None, *, stored: bool = True) -> UnitTable:
     """The unit table of every code of the study (or of every study) for the chosen coder(s).  One study's
     analysis codings (at proximity 0) are counted from what the load stored, where the study has it: by source
-    or participant from the codes each source carries (`mmkg.graph.carried_codes`), else from the stored
-    passages (`mmkg.graph.analysis_passages`), which also give the segment unit (`stored=False`: from the
-    segments, as for every other choice)."""
+    or participant from the codes each source carries (`mmkg.graph.carried_codes`), by segment from the code
+    pairs its passages share (`mmkg.graph.passage_pairs`); a study loaded before those, from its stored passages
+    (`mmkg.graph.analysis_passages`) (`stored=False`: from the segments, as for every other choice)."""
     if stored and unit in STORED_UNITS and not proximity and not normalise_coders(coder) \
             and study_id not in ("", EVERY_STUDY):
-        table = _stored_carried_table(kg, study_id, codes, unit) if unit != "segment" else None
+        table = _stored_carried_table(kg, study_id, codes, unit) if unit != "segment" else \
+            _stored_pair_table(kg, study_id, codes)
         if table is None:
             table = _stored_passage_table(kg, study_id, codes, unit)
         if table is not None:
@@ -689,6 +700,41 @@ def _stored_carried_table(kg: GraphReader, study_id: str, codes: pd.DataFrame | 
         raise QueryError("a source that carries a code has no participant in the graph")
     keep = code_of_row >= 0  # (codes not among `codes` count nowhere, as in `_unit_table`)
     return _sources_table(source_of_row[keep], code_of_row[keep], sources, codes, unit)
+
+
+def _stored_pair_table(kg: GraphReader, study_id: str, codes: pd.DataFrame | None) -> UnitTable | None:
+    """The segment unit table of the study's analysis codings from the code pairs its passages share
+    (COOCCURS_WITH) and the codes its sources' passages carry (CARRIES.passages); None when the study has none
+    stored (loaded by an mmkg before them) or a code it carries is not among `codes` (then its passages are
+    others)."""
+    (codes_cypher, params), (carried_cypher, _), (sources_cypher, _), (pairs_cypher, _) = pair_statements(study_id)
+    sources = kg.cypher(sources_cypher, params)
+    passages = pd.to_numeric(sources["passages"])
+    if not len(sources) or passages.isna().any():
+        return None
+    codes = _sorted_codes(kg, study_id, codes)
+    code_keys = kg.cypher(codes_cypher, params)
+    carried = kg.cypher(carried_cypher, params)
+    code_of_carried = _code_of_key(carried["code"].to_numpy(dtype=np.int64), code_keys, codes)
+    if (code_of_carried < 0).any():
+        return None
+    source_of_carried = _lookup(carried["source"], sources["source"])
+    if (source_of_carried < 0).any():
+        raise QueryError("a source that carries a code has no participant in the graph")
+    n_codes = len(codes)
+    # sources × codes: the number of each source's passages that carry the code
+    by_source = sp.csr_matrix((carried["passages"].to_numpy(dtype=np.int64), (source_of_carried, code_of_carried)),
+                              shape=(len(sources), n_codes))
+    pairs = kg.cypher(pairs_cypher, params)
+    a = _code_of_key(pairs["a"].to_numpy(dtype=np.int64), code_keys, codes)
+    b = _code_of_key(pairs["b"].to_numpy(dtype=np.int64), code_keys, codes)
+    if (a < 0).any() or (b < 0).any() or (a == b).any():
+        raise QueryError("a stored code pair names a code the study's sources do not carry")
+    joint = np.zeros((n_codes, n_codes), dtype=np.int64)
+    joint[a, b] = joint[b, a] = pairs["passages"].to_numpy(dtype=np.int64)
+    joint[np.diag_indices(n_codes)] = np.asarray(by_source.sum(axis=0)).ravel()
+    return _counted_table("segment", codes, sources, by_source, joint, by_source, np.arange(len(sources)), None,
+                          unit_weight=passages.to_numpy(dtype=np.int64))
 
 
 def _stored_passage_table(kg: GraphReader, study_id: str, codes: pd.DataFrame | None,

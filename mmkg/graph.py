@@ -1,12 +1,15 @@
 """Turning validated tables into the node and relationship rows of the property graph (see `mmkg.schema`)."""
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from mmkg import overlap
+from mmkg.code_pairs import code_rows, distinct_keys, loose_pairs, unit_pairs
 from mmkg.models import GraphRows, ValidStudy
 from mmkg.schema import NODE_BY_LABEL, REL_BY_TYPE, STUDY_COUNTS
 from mmkg.tables import categorical, plain_text
@@ -99,15 +102,27 @@ def study_graph(study: ValidStudy) -> GraphRows:
     analysis_rows = analysis.to_numpy(dtype=bool)
     segment_of_coding = _positions(k["segment_id"], seg["segment_id"])
     source_of_segment = _positions(seg["source_id"], src["source_id"])
-    passage, loose_passage, first_passage = analysis_passages(src, seg, k, analysis_rows, segment_of_coding,
-                                                              source_of_segment)
+    passage, loose_passage, passages_of_source = analysis_passages(src, seg, k, analysis_rows, segment_of_coding,
+                                                                   source_of_segment)
     source_uid = uid(s, "source", src["source_id"])
     coded_code = uid(s, "code", k["codebook"], k["code_id"])
+    code_of_coding, code_names = _factorized(coded_code[analysis_rows])
     source_of_coding = source_of_segment[segment_of_coding[analysis_rows]]
-    rows.rels["CARRIES"], analysis_codings = carried_codes(source_uid, source_of_coding, coded_code[analysis_rows])
+    passage_code, pair_key, pair_count = passage_pairs(
+        seg, passage.to_numpy(dtype=np.int64, na_value=-1)[analysis_rows], segment_of_coding[analysis_rows],
+        loose_passage, code_of_coding, len(code_names), int(passages_of_source.sum()))
+    width = max(len(code_names), 1)
+    source_of_passage = np.repeat(np.arange(len(src)), passages_of_source)
+    rows.rels["CARRIES"], analysis_codings = carried_codes(
+        source_uid, source_of_coding, code_of_coding, code_names,
+        source_of_passage[passage_code // width] * width + passage_code % width)
+    rows.rels["COOCCURS_WITH"] = pd.DataFrame({"from": code_names.take(pair_key // width),
+                                               "to": code_names.take(pair_key % width), "passages": pair_count})
+    first_passage = np.where(passages_of_source > 0, np.cumsum(passages_of_source) - passages_of_source, -1)
     rows.nodes["Source"] = _nodes("Source", src.assign(uid=source_uid, study_id=s, id=src["source_id"],
                                                         title=_text(src["title"]), first_passage=first_passage,
-                                                        analysis_codings=analysis_codings))
+                                                        analysis_codings=analysis_codings,
+                                                        passages=passages_of_source))
     rows.rels["HAS_SOURCE"] = pd.DataFrame({"from": uid(s, "participant", src["participant_id"]), "to": source_uid})
 
     segment_uid = uid(s, "segment", seg["segment_id"])
@@ -185,10 +200,10 @@ def analysis_passages(sources: pd.DataFrame, segments: pd.DataFrame, codings: pd
     """The passages of the analysis codings at proximity 0 (`mmkg.overlap`) as `mmkg.schema.PASSAGE_COLUMNS`
     stores them: per coding, its passage's number when every two of the passage's selections overlap (-1 when
     not, null for a coding that is not an analysis coding); per segment, its passage's number when they do not
-    (else null); per source, the number of its first passage (-1: none).  Passages are numbered from 0 in the
-    order of the sources' rows, so each source's follow on from its first.  `analysis`: per coding, whether it
-    is an analysis coding; `segment_of_coding`: each coding's row of `segments`; `source_of_segment`: each
-    segment's row of `sources`."""
+    (else null); per source, the number of its passages.  Passages are numbered from 0 in the order of the
+    sources' rows, so each source's follow on from the one before (`Source.first_passage`).  `analysis`: per
+    coding, whether it is an analysis coding; `segment_of_coding`: each coding's row of `segments`;
+    `source_of_segment`: each segment's row of `sources`."""
     coded = segment_of_coding[analysis]
     present = np.zeros(len(segments), dtype=bool)
     present[coded] = True
@@ -220,7 +235,6 @@ def analysis_passages(sources: pd.DataFrame, segments: pd.DataFrame, codings: pd
         passage_of_segment[rows], in_clique[rows] = stored[passage], found.clique[passage]
         per_source += np.bincount(source_of_passage, minlength=len(sources))
         numbered += len(found)
-    first_passage = np.where(per_source > 0, np.cumsum(per_source) - per_source, -1)
     loose = np.zeros(len(segments), dtype=bool)
     loose[position[~in_clique]] = True
     loose_passage = np.zeros(len(segments), dtype=np.int64)
@@ -229,24 +243,80 @@ def analysis_passages(sources: pd.DataFrame, segments: pd.DataFrame, codings: pd
     passage = np.zeros(len(codings), dtype=np.int64)
     passage[analysis] = np.where(in_clique[of_coding], passage_of_segment[of_coding], -1)
     return (pd.Series(pd.arrays.IntegerArray(passage, ~analysis), index=codings.index),
-            pd.Series(pd.arrays.IntegerArray(loose_passage, ~loose), index=segments.index), first_passage)
+            pd.Series(pd.arrays.IntegerArray(loose_passage, ~loose), index=segments.index), per_source)
 
 
-def carried_codes(source_uid: pd.Series, source_of_coding: np.ndarray, code_uid: pd.Series
-                  ) -> tuple[pd.DataFrame, np.ndarray]:
-    """The CARRIES rows of the analysis codings (`mmkg.schema.CARRIED_COLUMN`) — each source and each code its
-    codings name, with their number — and each source's number of them; the codings given by their source (a
-    row of `source_uid`) and their code's uid."""
-    if isinstance(code_uid.dtype, pd.CategoricalDtype):
-        code_of_coding, code_names = code_uid.cat.codes.to_numpy(dtype=np.int64), code_uid.cat.categories
-    else:
-        code_of_coding, code_names = pd.factorize(code_uid)
+def _factorized(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """(each value's number, the distinct values): a Categorical by its codes."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy(dtype=np.int64), pd.Index(values.cat.categories)
+    codes, names = pd.factorize(values)
+    return codes.astype(np.int64), pd.Index(names)
+
+
+def carried_codes(source_uid: pd.Series, source_of_coding: np.ndarray, code_of_coding: np.ndarray,
+                  code_names: pd.Index, source_code_of_passage: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+    """The CARRIES rows of the analysis codings (`mmkg.schema.CARRIED_COLUMN`, `PAIR_COLUMNS`) — each source
+    and each code its codings name, with their number and the number of the source's passages carrying the
+    code — and each source's number of codings; the codings given by their source (a row of `source_uid`) and
+    code (a position in `code_names`), the passages' codes by `source_code_of_passage`: source times the codes'
+    width plus code, one entry per passage and code."""
     width = max(len(code_names), 1)
     pair, count = np.unique(source_of_coding.astype(np.int64) * width + code_of_coding, return_counts=True)
+    in_passages, passages = np.unique(source_code_of_passage, return_counts=True)
+    if not np.array_equal(pair, in_passages):  # every coding is in a passage that carries its code
+        raise AssertionError("the passages' codes are not the codings' codes")
     source, code = np.divmod(pair, width)
     carried = pd.DataFrame({"from": pd.Series(source_uid).take(source).to_numpy(),
-                            "to": pd.Series(code_names).take(code).to_numpy(), "codings": count})
+                            "to": code_names.take(code).to_numpy(), "codings": count, "passages": passages})
     return carried, np.bincount(source_of_coding, minlength=len(source_uid))
+
+
+PAIR_KEYS_DENSE = 1 << 24  # code pairs (codes squared) up to which pairs are counted in a table, else sorted
+
+
+def passage_pairs(segments: pd.DataFrame, passage: np.ndarray, segment_of_coding: np.ndarray,
+                  loose_passage: pd.Series, code_of_coding: np.ndarray, n_codes: int, n_passages: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The codes of the analysis codings' passages and the code pairs they share (`mmkg.schema.PAIR_COLUMNS`):
+    the distinct (passage, code) keys, passage times the codes' width plus code, ascending; every two codes
+    a < b that co-occur directly in a passage (as in `mmkg.analysis`: in a passage whose selections do not all
+    overlap, on two overlapping selections), as a times the width plus b, with the number of their passages.
+    The analysis codings given by their stored passage (`analysis_passages`; -1: one whose selections do not
+    all overlap), segment (a row of `segments`) and code; `loose_passage`: per segment, such a passage."""
+    width = max(n_codes, 1)
+    clique = passage >= 0
+    pointer, codes = code_rows(passage[clique], code_of_coding[clique], n_passages, n_codes)
+    clique_keys = np.repeat(np.arange(n_passages, dtype=np.int64), np.diff(pointer)) * width + codes
+    # the passages whose selections do not all overlap, found again among their own segments (each passage's
+    # segments grouped as a source's would be: they overlap none outside it)
+    of_segment = loose_passage.to_numpy(dtype=np.int64, na_value=-1)
+    loose_segments = np.flatnonzero(of_segment >= 0)
+    geometry = np.full((len(overlap.GEOMETRY), len(loose_segments)), np.nan)
+    for i, column in enumerate(overlap.GEOMETRY):
+        geometry[i] = segments[column].take(loose_segments).to_numpy(dtype=np.float64, na_value=np.nan)
+    selections = overlap.selections(of_segment[loose_segments], np.arange(len(loose_segments)), geometry.T,
+                                    merge=False)
+    found = overlap.find_passages(selections, 0.0)
+    loose_rows = ~clique
+    selection_of_row = selections.of_row[np.searchsorted(loose_segments, segment_of_coding[loose_rows])]
+    loose_keys = distinct_keys(of_segment[segment_of_coding[loose_rows]] * width + code_of_coding[loose_rows],
+                               n_passages * width)
+    low, high = loose_pairs(selection_of_row, code_of_coding[loose_rows], found.of_selection, found.clique,
+                            found.pairs, n_codes)
+    pairs = itertools.chain([low[low < high] * width + high[low < high]],
+                            (a * width + b for a, b in unit_pairs(pointer, codes)))  # a few million at a time
+    if width * width <= PAIR_KEYS_DENSE:
+        counts = np.zeros(width * width, dtype=np.int64)
+        for keys in pairs:
+            counts += np.bincount(keys, minlength=width * width)
+        pair_key = np.flatnonzero(counts)
+        pair_count = counts[pair_key]
+    else:
+        counted = [np.unique(keys, return_counts=True) for keys in pairs]
+        pair_key, inverse = np.unique(np.concatenate([k for k, _ in counted]), return_inverse=True)
+        pair_count = np.bincount(inverse, weights=np.concatenate([c for _, c in counted])).astype(np.int64)
+    return np.sort(np.concatenate([clique_keys, loose_keys]), kind="stable"), pair_key, pair_count
 
 
 def plain_columns(rows: GraphRows) -> GraphRows:

@@ -43,6 +43,7 @@ COMPUTED = frozenset({
     "CODED_AS.analysis",  # coder == the study's analysis_coder
     "CODED_AS.passage", "Segment.loose_passage", "Source.first_passage",  # PASSAGE_COLUMNS, from the positions
     "CARRIES.codings", "Source.analysis_codings",  # the carried codes (CARRIED_COLUMN), from the codings
+    "CARRIES.passages", "Source.passages", "COOCCURS_WITH.passages",  # the code pairs (PAIR_COLUMNS), from both
 })
 # Attribute nodes become the participants table's extra columns (one per name) and `participant_attributes`
 ATTRIBUTE_READ = ("participant_id", "name", "value", "type")

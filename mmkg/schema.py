@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 # The version of NODES and RELS: raise it when a table or property changes. A store records the version its
 # graph was written with; opening a store whose graph lacks what this schema has is refused with a message.
-# 2: the stored passages of the analysis codings (PASSAGE_COLUMNS); 3: the codes each source carries (CARRIES)
-SCHEMA_VERSION = 3
+# 2: the stored passages of the analysis codings (PASSAGE_COLUMNS); 3: the codes each source carries (CARRIES);
+# 4: the code pairs of the passages (COOCCURS_WITH, PAIR_COLUMNS)
+SCHEMA_VERSION = 4
 
 # Property types, in LadybugDB's spelling; Neo4j is schema-free for properties.
 STRING, INT, FLOAT, BOOL = "STRING", "INT64", "DOUBLE", "BOOLEAN"
@@ -60,7 +61,7 @@ NODES: tuple[NodeTable, ...] = (
                             ("value", STRING), ("value_num", FLOAT), ("type", STRING)),
               indexed=("study_id", "name")),
     NodeTable("Source", (("study_id", STRING), ("id", STRING), ("kind", STRING), ("title", STRING),
-                         ("first_passage", INT32), ("analysis_codings", INT)),
+                         ("first_passage", INT32), ("analysis_codings", INT), ("passages", INT32)),
               indexed=("study_id",)),
     NodeTable("Segment", (("study_id", STRING), ("id", STRING), ("start_pos", INT), ("end_pos", INT),
                           ("x", FLOAT), ("y", FLOAT), ("width", FLOAT), ("height", FLOAT),
@@ -85,7 +86,8 @@ RELS: tuple[RelTable, ...] = (
     RelTable("HAS_SOURCE", "Participant", "Source"),
     RelTable("HAS_SEGMENT", "Source", "Segment"),
     RelTable("CODED_AS", "Segment", "Code", (("coder", STRING), ("analysis", BOOL), ("passage", INT32))),
-    RelTable("CARRIES", "Source", "Code", (("codings", INT),)),
+    RelTable("CARRIES", "Source", "Code", (("codings", INT), ("passages", INT32))),
+    RelTable("COOCCURS_WITH", "Code", "Code", (("passages", INT),)),
     RelTable("IN_GROUP", "Code", "CodeGroup"),
     RelTable("SUBCODE_OF", "Code", "Code"),
     RelTable("SUBGROUP_OF", "CodeGroup", "CodeGroup"),
@@ -117,6 +119,13 @@ PASSAGE_COLUMNS = (("CODED_AS", "passage", INT32), ("Segment", "loose_passage", 
 # Source.analysis_codings — the number of the source's analysis codings (0: none; null: the study was loaded
 # before CARRIES, so it has none).
 CARRIED_COLUMN = ("Source", "analysis_codings", INT)
+# The code pairs of the passages of a study's analysis codings (the segment unit at proximity 0), written at load
+# so that its co-occurrence reads one row per pair of codes that co-occur instead of one per coding
+# (`mmkg.graph.passage_pairs`): COOCCURS_WITH — from a code to each later code of the study (in the order of
+# its codes) that co-occurs with it directly in a passage, `passages` their number; CARRIES.passages — the number
+# of the source's passages that carry the code; Source.passages — the number of its passages.  A study loaded
+# before them has the two columns null and no COOCCURS_WITH.
+PAIR_COLUMNS = (("CARRIES", "passages", INT32), ("Source", "passages", INT32))
 STUDY_NODE_LABELS = [n.label for n in NODES if n.study_scoped]
 ONTOLOGY_NODE_LABELS = [n.label for n in NODES if not n.study_scoped]
 ONTOLOGY_REL_TYPES = [r.type for r in RELS

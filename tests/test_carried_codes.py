@@ -5,17 +5,15 @@ coding (`fetch_unit_table(stored=False)`).  A store written before them is upgra
 studies read their codings (or their stored passages) until they are loaded again."""
 from __future__ import annotations
 
-import ladybug
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_segment_overlap import HAND_MADE, REFI_FILES, layouts, write_study
-from test_stored_passages import load_layout, tables_equal, with_second_coder
+from test_stored_passages import load_layout, make_earlier, tables_equal, with_second_coder
 
 import mmkg
 from mmkg.analysis import _stored_carried_table, _stored_passage_table
-from mmkg.schema import CARRIED_COLUMN, PASSAGE_COLUMNS
 from mmkg.store.embedded import current_database_file
 
 SOURCE_UNITS = ("source", "participant")
@@ -126,13 +124,7 @@ def test_a_store_from_before_the_carried_codes_is_upgraded_and_counts_the_same(f
     with mmkg.open_store(founding_store, read_only=True) as kg:
         before = {unit: kg.query("cooccurrence", study_id="founding", unit=unit) for unit in SOURCE_UNITS}
     file, _ = current_database_file(founding_store)
-    db = ladybug.Database(str(file))  # make it a store of an earlier mmkg: without the carried codes
-    conn = ladybug.Connection(db)
-    conn.execute("DROP TABLE CARRIES")
-    for table, name, _ in (CARRIED_COLUMN, *(PASSAGE_COLUMNS if "passages" in dropped else ())):
-        conn.execute(f"ALTER TABLE {table} DROP {name}")
-    conn.close()
-    db.close()
+    make_earlier(founding_store, 1 if "passages" in dropped else 2)
     with mmkg.open_store(founding_store, read_only=True) as kg:  # upgraded once, as a new version
         assert carried(kg, "founding").empty
         assert _stored_carried_table(kg, "founding", None, "source") is None

@@ -17,19 +17,49 @@ from test_segment_overlap import HAND_MADE, layouts, write_study
 
 import mmkg
 import mmkg.graph
-from mmkg.analysis import fetch_unit_table
-from mmkg.schema import PASSAGE_COLUMNS
+from mmkg.analysis import _stored_passage_table, fetch_unit_table
+from mmkg.schema import CARRIED_COLUMN, PAIR_COLUMNS, PASSAGE_COLUMNS
 from mmkg.store.embedded import current_database_file
 
 
 def tables_equal(kg, study_id: str, units=("segment",)) -> None:
-    """The unit tables read from what the load stored equal those counted from every coding's position."""
+    """The unit tables read from what the load stored equal those counted from every coding's position; at the
+    segment unit, both what the query reads (the code pairs, `mmkg.schema.PAIR_COLUMNS`) and the stored
+    passages (what a study loaded before the pairs reads)."""
     for unit in units:
-        stored = fetch_unit_table(kg, study_id, unit)
         found = fetch_unit_table(kg, study_id, unit, stored=False)
-        assert stored.codes.equals(found.codes), unit
-        for name in ("joint", "carried", "universe", "book"):
-            assert np.array_equal(getattr(stored, name), getattr(found, name)), (unit, name)
+        read = [fetch_unit_table(kg, study_id, unit)]
+        if unit == "segment":
+            read.append(_stored_passage_table(kg, study_id, None, unit))
+        for stored in read:
+            assert stored.codes.equals(found.codes), unit
+            for name in ("joint", "carried", "universe", "book"):
+                assert np.array_equal(getattr(stored, name), getattr(found, name)), (unit, name)
+
+
+def make_earlier(store_path, version: int) -> None:
+    """Make the store's graph one an earlier mmkg wrote: without what schema versions after `version` added
+    (2: the stored passages, 3: the carried codes, 4: the code pairs)."""
+    file, _ = current_database_file(store_path)
+    db = ladybug.Database(str(file))
+    conn = ladybug.Connection(db)
+    tables, columns = [], []
+    if version < 4:
+        tables.append("COOCCURS_WITH")
+        columns += [c for c in PAIR_COLUMNS if c[0] != "CARRIES"]
+    if version < 3:
+        tables.append("CARRIES")
+        columns.append(CARRIED_COLUMN)
+    elif version < 4:
+        columns.append(("CARRIES", "passages", None))
+    if version < 2:
+        columns += PASSAGE_COLUMNS
+    for table in tables:
+        conn.execute(f"DROP TABLE {table}")
+    for table, name, _ in columns:
+        conn.execute(f"ALTER TABLE {table} DROP {name}")
+    conn.close()
+    db.close()
 
 
 def stored_passages(kg, study_id: str) -> pd.DataFrame:
@@ -110,14 +140,10 @@ def test_a_store_from_before_the_stored_passages_is_upgraded_and_reads_positions
     with mmkg.open_store(founding_store, read_only=True) as kg:
         before = kg.query("cooccurrence", study_id="founding")
     file, _ = current_database_file(founding_store)
-    db = ladybug.Database(str(file))  # make it a store of an earlier mmkg: without the stored passages
-    conn = ladybug.Connection(db)
-    for table, name, _ in PASSAGE_COLUMNS:
-        conn.execute(f"ALTER TABLE {table} DROP {name}")
-    conn.close()
-    db.close()
+    make_earlier(founding_store, 1)
     with mmkg.open_store(founding_store, read_only=True) as kg:  # upgraded once, as a new version
         assert stored_passages(kg, "founding")["passage"].isna().all()
+        assert _stored_passage_table(kg, "founding", None, "segment") is None
         pd.testing.assert_frame_equal(kg.query("cooccurrence", study_id="founding"), before)
     assert not file.exists(), "the version without the columns is collected"
     with mmkg.open_store(founding_store) as kg:  # loading the study again stores its passages

@@ -43,6 +43,7 @@ from mmkg.schema import (
     INT,
     NODE_BY_LABEL,
     NODES,
+    PAIR_COLUMNS,
     PASSAGE_COLUMNS,
     REL_BY_TYPE,
     RELS,
@@ -58,8 +59,9 @@ from mmkg.tables import release_freed_heap
 POINTER_FILE = "CURRENT"  # names the published version
 # Columns and relationship tables added to the schema after stores were first written: a store without them is
 # upgraded in place, once
-ADDED_COLUMNS = tuple(("Study", name, INT) for name in STUDY_COUNTS) + PASSAGE_COLUMNS + (CARRIED_COLUMN,)
-ADDED_TABLES = ("CARRIES",)
+ADDED_COLUMNS = tuple(("Study", name, INT) for name in STUDY_COUNTS) + PASSAGE_COLUMNS + (CARRIED_COLUMN,) + \
+    PAIR_COLUMNS
+ADDED_TABLES = ("CARRIES", "COOCCURS_WITH")
 SCHEMA_FILE = "SCHEMA"  # the schema version (`mmkg.schema.SCHEMA_VERSION`) the store's graph was written with
 LOCK_FILE = "writer.lock"  # held by the one writer; says who it is
 STAGING_FOLDER = "staging"  # a writer's new database file before it is published
@@ -584,16 +586,17 @@ class EmbeddedStore:
         version's graph lacks."""
         with self._connection() as conn:
             tables = set(conn.execute("CALL show_tables() RETURN name").get_as_df()["name"])
-            have = {table: _columns(conn, table) for table in {table for table, _, _ in ADDED_COLUMNS}}
+            # (a table that is missing is created whole)
+            have = {table: _columns(conn, table) for table in {table for table, _, _ in ADDED_COLUMNS} & tables}
         return [table for table in ADDED_TABLES if table not in tables] + \
-            [column for column in ADDED_COLUMNS if column[1] not in have[column[0]]]
+            [column for column in ADDED_COLUMNS if column[0] in have and column[1] not in have[column[0]]]
 
     def _upgrade(self) -> None:
         """Upgrade a store written before `ADDED_COLUMNS` and `ADDED_TABLES`, once, publishing the result as a
         new version like any write (a kill leaves the old version): the studies' counts are counted; the stored
-        passages and carried codes are left empty, so those studies' co-occurrence reads positions until each
-        is loaded again."""
-        what = "the studies' counts, stored passages and carried codes"
+        passages, carried codes and code pairs are left empty, so those studies' co-occurrence reads positions
+        until each is loaded again."""
+        what = "the studies' counts, stored passages, carried codes and code pairs"
         try:
             with self._write_lock, writer_lock(self.path, wait_s=max(self.write_wait_s, 10.0)):
                 self.refresh()

@@ -13,7 +13,8 @@ the store package because their keys are the store's own.
 (`mmkg.schema.PASSAGE_COLUMNS`): the codings come with their passage instead of their segment, and only the
 segments of passages whose selections do not all overlap are read with their positions.
 `carried_statements` read, for the source and participant units, the codes each source carries
-(`mmkg.schema.CARRIED_COLUMN`): one row per source and code instead of one per coding.
+(`mmkg.schema.CARRIED_COLUMN`): one row per source and code instead of one per coding; `pair_statements`, for
+the segment unit, the code pairs the passages share (`mmkg.schema.PAIR_COLUMNS`): one row per pair of codes.
 
 Each fetch has a second, Neo4j form (`KeyFetch.neo4j_form`) with the same rows: Bolt sends a million one-row
 records slowly and the Python driver turns each into objects, so on Neo4j the rows come back as a single record
@@ -118,7 +119,8 @@ def _source_keys(where: str) -> KeyFetch:
     return KeyFetch(_match("MATCH (p:Participant)-[:HAS_SOURCE]->(src:Source)", where),
                     (("p.study_id", "study_id"), ("p.uid", "participant"), ("offset(id(src))", "source"),
                      ("src.kind", "kind"), ("src.first_passage", "first_passage"),
-                     ("src.analysis_codings", "analysis_codings")), order="study_id, p.id, src.id")
+                     ("src.analysis_codings", "analysis_codings"), ("src.passages", "passages")),
+                    order="study_id, p.id, src.id")
 
 
 def _carried_codes(where: str) -> KeyFetch:
@@ -126,6 +128,19 @@ def _carried_codes(where: str) -> KeyFetch:
     the source's key times `$width` plus the code's key."""
     return KeyFetch(_match("MATCH (src:Source)-[:CARRIES]->(k:Code)", where),
                     (("offset(id(src)) * $width + offset(id(k))", "carried"),), packed=True)
+
+
+def _carried_passages(where: str) -> KeyFetch:
+    """The codes each source carries with the number of its passages that carry them (`mmkg.schema.PAIR_COLUMNS`):
+    a few rows per source, so plain columns."""
+    return KeyFetch(_match("MATCH (src:Source)-[r:CARRIES]->(k:Code)", where),
+                    (("offset(id(src))", "source"), ("offset(id(k))", "code"), ("r.passages", "passages")))
+
+
+def _code_pairs(where: str) -> KeyFetch:
+    """The code pairs the study's passages share (COOCCURS_WITH, stored at load), with their number."""
+    return KeyFetch(_match("MATCH (a:Code)-[r:COOCCURS_WITH]->(b:Code)", where),
+                    (("offset(id(a))", "a"), ("offset(id(b))", "b"), ("r.passages", "passages")))
 
 
 def _passage_codings(where: str) -> KeyFetch:
@@ -184,6 +199,21 @@ def _carried_fetches(study_id: str) -> list[tuple[KeyFetch, dict]]:
             (_source_keys("WHERE p.study_id = $study_id"), one)]
 
 
+def _pair_fetches(study_id: str) -> list[tuple[KeyFetch, dict]]:
+    one = {"study_id": study_id}
+    return [(_code_keys("WHERE k.study_id = $study_id"), one),
+            (_carried_passages("WHERE k.study_id = $study_id"), one),
+            (_source_keys("WHERE p.study_id = $study_id"), one),
+            (_code_pairs("WHERE a.study_id = $study_id"), one)]
+
+
+def pair_statements(study_id: str) -> list[tuple[str, dict]]:
+    """The statements of one study's segment unit table from the code pairs its passages share (the analysis
+    codings at proximity 0): code keys, the codes each source's passages carry, sources (with their
+    `passages`), code pairs."""
+    return [(fetch.rows_form(), params) for fetch, params in _pair_fetches(study_id)]
+
+
 def carried_statements(study_id: str) -> list[tuple[str, dict]]:
     """The statements of one study's unit table by source or participant from the codes its sources carry
     (the analysis codings): code keys, carried codes (packed; `width` as for `unit_statements`), sources (with
@@ -211,7 +241,7 @@ def unit_statements(study_id: str, coders: list[str], positions: bool, width: in
 def _every_fetch() -> list[KeyFetch]:
     return [fetch for study in ("*", "s") for coders in ([], ["c"]) for positions in (False, True)
             for fetch, _ in _fetches(study, coders, positions)] + \
-        [fetch for fetch, _ in _passage_fetches("s", True) + _carried_fetches("s")]
+        [fetch for fetch, _ in _passage_fetches("s", True) + _carried_fetches("s") + _pair_fetches("s")]
 
 
 _NEO4J_FORMS = {fetch.rows_form(): (fetch.neo4j_form(), fetch.names()) for fetch in _every_fetch()}

@@ -256,8 +256,15 @@ def _carried_codes_are_optional(store: Neo4jStore) -> None:
     until it is loaded again: nothing to change."""
 
 
+def _code_pairs_are_optional(store: Neo4jStore) -> None:
+    """3 → 4: a study loaded before the code pairs (COOCCURS_WITH, `mmkg.schema.PAIR_COLUMNS`) has none and no
+    `Source.passages`, which makes its segment co-occurrence read its stored passages (or positions) until it
+    is loaded again: nothing to change."""
+
+
 MIGRATIONS: dict[int, Callable[[Neo4jStore], None]] = {1: _stored_passages_are_optional,
-                                                       2: _carried_codes_are_optional}
+                                                       2: _carried_codes_are_optional,
+                                                       3: _code_pairs_are_optional}
 
 
 def read_schema_stamp(store: Neo4jStore) -> tuple[int | None, int]:
