@@ -12,12 +12,14 @@ not counted in it):
   (`mmkg.schema.ladybug_ddl`, written to a file beforehand) in an empty database file and fills the study's
   participants, sources, segments, codes, coders and the relationships between them with one
   `COPY … FROM (LOAD FROM 'CODINGS.csv' …)` per table: LadybugDB's own CSV reader, no validation, no checks;
-  the passages mmkg finds at load (`mmkg.schema.PASSAGE_COLUMNS`, not in the CSV) it leaves null; the codes
-  each source carries (`mmkg.schema.CARRIED_COLUMN`) it counts with LadybugDB's own grouping in the COPY.
+  the passages mmkg finds at load and the counts taken from them (`mmkg.schema.PASSAGE_COLUMNS`,
+  `PAIR_COLUMNS`: from the positions, not in the CSV) it leaves null, and the code pairs of the passages
+  (COOCCURS_WITH) empty; the codes each source carries (`mmkg.schema.CARRIED_COLUMN`) it counts with
+  LadybugDB's own grouping in the COPY.
 
 Checks: after both, every one of those tables holds the same rows in the two database files — every property
-of every node and relationship but the passages (the Study node by its keys only: its title and origin come from
-the file, not the rows), compared sorted, not counted. The bare COPY is written from the CSV by LadybugDB's own
+of every node and relationship but those taken from the passages (the Study node by its keys only: its title
+and origin come from the file, not the rows), compared sorted, not counted. The bare COPY is written from the CSV by LadybugDB's own
 reader, so equal tables mean mmkg's reading, validation, keys and writing changed nothing the CSV says.
 Peak memory is also given as a multiple of the CSV's size.
 """
@@ -55,7 +57,7 @@ copies = {
     "Participant": f"{rows} RETURN DISTINCT study_id + '/participant/' + participant_id, study_id, participant_id, "
                    "participant_id, false",
     "Source": f"{rows} RETURN study_id + '/source/' + source_id, study_id, source_id, source_kind, {S}, {P}, "
-              "count(*)",  # analysis_codings: every coding of the file is an analysis coding (one coder)
+              f"count(*), {P}",  # analysis_codings: every coding of the file is an analysis coding (one coder)
     "Segment": f"{rows} RETURN DISTINCT study_id + '/segment/' + segment_id, study_id, segment_id, "
                "CAST(start AS INT64), CAST(`end` AS INT64), CAST(NULL AS DOUBLE), CAST(NULL AS DOUBLE), "
                f"CAST(NULL AS DOUBLE), CAST(NULL AS DOUBLE), false, {S}, {S}, {P}",
@@ -70,7 +72,7 @@ copies = {
                 f"study_id + '/code/' + codebook + '/' + code_id, coder, true, {P}",
     "HAS_CODER": f"{rows} RETURN DISTINCT study_id, study_id + '/coder/' + coder",
     "CARRIES": f"{rows} RETURN study_id + '/source/' + source_id, study_id + '/code/' + codebook + '/' + code_id, "
-               "count(*)",
+               f"count(*), {P}",
 }
 for table, query in copies.items():
     conn.execute(f"COPY {table} FROM ({query})")
@@ -109,9 +111,10 @@ def table_rows(database: Path) -> dict:
     """Every row of `TABLES` in a database file, each table an Arrow table sorted on all its columns."""
     import ladybug
 
-    from mmkg.schema import NODE_BY_LABEL, PASSAGE_COLUMNS, REL_BY_TYPE
+    from mmkg.schema import NODE_BY_LABEL, PAIR_COLUMNS, PASSAGE_COLUMNS, REL_BY_TYPE
 
-    derived = {(table, name) for table, name, _ in PASSAGE_COLUMNS}  # mmkg's, which the bare COPY leaves null
+    # mmkg's, from the positions, which the bare COPY leaves null
+    derived = {(table, name) for table, name, _ in PASSAGE_COLUMNS + PAIR_COLUMNS}
 
     db = ladybug.Database(str(database), read_only=True)
     conn = ladybug.Connection(db)
