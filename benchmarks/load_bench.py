@@ -19,8 +19,9 @@ not counted in it):
 
 Checks: after both, every one of those tables holds the same rows in the two database files — every property
 of every node and relationship but those taken from the passages (the Study node by its keys only: its title
-and origin come from the file, not the rows), compared sorted, not counted. The bare COPY is written from the CSV by LadybugDB's own
-reader, so equal tables mean mmkg's reading, validation, keys and writing changed nothing the CSV says.
+and origin come from the file, not the rows), compared sorted, not counted. The bare COPY is written from the
+CSV by LadybugDB's own reader, so equal tables mean mmkg's reading, validation, keys and writing changed
+nothing the CSV says.
 Peak memory is also given as a multiple of the CSV's size.
 """
 from __future__ import annotations
