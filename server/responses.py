@@ -34,7 +34,7 @@ def result_provenance(kg: Mmkg, params: dict, frame: pd.DataFrame) -> dict[str, 
     """Provenance lines of the studies a result speaks about (its study_id column, else its parameter)."""
     studies = kg.query("studies").set_index("study_id")["provenance"].fillna("")
     if "study_id" in frame.columns:
-        wanted = set(frame["study_id"].dropna().astype(str))
+        wanted = {str(study) for study in frame["study_id"].dropna().unique()}  # (a few studies in many rows)
     elif params.get("study_id"):
         wanted = {params["study_id"]}
     else:
