@@ -45,6 +45,15 @@ def founding_store(founding_template, tmp_path) -> Path:
     return target
 
 
+@pytest.fixture(scope="module")
+def module_store(tmp_path_factory):
+    """(an embedded store, a folder beside it) shared by one module's tests, each loading studies of its own."""
+    root = tmp_path_factory.mktemp("module-store")
+    kg = mmkg.open_store(root / "store")
+    yield kg, root
+    kg.close()
+
+
 def open_backend(backend: str, tmp_path: Path) -> mmkg.Mmkg:
     """A fresh, empty graph on the named backend."""
     if backend == "ladybug":

@@ -40,16 +40,8 @@ def counted_from_files(folder, analysis_coder: str = "consensus") -> pd.DataFram
     return chosen.groupby(["source_id", "codebook", "code_id"]).size().rename("codings").reset_index()
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    root = tmp_path_factory.mktemp("carried-codes")
-    kg = mmkg.open_store(root / "store")
-    yield kg, root
-    kg.close()
-
-
-def test_the_hand_made_study_carries_the_codes_its_files_count(store):
-    kg, root = store
+def test_the_hand_made_study_carries_the_codes_its_files_count(module_store):
+    kg, root = module_store
     folder = root / "hand"
     write_study(folder, "hand", HAND_MADE)
     with_second_coder(folder)  # another coder's codings (and a segment of its own) carry nothing
@@ -66,8 +58,8 @@ def test_the_hand_made_study_carries_the_codes_its_files_count(store):
     tables_equal(kg, "hand", SOURCE_UNITS)
 
 
-def test_a_source_without_analysis_codings_carries_nothing(store):
-    kg, root = store
+def test_a_source_without_analysis_codings_carries_nothing(module_store):
+    kg, root = module_store
     folder = root / "quiet"
     write_study(folder, "quiet", HAND_MADE)
     codings = pd.read_csv(folder / "codings.csv", dtype=str)
@@ -87,8 +79,8 @@ def test_a_source_without_analysis_codings_carries_nothing(store):
 @pytest.mark.slow
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(layout=layouts(), second_coder=st.booleans())
-def test_generated_layouts_carry_what_their_codings_count(store, layout, second_coder):
-    kg, root = store
+def test_generated_layouts_carry_what_their_codings_count(module_store, layout, second_coder):
+    kg, root = module_store
     if not layout:
         return
     folder = root / "random"
@@ -100,8 +92,8 @@ def test_generated_layouts_carry_what_their_codings_count(store, layout, second_
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", REFI_FILES or ["(none)"])
-def test_every_real_refi_export_carries_the_codes_of_its_codings(shared_dir, store, name):
-    kg, _ = store
+def test_every_real_refi_export_carries_the_codes_of_its_codings(shared_dir, module_store, name):
+    kg, _ = module_store
     path = shared_dir / "external" / "refi-qda" / name
     study_id = "x-" + path.stem.replace(".", "-")
     kg.load(path, study_id=study_id)

@@ -66,16 +66,8 @@ def pairs_equal(kg, study_id: str) -> None:
     assert per_source["passages"].astype("int64").tolist() == expected["passages"].astype("int64").tolist()
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    root = tmp_path_factory.mktemp("code-pairs")
-    kg = mmkg.open_store(root / "store")
-    yield kg, root
-    kg.close()
-
-
-def test_the_hand_made_study_stores_the_pairs_its_positions_give(store):
-    kg, root = store
+def test_the_hand_made_study_stores_the_pairs_its_positions_give(module_store):
+    kg, root = module_store
     write_study(root / "hand", "hand", HAND_MADE)
     with_second_coder(root / "hand")  # another coder's codings pair nothing
     kg.load(root / "hand")
@@ -84,10 +76,10 @@ def test_the_hand_made_study_stores_the_pairs_its_positions_give(store):
     tables_equal(kg, "hand")
 
 
-def test_pairs_counted_a_few_at_a_time_or_sorted_are_the_same(store, monkeypatch):
+def test_pairs_counted_a_few_at_a_time_or_sorted_are_the_same(module_store, monkeypatch):
     """A large study's pairs are enumerated a few million at a time (`PAIR_CHUNK`), and a large codebook's
     counted by sorting (`PAIR_KEYS_DENSE`): the same rows as at once in a table."""
-    kg, root = store
+    kg, root = module_store
     write_study(root / "whole", "whole", HAND_MADE)
     kg.load(root / "whole")
     whole = without_study(stored_pairs(kg, "whole"))
@@ -107,8 +99,8 @@ def without_study(pairs: pd.DataFrame) -> pd.DataFrame:
 @pytest.mark.slow
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(layout=layouts(), second_coder=st.booleans())
-def test_generated_layouts_store_the_pairs_their_positions_give(store, layout, second_coder):
-    kg, root = store
+def test_generated_layouts_store_the_pairs_their_positions_give(module_store, layout, second_coder):
+    kg, root = module_store
     if layout:
         load_layout(kg, root / "random", layout, second_coder)
         pairs_equal(kg, "random")
@@ -116,8 +108,8 @@ def test_generated_layouts_store_the_pairs_their_positions_give(store, layout, s
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", REFI_FILES or ["(none)"])
-def test_every_real_refi_export_stores_the_pairs_its_positions_give(shared_dir, store, name):
-    kg, _ = store
+def test_every_real_refi_export_stores_the_pairs_its_positions_give(shared_dir, module_store, name):
+    kg, _ = module_store
     path = shared_dir / "external" / "refi-qda" / name
     study_id = "x-" + path.stem.replace(".", "-")
     kg.load(path, study_id=study_id)

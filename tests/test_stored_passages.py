@@ -84,16 +84,8 @@ def with_second_coder(folder, coder: str = "second") -> None:
     pd.concat([codings, extra, bridging]).to_csv(folder / "codings.csv", index=False)
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    root = tmp_path_factory.mktemp("stored-passages")
-    kg = mmkg.open_store(root / "store")
-    yield kg, root
-    kg.close()
-
-
-def test_the_hand_made_study_stores_the_passages_a_person_finds(store):
-    kg, root = store
+def test_the_hand_made_study_stores_the_passages_a_person_finds(module_store):
+    kg, root = module_store
     write_study(root / "hand", "hand", HAND_MADE)
     with_second_coder(root / "hand")
     kg.load(root / "hand")
@@ -114,8 +106,8 @@ def test_the_hand_made_study_stores_the_passages_a_person_finds(store):
 @pytest.mark.slow
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(layout=layouts(), second_coder=st.booleans())
-def test_generated_layouts_store_the_passages_their_positions_give(store, layout, second_coder):
-    kg, root = store
+def test_generated_layouts_store_the_passages_their_positions_give(module_store, layout, second_coder):
+    kg, root = module_store
     if layout:
         load_layout(kg, root / "random", layout, second_coder)
         tables_equal(kg, "random")
@@ -155,10 +147,10 @@ def test_a_store_from_before_the_stored_passages_is_upgraded_and_reads_positions
         pd.testing.assert_frame_equal(kg.query("cooccurrence", study_id="founding"), before)
 
 
-def test_passages_found_a_few_sources_at_a_time_are_the_same(store, monkeypatch):
+def test_passages_found_a_few_sources_at_a_time_are_the_same(module_store, monkeypatch):
     """A large study's passages are found in chunks of whole sources (`PASSAGE_CHUNK` segments): the numbers
     stored are those of one pass over the whole study."""
-    kg, root = store
+    kg, root = module_store
     write_study(root / "chunked", "chunked", HAND_MADE)
     kg.load(root / "chunked")
     columns = ["coder", "analysis", "passage", "loose_passage"]
