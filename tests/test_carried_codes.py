@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_code_pairs import pairs_equal
 from test_segment_overlap import HAND_MADE, REFI_FILES, layouts, write_study
 from test_stored_passages import load_layout, make_earlier, tables_equal, with_second_coder
 
@@ -92,13 +93,14 @@ def test_generated_layouts_carry_what_their_codings_count(module_store, layout, 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", REFI_FILES or ["(none)"])
-def test_every_real_refi_export_carries_the_codes_of_its_codings(shared_dir, module_store, name):
+def test_every_real_refi_export_carries_the_codes_and_pairs_of_its_codings(shared_dir, module_store, name):
     kg, _ = module_store
     path = shared_dir / "external" / "refi-qda" / name
     study_id = "x-" + path.stem.replace(".", "-")
     kg.load(path, study_id=study_id)
     pd.testing.assert_frame_equal(carried(kg, study_id), counted_in_the_graph(kg, study_id), check_dtype=False)
-    tables_equal(kg, study_id, SOURCE_UNITS)
+    pairs_equal(kg, study_id)
+    tables_equal(kg, study_id, ("segment", *SOURCE_UNITS))
 
 
 def test_the_founding_study_carries_its_codes(founding_store):

@@ -2,8 +2,9 @@
 positions give: the pairs equal the off-diagonal of the segment unit table counted from every coding's position
 (`fetch_unit_table(stored=False)`, checked against a plain-Python reference in tests/test_segment_overlap.py);
 the passages each source's codes are in and each source's passages equal the store's own count of the stored
-passages.  A store written before them is upgraded in place without them; its studies read their stored
-passages until they are loaded again."""
+passages (every real REFI-QDA export: tests/test_carried_codes.py).  Generated layouts check the stored passages
+too (`tables_equal`).  A store written before them is upgraded in place without them; its studies read their
+stored passages until they are loaded again."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,7 +12,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_segment_overlap import HAND_MADE, REFI_FILES, layouts, write_study
+from test_segment_overlap import HAND_MADE, layouts, write_study
 from test_stored_passages import load_layout, make_earlier, tables_equal, with_second_coder
 
 import mmkg
@@ -99,22 +100,12 @@ def without_study(pairs: pd.DataFrame) -> pd.DataFrame:
 @pytest.mark.slow
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(layout=layouts(), second_coder=st.booleans())
-def test_generated_layouts_store_the_pairs_their_positions_give(module_store, layout, second_coder):
+def test_generated_layouts_store_the_passages_and_pairs_their_positions_give(module_store, layout, second_coder):
     kg, root = module_store
     if layout:
         load_layout(kg, root / "random", layout, second_coder)
         pairs_equal(kg, "random")
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", REFI_FILES or ["(none)"])
-def test_every_real_refi_export_stores_the_pairs_its_positions_give(shared_dir, module_store, name):
-    kg, _ = module_store
-    path = shared_dir / "external" / "refi-qda" / name
-    study_id = "x-" + path.stem.replace(".", "-")
-    kg.load(path, study_id=study_id)
-    pairs_equal(kg, study_id)
-    tables_equal(kg, study_id)
+        tables_equal(kg, "random")
 
 
 def test_the_founding_study_stores_its_pairs(founding_store):

@@ -1,8 +1,9 @@
 """The passages of a study's analysis codings, stored at load (`mmkg.schema.PASSAGE_COLUMNS`), count what the
 selections' positions count: the segment unit read from them equals the unit table found from the positions
 (`fetch_unit_table(stored=False)`, itself checked against a plain-Python reference in
-tests/test_segment_overlap.py, whose default-unit tests now read the stored passages).  A store written before
-them is upgraded in place with the columns empty; its studies read positions until they are loaded again."""
+tests/test_segment_overlap.py, whose default-unit tests now read the stored passages; generated layouts:
+tests/test_code_pairs.py).  A store written before them is upgraded in place with the columns empty; its studies
+read positions until they are loaded again."""
 from __future__ import annotations
 
 import shutil
@@ -10,10 +11,7 @@ import shutil
 import ladybug
 import numpy as np
 import pandas as pd
-import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from test_segment_overlap import HAND_MADE, layouts, write_study
+from test_segment_overlap import HAND_MADE, write_study
 
 import mmkg
 import mmkg.graph
@@ -101,16 +99,6 @@ def test_the_hand_made_study_stores_the_passages_a_person_finds(module_store):
     assert sorted(kg.cypher("MATCH (s:Source) WHERE s.study_id = 'hand' RETURN s.first_passage AS f")["f"]) == \
         [0, 3, 6, 8]
     tables_equal(kg, "hand")
-
-
-@pytest.mark.slow
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(layout=layouts(), second_coder=st.booleans())
-def test_generated_layouts_store_the_passages_their_positions_give(module_store, layout, second_coder):
-    kg, root = module_store
-    if layout:
-        load_layout(kg, root / "random", layout, second_coder)
-        tables_equal(kg, "random")
 
 
 def load_layout(kg, folder, layout, second_coder: bool) -> None:
