@@ -15,11 +15,18 @@ import numpy as np
 PAIR_CHUNK = 1 << 22  # code pairs enumerated at once: bounds the memory of `unit_pairs`
 
 
+TABLE_SLACK = 1 << 20  # keys below this many more than 8 per key are counted in a table (else sorted)
+
+
+def _in_table(keys: np.ndarray, size: int) -> bool:
+    return size <= 8 * len(keys) + TABLE_SLACK
+
+
 def distinct_keys(keys: np.ndarray, size: int) -> np.ndarray:
     """The distinct values of non-negative integer `keys` below `size`, ascending: through a table of flags
     when `size` is not much larger than the keys, else by sorting (stable: keys fetched or built unit by unit
     come in runs, which timsort takes in about half the time of quicksort)."""
-    if size <= 8 * len(keys) + (1 << 20):
+    if _in_table(keys, size):
         present = np.zeros(size, dtype=bool)
         present[keys] = True
         return np.flatnonzero(present)
@@ -27,10 +34,26 @@ def distinct_keys(keys: np.ndarray, size: int) -> np.ndarray:
     return keys[np.r_[True, keys[1:] != keys[:-1]]] if len(keys) else keys
 
 
+def counted_keys(keys: np.ndarray, size: int, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(the distinct values of non-negative integer `keys` below `size`, ascending; how often each occurs, or
+    the sum of its `weights`), as `distinct_keys` finds them: a table of counts, else a sort."""
+    if _in_table(keys, size):
+        counts = np.bincount(keys, weights=weights, minlength=size)
+        found = np.flatnonzero(counts)
+        return found, counts[found].astype(np.int64)
+    if weights is None:
+        return np.unique(keys, return_counts=True)
+    found, inverse = np.unique(keys, return_inverse=True)
+    return found, np.bincount(inverse, weights=weights, minlength=len(found)).astype(np.int64)
+
+
 def code_rows(unit_of_row: np.ndarray, code_of_row: np.ndarray, n_units: int, n_codes: int
               ) -> tuple[np.ndarray, np.ndarray]:
     """(pointer, codes): each unit's distinct codes, ascending, are codes[pointer[u]:pointer[u + 1]]."""
-    key = distinct_keys(unit_of_row.astype(np.int64) * n_codes + code_of_row, n_units * n_codes)
+    key = unit_of_row.astype(np.int64)  # (built in place: a study's codings are millions)
+    key *= n_codes
+    key += code_of_row
+    key = distinct_keys(key, n_units * n_codes)
     units, codes = np.divmod(key, max(n_codes, 1))
     pointer = np.zeros(n_units + 1, dtype=np.int64)
     np.cumsum(np.bincount(units, minlength=n_units), out=pointer[1:])

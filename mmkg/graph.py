@@ -9,10 +9,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mmkg import overlap
-from mmkg.code_pairs import code_rows, distinct_keys, loose_pairs, unit_pairs
+from mmkg.code_pairs import code_rows, counted_keys, distinct_keys, loose_pairs, unit_pairs
 from mmkg.models import GraphRows, ValidStudy
 from mmkg.schema import NODE_BY_LABEL, REL_BY_TYPE, STUDY_COUNTS
-from mmkg.tables import categorical, plain_text
+from mmkg.tables import categorical, plain_text, release_freed_heap
 
 
 def uid(study_id: str, kind: str, *parts) -> pd.Series | str:
@@ -113,9 +113,14 @@ def study_graph(study: ValidStudy) -> GraphRows:
         loose_passage, code_of_coding, len(code_names), int(passages_of_source.sum()))
     width = max(len(code_names), 1)
     source_of_passage = np.repeat(np.arange(len(src)), passages_of_source)
-    rows.rels["CARRIES"], analysis_codings = carried_codes(
-        source_uid, source_of_coding, code_of_coding, code_names,
-        source_of_passage[passage_code // width] * width + passage_code % width)
+    source_code_of_passage = source_of_passage[passage_code // width]  # (in place: millions of passages)
+    source_code_of_passage *= width
+    source_code_of_passage += passage_code % width
+    del passage_code, source_of_passage
+    rows.rels["CARRIES"], analysis_codings = carried_codes(source_uid, source_of_coding, code_of_coding, code_names,
+                                                           source_code_of_passage)
+    del source_code_of_passage, code_of_coding, source_of_coding
+    release_freed_heap()  # the pairs' arrays, before the rows are built
     rows.rels["COOCCURS_WITH"] = pd.DataFrame({"from": code_names.take(pair_key // width),
                                                "to": code_names.take(pair_key % width), "passages": pair_count})
     first_passage = np.where(passages_of_source > 0, np.cumsum(passages_of_source) - passages_of_source, -1)
@@ -262,17 +267,18 @@ def carried_codes(source_uid: pd.Series, source_of_coding: np.ndarray, code_of_c
     code (a position in `code_names`), the passages' codes by `source_code_of_passage`: source times the codes'
     width plus code, one entry per passage and code."""
     width = max(len(code_names), 1)
-    pair, count = np.unique(source_of_coding.astype(np.int64) * width + code_of_coding, return_counts=True)
-    in_passages, passages = np.unique(source_code_of_passage, return_counts=True)
+    keys = source_of_coding.astype(np.int64)
+    keys *= width
+    keys += code_of_coding
+    pair, count = counted_keys(keys, len(source_uid) * width)
+    del keys
+    in_passages, passages = counted_keys(source_code_of_passage, len(source_uid) * width)
     if not np.array_equal(pair, in_passages):  # every coding is in a passage that carries its code
         raise AssertionError("the passages' codes are not the codings' codes")
     source, code = np.divmod(pair, width)
     carried = pd.DataFrame({"from": pd.Series(source_uid).take(source).to_numpy(),
                             "to": code_names.take(code).to_numpy(), "codings": count, "passages": passages})
     return carried, np.bincount(source_of_coding, minlength=len(source_uid))
-
-
-PAIR_KEYS_DENSE = 1 << 24  # code pairs (codes squared) up to which pairs are counted in a table, else sorted
 
 
 def passage_pairs(segments: pd.DataFrame, passage: np.ndarray, segment_of_coding: np.ndarray,
@@ -287,7 +293,6 @@ def passage_pairs(segments: pd.DataFrame, passage: np.ndarray, segment_of_coding
     width = max(n_codes, 1)
     clique = passage >= 0
     pointer, codes = code_rows(passage[clique], code_of_coding[clique], n_passages, n_codes)
-    clique_keys = np.repeat(np.arange(n_passages, dtype=np.int64), np.diff(pointer)) * width + codes
     # the passages whose selections do not all overlap, found again among their own segments (each passage's
     # segments grouped as a source's would be: they overlap none outside it)
     of_segment = loose_passage.to_numpy(dtype=np.int64, na_value=-1)
@@ -304,19 +309,19 @@ def passage_pairs(segments: pd.DataFrame, passage: np.ndarray, segment_of_coding
                                n_passages * width)
     low, high = loose_pairs(selection_of_row, code_of_coding[loose_rows], found.of_selection, found.clique,
                             found.pairs, n_codes)
-    pairs = itertools.chain([low[low < high] * width + high[low < high]],
-                            (a * width + b for a, b in unit_pairs(pointer, codes)))  # a few million at a time
-    if width * width <= PAIR_KEYS_DENSE:
-        counts = np.zeros(width * width, dtype=np.int64)
-        for keys in pairs:
-            counts += np.bincount(keys, minlength=width * width)
-        pair_key = np.flatnonzero(counts)
-        pair_count = counts[pair_key]
-    else:
-        counted = [np.unique(keys, return_counts=True) for keys in pairs]
-        pair_key, inverse = np.unique(np.concatenate([k for k, _ in counted]), return_inverse=True)
-        pair_count = np.bincount(inverse, weights=np.concatenate([c for _, c in counted])).astype(np.int64)
-    return np.sort(np.concatenate([clique_keys, loose_keys]), kind="stable"), pair_key, pair_count
+    chunks = itertools.chain([low[low < high] * width + high[low < high]],
+                             (a * width + b for a, b in unit_pairs(pointer, codes)))  # a few million at a time
+    counted = [counted_keys(keys, width * width) for keys in chunks]
+    pair_key, pair_count = counted_keys(np.concatenate([k for k, _ in counted]), width * width,
+                                        weights=np.concatenate([c for _, c in counted]))
+    clique_keys = np.repeat(np.arange(n_passages, dtype=np.int64), np.diff(pointer))  # (in place: millions)
+    clique_keys *= width
+    clique_keys += codes
+    del pointer, codes
+    passage_code = np.concatenate([clique_keys, loose_keys])
+    del clique_keys
+    passage_code.sort(kind="stable")  # (two runs: timsort merges them)
+    return passage_code, pair_key, pair_count
 
 
 def plain_columns(rows: GraphRows) -> GraphRows:

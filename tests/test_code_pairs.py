@@ -17,7 +17,6 @@ from test_stored_passages import load_layout, make_earlier, tables_equal, with_s
 
 import mmkg
 import mmkg.code_pairs
-import mmkg.graph
 from mmkg.analysis import _stored_pair_table, fetch_unit_table
 from mmkg.store.embedded import current_database_file
 
@@ -79,13 +78,13 @@ def test_the_hand_made_study_stores_the_pairs_its_positions_give(module_store):
 
 def test_pairs_counted_a_few_at_a_time_or_sorted_are_the_same(module_store, monkeypatch):
     """A large study's pairs are enumerated a few million at a time (`PAIR_CHUNK`), and a large codebook's
-    counted by sorting (`PAIR_KEYS_DENSE`): the same rows as at once in a table."""
+    counted by sorting (`TABLE_SLACK`): the same rows as at once in a table."""
     kg, root = module_store
     write_study(root / "whole", "whole", HAND_MADE)
     kg.load(root / "whole")
     whole = without_study(stored_pairs(kg, "whole"))
     monkeypatch.setattr(mmkg.code_pairs, "PAIR_CHUNK", 3)
-    monkeypatch.setattr(mmkg.graph, "PAIR_KEYS_DENSE", 0)
+    monkeypatch.setattr(mmkg.code_pairs, "TABLE_SLACK", 0)
     write_study(root / "parts", "parts", HAND_MADE)
     kg.load(root / "parts")
     pd.testing.assert_frame_equal(without_study(stored_pairs(kg, "parts")), whole)
