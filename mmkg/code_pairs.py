@@ -13,9 +13,7 @@ from collections.abc import Iterator
 import numpy as np
 
 PAIR_CHUNK = 1 << 22  # code pairs enumerated at once: bounds the memory of `unit_pairs`
-
-
-TABLE_SLACK = 1 << 20  # keys below this many more than 8 per key are counted in a table (else sorted)
+TABLE_SLACK = 1 << 20  # keys below `size` go through a table of `size` entries up to 8 per key plus this many
 
 
 def _in_table(keys: np.ndarray, size: int) -> bool:

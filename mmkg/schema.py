@@ -121,9 +121,9 @@ PASSAGE_COLUMNS = (("CODED_AS", "passage", INT32), ("Segment", "loose_passage", 
 CARRIED_COLUMN = ("Source", "analysis_codings", INT)
 # The code pairs of the passages of a study's analysis codings (the segment unit at proximity 0), written at load
 # so that its co-occurrence reads one row per pair of codes that co-occur instead of one per coding
-# (`mmkg.graph.passage_pairs`): COOCCURS_WITH — from a code to each later code of the study (in the order of
-# its codes) that co-occurs with it directly in a passage, `passages` their number; CARRIES.passages — the number
-# of the source's passages that carry the code; Source.passages — the number of its passages.  A study loaded
+# (`mmkg.graph.passage_pairs`): COOCCURS_WITH — between two codes of the study that co-occur directly in a
+# passage, once per pair (in either direction), `passages` their number; CARRIES.passages — the number of the
+# source's passages that carry the code; Source.passages — the number of its passages.  A study loaded
 # before them has the two columns null and no COOCCURS_WITH.
 PAIR_COLUMNS = (("CARRIES", "passages", INT32), ("Source", "passages", INT32))
 STUDY_NODE_LABELS = [n.label for n in NODES if n.study_scoped]
