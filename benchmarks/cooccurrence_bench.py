@@ -385,7 +385,7 @@ def main() -> None:
                           f"{t_xtx:>6.3f} {t_mmkg / limit:>7.2f} {cpu_mmkg:>7.3f} {cpu_limit:>7.3f} "
                           f"{cpu_mmkg / cpu_limit:>7.2f} {t_own:>7.3f} {t_mmkg / t_own:>6.2f} "
                           f"{cpu_mmkg / cpu_own:>6.2f} "
-                          f"{t_duck:>9.3f} {t_mmkg / t_duck:>8.2f} "
+                          f"{t_duck:>9.3f} {t_mmkg / t_duck:>8.3f} "
                           f"{load_average():>5}  {checks}", flush=True)
             con.close()
 
