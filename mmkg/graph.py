@@ -107,10 +107,12 @@ def study_graph(study: ValidStudy) -> GraphRows:
     source_uid = uid(s, "source", src["source_id"])
     coded_code = uid(s, "code", k["codebook"], k["code_id"])
     code_of_coding, code_names = _factorized(coded_code[analysis_rows])
-    source_of_coding = source_of_segment[segment_of_coding[analysis_rows]]
+    segment_of_analysis_coding = segment_of_coding[analysis_rows]
+    source_of_coding = source_of_segment[segment_of_analysis_coding]
     passage_code, pair_key, pair_count = passage_pairs(
-        seg, passage.to_numpy(dtype=np.int64, na_value=-1)[analysis_rows], segment_of_coding[analysis_rows],
+        seg, passage.to_numpy(dtype=np.int64, na_value=-1)[analysis_rows], segment_of_analysis_coding,
         loose_passage, code_of_coding, len(code_names), int(passages_of_source.sum()))
+    del segment_of_analysis_coding
     width = max(len(code_names), 1)
     source_of_passage = np.repeat(np.arange(len(src)), passages_of_source)
     source_code_of_passage = source_of_passage[passage_code // width]  # (in place: millions of passages)
