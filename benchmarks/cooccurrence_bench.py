@@ -26,8 +26,8 @@ by DuckDB from the same CSV.  For every size and unit, best of `--repeat`:
   at the source and participant units the codes each source carries (`carried_statements`) — the same counts
   of the statements it does run, plus XᵀX of the incidence they give (the distinct unit and code pairs); at
   the segment unit the code pairs the passages share and the codes each source's passages carry
-  (`pair_statements`) — the counts of those statements alone (the pairs' counts are read, not multiplied).
-  What is left of its time is mmkg's own work on a few thousand rows;
+  (`carried_statements(pairs=True)`) — the counts of those statements alone (the pairs' counts are read, not
+  multiplied). What is left of its time is mmkg's own work on a few thousand rows;
 - **DuckDB** (baseline b): DuckDB's query time for the same table from the same CSV (loaded into DuckDB first;
   the load is printed apart): n_ab, n_a, n_b, N and the c-coefficient per pair — at the segment unit with the
   passages found by a window over each source's ranges and pairs of overlapping ranges within a passage.
@@ -57,7 +57,7 @@ import scipy.sparse as sp
 import mmkg
 from mmkg.analysis import SEGMENT_UNITS, STORED_UNITS, fetch_unit_table
 from mmkg.queries import get_query
-from mmkg.store.keys import carried_statements, pair_statements, passage_statements, unit_statements
+from mmkg.store.keys import carried_statements, passage_statements, unit_statements
 
 STUDY = "synthetic"
 UNITS = ("segment", "source", "participant")
@@ -133,10 +133,9 @@ def codings_statements(unit: str) -> list[tuple[str, dict]]:
 
 def query_statements(unit: str) -> list[tuple[str, dict]]:
     """The statements the query runs (the "own" baseline's): by source and participant the codes each source
-    carries (`carried_statements`, stored at load), by segment the code pairs the passages share
-    (`pair_statements`, stored at load), instead of the codings."""
-    return carried_statements(STUDY) if unit in ("source", "participant") else \
-        pair_statements(STUDY) if unit == "segment" else codings_statements(unit)
+    carries (`carried_statements`, stored at load), by segment also the code pairs the passages share, instead
+    of the codings."""
+    return carried_statements(STUDY, pairs=unit == "segment") if unit in STORED_UNITS else codings_statements(unit)
 
 
 def store_patterns(statements: list[tuple[str, dict]]) -> list[list[tuple[str, dict]]]:
@@ -364,10 +363,10 @@ def main() -> None:
                     t_xtx, cpu_xtx, joint = best_xtx(args.repeat, unit_of_row, code_of_row, len(codes))
                     if query_statements(unit) == codings_statements(unit):
                         t_own, cpu_own = t_count + t_xtx, cpu_count + cpu_xtx
-                    elif unit == "segment":  # the pairs' counts are read, not multiplied: the statements alone
+                    else:  # the counts of the statements it runs, by source and participant plus XᵀX of what they
+                        # give (the segment unit's pairs are read, not multiplied)
                         t_own, cpu_own = store_limit(kg, query_statements(unit), args.repeat)
-                    else:  # the statements' counts plus XᵀX of the incidence they give (one row per unit and code)
-                        t_own, cpu_own = store_limit(kg, query_statements(unit), args.repeat)
+                    if unit in ("source", "participant"):
                         carried_unit, carried_code = distinct_pairs(unit_of_row, code_of_row, len(codes))
                         t_small, cpu_small, _ = best_xtx(args.repeat, carried_unit, carried_code, len(codes))
                         t_own, cpu_own = t_own + t_small, cpu_own + cpu_small

@@ -66,7 +66,6 @@ from mmkg.models import EVERY_STUDY, GraphReader
 from mmkg.store.keys import (
     carried_statements,
     key_width,
-    pair_statements,
     passage_statements,
     split_keys,
     unit_statements,
@@ -683,21 +682,35 @@ def fetch_unit_table(kg: GraphReader, study_id: str, unit: str, coder: str = "",
 STORED_UNITS = ("segment", "source", "participant")  # the units `fetch_unit_table` counts from what loads store
 
 
+def _stored_carried(kg: GraphReader, study_id: str, codes: pd.DataFrame | None, pairs: bool, stored: str):
+    """What the unit tables from the codes each source carries read: (the sources, the codes in the unit table's
+    order, the code keys, the carried codes, each one's row of `codes` (-1: not among them) and of the sources,
+    the code pairs when asked); None when the sources' `stored` column is null (a study loaded by an mmkg
+    before it)."""
+    (codes_cypher, params), (carried_cypher, _), (sources_cypher, _), *pairs_fetch = \
+        carried_statements(study_id, pairs)
+    sources = kg.cypher(sources_cypher, params)
+    if not len(sources) or pd.to_numeric(sources[stored]).isna().any():
+        return None
+    codes = _sorted_codes(kg, study_id, codes)
+    code_keys = kg.cypher(codes_cypher, params)
+    carried = kg.cypher(carried_cypher, params)
+    code_of_carried = _code_of_key(carried["code"].to_numpy(dtype=np.int64), code_keys, codes)
+    source_of_carried = _lookup(carried["source"], sources["source"])
+    if (source_of_carried < 0).any():
+        raise QueryError("a source that carries a code has no participant in the graph")
+    code_pairs = kg.cypher(pairs_fetch[0][0], params) if pairs else None
+    return sources, codes, code_keys, carried, code_of_carried, source_of_carried, code_pairs
+
+
 def _stored_carried_table(kg: GraphReader, study_id: str, codes: pd.DataFrame | None,
                           unit: str) -> UnitTable | None:
     """The unit table of the study's analysis codings by source or participant from the codes its sources carry
     (CARRIES); None when the study has none stored (loaded by an mmkg before them)."""
-    (codes_cypher, params), carried_fetch, (sources_cypher, _) = carried_statements(study_id)
-    sources = kg.cypher(sources_cypher, params)
-    if not len(sources) or pd.to_numeric(sources["analysis_codings"]).isna().any():
+    found = _stored_carried(kg, study_id, codes, False, "analysis_codings")
+    if found is None:
         return None
-    codes = _sorted_codes(kg, study_id, codes)
-    code_keys, packed, width = _packed_codings(kg, (codes_cypher, params), carried_fetch)
-    source_key, code_key = split_keys(packed, width)
-    code_of_row = _code_of_key(code_key, code_keys, codes)
-    source_of_row = _lookup(source_key, sources["source"])
-    if (source_of_row < 0).any():
-        raise QueryError("a source that carries a code has no participant in the graph")
+    sources, codes, _, _, code_of_row, source_of_row, _ = found
     keep = code_of_row >= 0  # (codes not among `codes` count nowhere, as in `_unit_table`)
     return _sources_table(source_of_row[keep], code_of_row[keep], sources, codes, unit)
 
@@ -707,25 +720,16 @@ def _stored_pair_table(kg: GraphReader, study_id: str, codes: pd.DataFrame | Non
     (COOCCURS_WITH) and the codes its sources' passages carry (CARRIES.passages); None when the study has none
     stored (loaded by an mmkg before them) or a code it carries is not among `codes` (then its passages are
     others)."""
-    (codes_cypher, params), (carried_cypher, _), (sources_cypher, _), (pairs_cypher, _) = pair_statements(study_id)
-    sources = kg.cypher(sources_cypher, params)
-    passages = pd.to_numeric(sources["passages"])
-    if not len(sources) or passages.isna().any():
+    found = _stored_carried(kg, study_id, codes, True, "passages")
+    if found is None:
         return None
-    codes = _sorted_codes(kg, study_id, codes)
-    code_keys = kg.cypher(codes_cypher, params)
-    carried = kg.cypher(carried_cypher, params)
-    code_of_carried = _code_of_key(carried["code"].to_numpy(dtype=np.int64), code_keys, codes)
+    sources, codes, code_keys, carried, code_of_carried, source_of_carried, pairs = found
     if (code_of_carried < 0).any():
         return None
-    source_of_carried = _lookup(carried["source"], sources["source"])
-    if (source_of_carried < 0).any():
-        raise QueryError("a source that carries a code has no participant in the graph")
     n_codes = len(codes)
     # sources × codes: the number of each source's passages that carry the code
     by_source = sp.csr_matrix((carried["passages"].to_numpy(dtype=np.int64), (source_of_carried, code_of_carried)),
                               shape=(len(sources), n_codes))
-    pairs = kg.cypher(pairs_cypher, params)
     a = _code_of_key(pairs["a"].to_numpy(dtype=np.int64), code_keys, codes)
     b = _code_of_key(pairs["b"].to_numpy(dtype=np.int64), code_keys, codes)
     if (a < 0).any() or (b < 0).any() or (a == b).any():
@@ -734,7 +738,7 @@ def _stored_pair_table(kg: GraphReader, study_id: str, codes: pd.DataFrame | Non
     joint[a, b] = joint[b, a] = pairs["passages"].to_numpy(dtype=np.int64)
     joint[np.diag_indices(n_codes)] = np.asarray(by_source.sum(axis=0)).ravel()
     return _counted_table("segment", codes, sources, by_source, joint, by_source, np.arange(len(sources)), None,
-                          unit_weight=passages.to_numpy(dtype=np.int64))
+                          unit_weight=pd.to_numeric(sources["passages"]).to_numpy(dtype=np.int64))
 
 
 def _stored_passage_table(kg: GraphReader, study_id: str, codes: pd.DataFrame | None,
@@ -849,8 +853,8 @@ def _sorted_codes(kg: GraphReader, study_id: str, codes: pd.DataFrame | None) ->
 
 def _packed_codings(kg: GraphReader, code_statement: tuple[str, dict], codings_statement: tuple[str, dict]
                     ) -> tuple[pd.DataFrame, np.ndarray, int]:
-    """(the code keys, the codings fetch's packed integers, the width they were packed with): the codings (or
-    the carried codes) are packed beside the largest code key, so the code keys come first (no codes: no
+    """(the code keys, the codings fetch's packed integers, the width they were packed with): the codings are
+    packed beside the largest code key, so the code keys come first (no codes: no
     codings)."""
     code_keys = kg.cypher(*code_statement)
     if not len(code_keys):

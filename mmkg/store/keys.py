@@ -13,8 +13,8 @@ the store package because their keys are the store's own.
 (`mmkg.schema.PASSAGE_COLUMNS`): the codings come with their passage instead of their segment, and only the
 segments of passages whose selections do not all overlap are read with their positions.
 `carried_statements` read, for the source and participant units, the codes each source carries
-(`mmkg.schema.CARRIED_COLUMN`): one row per source and code instead of one per coding; `pair_statements`, for
-the segment unit, the code pairs the passages share (`mmkg.schema.PAIR_COLUMNS`): one row per pair of codes.
+(`mmkg.schema.CARRIED_COLUMN`): one row per source and code instead of one per coding, and for the segment
+unit also the code pairs the passages share (`mmkg.schema.PAIR_COLUMNS`): one row per pair of codes.
 
 Each fetch has a second, Neo4j form (`KeyFetch.neo4j_form`) with the same rows: Bolt sends a million one-row
 records slowly and the Python driver turns each into objects, so on Neo4j the rows come back as a single record
@@ -124,15 +124,9 @@ def _source_keys(where: str) -> KeyFetch:
 
 
 def _carried_codes(where: str) -> KeyFetch:
-    """The codes each source carries among the analysis codings (CARRIES, stored at load), one integer each:
-    the source's key times `$width` plus the code's key."""
-    return KeyFetch(_match("MATCH (src:Source)-[:CARRIES]->(k:Code)", where),
-                    (("offset(id(src)) * $width + offset(id(k))", "carried"),), packed=True)
-
-
-def _carried_passages(where: str) -> KeyFetch:
-    """The codes each source carries with the number of its passages that carry them (`mmkg.schema.PAIR_COLUMNS`):
-    a few rows per source, so plain columns."""
+    """The codes each source carries among the analysis codings (CARRIES, stored at load), with the number of
+    the source's passages that carry them (`mmkg.schema.PAIR_COLUMNS`): a few rows per source, so plain
+    columns."""
     return KeyFetch(_match("MATCH (src:Source)-[r:CARRIES]->(k:Code)", where),
                     (("offset(id(src))", "source"), ("offset(id(k))", "code"), ("r.passages", "passages")))
 
@@ -192,33 +186,20 @@ def _passage_fetches(study_id: str, regions: bool) -> list[tuple[KeyFetch, dict]
             (_loose_segments("$study_id"), one)] + ([(_loose_regions("$study_id"), one)] if regions else [])
 
 
-def _carried_fetches(study_id: str) -> list[tuple[KeyFetch, dict]]:
+def _carried_fetches(study_id: str, pairs: bool) -> list[tuple[KeyFetch, dict]]:
     one = {"study_id": study_id}
     return [(_code_keys("WHERE k.study_id = $study_id"), one),
-            (_carried_codes("WHERE k.study_id = $study_id"), {**one, "width": 1}),
-            (_source_keys("WHERE p.study_id = $study_id"), one)]
+            (_carried_codes("WHERE k.study_id = $study_id"), one),
+            (_source_keys("WHERE p.study_id = $study_id"), one)] + \
+        ([(_code_pairs("WHERE a.study_id = $study_id"), one)] if pairs else [])
 
 
-def _pair_fetches(study_id: str) -> list[tuple[KeyFetch, dict]]:
-    one = {"study_id": study_id}
-    return [(_code_keys("WHERE k.study_id = $study_id"), one),
-            (_carried_passages("WHERE k.study_id = $study_id"), one),
-            (_source_keys("WHERE p.study_id = $study_id"), one),
-            (_code_pairs("WHERE a.study_id = $study_id"), one)]
-
-
-def pair_statements(study_id: str) -> list[tuple[str, dict]]:
-    """The statements of one study's segment unit table from the code pairs its passages share (the analysis
-    codings at proximity 0): code keys, the codes each source's passages carry, sources (with their
-    `passages`), code pairs."""
-    return [(fetch.rows_form(), params) for fetch, params in _pair_fetches(study_id)]
-
-
-def carried_statements(study_id: str) -> list[tuple[str, dict]]:
-    """The statements of one study's unit table by source or participant from the codes its sources carry
-    (the analysis codings): code keys, carried codes (packed; `width` as for `unit_statements`), sources (with
-    their `analysis_codings`)."""
-    return [(fetch.rows_form(), params) for fetch, params in _carried_fetches(study_id)]
+def carried_statements(study_id: str, pairs: bool = False) -> list[tuple[str, dict]]:
+    """The statements of one study's unit table from the codes its sources carry (the analysis codings at
+    proximity 0): code keys, carried codes (with the passages that carry them), sources (with their
+    `analysis_codings` and `passages`) and, with `pairs` (the segment unit), the code pairs its passages
+    share."""
+    return [(fetch.rows_form(), params) for fetch, params in _carried_fetches(study_id, pairs)]
 
 
 def passage_statements(study_id: str, regions: bool = True) -> list[tuple[str, dict]]:
@@ -241,7 +222,7 @@ def unit_statements(study_id: str, coders: list[str], positions: bool, width: in
 def _every_fetch() -> list[KeyFetch]:
     return [fetch for study in ("*", "s") for coders in ([], ["c"]) for positions in (False, True)
             for fetch, _ in _fetches(study, coders, positions)] + \
-        [fetch for fetch, _ in _passage_fetches("s", True) + _carried_fetches("s") + _pair_fetches("s")]
+        [fetch for fetch, _ in _passage_fetches("s", True) + _carried_fetches("s", pairs=True)]
 
 
 _NEO4J_FORMS = {fetch.rows_form(): (fetch.neo4j_form(), fetch.names()) for fetch in _every_fetch()}
