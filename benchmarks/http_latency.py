@@ -8,18 +8,20 @@ generator): `mmkg serve` in its own process on a loopback port, and in this proc
 
 - **HTTP**: `GET /api/queries/cooccurrence?study_id=S` — every request bypasses the server's response cache (the
   parameter is sent twice, which the cache refuses to key on and the route reads as one), so the server runs the
-  query, serialises and sends it each time;
+  query, serialises and sends it each time; asked as curl and urllib ask (no compression) and as browsers, httpx
+  and requests ask (`Accept-Encoding: gzip`: the server also compresses the body, the client inflates it);
 - **in process** (the baseline): `kg.query("cooccurrence", study_id=S)`;
 - the index page `/` (never cached) beside the in-process `kg.query("studies")` it shows;
 - two uncached requests at once against one alone: with reads in parallel the pair takes less than two alone
   (on 2 busy cores, parallel reads can only show as far as the machine has a core free).
 
-Check: the rows the server sends equal the in-process rows (same columns, values and order; the API writes floats
-with 10 significant decimals).
+Check: the rows the server sends (either way) equal the in-process rows (same columns, values and order; the API
+writes floats with 10 significant decimals).
 """
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import math
 import os
@@ -49,6 +51,13 @@ def free_port() -> int:
 def get(url: str) -> bytes:
     with urllib.request.urlopen(url, timeout=600) as response:
         return response.read()
+
+
+def get_gzip(url: str) -> bytes:
+    request = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(request, timeout=600) as response:
+        body = response.read()
+        return gzip.decompress(body) if response.headers.get("Content-Encoding") == "gzip" else body
 
 
 def same_rows(body: bytes, frame) -> bool:
@@ -87,10 +96,11 @@ def measure(store: Path, study: str, label: str, repeat: int) -> None:
         with mmkg.open_store(store, read_only=True) as kg:
             get(url)  # the server's first request opens the store; not counted
             t_http, _, body = best_of(repeat, lambda: get(url))
+            t_gzip, _, gzip_body = best_of(repeat, lambda: get_gzip(url))
             t_local, _, frame = best_of(repeat, lambda: kg.query("cooccurrence", study_id=study))
             t_index, _, _ = best_of(repeat, lambda: get(f"{base}/"))
             t_studies, _, _ = best_of(repeat, lambda: kg.query("studies"))
-        equal = same_rows(body, frame)
+        equal = same_rows(body, frame) and same_rows(gzip_body, frame)
 
         def pair() -> None:
             threads = [threading.Thread(target=get, args=(url,)) for _ in range(2)]
@@ -101,6 +111,7 @@ def measure(store: Path, study: str, label: str, repeat: int) -> None:
         t_pair, _, _ = best_of(max(2, repeat // 2), pair)
         load = os.getloadavg()[0]
         print(f"{label:>22} {len(frame):>6} {t_http:>7.3f} {t_local:>7.3f} {t_http / t_local:>6.2f} "
+              f"{t_gzip:>7.3f} {t_gzip / t_local:>6.2f} "
               f"{t_index:>7.3f} {t_studies:>8.3f} {t_pair:>7.3f} {t_pair / t_http:>6.2f} {load:>5.1f}  {equal}",
               flush=True)
         if not equal:
@@ -115,7 +126,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="*", default=[1_000_000])
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    print(f"{'store':>22} {'pairs':>6} {'HTTP s':>7} {'local s':>7} {'ratio':>6} {'index s':>7} {'studies s':>8} "
+    print(f"{'store':>22} {'pairs':>6} {'HTTP s':>7} {'local s':>7} {'ratio':>6} {'gzip s':>7} {'ratio':>6} "
+          f"{'index s':>7} {'studies s':>8} "
           f"{'2 at once':>7} {'×one':>6} {'load':>5}  rows equal  (best of {args.repeat})")
     with tempfile.TemporaryDirectory() as tmp:
         store = Path(tmp) / "store"
