@@ -44,7 +44,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -53,6 +52,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from load_bench import run as run_whole  # benchmarks/ is the script's folder, on sys.path
 
 import mmkg
 from mmkg.analysis import SEGMENT_UNITS, STORED_UNITS, fetch_unit_table
@@ -263,15 +263,11 @@ def duckdb_cooccurrence(con, unit: str) -> pd.DataFrame:
 
 # ------------------------------------------------------------------------------------------ the run
 def load(csv: Path, store: Path) -> None:
-    """`mmkg load` of the CSV into a new store, as a user runs it (printed, not in the ratios)."""
-    started = time.perf_counter()
-    child = subprocess.Popen([MMKG, "load", str(csv), "--store", str(store)], stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(child.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"mmkg load failed with exit code {os.waitstatus_to_exitcode(status)}")
-    seconds = time.perf_counter() - started
+    """`mmkg load` of the CSV into a new store, as a user runs it (printed, not in the ratios; started by
+    load_bench's launcher, so the peak RSS is the load's own, not this process's, which holds the codings)."""
+    seconds, peak = run_whole([MMKG, "load", str(csv), "--store", str(store)])
     print(f"{'':>10} mmkg load of the {csv.stat().st_size / 1e6:.0f} MB CSV: {seconds:.1f} s, "
-          f"peak RSS {usage.ru_maxrss * 1024 / 1e9:.2f} GB (not in the ratios)", flush=True)
+          f"peak RSS {peak / 1e9:.2f} GB (not in the ratios)", flush=True)
 
 
 def best_of(repeat: int, fn) -> tuple[float, float, object]:
