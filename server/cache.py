@@ -10,8 +10,8 @@ class ResponseCache:
     """ASGI middleware: replay a GET response byte for byte while the store generation is unchanged.
 
     On the embedded store the graph is a read-only snapshot between loads, so a 200 response depends only
-    on path, parameters and the Accept and Accept-Encoding headers (the cache sits outside the compression:
-    a hit replays the compressed bytes instead of compressing them again). Only requests whose query
+    on path, parameters, the Accept header and whether the client takes gzip (the cache sits outside the
+    compression: a hit replays the compressed bytes instead of compressing them again). Only requests whose query
     parameters are all ones the route declares are cached (keyed on the sorted parameters), so junk
     parameters cannot fill the cache, which is bounded in bytes (least recently used out first). Nothing is
     cached on Neo4j, which others may write."""
@@ -42,8 +42,10 @@ class ResponseCache:
         if len(set(names)) != len(names) or not set(names) <= declared:
             return None
         accept = next((v for k, v in scope["headers"] if k == b"accept"), b"")
-        encodings = next((v for k, v in scope["headers"] if k == b"accept-encoding"), b"")
-        return self.holder.generation, scope["path"], tuple(sorted(pairs)), accept, encodings
+        # Whether the body comes compressed, by GZipMiddleware's own test: not the header itself, which a
+        # client could vary endlessly.
+        gzip = b"gzip" in next((v for k, v in scope["headers"] if k == b"accept-encoding"), b"")
+        return self.holder.generation, scope["path"], tuple(sorted(pairs)), accept, gzip
 
     async def __call__(self, scope, receive, send) -> None:
         if (scope["type"] != "http" or scope["method"] != "GET" or not self.holder.cacheable
