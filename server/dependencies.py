@@ -4,8 +4,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import anyio
 from fastapi import Request
-from starlette.concurrency import run_in_threadpool
 
 from mmkg.api import Mmkg
 from mmkg.config import Settings
@@ -24,13 +24,14 @@ def settings(request: Request) -> Settings:
 
 
 def reader_of(graphs: GraphHolder) -> GraphReader:
-    """`await read(compute)` runs `compute(kg)` in the thread pool under the holder's read lock."""
+    """`await read(compute)` runs `compute(kg)` in a worker thread under the holder's read lock, at most
+    `read_slots()` at once (`GraphHolder.read_limiter`)."""
     async def read(compute: Callable[[Mmkg], Any]) -> Any:
         def run() -> Any:
             with graphs.reading() as kg:
                 return compute(kg)
 
-        return await run_in_threadpool(run)
+        return await anyio.to_thread.run_sync(run, limiter=graphs.read_limiter)
 
     return read
 

@@ -82,3 +82,51 @@ def test_a_read_in_flight_keeps_its_version_open_through_a_write(founding_store,
             kg.load(csv)
             assert int(in_flight.execute(COUNT).get_as_df()["n"].iloc[0]) == before
         assert int(kg.store.execute(COUNT)["n"].iloc[0]) > before
+
+
+def test_the_server_runs_at_most_read_slots_graph_reads_at_once(founding_store):
+    """reader_of: requests beyond `read_slots()` wait for a slot (threads beyond the cores only make every
+    read slower under the GIL), and a slow read leaves the other slots to the rest."""
+    import asyncio
+    import time
+
+    from mmkg.config import Settings
+    from mmkg.server.dependencies import reader_of
+    from mmkg.server.holder import GraphHolder, default_factory, read_slots
+
+    holder = GraphHolder(default_factory(Settings(store=founding_store)))
+    read = reader_of(holder)
+    guard = threading.Lock()
+    running = {"now": 0, "most": 0}
+    slow_started, slow_may_end = threading.Event(), threading.Event()
+
+    def slow(kg) -> list[str]:
+        slow_started.set()
+        slow_may_end.wait(timeout=60)
+        return kg.study_ids()
+
+    def counting(kg) -> list[str]:
+        with guard:
+            running["now"] += 1
+            running["most"] = max(running["most"], running["now"])
+        time.sleep(0.05)
+        with guard:
+            running["now"] -= 1
+        return kg.study_ids()
+
+    async def requests() -> list:
+        held = asyncio.ensure_future(read(slow))
+        while not slow_started.is_set():
+            await asyncio.sleep(0.01)
+        try:  # these finish while the slow read still holds its slot
+            return await asyncio.wait_for(asyncio.gather(*(read(counting) for _ in range(4 * read_slots()))), 30)
+        finally:
+            slow_may_end.set()
+            await held
+
+    try:
+        answers = asyncio.run(requests())
+    finally:
+        holder.close()
+    assert answers == [["founding"]] * (4 * read_slots())
+    assert running["most"] == read_slots() - 1, "the slow read held one slot and the others were all in use"
