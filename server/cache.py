@@ -11,8 +11,8 @@ class ResponseCache:
 
     On the embedded store the graph is a read-only snapshot between loads, so a 200 response depends only
     on path, parameters, the Accept header and whether the client takes gzip (the cache sits outside the
-    compression: a hit replays the compressed bytes instead of compressing them again). Only requests whose query
-    parameters are all ones the route declares are cached (keyed on the sorted parameters), so junk
+    compression: a hit replays the compressed bytes instead of compressing them again). Only requests whose
+    query parameters are all ones the route declares are cached (keyed on the sorted parameters), so junk
     parameters cannot fill the cache, which is bounded in bytes (least recently used out first). Nothing is
     cached on Neo4j, which others may write."""
 
@@ -41,11 +41,13 @@ class ResponseCache:
         names = [name for name, _ in pairs]
         if len(set(names)) != len(names) or not set(names) <= declared:
             return None
-        accept = next((v for k, v in scope["headers"] if k == b"accept"), b"")
+        def first(name: bytes) -> bytes:
+            return next((v for k, v in scope["headers"] if k == name), b"")
+
         # Whether the body comes compressed, by GZipMiddleware's own test: not the header itself, which a
         # client could vary endlessly.
-        gzip = b"gzip" in next((v for k, v in scope["headers"] if k == b"accept-encoding"), b"")
-        return self.holder.generation, scope["path"], tuple(sorted(pairs)), accept, gzip
+        gzip = b"gzip" in first(b"accept-encoding")
+        return self.holder.generation, scope["path"], tuple(sorted(pairs)), first(b"accept"), gzip
 
     async def __call__(self, scope, receive, send) -> None:
         if (scope["type"] != "http" or scope["method"] != "GET" or not self.holder.cacheable
