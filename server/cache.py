@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from starlette.datastructures import Headers
+
+from mmkg.server.compression import accepts_gzip
 from mmkg.server.holder import GraphHolder
 
 
@@ -41,13 +44,11 @@ class ResponseCache:
         names = [name for name, _ in pairs]
         if len(set(names)) != len(names) or not set(names) <= declared:
             return None
-        def first(name: bytes) -> bytes:
-            return next((v for k, v in scope["headers"] if k == name), b"")
-
-        # Whether the body comes compressed, by GZipMiddleware's own test: not the header itself, which a
+        headers = Headers(scope=scope)
+        # Whether the body comes compressed, by the compression's own test: not the header itself, which a
         # client could vary endlessly.
-        gzip = b"gzip" in first(b"accept-encoding")
-        return self.holder.generation, scope["path"], tuple(sorted(pairs)), first(b"accept"), gzip
+        return (self.holder.generation, scope["path"], tuple(sorted(pairs)), headers.get("accept", ""),
+                accepts_gzip(headers))
 
     async def __call__(self, scope, receive, send) -> None:
         if (scope["type"] != "http" or scope["method"] != "GET" or not self.holder.cacheable

@@ -15,6 +15,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pyvis.network import Network
 
 from mmkg.errors import MmkgError
+from mmkg.server.version_memo import studies as kept_studies
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -101,7 +102,7 @@ def error_page(status: int, error: MmkgError | None, message: str, details: list
 def provenance_lines(kg, study_id: str | None = None, studies: pd.DataFrame | None = None) -> list[str]:
     """'study: provenance' for one study or every study in the store (`studies`: `kg.studies()` when the
     caller has it already)."""
-    frame = kg.studies() if studies is None else studies
+    frame = kept_studies(kg) if studies is None else studies
     if study_id is not None:
         frame = frame[frame["study_id"] == study_id]
     return [f"{row.study_id}: {row.provenance}" for row in frame.itertuples() if isinstance(row.provenance, str)

@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from mmkg.api import Mmkg
+from mmkg.server.version_memo import provenance as kept_provenance
 
 
 def clean(value: Any) -> Any:
@@ -32,14 +33,14 @@ def _frame_json(frame: pd.DataFrame) -> str:
 
 def result_provenance(kg: Mmkg, params: dict, frame: pd.DataFrame) -> dict[str, str]:
     """Provenance lines of the studies a result speaks about (its study_id column, else its parameter)."""
-    studies = kg.query("studies").set_index("study_id")["provenance"].fillna("")
+    studies = kept_provenance(kg)
     if "study_id" in frame.columns:
         wanted = {str(study) for study in frame["study_id"].dropna().unique()}  # (a few studies in many rows)
     elif params.get("study_id"):
         wanted = {params["study_id"]}
     else:
-        wanted = set(studies.index)
-    return {study: studies[study] for study in sorted(wanted) if study in studies.index and studies[study]}
+        wanted = set(studies)
+    return {study: studies[study] for study in sorted(wanted) if studies.get(study)}
 
 
 def query_json(name: str, params: dict, frame: pd.DataFrame, provenance: dict[str, str]) -> bytes:

@@ -13,6 +13,7 @@ from mmkg.errors import MmkgError, NotFoundError
 from mmkg.metrics import view_metrics
 from mmkg.server import view_figures as fig
 from mmkg.server.render import ASSET_FILES, asset, error_page, provenance_lines, render_page, table
+from mmkg.server.version_memo import studies as kept_studies
 from mmkg.server.views import (
     MAX_EDGES,
     Metric,
@@ -247,7 +248,7 @@ def index_page(kg) -> str:
     """Links to every view and named query, with each study's provenance."""
     from mmkg.queries import registry
 
-    studies = kg.studies()
+    studies = kept_studies(kg)
     links = []
     for study_id in studies["study_id"]:
         s = quote(str(study_id))

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, Literal
@@ -36,6 +34,8 @@ from mmkg.metrics import view_metrics
 from mmkg.models import BOOKKEEPING_ATTRIBUTES
 from mmkg.server import view_figures as fig
 from mmkg.server.render import TEMPLATE_DIR, render_page, table
+from mmkg.server.version_memo import per_version
+from mmkg.server.version_memo import studies as kept_studies
 
 KIND_COLOURS = {
     "pipeline_element": "#3b6591", "aml_threat": "#d62728", "security_threat": "#f28e2b",
@@ -144,7 +144,7 @@ def code_kinds(kg, study_id: str) -> dict[tuple[str, str], tuple[str | None, str
 
 
 def study_codebooks(kg, study_id: str) -> list[str]:
-    studies = kg.studies()
+    studies = kept_studies(kg)
     row = studies[studies["study_id"] == study_id]
     if row.empty or "codebooks" not in row or not isinstance(row["codebooks"].iloc[0], str):
         return sorted(kg.query("codes", study_id=study_id)["codebook"].unique())
@@ -224,32 +224,12 @@ def choose_min_count(counts: pd.Series, max_edges: int = MAX_EDGES) -> int:
     return int(fitting.index.min()) if not fitting.empty else int(counts.max())
 
 
-_PAIRS: OrderedDict[tuple, pd.DataFrame] = OrderedDict()  # (store folder, version, parameters) -> pairs
-_PAIRS_KEPT = 16
-_PAIRS_LOCK = threading.Lock()
-
-
 def cooccurrence_pairs(kg, params: dict) -> pd.DataFrame:
-    """The named query `cooccurrence` with `params` (the caller must not change the frame).  On a read-only
-    embedded store — the server's, where one published version never changes — the latest answers are kept per
-    version, so a view drawn again with another layout seed, metric, threshold, edge cap or colouring does not
-    count the study's co-occurrences again (at 10^6 codings, seconds)."""
-    store = kg.store
-    version = getattr(store, "version", None)
-    if not (getattr(store, "read_only", False) and store.name == "ladybug" and version):
-        return kg.query("cooccurrence", **params)
-    key = (str(store.path), version, tuple(sorted(params.items())))
-    with _PAIRS_LOCK:
-        if key in _PAIRS:
-            _PAIRS.move_to_end(key)
-            return _PAIRS[key]
-    pairs = kg.query("cooccurrence", **params)
-    if store.version == version:  # not reopened on a newer version meanwhile
-        with _PAIRS_LOCK:
-            _PAIRS[key] = pairs
-            while len(_PAIRS) > _PAIRS_KEPT:
-                _PAIRS.popitem(last=False)
-    return pairs
+    """The named query `cooccurrence` with `params` (the caller must not change the frame), kept per store
+    version (`version_memo.per_version`): a view drawn again with another layout seed, metric, threshold, edge
+    cap or colouring does not count the study's co-occurrences again (at 10^6 codings, seconds)."""
+    return per_version(kg, ("cooccurrence", tuple(sorted(params.items()))),
+                       lambda: kg.query("cooccurrence", **params))
 
 
 def cooccurrence_network(kg, study_id: str = "", *, unit: str = "segment", metric: Metric = "count",

@@ -215,6 +215,39 @@ def test_view_errors_are_pages_for_browsers_and_json_for_programs(client):
     assert program.status_code == 404 and program.json()["error"]["kind"] == "not_found"
 
 
+def test_provenance_is_read_once_per_store_version_and_anew_after_a_load(founding_store, tmp_path):
+    """The studies' provenance every response carries is read once per published version of the server's
+    read-only store (`version_memo.studies`); a writable store reads it every time, and a newer version anew."""
+    from mmkg.server.render import provenance_lines
+    from mmkg.server.version_memo import studies as kept_studies
+
+    def counted_reads(kg) -> list[str]:
+        names: list[str] = []
+        query = kg.query
+
+        def counting(name, **params):
+            names.append(name)
+            return query(name, **params)
+        kg.query = counting  # type: ignore[method-assign]  (counts the real store's queries)
+        return names
+
+    with mmkg.open_store(founding_store, read_only=True) as kg:
+        reads = counted_reads(kg)
+        first = provenance_lines(kg)
+        assert provenance_lines(kg) == first and reads.count("studies") == 1
+        assert any(line.startswith("founding: ") and "reconstruction" in line for line in first)
+    csv = tmp_path / "s.csv"
+    synthetic_codings = pytest.importorskip("mmkg.synthetic").synthetic_codings
+    synthetic_codings(500, n_codes=6, seed=3, study_id="s").to_csv(csv, index=False)
+    with mmkg.open_store(founding_store) as writer:
+        reads = counted_reads(writer)
+        assert set(kept_studies(writer)["study_id"]) == {"founding"}
+        writer.load(csv)
+        assert set(kept_studies(writer)["study_id"]) == {"founding", "s"} and reads.count("studies") >= 2
+    with mmkg.open_store(founding_store, read_only=True) as kg:
+        assert set(kept_studies(kg)["study_id"]) == {"founding", "s"}
+
+
 def test_a_notebook_network_is_one_self_contained_file(kg, tmp_path):
     net = views.cooccurrence_network(kg)
     page = net.generate_html()
