@@ -37,8 +37,8 @@ def per_version(kg, key: Hashable, compute: Callable[[], T]) -> T:
 
 
 def studies(kg):
-    """`kg.studies()`, kept per version (`per_version`)."""
-    return per_version(kg, "studies", kg.studies)
+    """The named query `studies` (`kg.studies()`), kept per version (`per_version`)."""
+    return per_version(kg, "studies", lambda: kg.query("studies"))
 
 
 def provenance(kg) -> dict[str, str]:
