@@ -8,11 +8,19 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
+import pandas as pd
+
 T = TypeVar("T")
 
-_KEPT: OrderedDict[tuple, Any] = OrderedDict()  # (store folder, version, key) -> answer, least recent first
+_KEPT: OrderedDict[tuple, tuple[Any, int]] = OrderedDict()  # (store folder, version, key) -> (answer, bytes)
+_MAX_BYTES = 256 * 1024 * 1024  # a codebook of 1,000 codes has ~5x10^5 pairs: ~100 MB of frame
 _MAX_KEPT = 32
 _LOCK = threading.Lock()
+_kept_bytes = 0
+
+
+def _size(answer: Any) -> int:
+    return int(answer.memory_usage(index=True).sum()) if isinstance(answer, pd.DataFrame) else 0
 
 
 def per_version(kg, key: Hashable, compute: Callable[[], T]) -> T:
@@ -23,16 +31,20 @@ def per_version(kg, key: Hashable, compute: Callable[[], T]) -> T:
     if not (getattr(store, "read_only", False) and store.name == "ladybug" and version):
         return compute()
     slot = (str(store.path), version, key)
+    global _kept_bytes
     with _LOCK:
         if slot in _KEPT:
             _KEPT.move_to_end(slot)
-            return _KEPT[slot]
+            return _KEPT[slot][0]
     answer = compute()
-    if store.version == version:  # not reopened on a newer version meanwhile
+    size = _size(answer)
+    if store.version == version and size <= _MAX_BYTES:  # not reopened on a newer version meanwhile
         with _LOCK:
-            _KEPT[slot] = answer
-            while len(_KEPT) > _MAX_KEPT:
-                _KEPT.popitem(last=False)
+            if slot not in _KEPT:
+                _KEPT[slot] = (answer, size)
+                _kept_bytes += size
+            while len(_KEPT) > _MAX_KEPT or _kept_bytes > _MAX_BYTES:
+                _kept_bytes -= _KEPT.popitem(last=False)[1][1]
     return answer
 
 

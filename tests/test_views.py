@@ -248,6 +248,28 @@ def test_provenance_is_read_once_per_store_version_and_anew_after_a_load(foundin
         assert set(kept_studies(kg)["study_id"]) == {"founding", "s"}
 
 
+def test_the_version_memo_keeps_what_fits_its_bytes_and_drops_the_least_recent(founding_store, monkeypatch):
+    from mmkg.server import version_memo
+
+    monkeypatch.setattr(version_memo, "_KEPT", type(version_memo._KEPT)())
+    monkeypatch.setattr(version_memo, "_kept_bytes", 0)
+    monkeypatch.setattr(version_memo, "_MAX_BYTES", 3 * 8 * 1000 + 3 * 132)  # three frames of 1,000 int64s
+    computed: list[int] = []
+
+    def frame(n: int):
+        def compute() -> pd.DataFrame:
+            computed.append(n)
+            return pd.DataFrame({"x": range(1000)}).assign(x=n)
+        return compute
+    with mmkg.open_store(founding_store, read_only=True) as kg:
+        for n in (1, 2, 3, 1, 4, 1, 2):  # 4 drops 2 (1 was used since); 2 is computed again
+            assert int(version_memo.per_version(kg, ("test", n), frame(n))["x"].iloc[0]) == n
+    assert computed == [1, 2, 3, 4, 2]
+    with mmkg.open_store(founding_store) as writable:  # a writable store is never memoised
+        version_memo.per_version(writable, ("test", 1), frame(1))
+    assert computed[-1] == 1 and len(computed) == 6
+
+
 def test_a_notebook_network_is_one_self_contained_file(kg, tmp_path):
     net = views.cooccurrence_network(kg)
     page = net.generate_html()
