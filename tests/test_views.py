@@ -217,9 +217,10 @@ def test_view_errors_are_pages_for_browsers_and_json_for_programs(client):
 
 def test_provenance_is_read_once_per_store_version_and_anew_after_a_load(founding_store, tmp_path):
     """The studies' provenance every response carries is read once per published version of the server's
-    read-only store (`version_memo.studies`); a writable store reads it every time, and a newer version anew."""
+    read-only store (`version_memo.studies`); a newer version, and a writable store after its load, read anew."""
     from mmkg.server.render import provenance_lines
     from mmkg.server.version_memo import studies as kept_studies
+    from mmkg.synthetic import synthetic_codings
 
     def counted_reads(kg) -> list[str]:
         names: list[str] = []
@@ -237,13 +238,11 @@ def test_provenance_is_read_once_per_store_version_and_anew_after_a_load(foundin
         assert provenance_lines(kg) == first and reads.count("studies") == 1
         assert any(line.startswith("founding: ") and "reconstruction" in line for line in first)
     csv = tmp_path / "s.csv"
-    synthetic_codings = pytest.importorskip("mmkg.synthetic").synthetic_codings
     synthetic_codings(500, n_codes=6, seed=3, study_id="s").to_csv(csv, index=False)
     with mmkg.open_store(founding_store) as writer:
-        reads = counted_reads(writer)
         assert set(kept_studies(writer)["study_id"]) == {"founding"}
         writer.load(csv)
-        assert set(kept_studies(writer)["study_id"]) == {"founding", "s"} and reads.count("studies") >= 2
+        assert set(kept_studies(writer)["study_id"]) == {"founding", "s"}
     with mmkg.open_store(founding_store, read_only=True) as kg:
         assert set(kept_studies(kg)["study_id"]) == {"founding", "s"}
 
@@ -253,7 +252,6 @@ def test_the_version_memo_keeps_what_fits_its_bytes_and_drops_the_least_recent(f
 
     monkeypatch.setattr(version_memo, "_KEPT", type(version_memo._KEPT)())
     monkeypatch.setattr(version_memo, "_kept_bytes", 0)
-    monkeypatch.setattr(version_memo, "_MAX_BYTES", 3 * 8 * 1000 + 3 * 132)  # three frames of 1,000 int64s
     computed: list[int] = []
 
     def frame(n: int):
@@ -261,6 +259,8 @@ def test_the_version_memo_keeps_what_fits_its_bytes_and_drops_the_least_recent(f
             computed.append(n)
             return pd.DataFrame({"x": range(1000)}).assign(x=n)
         return compute
+    monkeypatch.setattr(version_memo, "_MAX_BYTES", 3 * version_memo._size(frame(0)()))  # room for three
+    computed.clear()
     with mmkg.open_store(founding_store, read_only=True) as kg:
         for n in (1, 2, 3, 1, 4, 1, 2):  # 4 drops 2 (1 was used since); 2 is computed again
             assert int(version_memo.per_version(kg, ("test", n), frame(n))["x"].iloc[0]) == n
