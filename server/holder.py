@@ -14,6 +14,7 @@ import anyio
 from mmkg.api import LoadReport, Mmkg, open_store
 from mmkg.config import Settings
 from mmkg.errors import MmkgError, StoreBusyError, StoreError, StoreUnavailableError
+from mmkg.server.version_memo import fixed_version
 
 KgFactory = Callable[[bool], Mmkg]  # read_only -> an open graph
 
@@ -111,9 +112,7 @@ class GraphHolder:
             except StoreError as exc:  # missing or unreadable: the server's store setting is at fault, not the request
                 raise StoreUnavailableError(exc.message, details=exc.details) from None
             if fresh is not None:
-                # A read-only LadybugDB handle reads one published version, so its answers change only with
-                # the version token; a Neo4j server can be written by anyone at any time.
-                self.cacheable = fresh.store.name == "ladybug"
+                self.cacheable = fixed_version(fresh) is not None
                 if kg is not None:
                     self._retire(kg)
                 self._kg = kg = fresh

@@ -23,12 +23,20 @@ def _size(answer: Any) -> int:
     return int(answer.memory_usage(index=True).sum()) if isinstance(answer, pd.DataFrame) else 0
 
 
-def per_version(kg, key: Hashable, compute: Callable[[], T]) -> T:
-    """`compute()`, kept under `key` for the version `kg` reads when that never changes (a read-only embedded
-    store); elsewhere (a writable store, Neo4j) computed every time. Callers must not change what it returns."""
+def fixed_version(kg) -> str | None:
+    """The version `kg` reads when its answers never change — a read-only embedded store reads one published
+    version — else None (a writable embedded store moves on with its loads; a Neo4j server anyone may write)."""
     store = kg.store
     version = getattr(store, "version", None)
-    if not (getattr(store, "read_only", False) and store.name == "ladybug" and version):
+    return version if getattr(store, "read_only", False) and store.name == "ladybug" and version else None
+
+
+def per_version(kg, key: Hashable, compute: Callable[[], T]) -> T:
+    """`compute()`, kept under `key` for `kg`'s `fixed_version`; without one computed every time. Callers must
+    not change what it returns."""
+    store = kg.store
+    version = fixed_version(kg)
+    if version is None:
         return compute()
     slot = (str(store.path), version, key)
     global _kept_bytes
